@@ -1,0 +1,74 @@
+"""seg: interactive trainable image segmentation, the UI-free engine.
+
+Scribbles on an image become labelled pixels; per-pixel features (Gaussian smoothing, edges,
+texture at several scales) of those pixels train a random forest, which then labels every pixel.
+
+>>> import seg
+>>> image = seg.read_image("cells.tif")              # (T, H, W, C)
+>>> model = seg.train(image, labels, class_names=["background", "cell"])
+>>> mask = model.predict(image[0])                    # (H, W) labels 1..K
+>>> seg.save_model(model, "cells.segmodel")
+
+Public names are loaded lazily so that ``import seg`` (and ``python -m seg --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from seg.errors import (
+    AnnotationError,
+    ImageError,
+    ModelFileError,
+    ModelMismatchError,
+    SegError,
+    SettingsError,
+    TrainingError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "read_image": "seg.images",
+    "as_frames": "seg.images",
+    "Normalization": "seg.images",
+    "normalize": "seg.images",
+    "FeatureSettings": "seg.features",
+    "PRESETS": "seg.features",
+    "DEFAULT_PRESET": "seg.features",
+    "compute_features": "seg.features",
+    "Forest": "seg.forest",
+    "ForestSettings": "seg.model",
+    "Model": "seg.model",
+    "train": "seg.model",
+    "uncertainty": "seg.model",
+    "clean_labels": "seg.model",
+    "save_model": "seg.persist",
+    "load_model": "seg.persist",
+    "model_to_bytes": "seg.persist",
+    "export_joblib": "seg.persist",
+    "Annotations": "seg.strokes",
+    "Stroke": "seg.strokes",
+    "parse_canvas": "seg.strokes",
+    "rasterize": "seg.strokes",
+    "measure": "seg.measure",
+    "measure_stack": "seg.measure",
+}
+
+__all__ = sorted(
+    [*_LAZY, "SegError", "ImageError", "AnnotationError", "SettingsError", "TrainingError",
+     "ModelFileError", "ModelMismatchError", "__version__"]
+)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
