@@ -1,0 +1,246 @@
+"""Session-state keys and the per-session records the app keeps.
+
+Everything a user does lives in ``st.session_state`` (one dict per browser session), never in a
+module-level variable, so one user's work never appears in another's session. Keys holding data
+start with ``seg.``; widget keys start with ``w_`` (they become CSS classes ``st-key-w_...`` that
+browser tests can select).
+
+Data keys
+---------
+``seg.image``           :class:`ImageRecord` of the image being segmented
+``seg.classes``         list of :class:`ClassSpec`, label = position + 1
+``seg.drawings``        {frame: Fabric JSON} strokes of every frame of the current image
+``seg.canvas_nonce``    int, bumped to remount the canvas with new strokes (resume, recolour, ...)
+``seg.canvas_key``      the key of the canvas shown in the last run (its value holds the strokes)
+``seg.canvas_owner``    (image digest, frame) of that canvas
+``seg.canvas_initial``  (canvas key, Fabric JSON) strokes the canvas was mounted with
+``seg.canvas_fit``      dict of the canvas -> image mapping used for strokes (see seg.strokes)
+``seg.features``        {(digest, frame, settings): (H, W, F) float32} bounded feature cache
+``seg.model``           the current :class:`seg.model.Model` (contract: other pages read it)
+``seg.model_source``    "trained" | "uploaded" | None
+``seg.prediction``      :class:`seg.ui.pipeline.Prediction` of the current frame, or None
+``seg.update``          int N of "update #N" in the status marker
+``seg.timings``         {"features": ms, "train": ms, "predict": ms, "render": ms} of update N
+``seg.notice``          text explaining why there is no segmentation (or None)
+``seg.upload_errors``   {uploader key: (file id, message)} the last refused upload per uploader
+``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+IMAGE = "seg.image"
+CLASSES = "seg.classes"
+NEXT_CLASS_ID = "seg.next_class_id"
+DRAWINGS = "seg.drawings"
+CANVAS_NONCE = "seg.canvas_nonce"
+CANVAS_KEY = "seg.canvas_key"
+CANVAS_OWNER = "seg.canvas_owner"
+CANVAS_INITIAL = "seg.canvas_initial"
+CANVAS_FIT = "seg.canvas_fit"
+LABELS = "seg.labels"
+FEATURES = "seg.features"
+MODEL = "seg.model"
+MODEL_SOURCE = "seg.model_source"
+MODEL_VERSION = "seg.model_version"
+TRAIN_KEY = "seg.train_key"
+PREDICTION = "seg.prediction"
+UPDATE = "seg.update"
+TIMINGS = "seg.timings"
+NOTICE = "seg.notice"
+BACKGROUNDS = "seg.backgrounds"
+DISPLAY = "seg.display"
+UPLOAD_ERRORS = "seg.upload_errors"
+FLASH = "seg.flash"
+DOWNLOADS = "seg.downloads"
+MEASUREMENTS = "seg.measurements"
+STACK_MEASUREMENTS = "seg.stack_measurements"
+FORCE_UPDATE = "seg.force_update"
+
+# Widget keys (CSS class st-key-<key> in the browser).
+W_SAMPLE = "w_sample"
+W_IMAGE_UPLOAD = "w_image_upload"
+W_ANNOTATIONS_UPLOAD = "w_annotations_upload"
+W_MODEL_UPLOAD = "w_model_upload"
+W_FRAME = "w_frame"
+W_ACTIVE = "w_active"
+W_TOOL = "w_tool"
+W_WIDTH = "w_width"
+W_VIEW = "w_view"
+W_OPACITY = "w_opacity"
+W_LIVE = "w_live"
+W_UPDATE = "w_update"
+W_PRESET = "w_preset"
+W_FEATURE_SET = "w_feature_set"
+W_INTENSITY = "w_intensity"
+W_EDGES = "w_edges"
+W_TEXTURE = "w_texture"
+W_SIGMA = "w_sigma"
+W_CHANNEL_MODE = "w_channel_mode"
+W_TREES = "w_trees"
+W_DEPTH = "w_depth"
+W_NEW_CLASS = "w_new_class"
+W_MEASURE = "w_measure"
+W_MEASURE_STACK = "w_measure_stack"
+
+TOOLS = {"freedraw": "Freehand", "line": "Line", "rect": "Rectangle", "eraser": "Eraser"}
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One class the user paints: label = its position in ``seg.classes`` + 1.
+
+    ``id`` is stable across renames and reorderings so that widget keys stay attached to it.
+    """
+
+    id: int
+    name: str
+    color: str
+
+
+@dataclass(frozen=True, eq=False)
+class ImageRecord:
+    """The image being segmented.
+
+    Attributes
+    ----------
+    name : str
+        File name shown to the user and used for download names (never used as a path).
+    digest : str
+        Hex digest of the source bytes (or sample name): keys the canvas and every cache.
+    frames : np.ndarray
+        (T, H, W, C) array as returned by :func:`seg.images.read_image`.
+    """
+
+    name: str
+    digest: str
+    frames: np.ndarray = field(repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(T, H, W) of the image."""
+        t, h, w, _ = self.frames.shape
+        return int(t), int(h), int(w)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.frames.shape[3])
+
+
+def digest_bytes(data: bytes) -> str:
+    """Short hex digest of ``data`` used to key caches and the canvas."""
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tuple[str, str]]) -> None:
+    """Create every key the app reads, once per session (later runs leave values alone)."""
+    if CLASSES not in state:
+        state[CLASSES] = [ClassSpec(i + 1, name, color) for i, (name, color) in enumerate(default_classes)]
+        state[NEXT_CLASS_ID] = len(default_classes) + 1
+    for key, value in (
+        (DRAWINGS, {}),
+        (CANVAS_NONCE, 0),
+        (CANVAS_KEY, None),
+        (CANVAS_OWNER, None),
+        (CANVAS_INITIAL, (None, None)),
+        (CANVAS_FIT, None),
+        (LABELS, {}),
+        (FEATURES, {}),
+        (MODEL, None),
+        (MODEL_SOURCE, None),
+        (MODEL_VERSION, 0),
+        (TRAIN_KEY, None),
+        (PREDICTION, None),
+        (UPDATE, 0),
+        (TIMINGS, {}),
+        (NOTICE, None),
+        (BACKGROUNDS, {}),
+        (DISPLAY, {}),
+        (UPLOAD_ERRORS, {}),
+        (FLASH, []),
+        (DOWNLOADS, []),
+        (MEASUREMENTS, None),
+        (STACK_MEASUREMENTS, None),
+        (FORCE_UPDATE, False),
+    ):
+        state.setdefault(key, value)
+
+
+def new_class_id(state: MutableMapping[str, Any]) -> int:
+    """A class id never used before in this session (widget keys must not be reused)."""
+    class_id = int(state.get(NEXT_CLASS_ID, 1))
+    state[NEXT_CLASS_ID] = class_id + 1
+    return class_id
+
+
+def replace_classes(state: MutableMapping[str, Any], names: Sequence[str], colors: Sequence[str]) -> None:
+    """Make ``names``/``colors`` the classes (loading annotations or a model), with fresh ids."""
+    state[CLASSES] = [ClassSpec(new_class_id(state), str(n), str(c).lower()) for n, c in zip(names, colors)]
+
+
+def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
+    """Switch to ``record``: a fresh canvas, no strokes, no prediction; classes and model stay.
+
+    Features and backgrounds of the previous image are dropped (memory is per session).
+    """
+    state[IMAGE] = record
+    state[DRAWINGS] = {}
+    state[LABELS] = {}
+    state[FEATURES] = {}
+    state[BACKGROUNDS] = {}
+    state[DISPLAY] = {}
+    state[PREDICTION] = None
+    state[TRAIN_KEY] = None
+    state[MEASUREMENTS] = None
+    state[STACK_MEASUREMENTS] = None
+    state[CANVAS_NONCE] = int(state.get(CANVAS_NONCE, 0)) + 1
+    state[CANVAS_OWNER] = None
+    if state.get(MODEL_SOURCE) == "trained":
+        # A model trained on the previous image's strokes no longer matches any stroke; an
+        # uploaded model is kept because applying it to new images is the point of uploading it.
+        state[MODEL] = None
+        state[MODEL_SOURCE] = None
+    state[W_FRAME] = 0
+
+
+def flash(state: MutableMapping[str, Any], kind: str, message: str) -> None:
+    """Queue a one-shot message ("success" | "warning" | "error" | "info") for the next run."""
+    state.setdefault(FLASH, []).append((kind, message))
+
+
+def class_labels(classes: Sequence[ClassSpec]) -> dict[str, int]:
+    """Stroke colour -> label (1..K) for :func:`seg.strokes.parse_canvas`."""
+    return {spec.color: index for index, spec in enumerate(classes, start=1)}
+
+
+def unused_color(classes: Sequence[ClassSpec], palette: Sequence[str], forbidden: str) -> str:
+    """The first palette colour no class uses, else a generated distinct colour."""
+    used = {c.color for c in classes} | {forbidden.lower()}
+    for color in palette:
+        if color.lower() not in used:
+            return color.lower()
+    for i in itertools.count(1):
+        # Golden-angle hues: distinct enough for many classes, deterministic.
+        hue = (i * 137.508) % 360
+        color = _hsv_hex(hue / 360.0, 0.65, 0.9)
+        if color not in used:
+            return color
+    raise AssertionError("unreachable")
+
+
+def _hsv_hex(h: float, s: float, v: float) -> str:
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"

@@ -1,0 +1,32 @@
+"""Showing user-supplied text safely: markdown escaping and file names."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with every ASCII punctuation character backslash-escaped.
+
+    Widget labels and radio options are rendered as Markdown (links, images, ``:red[...]``
+    directives); a class named ``![x](http://...)`` must show as those characters, not fetch an
+    image. CommonMark allows a backslash before any ASCII punctuation, so this is lossless.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def safe_stem(name: str, default: str = "image") -> str:
+    """A file-name stem derived from an uploaded file name: no directories, no odd characters.
+
+    ``"../../etc/passwd"`` -> ``"passwd"``, ``"cells 01.tif"`` -> ``"cells_01"``.
+    """
+    base = re.split(r"[\\/]", str(name))[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    stem = _UNSAFE_FILE_CHARS.sub("_", stem).strip("._-")
+    return stem[:80] or default
