@@ -1,0 +1,156 @@
+"""The class editor: add, rename, recolour, remove classes and pick the one to draw with.
+
+A stroke's class is its colour on the canvas, so recolouring or removing a class rewrites the
+stored strokes and remounts the canvas with them. Callbacks only change session state.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from seg.ui import canvas as C
+from seg.ui import state as S
+from seg.ui.state import ClassSpec
+from seg.ui.text import escape_markdown
+
+MAX_NAME_CHARS = 60
+
+
+def _name_key(spec: ClassSpec) -> str:
+    return f"w_class_name_{spec.id}"
+
+
+def _color_key(spec: ClassSpec) -> str:
+    return f"w_class_color_{spec.id}"
+
+
+def _index_of(class_id: int) -> int | None:
+    return next((i for i, c in enumerate(st.session_state[S.CLASSES]) if c.id == class_id), None)
+
+
+def _image_digest() -> str:
+    record = st.session_state.get(S.IMAGE)
+    return record.digest if record is not None else ""
+
+
+def _rewrite_strokes(transform) -> None:
+    """Apply ``transform`` to every frame's stored strokes and remount the canvas with them."""
+    state = st.session_state
+    C.sync_canvas(state, _image_digest())
+    state[S.DRAWINGS] = {frame: transform(drawing) for frame, drawing in state[S.DRAWINGS].items()}
+    C.remount(state)
+
+
+def add_class() -> None:
+    """Callback of "Add class": a new class with the next unused palette colour, made active."""
+    from seg.render import PALETTE
+    from seg.strokes import ERASER_COLOR
+
+    classes = list(st.session_state[S.CLASSES])
+    names = {c.name for c in classes}
+    number = len(classes) + 1
+    while f"class {number}" in names:
+        number += 1
+    spec = ClassSpec(S.new_class_id(st.session_state), f"class {number}",
+                     S.unused_color(classes, PALETTE, ERASER_COLOR))
+    st.session_state[S.CLASSES] = [*classes, spec]
+    st.session_state[S.W_ACTIVE] = spec.id
+    if st.session_state[S.W_TOOL] == "eraser":
+        st.session_state[S.W_TOOL] = "freedraw"
+
+
+def rename_class(class_id: int) -> None:
+    """Callback of a class name box: accept a new unique, non-empty name, else restore the old one."""
+    index = _index_of(class_id)
+    if index is None:
+        return
+    classes = list(st.session_state[S.CLASSES])
+    spec = classes[index]
+    name = " ".join(str(st.session_state.get(_name_key(spec), "")).split())[:MAX_NAME_CHARS]
+    if not name:
+        S.flash(st.session_state, "warning", "A class name cannot be empty; the old name was kept.")
+        name = spec.name
+    elif any(c.name == name for i, c in enumerate(classes) if i != index):
+        S.flash(st.session_state, "warning", f"Another class is already called {name!r}; pick a different name.")
+        name = spec.name
+    st.session_state[_name_key(spec)] = name
+    classes[index] = ClassSpec(spec.id, name, spec.color)
+    st.session_state[S.CLASSES] = classes
+
+
+def recolor_class(class_id: int) -> None:
+    """Callback of a class colour picker: recolour the class and its strokes.
+
+    Two classes cannot share a colour (a stroke's colour says which class it belongs to).
+    """
+    from seg.render import normalize_color
+    from seg.strokes import ERASER_COLOR
+
+    index = _index_of(class_id)
+    if index is None:
+        return
+    classes = list(st.session_state[S.CLASSES])
+    spec = classes[index]
+    color = normalize_color(str(st.session_state.get(_color_key(spec), spec.color)))
+    if color == spec.color:
+        return
+    taken = {c.color for i, c in enumerate(classes) if i != index} | {ERASER_COLOR.lower()}
+    if color in taken:
+        S.flash(st.session_state, "warning",
+                f"Colour {color} is already used (by another class or the eraser); pick another one.")
+        st.session_state[_color_key(spec)] = spec.color
+        return
+    _rewrite_strokes(lambda drawing: C.recolor_drawing(drawing, spec.color, color))
+    classes[index] = ClassSpec(spec.id, spec.name, color)
+    st.session_state[S.CLASSES] = classes
+
+
+def remove_class(class_id: int) -> None:
+    """Callback of a class's remove button: drop the class and its strokes (at least two stay)."""
+    index = _index_of(class_id)
+    classes = list(st.session_state[S.CLASSES])
+    if index is None:
+        return
+    if len(classes) <= 2:
+        S.flash(st.session_state, "warning", "A segmentation needs at least two classes; add one before removing this.")
+        return
+    spec = classes.pop(index)
+    _rewrite_strokes(lambda drawing: C.remove_color(drawing, spec.color))
+    st.session_state[S.CLASSES] = classes
+    if st.session_state.get(S.W_ACTIVE) == spec.id:
+        st.session_state[S.W_ACTIVE] = classes[0].id
+    if st.session_state.get(S.MODEL_SOURCE) == "uploaded":
+        # The uploaded forest predicts the removed class too; it can only be replaced by training.
+        st.session_state[S.MODEL] = None
+        st.session_state[S.MODEL_SOURCE] = None
+    st.session_state[S.TRAIN_KEY] = None
+
+
+def class_editor() -> ClassSpec:
+    """Sidebar section listing the classes; returns the active class."""
+    state = st.session_state
+    classes: list[ClassSpec] = state[S.CLASSES]
+    ids = [c.id for c in classes]
+    if state.get(S.W_ACTIVE) not in ids:
+        state[S.W_ACTIVE] = ids[0]
+    names = {c.id: c.name for c in classes}
+    active_id = st.radio(
+        "Draw with class",
+        ids,
+        key=S.W_ACTIVE,
+        format_func=lambda class_id: escape_markdown(names.get(class_id, "?")),
+        help="The class your next strokes belong to. The eraser is among the drawing tools.",
+    )
+    with st.expander("Edit classes", expanded=False, key="class_editor"):
+        for spec in classes:
+            state.setdefault(_name_key(spec), spec.name)
+            state.setdefault(_color_key(spec), spec.color)
+            with st.container(horizontal=True, vertical_alignment="bottom", key=f"class_row_{spec.id}"):
+                st.color_picker("Colour", key=_color_key(spec), on_change=recolor_class, args=(spec.id,),
+                                label_visibility="collapsed")
+                st.text_input("Name", key=_name_key(spec), on_change=rename_class, args=(spec.id,),
+                              max_chars=MAX_NAME_CHARS, label_visibility="collapsed")
+                st.button("✕", key=f"w_class_remove_{spec.id}", on_click=remove_class, args=(spec.id,),
+                          help="Remove this class and its strokes", disabled=len(classes) <= 2)
+        st.button("Add class", key=S.W_NEW_CLASS, on_click=add_class, icon=":material/add:")
+    return next(c for c in classes if c.id == active_id)

@@ -1,0 +1,263 @@
+"""Sections of the main page, each a small function called in order by ``streamlit_app.py``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from seg.errors import SegError
+from seg.ui import canvas as C
+from seg.ui import config
+from seg.ui import pipeline as P
+from seg.ui import state as S
+from seg.ui import uploads as U
+from seg.ui import views as V
+from seg.ui.samples import DEFAULT_SAMPLE, SAMPLES, load_sample
+from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.text import escape_markdown
+
+
+@dataclass
+class Run:
+    """Bookkeeping of one script run: when it started and what each step cost (ms)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict = field(default_factory=dict)
+    paused: bool = False
+    error: str | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+# --------------------------------------------------------------------------- start
+
+
+def _sample_classes(name: str) -> list[tuple[str, str]]:
+    from seg.render import PALETTE
+
+    return list(zip(SAMPLES[name].classes, PALETTE))
+
+
+def begin_run() -> Run:
+    """Create the session's state on its first run (bundled sample, two classes, default settings)."""
+    from seg.ui.settings import init_settings
+
+    run = Run()
+    state = st.session_state
+    S.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
+    init_settings(state)
+    for key, value in ((S.W_TOOL, "freedraw"), (S.W_WIDTH, 12), (S.W_VIEW, V.SEGMENTATION),
+                       (S.W_OPACITY, 0.45), (S.W_LIVE, True), (S.W_FRAME, 0)):
+        state.setdefault(key, value)
+    if S.IMAGE not in state:
+        state[S.W_SAMPLE] = DEFAULT_SAMPLE
+        S.set_image(state, load_sample(DEFAULT_SAMPLE))
+    state.setdefault(S.W_SAMPLE, None)
+    return run
+
+
+def show_flash() -> None:
+    """Messages queued by callbacks (a refused rename, a resumed file) shown once."""
+    for kind, message in st.session_state[S.FLASH]:
+        getattr(st, kind)(message)
+    st.session_state[S.FLASH] = []
+
+
+# --------------------------------------------------------------------------- image
+
+
+def _on_sample() -> None:
+    name = st.session_state.get(S.W_SAMPLE)
+    if name not in SAMPLES:
+        return
+    state = st.session_state
+    S.set_image(state, load_sample(name))
+    if state.get(S.MODEL_SOURCE) != "uploaded":
+        state[S.CLASSES] = [ClassSpec(S.new_class_id(state), n, c) for n, c in _sample_classes(name)]
+        state[S.TRAIN_KEY] = None
+
+
+def image_source() -> ImageRecord:
+    """Sample picker, uploader and a one-line description of the current image."""
+    st.selectbox("Sample image", list(SAMPLES), key=S.W_SAMPLE, on_change=_on_sample,
+                 format_func=lambda n: SAMPLES[n].title, placeholder="Choose a sample…")
+    uploaded = st.file_uploader(
+        "Or open your own image", type=U.IMAGE_TYPES, key=S.W_IMAGE_UPLOAD, on_change=U.on_image_upload,
+        help=(f"PNG, JPEG, TIFF or BMP; 8/16-bit or float, grey, RGB or multichannel; multi-page TIFF stacks. "
+              f"Up to {config.MAX_FRAME_PIXELS / 1e6:.0f} megapixels per frame and "
+              f"{config.MAX_TOTAL_PIXELS / 1e6:.0f} in total."),
+    )
+    U.show_upload_error(S.W_IMAGE_UPLOAD, uploaded)
+    record: ImageRecord = st.session_state[S.IMAGE]
+    t, h, w = record.shape
+    frames = f"{t} frames · " if t > 1 else ""
+    st.caption(escape_markdown(f"{record.name} · {frames}{w}×{h} px · {record.n_channels} channel(s) · "
+                               f"{record.frames.dtype}"))
+    return record
+
+
+def frame_picker(record: ImageRecord) -> int:
+    """Frame slider for stacks (0 for single images)."""
+    if record.n_frames <= 1:
+        return 0
+    state = st.session_state
+    state[S.W_FRAME] = min(int(state.get(S.W_FRAME, 0)), record.n_frames - 1)
+    frame = st.slider("Frame", 0, record.n_frames - 1, key=S.W_FRAME,
+                      help="Strokes on any frame train the same model.")
+    drawn = sorted(f for f, d in state[S.DRAWINGS].items() if d and d.get("objects"))
+    if drawn:
+        st.caption("Strokes on frame(s) " + ", ".join(str(f) for f in drawn))
+    return int(frame)
+
+
+# --------------------------------------------------------------------------- sidebar controls
+
+
+def drawing_tools() -> tuple[str, int]:
+    """Tool (freehand / line / rectangle / eraser) and stroke width in screen pixels."""
+    tool = st.radio("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, horizontal=True,
+                    help="The eraser removes scribbles (its pixels become unlabelled).")
+    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.")
+    return tool, int(width)
+
+
+def view_controls(classes) -> tuple[str, float]:
+    """What the canvas shows under the strokes, and how strongly."""
+    options = V.view_options(classes)
+    if st.session_state.get(S.W_VIEW) not in options:
+        st.session_state[S.W_VIEW] = V.SEGMENTATION
+    view = st.selectbox("Show", options, key=S.W_VIEW, format_func=lambda o: V.view_title(o, classes))
+    opacity = st.slider("Opacity", 0.0, 1.0, key=S.W_OPACITY, step=0.05)
+    return view, float(opacity)
+
+
+def live_controls() -> tuple[bool, bool]:
+    """Live-update switch and the explicit Update button (for huge images)."""
+    live = st.toggle("Live update", key=S.W_LIVE,
+                     help="Retrain and segment after every stroke. Switch off for huge images and press Update.")
+    clicked = st.button("Update", key=S.W_UPDATE, disabled=live, icon=":material/refresh:",
+                        help="Retrain on the strokes so far and segment this frame.")
+    return bool(live), bool(clicked)
+
+
+def resume_panel() -> None:
+    """Uploads that continue earlier work: an annotations file or a model bundle."""
+    with st.expander("Resume or reuse", key="resume_panel"):
+        annotations = st.file_uploader(
+            "Annotations (.json)", type=U.ANNOTATION_TYPES, key=S.W_ANNOTATIONS_UPLOAD,
+            on_change=U.on_annotations_upload,
+            help="A file from 'Annotations JSON' below: restores classes and strokes on the same image.")
+        U.show_upload_error(S.W_ANNOTATIONS_UPLOAD, annotations)
+        model = st.file_uploader(
+            "Model (.segmodel)", type=U.MODEL_TYPES, key=S.W_MODEL_UPLOAD, on_change=U.on_model_upload,
+            help="A model bundle saved by this app. Its classes and settings become the current ones; "
+                 "new strokes retrain it. Pickle/joblib files are refused.")
+        U.show_upload_error(S.W_MODEL_UPLOAD, model)
+
+
+# --------------------------------------------------------------------------- strokes -> segmentation
+
+
+def read_strokes(record: ImageRecord, frame: int, geometry: C.CanvasGeometry) -> tuple[P.Strokes, dict]:
+    """The strokes of every frame, taken from the canvas value before the canvas is drawn."""
+    state = st.session_state
+    C.sync_canvas(state, record.digest)
+    fit = P.canvas_fit(record, geometry.fit_dict())
+    state[S.CANVAS_FIT] = geometry.fit_dict()
+    strokes = P.collect_strokes(state[S.DRAWINGS], fit, state[S.CLASSES])
+    return strokes, P.label_images(state, record, strokes)
+
+
+def segment(run: Run, record, frame, strokes, labels, settings, live: bool, update_clicked: bool) -> None:
+    """Retrain/predict if live (or Update was pressed); records timings in ``run``."""
+    feature_settings, forest_settings, normalization = settings
+    if not (live or update_clicked):
+        run.paused = True
+        return
+    done = P.refresh(st.session_state, record, frame, strokes, labels, st.session_state[S.CLASSES],
+                     feature_settings, forest_settings, normalization)
+    run.timings.update(features=done.features_ms, train=done.train_ms, predict=done.predict_ms)
+
+
+def show_canvas(run: Run, record: ImageRecord, frame: int, geometry: C.CanvasGeometry, active: ClassSpec,
+                tool: str, width: int, view: str, opacity: float) -> tuple:
+    """The canvas with image + current view as background; returns the background cache key."""
+    from seg.strokes import ERASER_COLOR
+
+    state = st.session_state
+    prediction = state[S.PREDICTION]
+    if prediction is not None and prediction.key[1] != record.digest:
+        prediction = None
+    background, bg_key, render_ms = V.background_bytes(state, record, frame, geometry, prediction, view,
+                                                       opacity, state[S.CLASSES])
+    run.timings["render"] = render_ms
+    key = C.canvas_key(record.digest, frame, int(state[S.CANVAS_NONCE]))
+    if state[S.CANVAS_INITIAL][0] != key:
+        # The drawing a canvas is mounted with stays fixed for its key: changing it would reload
+        # the canvas (and drop a stroke in progress).
+        state[S.CANVAS_INITIAL] = (key, state[S.DRAWINGS].get(frame))
+    state[S.CANVAS_KEY] = key
+    state[S.CANVAS_OWNER] = (record.digest, frame)
+    eraser = tool == "eraser"
+    with st.container(key="canvas_area"):
+        C.draw_canvas(key=key, geometry=geometry, background=background,
+                      tool="freedraw" if eraser else tool,
+                      stroke_color=ERASER_COLOR if eraser else active.color, stroke_width=width,
+                      initial_drawing=state[S.CANVAS_INITIAL][1])
+    return bg_key
+
+
+def count_update(run: Run, strokes: P.Strokes, bg_key: tuple) -> int:
+    """Bump "update #N" when the strokes, model, prediction or picture changed in this run."""
+    state = st.session_state
+    prediction = state[S.PREDICTION]
+    signature = (hash(strokes.all), state[S.MODEL_VERSION], prediction.key if prediction else None, bg_key)
+    if signature != state.get("seg.signature"):
+        state["seg.signature"] = signature
+        state[S.UPDATE] = int(state[S.UPDATE]) + 1
+        state[S.TIMINGS] = dict(run.timings)
+    return int(state[S.UPDATE])
+
+
+def model_summary() -> None:
+    """One line about the model in use (plain text: class names are user input)."""
+    state = st.session_state
+    model = state[S.MODEL]
+    if model is None:
+        return
+    from seg.persist import describe_model
+
+    info = describe_model(model)
+    source = "Uploaded model" if state[S.MODEL_SOURCE] == "uploaded" else "Model"
+    classes = ", ".join(c["name"] for c in info["classes"])
+    pixels = model.training.get("labelled_pixels") if isinstance(model.training, dict) else None
+    trained = f" · trained on {sum(pixels.values()):,} scribbled pixels" if isinstance(pixels, dict) else ""
+    st.caption(escape_markdown(
+        f"{source}: {len(info['classes'])} classes ({classes}) · {info['n_features']} features "
+        f"({info['feature_preset']}) · {info['trees']} trees{trained}"))
+
+
+def status_line(run: Run, update: int) -> None:
+    """The LAST element of every run: browser tests wait for "update #N" here."""
+    timings = st.session_state[S.TIMINGS]
+    parts = [f"ready · update #{update}"]
+    if run.paused:
+        parts.append("paused: press Update")
+    for name in ("features", "train", "predict", "render"):
+        if name in timings:
+            parts.append(f"{name} {timings[name]:.0f} ms")
+    parts.append(f"run {run.elapsed_ms():.0f} ms")
+    with st.container(key="status"):
+        st.caption(" · ".join(parts))
+
+
+def guarded(step, *args, **kwargs):
+    """Run ``step``; show a SegError as an error message instead of a traceback (returns None)."""
+    try:
+        return step(*args, **kwargs)
+    except SegError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None

@@ -1,0 +1,330 @@
+"""From the canvas JSON to a prediction, doing only the work that changed.
+
+One run of the app calls :func:`collect_strokes` (cheap: JSON -> strokes -> label images) and, when
+live update is on or the user pressed "Update", :func:`refresh` which
+
+1. computes features once per (image, frame, feature settings, normalisation) — cached,
+2. retrains only when the strokes, classes or settings changed (the *training key*),
+3. predicts the current frame only when the model or frame changed (the *prediction key*).
+
+Each step's wall time is recorded in milliseconds for the status line. Everything lives in the
+session-state mapping passed in (no module globals), so the functions can be tested with a dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seg.errors import TrainingError
+from seg.ui import config
+from seg.ui import state as S
+from seg.ui.state import ClassSpec, ImageRecord
+
+#: Training key placeholder set when a model is uploaded: adopt the next key without training.
+KEEP_UPLOADED_MODEL = "keep-uploaded-model"
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """The segmentation of one frame.
+
+    Attributes
+    ----------
+    key : tuple
+        (model version, image digest, frame) it was made for.
+    labels : (H, W) uint8 or uint16, values 1..K
+    proba : (H, W, K) float32
+    """
+
+    key: tuple
+    frame: int
+    labels: np.ndarray
+    proba: np.ndarray
+    _uncertainty: list = dataclasses.field(default_factory=list, repr=False)
+
+    def uncertainty(self) -> np.ndarray:
+        """(H, W) float32 in [0, 1], computed on first use (only the uncertainty view needs it)."""
+        if not self._uncertainty:
+            from seg.model import uncertainty
+
+            self._uncertainty.append(uncertainty(self.proba))
+        return self._uncertainty[0]
+
+
+@dataclass(frozen=True)
+class Strokes:
+    """Strokes of every frame of the current image, parsed from the stored canvas JSON."""
+
+    by_frame: dict[int, tuple]
+
+    @property
+    def all(self) -> tuple:
+        return tuple(s for f in sorted(self.by_frame) for s in self.by_frame[f])
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.by_frame.values())
+
+
+def settings_token(value: Any) -> str:
+    """A hashable, exact token of a settings object that has ``to_dict`` (features, forest, ...)."""
+    return json.dumps(value.to_dict(), sort_keys=True, default=str)
+
+
+def canvas_fit(record: ImageRecord, fit_dict: Mapping[str, float]):
+    """:class:`seg.strokes.BackgroundFit` of the canvas for ``record``."""
+    from seg.strokes import BackgroundFit
+
+    _, height, width = record.shape
+    return BackgroundFit.from_component(dict(fit_dict), image_shape=(height, width))
+
+
+def collect_strokes(
+    drawings: Mapping[int, dict], fit, classes: Sequence[ClassSpec]
+) -> Strokes:
+    """Parse the stored canvas JSON of every frame into strokes (image pixel coordinates).
+
+    Raises :class:`seg.errors.AnnotationError` on malformed JSON (the caller shows it).
+    """
+    from seg.strokes import ERASER_COLOR, parse_canvas
+
+    color_to_label = dict(S.class_labels(classes))
+    color_to_label[ERASER_COLOR] = 0
+    by_frame = {}
+    for frame, drawing in drawings.items():
+        strokes = parse_canvas(drawing, fit, color_to_label, frame=frame)
+        if strokes:
+            by_frame[int(frame)] = tuple(strokes)
+    return Strokes(by_frame)
+
+
+def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: Strokes) -> dict[int, np.ndarray]:
+    """{frame: (H, W) label image} for frames with strokes, re-rasterised only when they changed."""
+    from seg.strokes import rasterize
+
+    _, height, width = record.shape
+    cache: dict = state[S.LABELS]
+    fresh = {}
+    for frame, frame_strokes in strokes.by_frame.items():
+        cached = cache.get(frame)
+        if cached is None or cached[0] != frame_strokes:
+            cached = (frame_strokes, rasterize(list(frame_strokes), (height, width), frame=frame))
+        fresh[frame] = cached
+    state[S.LABELS] = fresh
+    return {frame: cached[1] for frame, cached in fresh.items()}
+
+# --------------------------------------------------------------------------- features
+
+
+def _feature_key(record: ImageRecord, frame: int, feature_settings, normalization) -> tuple:
+    return (record.digest, int(frame), settings_token(feature_settings), settings_token(normalization))
+
+
+def features_for(
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    frames: Sequence[int],
+    feature_settings,
+    normalization,
+    *,
+    keep: Sequence[int] = (),
+) -> tuple[list[np.ndarray], float]:
+    """Feature stacks of ``frames`` (computed at most once each) and the ms spent computing.
+
+    The cache keeps only this image/settings and the frames in ``frames`` or ``keep``; older
+    entries (other images, other settings, frames whose strokes were erased) are dropped.
+    """
+    from seg.features import compute_features
+    from seg.images import normalize
+
+    cache: dict = state[S.FEATURES]
+    wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
+    for key in [k for k in cache if k not in wanted]:
+        del cache[key]
+    spent = 0.0
+    stacks = []
+    for frame in frames:
+        key = _feature_key(record, frame, feature_settings, normalization)
+        if key not in cache:
+            start = time.perf_counter()
+            normalized = normalize(record.frames[frame], normalization)
+            cache[key] = compute_features(normalized, feature_settings)
+            spent += (time.perf_counter() - start) * 1000
+        stacks.append(cache[key])
+    _bound_cache(cache, required={_feature_key(record, f, feature_settings, normalization) for f in frames})
+    return stacks, spent
+
+
+def _bound_cache(cache: dict, required: set) -> None:
+    """Drop optional entries (oldest first) while the cache is over its byte budget."""
+    total = sum(a.nbytes for a in cache.values())
+    for key in list(cache):
+        if total <= config.MAX_CACHED_FEATURE_BYTES:
+            break
+        if key not in required:
+            total -= cache.pop(key).nbytes
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a model is trained from; equal inputs give an equal training key (no retraining)."""
+
+    digest: str
+    strokes: tuple
+    colors: tuple[str, ...]
+    feature_settings: str
+    forest_settings: str
+    normalization: str
+
+
+def training_key(record, strokes: Strokes, classes, feature_settings, forest_settings, normalization) -> TrainingInputs:
+    return TrainingInputs(
+        digest=record.digest,
+        strokes=strokes.all,
+        colors=tuple(c.color for c in classes),
+        feature_settings=settings_token(feature_settings),
+        forest_settings=settings_token(forest_settings),
+        normalization=settings_token(normalization),
+    )
+
+
+def classes_present(labels: Mapping[int, np.ndarray], n_classes: int) -> list[int]:
+    """Labels 1..K that have at least one scribbled pixel in any frame."""
+    counts = np.zeros(n_classes + 1, dtype=np.int64)
+    for image in labels.values():
+        counts += np.bincount(image.ravel(), minlength=n_classes + 1)[: n_classes + 1]
+    return [k for k in range(1, n_classes + 1) if counts[k] > 0]
+
+
+def apply_class_names(model, classes: Sequence[ClassSpec]):
+    """``model`` with the current class names and colours (renaming never needs retraining)."""
+    if model is None:
+        return None
+    k = len(model.class_names)
+    if len(classes) < k:
+        return model
+    names = tuple(c.name for c in classes[:k])
+    colors = tuple(c.color for c in classes[:k])
+    if names == tuple(model.class_names) and colors == tuple(model.class_colors):
+        return model
+    return dataclasses.replace(model, class_names=names, class_colors=colors)
+
+
+# --------------------------------------------------------------------------- one refresh
+
+
+@dataclass
+class Refresh:
+    """What :func:`refresh` did: timings in ms (0 = skipped) and a notice for the user."""
+
+    features_ms: float = 0.0
+    train_ms: float = 0.0
+    predict_ms: float = 0.0
+    trained: bool = False
+    predicted: bool = False
+    notice: str | None = None
+
+
+def refresh(
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    frame: int,
+    strokes: Strokes,
+    labels: Mapping[int, np.ndarray],
+    classes: Sequence[ClassSpec],
+    feature_settings,
+    forest_settings,
+    normalization,
+) -> Refresh:
+    """Retrain if the training key changed, then predict ``frame`` if the model or frame changed."""
+    done = Refresh()
+    labelled = sorted(f for f, image in labels.items() if image.any())
+    key = training_key(record, strokes, classes, feature_settings, forest_settings, normalization)
+    if state[S.TRAIN_KEY] == KEEP_UPLOADED_MODEL:
+        state[S.TRAIN_KEY] = key  # an uploaded model is used until strokes or settings change
+    if key != state[S.TRAIN_KEY]:
+        _retrain(state, record, frame, labels, labelled, classes, feature_settings, forest_settings,
+                 normalization, done)
+        state[S.TRAIN_KEY] = key
+    model = state[S.MODEL]
+    if model is None:
+        state[S.PREDICTION] = None
+        done.notice = state.get(S.NOTICE)
+        return done
+    state[S.MODEL] = model = apply_class_names(model, classes)
+    pred_key = (state[S.MODEL_VERSION], record.digest, int(frame))
+    current = state[S.PREDICTION]
+    if current is None or current.key != pred_key:
+        stacks, spent = features_for(state, record, [frame], model.feature_settings, model.normalization,
+                                     keep=labelled)
+        done.features_ms += spent
+        start = time.perf_counter()
+        proba = model.predict_proba_features(stacks[0])
+        predicted = _labels_from_proba(proba)
+        done.predict_ms = (time.perf_counter() - start) * 1000
+        state[S.PREDICTION] = Prediction(key=pred_key, frame=int(frame), labels=predicted, proba=proba)
+        done.predicted = True
+    done.notice = state.get(S.NOTICE)
+    return done
+
+
+def _labels_from_proba(proba: np.ndarray) -> np.ndarray:
+    # The most probable class, as Forest.predict does; computed from the probabilities we need
+    # anyway for the uncertainty view and the download instead of a second pass over the trees.
+    dtype = np.uint8 if proba.shape[-1] <= 255 else np.uint16
+    return (np.argmax(proba, axis=-1) + 1).astype(dtype)
+
+
+def _retrain(state, record, frame, labels, labelled, classes, feature_settings, forest_settings,
+             normalization, done: Refresh) -> None:
+    present = classes_present(labels, len(classes))
+    state[S.NOTICE] = None
+    if len(present) < 2:
+        if state[S.MODEL_SOURCE] == "trained" or state[S.MODEL] is None:
+            state[S.MODEL] = None
+            state[S.MODEL_SOURCE] = None
+            state[S.PREDICTION] = None
+            state[S.NOTICE] = (
+                "Draw on at least two classes to see a segmentation."
+                if present else "Draw a few strokes on each class to see a segmentation."
+            )
+        return
+    stacks, spent = features_for(state, record, labelled, feature_settings, normalization, keep=[frame])
+    done.features_ms += spent
+    from seg.model import train
+
+    start = time.perf_counter()
+    try:
+        model = train(
+            record.frames[labelled],
+            np.stack([labels[f] for f in labelled]),
+            feature_settings,
+            [c.name for c in classes],
+            class_colors=[c.color for c in classes],
+            forest=forest_settings,
+            normalization=normalization,
+            features=stacks,
+        )
+    except TrainingError as exc:
+        state[S.NOTICE] = str(exc)
+        return
+    finally:
+        done.train_ms = (time.perf_counter() - start) * 1000
+    state[S.MODEL] = model
+    state[S.MODEL_SOURCE] = "trained"
+    state[S.MODEL_VERSION] = int(state[S.MODEL_VERSION]) + 1
+    done.trained = True
+
+
+def invalidate_model(state: MutableMapping[str, Any]) -> None:
+    """Forget the training key so the next refresh retrains (classes or settings changed)."""
+    state[S.TRAIN_KEY] = None

@@ -1,0 +1,159 @@
+"""Feature and forest settings widgets.
+
+The widgets hold the editable fields; fields without a widget (e.g. ``num_sigma`` of a loaded
+model) come from a *base* settings object kept in session state, so loading a model reproduces its
+settings exactly. Changing any of them changes the training key: features are computed once for
+the new settings and the model retrains from the same strokes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from seg.ui import state as S
+
+FEATURE_BASE = "seg.feature_base"
+FOREST_BASE = "seg.forest_base"
+NORMALIZATION = "seg.normalization"
+CUSTOM = "custom"
+
+SIGMA_LIMITS = (0.3, 64.0)
+TREE_LIMITS = (5, 300)
+DEPTH_CHOICES = (None, 4, 6, 8, 10, 12, 16, 20, 30)
+
+#: Forest defaults of the app: fast enough for one retrain per stroke on a 2-core laptop.
+APP_TREES = 50
+APP_MAX_DEPTH = 12
+
+
+def _presets() -> dict:
+    from seg.features import PRESETS
+
+    return PRESETS
+
+
+def _default_preset() -> str:
+    from seg.features import DEFAULT_PRESET
+
+    return DEFAULT_PRESET
+
+
+def default_forest():
+    """The app's forest settings (the engine default with the app's tree count and depth)."""
+    from seg.model import ForestSettings
+
+    return dataclasses.replace(ForestSettings(), n_estimators=APP_TREES, max_depth=APP_MAX_DEPTH)
+
+
+def _write_feature_widgets(state, settings) -> None:
+    state[S.W_FEATURE_SET] = settings.feature_set
+    state[S.W_INTENSITY] = bool(settings.intensity)
+    state[S.W_EDGES] = bool(settings.edges)
+    state[S.W_TEXTURE] = bool(settings.texture)
+    low = min(max(float(settings.sigma_min), SIGMA_LIMITS[0]), SIGMA_LIMITS[1])
+    high = min(max(float(settings.sigma_max), low), SIGMA_LIMITS[1])
+    state[S.W_SIGMA] = (low, high)
+    state[S.W_CHANNEL_MODE] = settings.channel_mode
+
+
+def _write_forest_widgets(state, forest) -> None:
+    state[S.W_TREES] = int(min(max(forest.n_estimators, TREE_LIMITS[0]), TREE_LIMITS[1]))
+    state[S.W_DEPTH] = forest.max_depth if forest.max_depth in DEPTH_CHOICES else None
+
+
+def init_settings(state) -> None:
+    """Create the settings keys (every run: a widget that was not shown loses its key)."""
+    if FEATURE_BASE not in state:
+        state[FEATURE_BASE] = _presets()[_default_preset()]
+        state[S.W_PRESET] = _default_preset()
+    if FOREST_BASE not in state:
+        state[FOREST_BASE] = default_forest()
+    if NORMALIZATION not in state:
+        from seg.images import Normalization
+
+        state[NORMALIZATION] = Normalization()
+    state.setdefault(S.W_PRESET, CUSTOM)
+    missing_features = {}
+    _write_feature_widgets(missing_features, state[FEATURE_BASE])
+    missing_forest = {}
+    _write_forest_widgets(missing_forest, state[FOREST_BASE])
+    for key, value in {**missing_features, **missing_forest}.items():
+        state.setdefault(key, value)
+
+
+def adopt_model_settings(state, model) -> None:
+    """Make a loaded model's feature/forest/normalisation settings the current ones (callbacks only)."""
+    state[FEATURE_BASE] = model.feature_settings
+    state[S.W_PRESET] = next((n for n, s in _presets().items() if s == model.feature_settings), CUSTOM)
+    _write_feature_widgets(state, model.feature_settings)
+    state[FOREST_BASE] = model.forest_settings
+    _write_forest_widgets(state, model.forest_settings)
+    state[NORMALIZATION] = model.normalization
+
+
+def _on_preset() -> None:
+    name = st.session_state[S.W_PRESET]
+    if name in _presets():
+        st.session_state[FEATURE_BASE] = _presets()[name]
+        _write_feature_widgets(st.session_state, _presets()[name])
+
+
+def _on_detail() -> None:
+    # Editing a field makes the settings custom unless they happen to equal a preset.
+    current = feature_settings_from_widgets(st.session_state)
+    st.session_state[S.W_PRESET] = next((n for n, s in _presets().items() if s == current), CUSTOM)
+
+
+def feature_settings_from_widgets(state):
+    """The :class:`seg.features.FeatureSettings` the widgets describe (SettingsError if invalid)."""
+    low, high = state[S.W_SIGMA]
+    base = state[FEATURE_BASE]
+    changes = dict(
+        feature_set=state[S.W_FEATURE_SET],
+        intensity=bool(state[S.W_INTENSITY]),
+        edges=bool(state[S.W_EDGES]),
+        texture=bool(state[S.W_TEXTURE]),
+        sigma_min=float(low),
+        sigma_max=float(high),
+        channel_mode=state[S.W_CHANNEL_MODE],
+    )
+    if (float(low), float(high)) != (float(base.sigma_min), float(base.sigma_max)):
+        changes["num_sigma"] = None  # a new range: let the engine pick the number of scales
+    return dataclasses.replace(base, **changes)
+
+
+def forest_settings_from_widgets(state):
+    """The :class:`seg.model.ForestSettings` the widgets describe."""
+    return dataclasses.replace(state[FOREST_BASE], n_estimators=int(state[S.W_TREES]), max_depth=state[S.W_DEPTH])
+
+
+def settings_panel(n_channels: int):
+    """Sidebar expander with presets, feature groups, scales and forest size.
+
+    Returns (FeatureSettings, ForestSettings, Normalization). Invalid combinations (e.g. every
+    feature group switched off) raise :class:`seg.errors.SettingsError` for the caller to show.
+    """
+    presets = _presets()
+    options = [*presets, CUSTOM]
+    with st.expander("Features & classifier", expanded=False, key="settings_panel"):
+        st.selectbox("Feature preset", options, key=S.W_PRESET, on_change=_on_preset,
+                     help="Scales of the features: small for fine texture and thin edges, large for blobs.")
+        st.radio("Feature set", ["basic", "extended"], key=S.W_FEATURE_SET, on_change=_on_detail, horizontal=True,
+                 help="basic = scikit-image's multiscale_basic_features; extended adds more texture features.")
+        with st.container(horizontal=True):
+            st.checkbox("Intensity", key=S.W_INTENSITY, on_change=_on_detail)
+            st.checkbox("Edges", key=S.W_EDGES, on_change=_on_detail)
+            st.checkbox("Texture", key=S.W_TEXTURE, on_change=_on_detail)
+        st.slider("Scales σ (pixels)", SIGMA_LIMITS[0], SIGMA_LIMITS[1], key=S.W_SIGMA, step=0.1,
+                  on_change=_on_detail, help="Smallest and largest Gaussian scale of the features.")
+        if n_channels > 1:
+            st.radio("Colour channels", ["separate", "luminance"], key=S.W_CHANNEL_MODE, on_change=_on_detail,
+                     horizontal=True, help="luminance: edges and texture on the channel mean (faster).")
+        st.slider("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=S.W_TREES, step=5,
+                  help="More trees: smoother probabilities, slower training.")
+        st.selectbox("Maximum tree depth", DEPTH_CHOICES, key=S.W_DEPTH,
+                     format_func=lambda d: "unlimited" if d is None else str(d))
+    return (feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
+            st.session_state[NORMALIZATION])

@@ -1,0 +1,174 @@
+"""Uploads: an image, an annotations file to resume, a model bundle to continue with.
+
+Each uploader's ``on_change`` callback reads the file once and either switches the session to
+it or records the refusal (a :class:`seg.errors.SegError` message) to show under the uploader.
+Nothing is lost on a refused file: the previous image, strokes and model stay.
+
+The work is done by plain functions (:func:`open_image`, :func:`resume_annotations`,
+:func:`use_model`) taking the session-state mapping, so tests can call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import streamlit as st
+
+from seg.errors import ImageError, ModelFileError, ModelMismatchError, SegError
+from seg.ui import canvas as C
+from seg.ui import config
+from seg.ui import settings as settings_ui
+from seg.ui import state as S
+from seg.ui.pipeline import KEEP_UPLOADED_MODEL
+from seg.ui.state import ImageRecord, digest_bytes
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+ANNOTATION_TYPES = ["json"]
+MODEL_TYPES = ["segmodel", "zip"]
+
+
+def read_upload(name: str, data: bytes) -> ImageRecord:
+    """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise)."""
+    from seg.images import read_image
+
+    frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS)
+    t, h, w = frames.shape[:3]
+    if h * w > config.MAX_FRAME_PIXELS:
+        raise ImageError(
+            f"{name!r} has {h}x{w} = {h * w / 1e6:.1f} megapixels per frame; the app accepts up to "
+            f"{config.MAX_FRAME_PIXELS / 1e6:.0f} MP per frame. Crop or downsample it, or segment it "
+            "with `python -m seg apply` using a model trained here on a smaller crop."
+        )
+    return ImageRecord(name=str(name), digest=digest_bytes(data), frames=frames)
+
+
+def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
+    """Switch the session to the uploaded image (raises SegError, leaving the session unchanged)."""
+    record = read_upload(name, data)
+    S.set_image(state, record)
+    state[S.W_SAMPLE] = None  # so that picking any sample again switches back to it
+
+
+def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
+    """Restore classes and strokes from an annotations file; returns the number of strokes.
+
+    The file must have been drawn on an image of the same (frames, height, width) as the current
+    one (AnnotationError otherwise).
+    """
+    from seg.errors import AnnotationError
+    from seg.strokes import Annotations
+
+    annotations = Annotations.from_json(data)
+    record: ImageRecord = state[S.IMAGE]
+    if tuple(annotations.image_shape) != record.shape:
+        raise AnnotationError(
+            f"these annotations were drawn on an image of shape (frames, height, width) = "
+            f"{tuple(annotations.image_shape)}, but the current image {record.name!r} is {record.shape}; "
+            "open the image they belong to first, then upload them again"
+        )
+    from seg.ui.canvas import geometry
+    from seg.ui.pipeline import canvas_fit
+
+    _, height, width = record.shape
+    fit = canvas_fit(record, geometry(height, width).fit_dict())
+    frames = sorted({s.frame for s in annotations.strokes})
+    S.replace_classes(state, annotations.class_names, annotations.class_colors)
+    state[S.DRAWINGS] = {f: annotations.to_canvas_json(f, fit) for f in frames}
+    C.remount(state)
+    state[S.TRAIN_KEY] = None
+    if state.get(S.MODEL_SOURCE) == "uploaded":
+        state[S.MODEL] = None
+        state[S.MODEL_SOURCE] = None
+    state[S.W_ACTIVE] = state[S.CLASSES][0].id
+    return len(annotations.strokes)
+
+
+def use_model(state: MutableMapping[str, Any], data: bytes):
+    """Make an uploaded model bundle the session's model; returns it.
+
+    Its classes become the classes (strokes of other colours are dropped), its feature, forest
+    and normalisation settings become the settings, and it segments the current image until new
+    strokes retrain it. Raises ModelFileError / ModelMismatchError.
+    """
+    from seg.persist import load_model
+
+    model = load_model(data)
+    record: ImageRecord = state[S.IMAGE]
+    if model.n_channels != record.n_channels:
+        raise ModelMismatchError(
+            f"this model was trained on images with {model.n_channels} channel(s), but the current image "
+            f"{record.name!r} has {record.n_channels}; open a {model.n_channels}-channel image first"
+        )
+    C.sync_canvas(state, record.digest)
+    colors = {c.lower() for c in model.class_colors}
+    state[S.DRAWINGS] = {f: C.keep_colors(d, colors) for f, d in state[S.DRAWINGS].items()}
+    C.remount(state)
+    S.replace_classes(state, model.class_names, model.class_colors)
+    state[S.W_ACTIVE] = state[S.CLASSES][0].id
+    settings_ui.adopt_model_settings(state, model)
+    state[S.MODEL] = model
+    state[S.MODEL_SOURCE] = "uploaded"
+    state[S.MODEL_VERSION] = int(state[S.MODEL_VERSION]) + 1
+    state[S.TRAIN_KEY] = KEEP_UPLOADED_MODEL
+    state[S.NOTICE] = None
+    return model
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _uploaded(key: str):
+    return st.session_state.get(key)
+
+
+def _record_error(key: str, uploaded, exc: SegError) -> None:
+    st.session_state[S.UPLOAD_ERRORS][key] = (uploaded.file_id, str(exc))
+
+
+def _clear_error(key: str) -> None:
+    st.session_state[S.UPLOAD_ERRORS].pop(key, None)
+
+
+def on_image_upload() -> None:
+    uploaded = _uploaded(S.W_IMAGE_UPLOAD)
+    _clear_error(S.W_IMAGE_UPLOAD)
+    if uploaded is None:
+        return
+    try:
+        open_image(st.session_state, uploaded.name, uploaded.getvalue())
+    except SegError as exc:
+        _record_error(S.W_IMAGE_UPLOAD, uploaded, exc)
+
+
+def on_annotations_upload() -> None:
+    uploaded = _uploaded(S.W_ANNOTATIONS_UPLOAD)
+    _clear_error(S.W_ANNOTATIONS_UPLOAD)
+    if uploaded is None:
+        return
+    try:
+        count = resume_annotations(st.session_state, uploaded.getvalue())
+    except SegError as exc:
+        _record_error(S.W_ANNOTATIONS_UPLOAD, uploaded, exc)
+    else:
+        S.flash(st.session_state, "success", f"Resumed {count} strokes from {uploaded.name}.")
+
+
+def on_model_upload() -> None:
+    uploaded = _uploaded(S.W_MODEL_UPLOAD)
+    _clear_error(S.W_MODEL_UPLOAD)
+    if uploaded is None:
+        return
+    try:
+        use_model(st.session_state, uploaded.getvalue())
+    except (ModelFileError, ModelMismatchError, SegError) as exc:
+        _record_error(S.W_MODEL_UPLOAD, uploaded, exc)
+    else:
+        S.flash(st.session_state, "success", f"Using the model from {uploaded.name}.")
+
+
+def show_upload_error(key: str, uploaded) -> None:
+    """Show the refusal of the file currently in uploader ``key`` (if it was refused)."""
+    error = st.session_state[S.UPLOAD_ERRORS].get(key)
+    if error is not None and uploaded is not None and error[0] == uploaded.file_id:
+        st.error(error[1], icon=":material/error:")
