@@ -1,0 +1,117 @@
+"""Helpers for driving the main page with Streamlit's AppTest.
+
+Strokes are injected the way the browser reports them: the canvas component's value in
+``session_state[<canvas key>]`` is ``{"drawing": {"raw": <Fabric JSON>, "data": None},
+"backgroundFit": {...}}``; the app exposes the current canvas key in ``seg.canvas_key`` and the
+canvas -> image mapping in ``seg.canvas_fit``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "streamlit_app.py")
+
+# Coins sample (303 x 384): image (x, y) = (column, row) points on background and on coins.
+BACKGROUND_STROKE = [(10.0, 158.0), (300.0, 158.0)]
+COIN_STROKES = [[(198.0, 193.0), (226.0, 193.0)], [(195.0, 123.0), (215.0, 123.0)], [(258.0, 118.0), (282.0, 118.0)]]
+
+
+def new_app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+@pytest.fixture
+def app():
+    """The main page after its first run."""
+    at = new_app()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def fabric_path(points_xy: list[tuple[float, float]], color: str, width: float) -> dict:
+    """A Fabric 7 freehand Path object through canvas points ``points_xy`` (like the browser sends)."""
+    xs = [p[0] for p in points_xy]
+    ys = [p[1] for p in points_xy]
+    path = [["M", *points_xy[0]]] + [["L", *p] for p in points_xy[1:]]
+    return {
+        "type": "Path", "originX": "center", "originY": "center",
+        "left": (min(xs) + max(xs)) / 2, "top": (min(ys) + max(ys)) / 2,
+        "width": max(xs) - min(xs), "height": max(ys) - min(ys),
+        "stroke": color, "strokeWidth": width, "strokeLineCap": "round", "strokeLineJoin": "round",
+        "fill": None, "scaleX": 1, "scaleY": 1, "angle": 0, "path": path,
+    }
+
+
+def to_canvas(at, points_xy):
+    fit = at.session_state["seg.canvas_fit"]
+    return [(x * fit["scale_x"], y * fit["scale_y"]) for x, y in points_xy]
+
+
+def draw(at, strokes: list[tuple], width: float = 12.0) -> None:
+    """Replace the canvas content by ``strokes`` = [(image points, colour[, canvas width]), ...], rerun."""
+    key = at.session_state["seg.canvas_key"]
+    fit = at.session_state["seg.canvas_fit"]
+    objects = [fabric_path(to_canvas(at, s[0]), s[1], s[2] if len(s) > 2 else width) for s in strokes]
+    at.session_state[key] = {
+        "drawing": {"raw": {"version": "7.4.0", "objects": objects, "background": ""}, "data": None},
+        "backgroundFit": {"naturalWidth": fit["natural_width"], "naturalHeight": fit["natural_height"],
+                          "scaleX": fit["scale_x"], "scaleY": fit["scale_y"], "offsetX": 0, "offsetY": 0},
+    }
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def class_colors(at) -> list[str]:
+    return [c.color for c in at.session_state["seg.classes"]]
+
+
+def coins_strokes(at) -> list[tuple[list[tuple[float, float]], str]]:
+    background, coin = class_colors(at)[:2]
+    return [(BACKGROUND_STROKE, background)] + [(s, coin) for s in COIN_STROKES]
+
+
+def status(at) -> str:
+    """Text of the status marker (the last element of every run)."""
+    texts = [c.value for c in at.caption if c.value.startswith("ready")]
+    assert texts, "status marker missing"
+    return texts[-1]
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tiff_bytes(array: np.ndarray) -> bytes:
+    import tifffile
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, photometric="minisblack")
+    return buffer.getvalue()
+
+
+def upload(at, key: str, name: str, data: bytes, mime: str = "application/octet-stream") -> None:
+    at.file_uploader(key=key).set_value((name, data, mime))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def download(at, key: str):
+    """(file name, bytes) of the download button ``key`` offered in the last run."""
+    spec = next(s for s in at.session_state["seg.downloads"] if s.key == key)
+    return spec.file_name, spec.make()

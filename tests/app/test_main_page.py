@@ -1,0 +1,360 @@
+"""The main page, driven by AppTest with strokes injected as the canvas reports them.
+
+Uses the real engine. One AppTest session per test (a fresh browser session each).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from tests.app.conftest import (
+    BACKGROUND_STROKE,
+    COIN_STROKES,
+    class_colors,
+    coins_strokes,
+    download,
+    draw,
+    errors,
+    new_app,
+    png_bytes,
+    status,
+    tiff_bytes,
+    upload,
+)
+
+
+def _stroke_pixels(at, frame: int = 0) -> dict[int, np.ndarray]:
+    """{label: boolean mask of its scribbled pixels} from the app's own label image."""
+    labels = at.session_state["seg.labels"][frame][1]
+    return {int(k): labels == k for k in np.unique(labels) if k}
+
+
+def _prediction(at):
+    prediction = at.session_state["seg.prediction"]
+    assert prediction is not None, (status(at), [i.value for i in at.info], errors(at))
+    return prediction
+
+
+def _update_number(at) -> int:
+    return int(status(at).split("update #")[1].split(" ")[0])
+
+
+# --------------------------------------------------------------------------- 1. start
+
+
+def test_starts_on_the_coins_sample_with_two_classes_and_a_hint(app):
+    assert not app.exception
+    assert [str(o) for o in app.radio(key="w_active").options] == ["background", "coin"]
+    assert any("Draw a few strokes on each class" in c.value for c in app.caption)
+    assert "coins" in app.session_state["seg.image"].name
+    assert app.session_state["seg.image"].shape == (1, 303, 384)
+    assert status(app).startswith("ready · update #")
+    assert app.session_state["seg.canvas_key"].startswith("canvas-")
+    assert app.session_state["seg.model"] is None
+    # Only the annotations download exists before any segmentation.
+    assert [s.key for s in app.session_state["seg.downloads"]] == ["w_dl_annotations"]
+
+
+# --------------------------------------------------------------------------- 4. live segmentation
+
+
+def test_strokes_of_two_classes_segment_the_whole_image_under_the_strokes(app):
+    before = _update_number(app)
+    draw(app, coins_strokes(app))
+    prediction = _prediction(app)
+    assert prediction.labels.shape == (303, 384)
+    for label, mask in _stroke_pixels(app).items():
+        agreement = (prediction.labels[mask] == label).mean()
+        assert agreement > 0.95, (label, agreement)
+    # Both classes are found beyond the strokes too: coins cover roughly a third of the image.
+    coin_fraction = (prediction.labels == 2).mean()
+    assert 0.15 < coin_fraction < 0.6
+    text = status(app)
+    assert _update_number(app) == before + 1
+    assert "train" in text and "predict" in text and "features" in text
+    assert app.session_state["seg.model"].class_names == ("background", "coin")
+
+    # A rerun from an unrelated widget neither retrains nor counts as an update.
+    version = app.session_state["seg.model_version"]
+    app.slider(key="w_width").set_value(20).run()
+    assert app.session_state["seg.model_version"] == version
+    assert _update_number(app) == before + 1
+
+    # View switches change the picture, not the model.
+    for view in ("uncertainty", f"probability:{app.session_state['seg.classes'][1].id}", "image"):
+        app.selectbox(key="w_view").set_value(view).run()
+        assert not app.exception
+    assert app.session_state["seg.model_version"] == version
+
+
+def test_one_class_only_explains_what_is_missing(app):
+    background = class_colors(app)[0]
+    draw(app, [(BACKGROUND_STROKE, background)])
+    assert app.session_state["seg.prediction"] is None
+    assert any("at least two classes" in i.value for i in app.info)
+
+
+def test_eraser_unlabels_pixels_and_undo_follows_the_canvas(app):
+    from seg.strokes import ERASER_COLOR
+
+    strokes = coins_strokes(app)
+    draw(app, strokes)
+    full = _stroke_pixels(app)[1].sum()
+    # Erase the middle of the background stroke: those pixels become unlabelled (0).
+    draw(app, strokes + [([(100.0, 158.0), (200.0, 158.0)], ERASER_COLOR, 30.0)])
+    labels = app.session_state["seg.labels"][0][1]
+    assert labels[158, 150] == 0
+    assert 0 < _stroke_pixels(app)[1].sum() < full
+    # The toolbar's Undo sends the JSON without the last object: labels follow the whole JSON.
+    draw(app, strokes)
+    assert _stroke_pixels(app)[1].sum() == full
+
+
+# --------------------------------------------------------------------------- 3. classes
+
+
+def test_classes_can_be_added_renamed_recoloured_and_removed(app):
+    draw(app, coins_strokes(app))
+    app.button(key="w_new_class").click().run()
+    classes = app.session_state["seg.classes"]
+    assert len(classes) == 3 and classes[2].color not in class_colors(app)[:2]
+    assert app.radio(key="w_active").value == classes[2].id  # the new class is active
+
+    # Markdown in a name is shown literally (escaped), never rendered.
+    third = classes[2]
+    app.text_input(key=f"w_class_name_{third.id}").input("![x](http://example.com/a.png) *edge*").run()
+    assert app.session_state["seg.classes"][2].name == "![x](http://example.com/a.png) *edge*"
+    shown = app.radio(key="w_active").options[2]
+    assert "\\!\\[x\\]" in shown and "\\*edge\\*" in shown
+
+    # Duplicate names are refused with a warning; the old name stays.
+    app.text_input(key=f"w_class_name_{third.id}").input("coin").run()
+    assert app.session_state["seg.classes"][2].name != "coin"
+    assert any("already called" in w.value for w in app.warning)
+
+    # Recolouring keeps the strokes of that class (they are redrawn in the new colour).
+    coin = app.session_state["seg.classes"][1]
+    coin_pixels = _stroke_pixels(app)[2].sum()
+    app.color_picker(key=f"w_class_color_{coin.id}").pick("#123456").run()
+    assert app.session_state["seg.classes"][1].color == "#123456"
+    assert _stroke_pixels(app)[2].sum() == coin_pixels
+    assert _prediction(app) is not None
+
+    # Removing a class removes its strokes and its name from the model.
+    app.button(key=f"w_class_remove_{third.id}").click().run()
+    assert [c.name for c in app.session_state["seg.classes"]] == ["background", "coin"]
+    assert app.session_state["seg.model"].class_names == ("background", "coin")
+
+    # Renaming never retrains: the model just carries the new name.
+    version = app.session_state["seg.model_version"]
+    app.text_input(key=f"w_class_name_{coin.id}").input("penny").run()
+    assert app.session_state["seg.model"].class_names == ("background", "penny")
+    assert app.session_state["seg.model_version"] == version
+
+
+# --------------------------------------------------------------------------- 2. images
+
+
+def test_uploading_a_16_bit_tiff_and_an_rgb_png(app):
+    rng = np.random.default_rng(0)
+    grey16 = (rng.integers(0, 1000, (64, 80)) + 30000).astype(np.uint16)
+    grey16[20:40, 20:50] += 20000
+    upload(app, "w_image_upload", "plate 1.tif", tiff_bytes(grey16), "image/tiff")
+    record = app.session_state["seg.image"]
+    assert record.shape == (1, 64, 80) and record.frames.dtype == np.uint16
+    assert errors(app) == []
+    background, fg = class_colors(app)[:2]
+    draw(app, [([(2.0, 5.0), (70.0, 5.0)], background), ([(25.0, 30.0), (45.0, 30.0)], fg)], width=4)
+    assert _prediction(app).labels[30, 35] == 2
+    assert _prediction(app).labels[55, 5] == 1
+
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = 200
+    upload(app, "w_image_upload", "photo.png", png_bytes(rgb), "image/png")
+    record = app.session_state["seg.image"]
+    assert record.shape == (1, 40, 60) and record.n_channels == 3
+    assert app.session_state["seg.prediction"] is None  # a new image starts without strokes
+    assert app.session_state["seg.drawings"] == {}
+
+
+def test_refused_uploads_show_the_reason_and_keep_the_work(app):
+    draw(app, coins_strokes(app))
+    digest = app.session_state["seg.image"].digest
+    upload(app, "w_image_upload", "notes.png", b"these are my notes, not an image\n", "image/png")
+    assert errors(app) and "notes.png" in errors(app)[0] or errors(app)
+    assert app.session_state["seg.image"].digest == digest
+    assert _prediction(app) is not None
+    truncated = png_bytes(np.full((50, 50), 7, np.uint8))[:60]
+    upload(app, "w_image_upload", "cut.png", truncated, "image/png")
+    assert len(errors(app)) == 1
+    assert app.session_state["seg.image"].digest == digest
+    assert not app.exception
+    # The app keeps working: another stroke still updates the segmentation.
+    before = _update_number(app)
+    draw(app, coins_strokes(app)[:2])
+    assert _update_number(app) == before + 1 and _prediction(app) is not None
+
+
+def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(app):
+    rng = np.random.default_rng(1)
+    stack = rng.integers(0, 40, (3, 48, 64)).astype(np.uint8)
+    stack[:, 10:30, 20:40] += 150
+    upload(app, "w_image_upload", "movie.tif", tiff_bytes(stack), "image/tiff")
+    assert app.session_state["seg.image"].shape == (3, 48, 64)
+    assert app.slider(key="w_frame").max == 2
+    background, fg = class_colors(app)[:2]
+    draw(app, [([(2.0, 3.0), (60.0, 3.0)], background)], width=4)      # frame 0: background only
+    assert app.session_state["seg.prediction"] is None
+    app.slider(key="w_frame").set_value(2).run()
+    assert app.session_state["seg.canvas_key"].endswith("-f2-n" + app.session_state["seg.canvas_key"].split("-n")[-1])
+    draw(app, [([(25.0, 20.0), (35.0, 20.0)], fg)], width=4)             # frame 2: foreground only
+    model = app.session_state["seg.model"]
+    assert model is not None, status(app)           # only the two frames together have two classes
+    assert _prediction(app).frame == 2 and _prediction(app).labels[20, 30] == 2
+    assert sorted(app.session_state["seg.drawings"]) == [0, 2]
+
+    # Measure all frames: one row per class and frame, plotted over time.
+    app.session_state["stack_panel"] = True
+    app.run()
+    app.button(key="w_measure_stack").click().run()
+    rows = app.session_state["seg.stack_measurements"][1]
+    assert sorted({r["frame"] for r in rows}) == [0, 1, 2]
+    assert len(app.get("arrow_line_chart")) + len(app.get("vega_lite_chart")) >= 1
+    name, data = download(app, "w_dl_stack_mask")
+    assert name == "movie_masks.tif"
+    assert tifffile.imread(io.BytesIO(data)).shape == (3, 48, 64)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_a_new_preset_recomputes_features_and_keeps_the_strokes(app):
+    draw(app, coins_strokes(app))
+    version = app.session_state["seg.model_version"]
+    strokes = app.session_state["seg.drawings"]
+    app.selectbox(key="w_preset").set_value("large structures").run()
+    assert app.session_state["seg.model_version"] == version + 1
+    assert app.session_state["seg.model"].feature_settings.sigma_min == 2.0
+    assert app.session_state["seg.drawings"] == strokes
+    (key,) = [k for k in app.session_state["seg.features"]]
+    assert '"sigma_min": 2.0' in key[2]
+    assert _prediction(app) is not None
+    app.slider(key="w_trees").set_value(20).run()
+    assert app.session_state["seg.model"].forest_settings.n_estimators == 20
+
+
+def test_pause_live_update_and_update_button(app):
+    app.toggle(key="w_live").set_value(False).run()
+    draw(app, coins_strokes(app))
+    assert app.session_state["seg.model"] is None
+    assert "paused" in status(app)
+    app.button(key="w_update").click().run()
+    assert app.session_state["seg.model"] is not None and _prediction(app) is not None
+
+
+# --------------------------------------------------------------------------- 5. downloads and resume
+
+
+def test_downloads_have_sensible_names_and_contents(app):
+    draw(app, coins_strokes(app))
+    keys = [s.key for s in app.session_state["seg.downloads"]]
+    assert keys == ["w_dl_mask", "w_dl_overlay", "w_dl_proba", "w_dl_annotations", "w_dl_model"]
+    assert len(app.get("download_button")) >= 5
+
+    name, data = download(app, "w_dl_mask")
+    assert name == "coins_mask.png"
+    mask = np.asarray(Image.open(io.BytesIO(data)))
+    assert mask.shape == (303, 384) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 1, 2}
+    assert np.array_equal(mask, _prediction(app).labels)
+
+    name, data = download(app, "w_dl_overlay")
+    assert name == "coins_overlay.png"
+    assert Image.open(io.BytesIO(data)).size == (384, 303)
+
+    name, data = download(app, "w_dl_proba")
+    assert name == "coins_probabilities.tif"
+    proba = tifffile.imread(io.BytesIO(data))
+    assert proba.shape == (2, 303, 384) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=0), 1.0, atol=1e-5)
+
+    name, data = download(app, "w_dl_model")
+    assert name == "coins.segmodel" and data[:2] == b"PK"
+
+
+def test_annotations_round_trip_resumes_strokes_and_classes(app):
+    draw(app, coins_strokes(app))
+    app.text_input(key=f"w_class_name_{app.session_state['seg.classes'][1].id}").input("penny").run()
+    name, annotations = download(app, "w_dl_annotations")
+    assert name == "coins_annotations.json" and json.loads(annotations)
+    labels_before = app.session_state["seg.labels"][0][1].copy()
+    prediction_before = _prediction(app).labels.copy()
+
+    fresh = new_app()   # a reload: a new, empty session
+    fresh.run()
+    upload(fresh, "w_annotations_upload", name, annotations, "application/json")
+    assert [c.name for c in fresh.session_state["seg.classes"]] == ["background", "penny"]
+    assert np.array_equal(fresh.session_state["seg.labels"][0][1], labels_before)
+    assert np.array_equal(_prediction(fresh).labels, prediction_before)
+    # The canvas is remounted with the strokes drawn back on it.
+    key, initial = fresh.session_state["seg.canvas_initial"]
+    assert key == fresh.session_state["seg.canvas_key"] and len(initial["objects"]) == 4
+
+    # Annotations of another image are refused with the reason; nothing changes.
+    other = new_app()
+    other.run()
+    upload(other, "w_image_upload", "small.png", png_bytes(np.zeros((20, 30), np.uint8)), "image/png")
+    upload(other, "w_annotations_upload", name, annotations, "application/json")
+    assert any("shape" in e for e in errors(other))
+    upload(other, "w_annotations_upload", "junk.json", b"{not json", "application/json")
+    assert errors(other) and not other.exception
+
+
+def test_model_bundle_upload_segments_and_a_pickle_is_refused(app):
+    draw(app, coins_strokes(app))
+    _, bundle = download(app, "w_dl_model")
+    expected = _prediction(app).labels.copy()
+
+    fresh = new_app()
+    fresh.run()
+    upload(fresh, "w_model_upload", "coins.segmodel", bundle)
+    assert fresh.session_state["seg.model_source"] == "uploaded"
+    assert np.array_equal(_prediction(fresh).labels, expected)   # no strokes needed
+    assert any("Uploaded model" in c.value for c in fresh.caption)
+    # New strokes retrain with the model's feature settings.
+    settings = fresh.session_state["seg.model"].feature_settings
+    draw(fresh, coins_strokes(fresh)[:2])
+    assert fresh.session_state["seg.model_source"] == "trained"
+    assert fresh.session_state["seg.model"].feature_settings == settings
+
+    evil = pickle.dumps({"not": "a model"})
+    upload(fresh, "w_model_upload", "model.segmodel", evil)
+    assert errors(fresh) and "pickle" in errors(fresh)[0].lower()
+    assert fresh.session_state["seg.model_source"] == "trained"
+
+
+# --------------------------------------------------------------------------- 6. measurements
+
+
+def test_measurements_table_chart_and_csv(app):
+    draw(app, coins_strokes(app))
+    assert app.session_state["seg.measurements"] is None   # not computed while the panel is closed
+    app.session_state["measure_panel"] = True
+    app.run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table.columns)[:8] == ["class", "label", "pixels", "area_fraction", "objects",
+                                       "mean_object_size", "median_object_size", "max_object_size"]
+    assert list(table["class"]) == ["background", "coin"]
+    assert table["pixels"].sum() == 303 * 384
+    assert table.loc[1, "objects"] >= 10     # two dozen coins (some merge or split)
+    assert len(app.get("arrow_bar_chart")) + len(app.get("vega_lite_chart")) >= 1
+    csv = app.session_state["seg.measurements"][1]
+    assert csv[0]["class"] == "background"
