@@ -79,4 +79,7 @@ st.subheader("Downloads")
 D.download_row(files)
 
 # --------------------------------------------------------------------------- status (must stay last)
-page.status_line(run, page.count_update(run, strokes, background_key))
+status = page.status_placeholder()
+update = page.count_update(run, strokes, background_key)
+page.guarded(page.prepare_next_stroke, run, record, frame, labels, settings, live)
+page.status_line(status, run, update)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -167,7 +168,7 @@ def read_strokes(record: ImageRecord, frame: int, geometry: C.CanvasGeometry) ->
     C.sync_canvas(state, record.digest)
     fit = P.canvas_fit(record, geometry.fit_dict())
     state[S.CANVAS_FIT] = geometry.fit_dict()
-    strokes = P.collect_strokes(state[S.DRAWINGS], fit, state[S.CLASSES])
+    strokes = P.collect_strokes(state[S.DRAWINGS], fit, state[S.CLASSES], state[S.PARSED])
     return strokes, P.label_images(state, record, strokes)
 
 
@@ -240,18 +241,56 @@ def model_summary() -> None:
         f"({info['feature_preset']}) · {info['trees']} trees{trained}"))
 
 
-def status_line(run: Run, update: int) -> None:
-    """The LAST element of every run: browser tests wait for "update #N" here."""
+def prepare_next_stroke(run: Run, record: ImageRecord, frame: int, labels: dict, settings, live: bool) -> None:
+    """Work done after the page is shown so that the next stroke is fast.
+
+    Computes the current frame's features (the first stroke then only trains and predicts) and,
+    once per server process, loads the forest kernels and scikit-learn. The page is already
+    visible; the status marker below is written only afterwards.
+    """
+    if not live or settings is None:
+        return
+    start = time.perf_counter()
+    _warm_engine()
+    feature_settings, _, normalization = settings
+    model = st.session_state[S.MODEL]
+    if model is not None:  # predictions use the model's own settings
+        feature_settings, normalization = model.feature_settings, model.normalization
+    labelled = [f for f, image in labels.items() if image.any()]
+    _, spent = P.features_for(st.session_state, record, [frame], feature_settings, normalization, keep=labelled)
+    if spent:
+        run.timings["prepare"] = (time.perf_counter() - start) * 1000
+
+
+@functools.cache
+def _warm_engine() -> None:
+    # Process-wide and user-independent: compiles/loads numba kernels and imports scikit-learn
+    # once per server, instead of inside somebody's first stroke.
+    import sklearn.ensemble  # noqa: F401
+
+    from seg.forest import warm_up
+
+    warm_up()
+
+
+def status_placeholder():
+    """Reserve the last place on the page for the status marker."""
+    return st.container(key="status").empty()
+
+
+def status_line(placeholder, run: Run, update: int) -> None:
+    """The LAST element written in every run: browser tests wait for "update #N" here."""
     timings = st.session_state[S.TIMINGS]
     parts = [f"ready · update #{update}"]
     if run.paused:
         parts.append("paused: press Update")
     for name in ("features", "train", "predict", "render"):
-        if name in timings:
+        if timings.get(name, 0) >= 0.5:  # steps that were skipped or cached are not listed
             parts.append(f"{name} {timings[name]:.0f} ms")
+    if "prepare" in run.timings:
+        parts.append(f"prepared next stroke {run.timings['prepare']:.0f} ms")
     parts.append(f"run {run.elapsed_ms():.0f} ms")
-    with st.container(key="status"):
-        st.caption(" · ".join(parts))
+    placeholder.caption(" · ".join(parts))
 
 
 def guarded(step, *args, **kwargs):

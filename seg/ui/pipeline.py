@@ -86,21 +86,33 @@ def canvas_fit(record: ImageRecord, fit_dict: Mapping[str, float]):
 
 
 def collect_strokes(
-    drawings: Mapping[int, dict], fit, classes: Sequence[ClassSpec]
+    drawings: Mapping[int, dict], fit, classes: Sequence[ClassSpec], cache: dict | None = None
 ) -> Strokes:
     """Parse the stored canvas JSON of every frame into strokes (image pixel coordinates).
 
+    ``cache`` (a dict kept in session state) remembers each frame's parse: a drawing object is
+    replaced, never mutated, when the canvas reports a change, so an unchanged frame is
+    recognised by identity and not parsed again on every rerun.
     Raises :class:`seg.errors.AnnotationError` on malformed JSON (the caller shows it).
     """
     from seg.strokes import ERASER_COLOR, parse_canvas
 
     color_to_label = dict(S.class_labels(classes))
     color_to_label[ERASER_COLOR] = 0
+    mapping = tuple(sorted(color_to_label.items()))
+    cache = {} if cache is None else cache
     by_frame = {}
     for frame, drawing in drawings.items():
-        strokes = parse_canvas(drawing, fit, color_to_label, frame=frame)
+        hit = cache.get(frame)
+        if hit is not None and hit[0] is drawing and hit[1] == fit and hit[2] == mapping:
+            strokes = hit[3]
+        else:
+            strokes = tuple(parse_canvas(drawing, fit, color_to_label, frame=frame))
+            cache[frame] = (drawing, fit, mapping, strokes)
         if strokes:
-            by_frame[int(frame)] = tuple(strokes)
+            by_frame[int(frame)] = strokes
+    for frame in [f for f in cache if f not in drawings]:
+        del cache[frame]
     return Strokes(by_frame)
 
 

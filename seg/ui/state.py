@@ -15,6 +15,8 @@ Data keys
 ``seg.canvas_owner``    (image digest, frame) of that canvas
 ``seg.canvas_initial``  (canvas key, Fabric JSON) strokes the canvas was mounted with
 ``seg.canvas_fit``      dict of the canvas -> image mapping used for strokes (see seg.strokes)
+``seg.labels``          {frame: (strokes, (H, W) label image)} rasterised scribbles
+``seg.parsed``          {frame: (drawing, fit, colours, strokes)} parse cache of the canvas JSON
 ``seg.features``        {(digest, frame, settings): (H, W, F) float32} bounded feature cache
 ``seg.model``           the current :class:`seg.model.Model` (contract: other pages read it)
 ``seg.model_source``    "trained" | "uploaded" | None
@@ -46,6 +48,7 @@ CANVAS_OWNER = "seg.canvas_owner"
 CANVAS_INITIAL = "seg.canvas_initial"
 CANVAS_FIT = "seg.canvas_fit"
 LABELS = "seg.labels"
+PARSED = "seg.parsed"
 FEATURES = "seg.features"
 MODEL = "seg.model"
 MODEL_SOURCE = "seg.model_source"
@@ -156,6 +159,7 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (CANVAS_INITIAL, (None, None)),
         (CANVAS_FIT, None),
         (LABELS, {}),
+        (PARSED, {}),
         (FEATURES, {}),
         (MODEL, None),
         (MODEL_SOURCE, None),
@@ -197,6 +201,7 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
     state[IMAGE] = record
     state[DRAWINGS] = {}
     state[LABELS] = {}
+    state[PARSED] = {}
     state[FEATURES] = {}
     state[BACKGROUNDS] = {}
     state[DISPLAY] = {}

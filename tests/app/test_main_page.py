@@ -78,7 +78,7 @@ def test_strokes_of_two_classes_segment_the_whole_image_under_the_strokes(app):
     assert 0.15 < coin_fraction < 0.6
     text = status(app)
     assert _update_number(app) == before + 1
-    assert "train" in text and "predict" in text and "features" in text
+    assert "train" in text and "predict" in text   # features were prepared after the first run
     assert app.session_state["seg.model"].class_names == ("background", "coin")
 
     # A rerun from an unrelated widget neither retrains nor counts as an update.
