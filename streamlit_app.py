@@ -24,12 +24,7 @@ with st.sidebar:
     st.subheader("Image")
     record = page.image_source()
     st.subheader("Classes")
-    active = class_editor()
-    st.subheader("Draw")
-    tool, width = page.drawing_tools()
-    st.subheader("View")
-    view, opacity = page.view_controls(st.session_state[S.CLASSES])
-    live, update_clicked = page.live_controls()
+    class_editor()
     settings = page.guarded(settings_panel, record.n_channels)
     page.resume_panel()
 
@@ -38,6 +33,7 @@ st.title("Trainable segmentation")
 st.caption(config.HINT)
 page.show_flash()
 frame = page.frame_picker(record)
+active, tool, width, view, opacity, live, update_clicked = page.toolbar(st.session_state[S.CLASSES])
 geometry = canvas_geometry(*record.shape[1:])
 strokes_and_labels = page.guarded(page.read_strokes, record, frame, geometry)
 if strokes_and_labels is None:  # unreadable strokes: show the image, keep everything else working
@@ -51,7 +47,7 @@ background_key = page.show_canvas(run, record, frame, geometry, active, tool, wi
 notice = st.session_state[S.NOTICE]
 prediction = st.session_state[S.PREDICTION]
 if notice and prediction is None:
-    st.info(notice, icon=":material/draw:")
+    st.info(page.escape_markdown(notice), icon=":material/draw:")
 page.model_summary()
 
 # --------------------------------------------------------------------------- downloads

@@ -126,8 +126,8 @@ def remove_class(class_id: int) -> None:
     st.session_state[S.TRAIN_KEY] = None
 
 
-def class_editor() -> ClassSpec:
-    """Sidebar section listing the classes; returns the active class."""
+def active_class_picker() -> ClassSpec:
+    """Radio of the classes (names escaped: radio labels are Markdown); returns the active class."""
     state = st.session_state
     classes: list[ClassSpec] = state[S.CLASSES]
     ids = [c.id for c in classes]
@@ -138,19 +138,26 @@ def class_editor() -> ClassSpec:
         "Draw with class",
         ids,
         key=S.W_ACTIVE,
+        horizontal=True,
         format_func=lambda class_id: escape_markdown(names.get(class_id, "?")),
-        help="The class your next strokes belong to. The eraser is among the drawing tools.",
+        help="The class your next strokes belong to. Rename, recolour, add and remove classes in the sidebar.",
     )
-    with st.expander("Edit classes", expanded=False, key="class_editor"):
-        for spec in classes:
-            state.setdefault(_name_key(spec), spec.name)
-            state.setdefault(_color_key(spec), spec.color)
-            with st.container(horizontal=True, vertical_alignment="bottom", key=f"class_row_{spec.id}"):
-                st.color_picker("Colour", key=_color_key(spec), on_change=recolor_class, args=(spec.id,),
-                                label_visibility="collapsed")
-                st.text_input("Name", key=_name_key(spec), on_change=rename_class, args=(spec.id,),
-                              max_chars=MAX_NAME_CHARS, label_visibility="collapsed")
-                st.button("✕", key=f"w_class_remove_{spec.id}", on_click=remove_class, args=(spec.id,),
-                          help="Remove this class and its strokes", disabled=len(classes) <= 2)
-        st.button("Add class", key=S.W_NEW_CLASS, on_click=add_class, icon=":material/add:")
     return next(c for c in classes if c.id == active_id)
+
+
+def class_editor() -> None:
+    """Sidebar list of the classes: colour, name, remove; and "Add class"."""
+    state = st.session_state
+    classes: list[ClassSpec] = state[S.CLASSES]
+    for spec in classes:
+        state.setdefault(_name_key(spec), spec.name)
+        state.setdefault(_color_key(spec), spec.color)
+        with st.container(horizontal=True, vertical_alignment="center", key=f"class_row_{spec.id}"):
+            st.color_picker("Colour", key=_color_key(spec), on_change=recolor_class, args=(spec.id,),
+                            label_visibility="collapsed")
+            st.text_input("Name", key=_name_key(spec), on_change=rename_class, args=(spec.id,),
+                          max_chars=MAX_NAME_CHARS, label_visibility="collapsed")
+            st.button("", key=f"w_class_remove_{spec.id}", on_click=remove_class, args=(spec.id,),
+                      icon=":material/delete:", type="tertiary",
+                      help="Remove this class and its strokes", disabled=len(classes) <= 2)
+    st.button("Add class", key=S.W_NEW_CLASS, on_click=add_class, icon=":material/add:")

@@ -48,9 +48,9 @@ def mask_help(classes: Sequence[ClassSpec]) -> str:
 def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: Sequence[ClassSpec],
                          opacity: float) -> list[DownloadSpec]:
     """Mask, overlay and probabilities of ``frame`` (full resolution)."""
-    labels, proba = prediction.labels, prediction.proba
+    labels = prediction.labels
     colors = [c.color for c in classes]
-    names = [c.name for c in classes][: proba.shape[-1]]
+    names = [c.name for c in classes][: prediction.n_classes]
     image = record.frames[frame]
     stem = _stem(record, frame)
     extension = ".png" if len(classes) <= 255 else ".tif"
@@ -68,7 +68,7 @@ def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: S
     def probabilities() -> bytes:
         from seg.render import probabilities_tiff
 
-        return probabilities_tiff(proba, class_names=names)
+        return probabilities_tiff(prediction.probabilities(), class_names=names)
 
     return [
         DownloadSpec("w_dl_mask", "Label mask", f"{stem}_mask{extension}",

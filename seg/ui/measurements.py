@@ -24,7 +24,7 @@ def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[Cl
     (with a leading "frame" column for stacks)."""
     from seg.measure import measure
 
-    names = [c.name for c in classes][: prediction.proba.shape[-1]]
+    names = [c.name for c in classes][: prediction.n_classes]
     key = (prediction.key, tuple(names))
     cached = state.get(S.MEASUREMENTS)
     if cached is None or cached[0] != key:
@@ -33,16 +33,17 @@ def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[Cl
     return cached[1]
 
 
-def size_histogram(labels: np.ndarray, label: int, bins: int = 12) -> dict[str, list]:
-    """Objects of class ``label`` per logarithmic size bin, for a bar chart."""
+def size_histogram(labels: np.ndarray, label: int) -> dict[str, list]:
+    """Objects of class ``label`` per size bin (each bin at least twice as wide as the previous)."""
     from seg.measure import object_sizes
     from seg.measure import size_histogram as histogram
 
     sizes = object_sizes(labels, label)
     if sizes.size == 0:
         return {"size (pixels)": [], "objects": []}
-    edges, counts = histogram(sizes, bins=min(bins, max(1, int(sizes.size))))
-    names = [f"{lo:.3g}–{hi:.3g}" for lo, hi in zip(edges[:-1], edges[1:])]
+    bins = int(min(12, np.ceil(np.log2(sizes.max() / sizes.min() + 1)) + 1))
+    edges, counts = histogram(sizes, bins=bins)
+    names = [f"{lo:,.0f} – {hi:,.0f}" for lo, hi in zip(edges[:-1], edges[1:])]
     return {"size (pixels)": names, "objects": counts.tolist()}
 
 
@@ -51,19 +52,24 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
     from seg.measure import rows_to_csv
 
     rows = frame_rows(state, prediction, classes, record.n_frames)
-    st.dataframe(rows, hide_index=True, key="measure_table",
-                 column_config={"area_fraction": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(rows, hide_index=True, key="measure_table", column_config={
+        "area_fraction": st.column_config.NumberColumn("area fraction", format="percent"),
+        "mean_object_size": st.column_config.NumberColumn("mean object size", format="%.1f"),
+        "median_object_size": st.column_config.NumberColumn("median object size", format="%.1f"),
+        "max_object_size": st.column_config.NumberColumn("max object size"),
+    })
     names = [r["class"] for r in rows]
     chart, sizes = st.columns(2)
     with chart:
         st.caption("Area fraction per class")
         st.bar_chart({"class": names, "area fraction": [r["area_fraction"] for r in rows]},
-                     x="class", y="area fraction", height=220)
+                     x="class", y="area fraction", horizontal=True, sort=False, height=60 + 40 * len(rows))
     with sizes:
         label = st.selectbox("Object sizes of", list(range(1, len(names) + 1)), key="w_size_class",
                              format_func=lambda k: names[k - 1])
         histogram = size_histogram(prediction.labels, int(label or 1))
-        st.bar_chart(histogram, x="size (pixels)", y="objects", height=180, sort=False)
+        st.bar_chart(histogram, x="size (pixels)", y="objects", horizontal=True, sort=False,
+                     height=60 + 24 * max(1, len(histogram["objects"])))
     frame = prediction.frame if record.n_frames > 1 else None
     suffix = f"_frame{frame:03d}" if frame is not None else ""
     csv = rows_to_csv(rows).encode("utf-8")

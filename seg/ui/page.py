@@ -63,7 +63,7 @@ def begin_run() -> Run:
 def show_flash() -> None:
     """Messages queued by callbacks (a refused rename, a resumed file) shown once."""
     for kind, message in st.session_state[S.FLASH]:
-        getattr(st, kind)(message)
+        getattr(st, kind)(escape_markdown(message))  # messages quote user text (names, files)
     st.session_state[S.FLASH] = []
 
 
@@ -114,15 +114,15 @@ def frame_picker(record: ImageRecord) -> int:
     return int(frame)
 
 
-# --------------------------------------------------------------------------- sidebar controls
+# --------------------------------------------------------------------------- toolbar above the canvas
 
 
 def drawing_tools() -> tuple[str, int]:
     """Tool (freehand / line / rectangle / eraser) and stroke width in screen pixels."""
-    tool = st.radio("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, horizontal=True,
-                    help="The eraser removes scribbles (its pixels become unlabelled).")
-    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.")
-    return tool, int(width)
+    tool = st.segmented_control("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, required=True,
+                                help="The eraser removes scribbles (its pixels become unlabelled).")
+    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.", width=160)
+    return tool or "freedraw", int(width)
 
 
 def view_controls(classes) -> tuple[str, float]:
@@ -130,8 +130,8 @@ def view_controls(classes) -> tuple[str, float]:
     options = V.view_options(classes)
     if st.session_state.get(S.W_VIEW) not in options:
         st.session_state[S.W_VIEW] = V.SEGMENTATION
-    view = st.selectbox("Show", options, key=S.W_VIEW, format_func=lambda o: V.view_title(o, classes))
-    opacity = st.slider("Opacity", 0.0, 1.0, key=S.W_OPACITY, step=0.05)
+    view = st.selectbox("Show", options, key=S.W_VIEW, format_func=lambda o: V.view_title(o, classes), width=300)
+    opacity = st.slider("Opacity", 0.0, 1.0, key=S.W_OPACITY, step=0.05, width=160)
     return view, float(opacity)
 
 
@@ -142,6 +142,23 @@ def live_controls() -> tuple[bool, bool]:
     clicked = st.button("Update", key=S.W_UPDATE, disabled=live, icon=":material/refresh:",
                         help="Retrain on the strokes so far and segment this frame.")
     return bool(live), bool(clicked)
+
+
+def toolbar(classes):
+    """The controls next to the canvas: class, tool, width; view, opacity, live update.
+
+    Returns (active class, tool, width, view, opacity, live, update clicked).
+    """
+    from seg.ui.classes import active_class_picker
+
+    with st.container(key="toolbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
+        active = active_class_picker()
+        tool, width = drawing_tools()
+    with st.container(key="viewbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
+        view, opacity = view_controls(classes)
+        live, clicked = live_controls()
+    st.space("medium")  # room for the canvas's own toolbar, which appears above its top-right corner
+    return active, tool, width, view, opacity, live, clicked
 
 
 def resume_panel() -> None:
@@ -298,5 +315,5 @@ def guarded(step, *args, **kwargs):
     try:
         return step(*args, **kwargs)
     except SegError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(escape_markdown(str(exc)), icon=":material/error:")
         return None

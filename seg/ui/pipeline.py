@@ -33,29 +33,42 @@ KEEP_UPLOADED_MODEL = "keep-uploaded-model"
 
 @dataclass(frozen=True, eq=False)
 class Prediction:
-    """The segmentation of one frame.
+    """The segmentation of one frame; probabilities are computed on first use.
+
+    The labels come from the forest's labels-only path (it stops walking trees once the winner
+    is certain), which is what every stroke needs; the probabilities (uncertainty and probability
+    views, the probabilities download) are computed from the same features only when asked for.
 
     Attributes
     ----------
     key : tuple
         (model version, image digest, frame) it was made for.
     labels : (H, W) uint8 or uint16, values 1..K
-    proba : (H, W, K) float32
+    n_classes : int
+        K of the model that made it.
     """
 
     key: tuple
     frame: int
     labels: np.ndarray
-    proba: np.ndarray
-    _uncertainty: list = dataclasses.field(default_factory=list, repr=False)
+    n_classes: int
+    _model: Any = dataclasses.field(repr=False, default=None)
+    _features: Any = dataclasses.field(repr=False, default=None)
+    _memo: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def probabilities(self) -> np.ndarray:
+        """(H, W, K) float32 class probabilities (computed once, then kept)."""
+        if "proba" not in self._memo:
+            self._memo["proba"] = self._model.predict_proba_features(self._features)
+        return self._memo["proba"]
 
     def uncertainty(self) -> np.ndarray:
-        """(H, W) float32 in [0, 1], computed on first use (only the uncertainty view needs it)."""
-        if not self._uncertainty:
+        """(H, W) float32 in [0, 1]: 1 - (best - second best probability)."""
+        if "uncertainty" not in self._memo:
             from seg.model import uncertainty
 
-            self._uncertainty.append(uncertainty(self.proba))
-        return self._uncertainty[0]
+            self._memo["uncertainty"] = uncertainty(self.probabilities())
+        return self._memo["uncertainty"]
 
 
 @dataclass(frozen=True)
@@ -280,20 +293,13 @@ def refresh(
                                      keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
-        proba = model.predict_proba_features(stacks[0])
-        predicted = _labels_from_proba(proba)
+        predicted = model.predict_features(stacks[0])
         done.predict_ms = (time.perf_counter() - start) * 1000
-        state[S.PREDICTION] = Prediction(key=pred_key, frame=int(frame), labels=predicted, proba=proba)
+        state[S.PREDICTION] = Prediction(key=pred_key, frame=int(frame), labels=predicted,
+                                         n_classes=len(model.class_names), _model=model, _features=stacks[0])
         done.predicted = True
     done.notice = state.get(S.NOTICE)
     return done
-
-
-def _labels_from_proba(proba: np.ndarray) -> np.ndarray:
-    # The most probable class, as Forest.predict does; computed from the probabilities we need
-    # anyway for the uncertainty view and the download instead of a second pass over the trees.
-    dtype = np.uint8 if proba.shape[-1] <= 255 else np.uint16
-    return (np.argmax(proba, axis=-1) + 1).astype(dtype)
 
 
 def _retrain(state, record, frame, labels, labelled, classes, feature_settings, forest_settings,

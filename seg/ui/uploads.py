@@ -22,6 +22,7 @@ from seg.ui import settings as settings_ui
 from seg.ui import state as S
 from seg.ui.pipeline import KEEP_UPLOADED_MODEL
 from seg.ui.state import ImageRecord, digest_bytes
+from seg.ui.text import escape_markdown
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 ANNOTATION_TYPES = ["json"]
@@ -171,4 +172,4 @@ def show_upload_error(key: str, uploaded) -> None:
     """Show the refusal of the file currently in uploader ``key`` (if it was refused)."""
     error = st.session_state[S.UPLOAD_ERRORS].get(key)
     if error is not None and uploaded is not None and error[0] == uploaded.file_id:
-        st.error(error[1], icon=":material/error:")
+        st.error(escape_markdown(error[1]), icon=":material/error:")  # quotes the file name

@@ -113,6 +113,6 @@ def _heat_values(prediction, view: str, classes: Sequence[ClassSpec]) -> np.ndar
     if view == UNCERTAINTY:
         return prediction.uncertainty()
     index = _class_index(view, classes)
-    if index is None or index >= prediction.proba.shape[-1]:
+    if index is None or index >= prediction.n_classes:
         return None
-    return prediction.proba[..., index]
+    return prediction.probabilities()[..., index]
