@@ -42,11 +42,14 @@ def _sample_classes(name: str) -> list[tuple[str, str]]:
     return list(zip(SAMPLES[name].classes, PALETTE))
 
 
-def begin_run() -> Run:
-    """Create the session's state on its first run (bundled sample, two classes, default settings)."""
+def begin_run(started: float | None = None) -> Run:
+    """Create the session's state on its first run (bundled sample, two classes, default settings).
+
+    ``started`` is the ``time.perf_counter()`` at the top of the script (default: now).
+    """
     from seg.ui.settings import init_settings
 
-    run = Run()
+    run = Run() if started is None else Run(started=started)
     state = st.session_state
     S.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
     init_settings(state)
