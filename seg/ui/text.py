@@ -7,6 +7,10 @@ import string
 import unicodedata
 
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+# GitHub-flavoured Markdown turns bare URLs, "www." and e-mail addresses into links even when
+# every punctuation character is escaped; an invisible word joiner breaks those patterns.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=:)|(?<=www)(?=\.)|(?<=@)")
+_JOINER = "\u2060"
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -15,9 +19,11 @@ def escape_markdown(text: str) -> str:
 
     Widget labels and radio options are rendered as Markdown (links, images, ``:red[...]``
     directives); a class named ``![x](http://...)`` must show as those characters, not fetch an
-    image. CommonMark allows a backslash before any ASCII punctuation, so this is lossless.
+    image. CommonMark allows a backslash before any ASCII punctuation, so this shows the same
+    characters (bare URLs additionally get an invisible word joiner so they are not linked).
     """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    text = _AUTOLINK.sub(_JOINER, str(text).replace("\n", " "))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def safe_stem(name: str, default: str = "image") -> str:
