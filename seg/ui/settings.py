@@ -20,12 +20,8 @@ NORMALIZATION = "seg.normalization"
 CUSTOM = "custom"
 
 SIGMA_LIMITS = (0.3, 64.0)
-TREE_LIMITS = (5, 300)
+TREE_LIMITS = (1, 500)
 DEPTH_CHOICES = (None, 4, 6, 8, 10, 12, 16, 20, 30)
-
-#: Forest defaults of the app: fast enough for one retrain per stroke on a 2-core laptop.
-APP_TREES = 50
-APP_MAX_DEPTH = 12
 
 
 def _presets() -> dict:
@@ -41,10 +37,10 @@ def _default_preset() -> str:
 
 
 def default_forest():
-    """The app's forest settings (the engine default with the app's tree count and depth)."""
+    """The engine's forest defaults (tuned for one retrain per stroke, see bench/)."""
     from seg.model import ForestSettings
 
-    return dataclasses.replace(ForestSettings(), n_estimators=APP_TREES, max_depth=APP_MAX_DEPTH)
+    return ForestSettings()
 
 
 def _write_feature_widgets(state, settings) -> None:
@@ -60,7 +56,7 @@ def _write_feature_widgets(state, settings) -> None:
 
 def _write_forest_widgets(state, forest) -> None:
     state[S.W_TREES] = int(min(max(forest.n_estimators, TREE_LIMITS[0]), TREE_LIMITS[1]))
-    state[S.W_DEPTH] = forest.max_depth if forest.max_depth in DEPTH_CHOICES else None
+    state[S.W_DEPTH] = forest.max_depth
 
 
 def init_settings(state) -> None:
@@ -151,9 +147,11 @@ def settings_panel(n_channels: int):
         if n_channels > 1:
             st.radio("Colour channels", ["separate", "luminance"], key=S.W_CHANNEL_MODE, on_change=_on_detail,
                      horizontal=True, help="luminance: edges and texture on the channel mean (faster).")
-        st.slider("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=S.W_TREES, step=5,
-                  help="More trees: smoother probabilities, slower training.")
-        st.selectbox("Maximum tree depth", DEPTH_CHOICES, key=S.W_DEPTH,
-                     format_func=lambda d: "unlimited" if d is None else str(d))
+        st.number_input("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=S.W_TREES, step=1,
+                        help="More trees: smoother probabilities, slower training and prediction.")
+        depths = sorted({*DEPTH_CHOICES, st.session_state[S.W_DEPTH]} - {None})
+        st.selectbox("Maximum tree depth", [None, *depths], key=S.W_DEPTH,
+                     format_func=lambda d: "unlimited" if d is None else str(d),
+                     help="Deeper trees fit the scribbles more closely (and may over-fit them).")
     return (feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
             st.session_state[NORMALIZATION])

@@ -246,7 +246,7 @@ def test_a_new_preset_recomputes_features_and_keeps_the_strokes(app):
     (key,) = [k for k in app.session_state["seg.features"]]
     assert '"sigma_min": 2.0' in key[2]
     assert _prediction(app) is not None
-    app.slider(key="w_trees").set_value(20).run()
+    app.number_input(key="w_trees").set_value(20).run()
     assert app.session_state["seg.model"].forest_settings.n_estimators == 20
 
 
