@@ -1,0 +1,1354 @@
+"""Scribbles: canvas drawing JSON -> strokes in image pixels -> label images; annotation files.
+
+The drawing canvas (streamlit-drawable-canvas 0.13, Fabric.js 7) reports every stroke as a Fabric
+object in *canvas* pixels. This module turns those objects into :class:`Stroke` s in
+*full-resolution image* pixels, rasterises strokes into integer label images, and stores them in a
+versioned annotation file (:class:`Annotations`) that can also be drawn back onto the canvas.
+
+Coordinates
+-----------
+Image coordinates are continuous ``(x, y) = (column, row)``: pixel ``(row, col)`` covers
+``[col, col + 1) x [row, row + 1)`` and its centre is ``(col + 0.5, row + 0.5)``.
+
+The component draws its background image (``natural_width x natural_height`` pixels, usually a
+downscaled display copy of the image) with its top-left corner at ``(offset_x, offset_y)`` and one
+background pixel ``scale_x x scale_y`` canvas pixels large (read from its JS bundle: "stretch" uses
+``scale = canvas size / natural size`` per axis and offset 0; "contain" uses one scale
+``min(canvas_w / natural_w, canvas_h / natural_h)`` and centres the image). With the
+full-resolution image ``W x H`` pixels, a canvas point maps to the image as::
+
+    x_image = (x_canvas - offset_x) / scale_x * W / natural_width
+    y_image = (y_canvas - offset_y) / scale_y * H / natural_height
+
+:meth:`BackgroundFit.from_component` folds the display-to-full-resolution factor into the scale,
+so a :class:`BackgroundFit` always reads ``canvas = offset + scale * image``. Stroke widths scale by
+the mean of the two axis factors.
+
+Fabric objects are placed by their own transform: a local point ``p`` lands on the canvas at
+``centre + R(angle) * S(scaleX, scaleY, flips) * Skew * p``, where ``centre`` follows from
+``left/top`` and ``originX/originY`` (offset by the object's scaled size, stroke included) and
+``p = point - pathOffset`` for paths (``pathOffset`` = centre of the path's bounds, recomputed as
+Fabric does on load), ``p = (x1, y1), (x2, y2)`` for lines and ``p = (+-width/2, +-height/2)`` for
+rectangles. Quadratic and cubic Beziers are flattened to within ``FLATNESS`` image pixels.
+
+Rasterisation
+-------------
+Exact, not antialiased: a pixel belongs to a stroke when its centre lies within
+``max(width / 2, MIN_STROKE_RADIUS)`` of the stroke's polyline (round caps and joins; a single
+click is a disc). The minimum radius makes every point of even a hair-thin stroke label the pixel it
+falls in. Lines keep Fabric's default butt caps (flat ends). A rectangle labels its whole area,
+interior plus border, up to the border's outer edge (square corners, as Fabric draws them),
+whatever its fill colour: pixels whose centre lies inside that quadrilateral. Later
+strokes overwrite earlier ones; eraser strokes (colour :data:`ERASER_COLOR`) write 0.
+
+Decisions on doubtful input
+---------------------------
+* Objects of other types (circle, image, text, polygon, group, ...) are skipped: the app decides
+  which tools it offers, and a foreign object must never block labelling.
+* Strokes whose colour is not a class colour are skipped: after a class is removed its old strokes
+  may stay on the canvas until it is reset. Colours compare after normalisation (``"#FF0000"``,
+  ``"#f00"``, ``"rgb(255,0,0)"`` and ``"rgba(255,0,0,1)"`` are one colour; alpha is ignored except
+  that a fully transparent colour is no colour).
+* Anything else malformed (not JSON, not an object, wrong field types, strings for numbers, NaN or
+  infinite values, coordinates beyond ``MAX_COORDINATE``, unsupported path commands, more than the
+  limits below) raises :class:`~seg.errors.AnnotationError` naming the object and the field.
+* Strokes reaching outside the image are clipped when rasterised.
+* Limits bound time and memory: ``MAX_OBJECTS`` objects per drawing, ``MAX_PATH_COMMANDS``
+  commands per path, ``MAX_STROKE_POINTS`` points per stroke, ``MAX_TOTAL_POINTS`` per drawing or
+  file, ``MAX_JSON_BYTES`` of JSON text, ``MAX_RASTER_WORK`` (segment, row) pairs per rasterised
+  frame. Beyond them: AnnotationError, never a long wait.
+* :data:`ERASER_COLOR` is reserved: a class may not use it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import numbers
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seg.errors import AnnotationError
+
+__all__ = [
+    "ERASER_COLOR",
+    "BackgroundFit",
+    "Stroke",
+    "Annotations",
+    "parse_canvas",
+    "rasterize",
+    "normalize_color",
+    "FORMAT",
+    "FORMAT_VERSION",
+]
+
+ERASER_COLOR: str = "#ffffff"
+"""Stroke colour of the eraser tool; strokes of this colour write label 0."""
+
+FORMAT = "seg-annotations"
+FORMAT_VERSION = 1
+FABRIC_VERSION = "7.4.0"
+
+STROKE_KINDS = ("path", "line", "rect")
+MAX_LABEL = 65535
+MAX_OBJECTS = 10_000             # objects in one canvas drawing
+MAX_PATH_COMMANDS = 100_000      # commands in one Fabric path
+MAX_STROKE_POINTS = 200_000      # points of one stroke, after flattening curves
+MAX_TOTAL_POINTS = 2_000_000     # points of all strokes of one drawing or file
+MAX_FILE_STROKES = 100_000       # strokes in one annotation file
+MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
+MAX_IMAGE_PIXELS = 1_000_000_000  # T * H * W of an annotated image
+MAX_RASTER_WORK = 50_000_000     # (segment, row) pairs one rasterize call may visit
+MAX_CURVE_PIECES = 1_000
+FLATNESS = 0.02                  # max distance (image px) between a Bezier and its polyline
+MIN_STROKE_RADIUS = 0.7072       # just above sqrt(0.5): every stroke point labels its own pixel
+_CHUNK = 1 << 20                 # spans / pixels handled per vectorised step (bounds memory)
+
+_ORIGINS = {"left": -0.5, "top": -0.5, "center": 0.0, "bottom": 0.5, "right": 0.5}
+_NAMED_COLORS = {
+    "black": "#000000", "white": "#ffffff", "red": "#ff0000", "lime": "#00ff00",
+    "green": "#008000", "blue": "#0000ff", "yellow": "#ffff00", "cyan": "#00ffff",
+    "aqua": "#00ffff", "magenta": "#ff00ff", "fuchsia": "#ff00ff", "gray": "#808080",
+    "grey": "#808080", "silver": "#c0c0c0", "maroon": "#800000", "olive": "#808000",
+    "navy": "#000080", "purple": "#800080", "teal": "#008080", "orange": "#ffa500",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small validators
+# ---------------------------------------------------------------------------------------------
+
+def _number(value: Any, what: str, *, limit: float = MAX_COORDINATE) -> float:
+    """A finite float with ``|value| <= limit``, or AnnotationError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise AnnotationError(f"{what} must be a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise AnnotationError(f"{what} is too large: {_show(value)}") from None
+    if not math.isfinite(number):
+        raise AnnotationError(f"{what} must be finite, got {number}")
+    if abs(number) > limit:
+        raise AnnotationError(f"{what} = {number:g} is beyond +-{limit:g}; the drawing is corrupt")
+    return number
+
+
+def _integer(value: Any, what: str, *, low: int = 0, high: int | None = None) -> int:
+    """An int in ``[low, high]`` (bools refused), or AnnotationError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise AnnotationError(f"{what} must be an integer, got {_show(value)}")
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise AnnotationError(f"{what} must be in {bound}, got {number}")
+    return number
+
+
+def _show(value: Any) -> str:
+    """A short description of a (possibly huge or hostile) value for an error message."""
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_color(value: Any) -> str | None:
+    """``"#rrggbb"`` for a CSS colour (hex, rgb()/rgba(), a few names), None when not a colour."""
+    if not isinstance(value, str) or len(value) > 80:
+        return None
+    text = value.strip().lower()
+    if text in _NAMED_COLORS:
+        return _NAMED_COLORS[text]
+    if text.startswith("#"):
+        return _parse_hex(text[1:])
+    match = re.fullmatch(r"rgba?\((.*)\)", text)
+    if match is None:
+        return None
+    parts = [part for part in re.split(r"[\s,/]+", match.group(1).strip()) if part]
+    if len(parts) not in (3, 4):
+        return None
+    channels = [_css_number(part, 255.0) for part in parts[:3]]
+    alpha = _css_number(parts[3], 1.0) if len(parts) == 4 else 1.0
+    if any(c is None or not 0.0 <= c <= 255.0 for c in channels) or alpha is None:
+        return None
+    if not 0.0 <= alpha <= 1.0 or alpha == 0.0:
+        return None
+    red, green, blue = (int(c + 0.5) for c in channels)
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def _parse_hex(digits: str) -> str | None:
+    if len(digits) not in (3, 4, 6, 8) or not all(c in "0123456789abcdef" for c in digits):
+        return None
+    if len(digits) in (3, 4):
+        digits = "".join(c * 2 for c in digits)
+    if len(digits) == 8 and digits[6:] == "00":
+        return None  # fully transparent
+    return "#" + digits[:6]
+
+
+def _css_number(text: str, full: float) -> float | None:
+    """A CSS number or percentage (of ``full``); None when unparseable or not finite."""
+    try:
+        number = float(text[:-1]) * full / 100.0 if text.endswith("%") else float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def normalize_color(color: str) -> str:
+    """Normalise a CSS colour to lowercase ``"#rrggbb"``.
+
+    Parameters
+    ----------
+    color : str
+        ``"#rgb"``, ``"#rrggbb"`` (with or without alpha digits), ``"rgb(r, g, b)"``,
+        ``"rgba(r, g, b, a)"`` or a basic CSS colour name. Alpha is ignored.
+
+    Raises
+    ------
+    AnnotationError
+        If ``color`` is not such a colour or is fully transparent.
+    """
+    normalised = _parse_color(color)
+    if normalised is None:
+        raise AnnotationError(
+            f"colour {_show(color)} is not a colour: use '#rrggbb' or 'rgb(r, g, b)'"
+        )
+    return normalised
+
+
+def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
+    """Normalised colour -> label, with the eraser colour mapped to 0."""
+    if not isinstance(color_to_label, Mapping):
+        raise AnnotationError(
+            f"color_to_label must map colours to labels, got {type(color_to_label).__name__}"
+        )
+    lookup = {ERASER_COLOR: 0}
+    for key, value in color_to_label.items():
+        colour = normalize_color(key)
+        label = _integer(value, f"label of colour {key!r}", high=MAX_LABEL)
+        if colour == ERASER_COLOR and label != 0:
+            raise AnnotationError(
+                f"colour {key!r} is the eraser colour {ERASER_COLOR}; give class {label} another colour"
+            )
+        if lookup.get(colour, label) != label:
+            raise AnnotationError(
+                f"colour {key!r} is mapped to labels {lookup[colour]} and {label}; "
+                "give every class its own colour"
+            )
+        lookup[colour] = label
+    return lookup
+
+
+# ---------------------------------------------------------------------------------------------
+# Canvas <-> image mapping
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BackgroundFit:
+    """Where the full-resolution image lies on the canvas: ``canvas = offset + scale * image``.
+
+    Attributes
+    ----------
+    natural_width, natural_height : int
+        Full-resolution image width ``W`` and height ``H`` in pixels.
+    scale_x, scale_y : float
+        Canvas pixels per image pixel along x and y (positive).
+    offset_x, offset_y : float
+        Canvas position of the image's top-left corner.
+    """
+
+    natural_width: int
+    natural_height: int
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+    offset_x: float = 0.0
+    offset_y: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("natural_width", "natural_height"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            object.__setattr__(self, name, _integer(value, f"background fit {name}", low=1,
+                                                    high=int(MAX_COORDINATE)))
+        for name in ("scale_x", "scale_y"):
+            value = _number(getattr(self, name), f"background fit {name}", limit=1e6)
+            if value <= 1e-6:
+                raise AnnotationError(f"background fit {name} must be positive, got {value}")
+            object.__setattr__(self, name, value)
+        for name in ("offset_x", "offset_y"):
+            object.__setattr__(self, name, _number(getattr(self, name), f"background fit {name}"))
+
+    @classmethod
+    def from_component(cls, d: Mapping[str, Any] | None, image_shape: tuple[int, int]) -> BackgroundFit:
+        """Build the fit from the canvas component's report and the full-resolution image shape.
+
+        Parameters
+        ----------
+        d : mapping or None
+            ``result.background_fit`` (snake_case keys ``natural_width``, ``scale_x``, ...) or
+            the component's session-state ``backgroundFit`` (camelCase ``naturalWidth``,
+            ``scaleX``, ...). None (no background reported yet) means the canvas shows the image
+            1:1 at its top-left corner.
+        image_shape : (H, W)
+            Full-resolution image height and width.
+
+        Raises
+        ------
+        AnnotationError
+            On missing or invalid values, or when the background's aspect ratio does not match
+            ``image_shape`` (the fit is for another image).
+        """
+        height, width = _check_shape(image_shape)
+        if d is None:
+            return cls(width, height)
+        if not isinstance(d, Mapping):
+            raise AnnotationError(f"background fit must be a dict or None, got {type(d).__name__}")
+        values = {}
+        for snake, camel in (("natural_width", "naturalWidth"), ("natural_height", "naturalHeight"),
+                             ("scale_x", "scaleX"), ("scale_y", "scaleY"),
+                             ("offset_x", "offsetX"), ("offset_y", "offsetY")):
+            value = d.get(snake, d.get(camel))
+            if value is None:
+                raise AnnotationError(f"background fit has no {snake!r} (or {camel!r}) value")
+            values[snake] = value
+        shown = cls(**values)  # validates the component's own numbers
+        # Display copies are rounded per side: allow one pixel of rounding on each axis.
+        mismatch = abs(shown.natural_width * height - shown.natural_height * width)
+        if mismatch > height + width:
+            raise AnnotationError(
+                f"the canvas background is {shown.natural_width}x{shown.natural_height} (WxH) but "
+                f"the image is {width}x{height}: pass the shape of the image shown on the canvas"
+            )
+        return cls(
+            width,
+            height,
+            shown.scale_x * shown.natural_width / width,
+            shown.scale_y * shown.natural_height / height,
+            shown.offset_x,
+            shown.offset_y,
+        )
+
+    def canvas_to_image(self, xy: np.ndarray) -> np.ndarray:
+        """Map canvas points ``(..., 2)`` to image points ``(..., 2)`` (float64)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy - (self.offset_x, self.offset_y)) / (self.scale_x, self.scale_y)
+
+    def image_to_canvas(self, xy: np.ndarray) -> np.ndarray:
+        """Map image points ``(..., 2)`` to canvas points ``(..., 2)`` (float64)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return xy * (self.scale_x, self.scale_y) + (self.offset_x, self.offset_y)
+
+    @property
+    def image_pixels_per_canvas_pixel(self) -> float:
+        """Factor turning a canvas stroke width into an image stroke width (mean of both axes)."""
+        return 0.5 * (1.0 / self.scale_x + 1.0 / self.scale_y)
+
+    def _affine(self) -> np.ndarray:
+        """(2, 3) canvas -> image affine matrix."""
+        return np.array([[1.0 / self.scale_x, 0.0, -self.offset_x / self.scale_x],
+                         [0.0, 1.0 / self.scale_y, -self.offset_y / self.scale_y]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Strokes
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stroke:
+    """One scribble in full-resolution image pixels.
+
+    Attributes
+    ----------
+    kind : {"path", "line", "rect"}
+        "path": polyline with round caps and joins (1 point = a dot). "line": a straight
+        segment of exactly 2 points with flat (butt) ends. "rect": exactly 4 corners of the
+        labelled area, i.e. of the rectangle's outer edge, border included; filled.
+    label : int
+        Class label 1..K, or 0 for the eraser.
+    points : tuple of (x, y)
+        ``(column, row)`` image coordinates (pixel centres at ``+ 0.5``). Normalised on creation:
+        floats, consecutive duplicate points of a path dropped, rectangle corners ordered
+        clockwise on screen.
+    width : float
+        Stroke width in image pixels (of a rectangle: its border, kept to draw it back).
+    frame : int
+        Frame (time point / slice) the stroke belongs to.
+    """
+
+    kind: str
+    label: int
+    points: tuple[tuple[float, float], ...]
+    width: float
+    frame: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in STROKE_KINDS:
+            raise AnnotationError(f"stroke kind must be one of {STROKE_KINDS}, got {_show(self.kind)}")
+        object.__setattr__(self, "label", _integer(self.label, "stroke label", high=MAX_LABEL))
+        object.__setattr__(self, "frame", _integer(self.frame, "stroke frame", high=2**31 - 1))
+        object.__setattr__(self, "width", _number(self.width, "stroke width"))
+        if self.width < 0:
+            raise AnnotationError(f"stroke width must be >= 0, got {self.width}")
+        xy = _points_array(self.points)
+        if self.kind == "path" and len(xy) > 1:
+            keep = np.ones(len(xy), dtype=bool)
+            keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)
+            xy = xy[keep]
+        expected = {"line": 2, "rect": 4}.get(self.kind)
+        if expected is not None and len(xy) != expected:
+            raise AnnotationError(f"a {self.kind} stroke needs {expected} points, got {len(xy)}")
+        if self.kind == "rect" and _signed_area(xy) < 0:
+            xy = xy[[0, 3, 2, 1]]
+        xy.setflags(write=False)
+        object.__setattr__(self, "points", tuple(map(tuple, xy.tolist())))
+        object.__setattr__(self, "_xy", xy)
+
+    @property
+    def xy(self) -> np.ndarray:
+        """The points as a read-only ``(N, 2)`` float64 array."""
+        return self._xy  # type: ignore[attr-defined]
+
+
+def _points_array(points: Any) -> np.ndarray:
+    """Validate stroke points -> (N, 2) float64 array, 1 <= N <= MAX_STROKE_POINTS."""
+    if isinstance(points, np.ndarray):
+        array = points
+    else:
+        if not isinstance(points, Sequence) or isinstance(points, (str, bytes)):
+            raise AnnotationError(f"stroke points must be a sequence of (x, y), got {_show(points)}")
+        if len(points) > MAX_STROKE_POINTS:
+            raise AnnotationError(
+                f"stroke has {len(points)} points, more than {MAX_STROKE_POINTS}: draw shorter strokes"
+            )
+        try:
+            array = np.array(points, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise AnnotationError("stroke points must be (x, y) number pairs") from None
+    if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0:
+        raise AnnotationError(f"stroke points must have shape (N, 2) with N >= 1, got {array.shape}")
+    if array.shape[0] > MAX_STROKE_POINTS:
+        raise AnnotationError(
+            f"stroke has {array.shape[0]} points, more than {MAX_STROKE_POINTS}: draw shorter strokes"
+        )
+    try:
+        array = np.array(array, dtype=np.float64)  # own copy, never a view of the caller's array
+    except (TypeError, ValueError):
+        raise AnnotationError("stroke points must be (x, y) number pairs") from None
+    if not np.all(np.isfinite(array)):
+        raise AnnotationError("stroke points must be finite numbers (found NaN or infinity)")
+    if np.any(np.abs(array) > MAX_COORDINATE):
+        raise AnnotationError(
+            f"stroke points lie beyond +-{MAX_COORDINATE:g} pixels: the drawing is corrupt"
+        )
+    return array
+
+
+def _signed_area(xy: np.ndarray) -> float:
+    """Shoelace sum; positive for clockwise-on-screen polygons (y axis pointing down)."""
+    x, y = xy[:, 0], xy[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+# ---------------------------------------------------------------------------------------------
+# Canvas JSON -> strokes
+# ---------------------------------------------------------------------------------------------
+
+def parse_canvas(
+    json_data: dict | str | None,
+    fit: BackgroundFit,
+    color_to_label: Mapping[str, int],
+    *,
+    frame: int = 0,
+) -> list[Stroke]:
+    """Turn the canvas drawing (Fabric 7 JSON) into strokes in full-resolution image pixels.
+
+    Parameters
+    ----------
+    json_data : dict, str or None
+        ``result.json_data`` of the canvas (or its JSON text). None means no drawing yet.
+    fit : BackgroundFit
+        Canvas -> image mapping, see :meth:`BackgroundFit.from_component`.
+    color_to_label : mapping of str to int
+        Class colour (any notation :func:`normalize_color` accepts) -> label 1..K.
+        :data:`ERASER_COLOR` always maps to 0.
+    frame : int
+        Frame stored in the returned strokes.
+
+    Returns
+    -------
+    list of Stroke
+        One stroke per drawn path / line / rectangle (a path with several ``M`` sub-paths gives
+        several), in drawing order. Objects of other types and strokes of unknown colours are
+        skipped (see the module docstring).
+
+    Raises
+    ------
+    AnnotationError
+        If the JSON is malformed, non-finite, beyond the size limits, or ``fit`` is invalid.
+    """
+    if not isinstance(fit, BackgroundFit):
+        raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
+    frame = _integer(frame, "frame", high=2**31 - 1)
+    lookup = _label_lookup(color_to_label)
+    objects = _canvas_objects(json_data)
+    strokes: list[Stroke] = []
+    total_points = 0
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise AnnotationError(f"canvas object {index} must be a JSON object, got {_show(obj)}")
+        kind = obj.get("type")
+        parser = _PARSERS.get(kind.lower()) if isinstance(kind, str) else None
+        if parser is None or obj.get("visible", True) is False:
+            continue  # a shape this tool does not label, or hidden
+        label = lookup.get(_parse_color(obj.get("stroke")))  # type: ignore[arg-type]
+        if label is None:
+            continue  # stale stroke of a removed class, or no stroke colour
+        for stroke in parser(obj, f"canvas object {index} ({kind})", fit, label, frame):
+            total_points += len(stroke.points)
+            if total_points > MAX_TOTAL_POINTS:
+                raise AnnotationError(
+                    f"the drawing has more than {MAX_TOTAL_POINTS} points: reset the canvas"
+                )
+            strokes.append(stroke)
+    return strokes
+
+
+def _canvas_objects(json_data: Any) -> list:
+    """The ``objects`` list of a canvas drawing (validated container, not yet its items)."""
+    if json_data is None:
+        return []
+    if isinstance(json_data, (str, bytes)):
+        json_data = _load_json(json_data, "canvas drawing")
+    if not isinstance(json_data, dict):
+        raise AnnotationError(f"the canvas drawing must be a JSON object, got {_show(json_data)}")
+    objects = json_data.get("objects", [])
+    if not isinstance(objects, list):
+        raise AnnotationError(f"the canvas drawing's 'objects' must be a list, got {_show(objects)}")
+    if len(objects) > MAX_OBJECTS:
+        raise AnnotationError(
+            f"the canvas holds {len(objects)} objects, more than {MAX_OBJECTS}: reset the canvas"
+        )
+    return objects
+
+
+def _load_json(text: str | bytes, what: str) -> Any:
+    """Decode bounded, UTF-8 JSON text; any decoder failure becomes AnnotationError."""
+    if len(text) > MAX_JSON_BYTES:
+        raise AnnotationError(f"the {what} is {len(text)} bytes, more than {MAX_JSON_BYTES}")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise AnnotationError(f"the {what} is not UTF-8 text: {error}") from None
+
+    def refuse_constant(name: str) -> float:
+        raise AnnotationError(f"the {what} contains {name}; numbers must be finite")
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, int-digit limit, deep nesting
+        if isinstance(error, AnnotationError):
+            raise
+        raise AnnotationError(f"the {what} is not valid JSON: {str(error)[:200]}") from None
+
+
+def _origin(value: Any, what: str) -> float:
+    """Fabric's origin offset: 'left'/'top' -0.5, 'center' 0, 'right'/'bottom' +0.5, x -> x-0.5."""
+    if isinstance(value, str):
+        if value not in _ORIGINS:
+            raise AnnotationError(f"{what} must be one of {sorted(_ORIGINS)}, got {_show(value)}")
+        return _ORIGINS[value]
+    return _number(value, what) - 0.5
+
+
+def _object_affine(obj: dict, where: str, width: float, height: float) -> np.ndarray:
+    """(2, 3) matrix of a Fabric object: local object coordinates -> canvas (calcOwnMatrix)."""
+    def get(name: str, default: float) -> float:
+        return _optional_number(obj, name, default, where)
+
+    scale_x, scale_y = get("scaleX", 1.0), get("scaleY", 1.0)
+    angle = math.radians(get("angle", 0.0))
+    skew_x, skew_y = math.radians(get("skewX", 0.0)), math.radians(get("skewY", 0.0))
+    stroke_width = get("strokeWidth", 1.0)
+    flip_x = -1.0 if obj.get("flipX") is True else 1.0
+    flip_y = -1.0 if obj.get("flipY") is True else 1.0
+    # scale/flip, then skewX, then skewY (Fabric's composeMatrix order)
+    shape = np.array([[flip_x * scale_x, 0.0], [0.0, flip_y * scale_y]])
+    shape = shape @ np.array([[1.0, math.tan(skew_x)], [0.0, 1.0]])
+    shape = shape @ np.array([[1.0, 0.0], [math.tan(skew_y), 1.0]])
+    if not np.all(np.isfinite(shape)):
+        raise AnnotationError(f"{where} has a degenerate skew")
+    cos, sin = math.cos(angle), math.sin(angle)
+    rotation = np.array([[cos, -sin], [sin, cos]])
+    # Fabric positions left/top by the object's scaled size including the stroke
+    uniform = obj.get("strokeUniform") is True
+    pre, post = (0.0, stroke_width) if uniform else (stroke_width, 0.0)
+    if skew_x == 0.0 and skew_y == 0.0:
+        size = np.array([(width + pre) * scale_x, (height + pre) * scale_y])
+    else:
+        half = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * [(width + pre) / 2, (height + pre) / 2]
+        corners = half @ shape.T
+        size = corners.max(axis=0) - corners.min(axis=0)
+    size = size + post
+    anchor = np.array([get("left", 0.0), get("top", 0.0)])
+    origin = np.array([_origin(obj.get("originX", "center"), f"{where} originX"),
+                       _origin(obj.get("originY", "center"), f"{where} originY")])
+    centre = anchor + rotation @ (-origin * size)
+    return np.hstack([rotation @ shape, centre[:, None]])
+
+
+def _apply(affine: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return xy @ affine[:, :2].T + affine[:, 2]
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(2, 3) affine ``outer o inner``."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
+
+
+def _optional_number(obj: dict, name: str, default: float, where: str) -> float:
+    """A numeric Fabric property; missing or null means Fabric's default."""
+    value = obj.get(name)
+    return default if value is None else _number(value, f"{where} {name}")
+
+
+def _stroke_width(obj: dict, where: str, fit: BackgroundFit) -> float:
+    """Stroke width in image pixels (scaled with the object unless strokeUniform)."""
+    width = _optional_number(obj, "strokeWidth", 1.0, where)
+    if width < 0:
+        raise AnnotationError(f"{where} strokeWidth must be >= 0, got {width}")
+    if obj.get("strokeUniform") is not True:
+        scale_x = abs(_optional_number(obj, "scaleX", 1.0, where))
+        scale_y = abs(_optional_number(obj, "scaleY", 1.0, where))
+        width *= (scale_x + scale_y) / 2
+    return width * fit.image_pixels_per_canvas_pixel
+
+
+def _to_image(points: np.ndarray, affine: np.ndarray, where: str) -> np.ndarray:
+    xy = _apply(affine, points)
+    if not np.all(np.isfinite(xy)) or np.any(np.abs(xy) > MAX_COORDINATE):
+        raise AnnotationError(f"{where} lies beyond +-{MAX_COORDINATE:g} pixels: the drawing is corrupt")
+    return xy
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+_COMMAND_ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "Q": 4, "C": 6, "Z": 0}
+
+
+def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: int) -> list[Stroke]:
+    commands = obj.get("path")
+    if commands is None:
+        return []
+    if not isinstance(commands, list):
+        raise AnnotationError(f"{where} 'path' must be a list of commands, got {_show(commands)}")
+    if len(commands) > MAX_PATH_COMMANDS:
+        raise AnnotationError(
+            f"{where} has {len(commands)} path commands, more than {MAX_PATH_COMMANDS}: draw shorter strokes"
+        )
+    segments, bounds_points = _read_commands(commands, where)
+    if not segments:
+        return []  # nothing but moves: Fabric draws nothing
+    # Fabric recomputes pathOffset (the centre of the path's bounds) whenever a path is loaded.
+    low, high = _path_bounds(segments, bounds_points)
+    centre = (low + high) / 2
+    to_local = np.array([[1.0, 0.0, -centre[0]], [0.0, 1.0, -centre[1]]])
+    size = high - low
+    affine = _compose(fit._affine(), _compose(_object_affine(obj, where, size[0], size[1]), to_local))
+    subpaths = np.array([segment[0] for segment in segments])
+    orders = np.array([segment[1] for segment in segments])
+    controls = np.array([segment[2] for segment in segments], dtype=np.float64).reshape(-1, 2)
+    controls = _to_image(controls, affine, where).reshape(-1, 4, 2)
+    width = _stroke_width(obj, where, fit)
+    return [_stroke("path", label, xy, width, frame, where)
+            for xy in _flatten(orders, controls, subpaths, where)]
+
+
+def _read_commands(commands: list, where: str) -> tuple[list, list]:
+    """Validate Fabric path commands.
+
+    Returns segments ``(subpath, order, [p0, p1, p2, p3])`` (order 1 line, 2 quadratic, 3 cubic;
+    cubic control points, quadratic given as p1 = p2 = control) and the extra points Fabric adds to
+    the path's bounds for ``L`` commands (the sub-path start and the end point).
+    """
+    segments: list = []
+    bounds_points: list = []
+    current = start = None
+    subpath = -1
+    for number, command in enumerate(commands):
+        if not isinstance(command, (list, tuple)) or not command or not isinstance(command[0], str):
+            raise AnnotationError(f"{where} path command {number} must be a list like ['L', x, y]")
+        name = command[0]
+        arity = _COMMAND_ARITY.get(name)
+        if arity is None:
+            raise AnnotationError(
+                f"{where} path command {number} is {_show(name)}; "
+                "only absolute M, L, H, V, Q, C, Z are supported"
+            )
+        if len(command) != arity + 1:
+            raise AnnotationError(f"{where} path command {number} ({name}) needs {arity} numbers")
+        values = [_number(v, f"{where} path command {number}") for v in command[1:]]
+        if name == "M":
+            current = start = (values[0], values[1])
+            subpath += 1
+            continue
+        if current is None:
+            raise AnnotationError(f"{where} path must start with an 'M' command, not {name!r}")
+        if name in ("L", "H", "V", "Z"):
+            if name == "L":
+                end = (values[0], values[1])
+            elif name == "H":
+                end = (values[0], current[1])
+            elif name == "V":
+                end = (current[0], values[0])
+            else:
+                end = start
+            segments.append((subpath, 1, [current, current, end, end]))
+            if name != "Z":
+                bounds_points += [start, end]
+        elif name == "Q":
+            control, end = (values[0], values[1]), (values[2], values[3])
+            segments.append((subpath, 2, [current, control, control, end]))
+        else:
+            end = (values[4], values[5])
+            segments.append((subpath, 3, [current, (values[0], values[1]), (values[2], values[3]), end]))
+        current = end
+    return segments, bounds_points
+
+
+def _path_bounds(segments: list, bounds_points: list) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of a path exactly as Fabric 7 computes them (``Path._calcBoundsFromPath``).
+
+    Fabric bounds a quadratic ``Q`` as the cubic with both control points at the quadratic's
+    control point, and an ``L`` by the sub-path start and its end; reproducing that (rather than
+    the true bounds) puts an unmoved path exactly where it was drawn.
+    """
+    points = [np.array(bounds_points, dtype=np.float64).reshape(-1, 2)]
+    curves = np.array([s[2] for s in segments if s[1] > 1], dtype=np.float64).reshape(-1, 4, 2)
+    if len(curves):
+        p0, p1, p2, p3 = curves[:, 0], curves[:, 1], curves[:, 2], curves[:, 3]
+        points += [p0, p3]
+        a = 6 * p0 - 12 * p1 + 6 * p2
+        b = -3 * p0 + 9 * p1 - 9 * p2 + 3 * p3
+        c = 3 * p1 - 3 * p0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            linear = np.abs(b) < 1e-12
+            root = np.sqrt(a * a - 4 * c * b)
+            single = np.where(np.abs(a) < 1e-12, np.nan, -c / a)
+            candidates = [np.where(linear, single, (-a + root) / (2 * b)),
+                          np.where(linear, np.nan, (-a - root) / (2 * b))]
+        for t in candidates:
+            t = np.where((t > 0) & (t < 1), t, np.nan)  # per axis; NaN where no extremum
+            s = 1 - t
+            value = s**3 * p0 + 3 * s * s * t * p1 + 3 * s * t * t * p2 + t**3 * p3
+            points.append(np.where(np.isnan(value), p0, value))  # p0 is already in the bounds
+    allpoints = np.concatenate(points)
+    if len(allpoints) == 0:
+        return np.zeros(2), np.zeros(2)
+    return allpoints.min(axis=0), allpoints.max(axis=0)
+
+
+def _flatten(orders: np.ndarray, controls: np.ndarray, subpaths: np.ndarray, where: str) -> list[np.ndarray]:
+    """Polylines (one per sub-path) through the segments' end points and flattened curves.
+
+    ``controls`` (S, 4, 2) are in image pixels, so the flatness tolerance is in image pixels:
+    a quadratic cut into n chords strays ``|p0 - 2c + p3| / (4 n^2)`` from them, a cubic at most
+    ``3/4 max|second difference| / n^2``.
+    """
+    p0, p1, p2, p3 = controls[:, 0], controls[:, 1], controls[:, 2], controls[:, 3]
+    if subpaths[0] == subpaths[-1] and np.all(orders == 1):  # the common M, L, L, ... path
+        if len(orders) + 1 > MAX_STROKE_POINTS:
+            raise AnnotationError(f"{where} has more than {MAX_STROKE_POINTS} points: draw shorter strokes")
+        return [np.vstack([p0[:1], p3])]
+    quadratic_error = np.hypot(*(p0 - 2 * p1 + p3).T) / 4
+    cubic_error = 0.75 * np.maximum(np.hypot(*(p0 - 2 * p1 + p2).T), np.hypot(*(p1 - 2 * p2 + p3).T))
+    error = np.where(orders == 2, quadratic_error, cubic_error)
+    pieces = np.where(orders == 1, 1, np.ceil(np.sqrt(error / FLATNESS)))
+    pieces = np.clip(pieces, 1, MAX_CURVE_PIECES).astype(np.int64)
+    starts = np.flatnonzero(np.diff(subpaths, prepend=-1))  # first segment of each sub-path
+    total = int(pieces.sum()) + len(starts)
+    if total > MAX_STROKE_POINTS:
+        raise AnnotationError(
+            f"{where} has {total} points after curve flattening, more than {MAX_STROKE_POINTS}: "
+            "draw shorter strokes"
+        )
+    owner = np.repeat(np.arange(len(orders)), pieces)
+    t = ((np.arange(len(owner)) - (np.cumsum(pieces) - pieces)[owner] + 1) / pieces[owner])[:, None]
+    s = 1 - t
+    a, b, c, d, order = p0[owner], p1[owner], p2[owner], p3[owner], orders[owner][:, None]
+    xy = np.where(order == 3, s**3 * a + 3 * s * s * t * b + 3 * s * t * t * c + t**3 * d,
+                  np.where(order == 2, s * s * a + 2 * s * t * b + t * t * d, s * a + t * d))
+    # sub-path k owns the points of its segments, preceded by its start point
+    bounds = np.searchsorted(owner, starts[1:])
+    return [np.vstack([p0[first], part]) for first, part in zip(starts, np.split(xy, bounds))]
+
+
+# --- lines and rectangles ----------------------------------------------------------------------
+
+def _parse_line(obj: dict, where: str, fit: BackgroundFit, label: int, frame: int) -> list[Stroke]:
+    x1, y1, x2, y2 = (_optional_number(obj, name, 0.0, where) for name in ("x1", "y1", "x2", "y2"))
+    # Fabric 7 re-derives the end points from the line's size and direction (calcLinePoints).
+    width, height = abs(x2 - x1), abs(y2 - y1)
+    sign_x = -0.5 if x1 <= x2 else 0.5
+    sign_y = -0.5 if y1 <= y2 else 0.5
+    local = np.array([[sign_x * width, sign_y * height], [-sign_x * width, -sign_y * height]])
+    affine = _compose(fit._affine(), _object_affine(obj, where, width, height))
+    ends = _to_image(local, affine, where)
+    stroke_width = _stroke_width(obj, where, fit)
+    cap = obj.get("strokeLineCap", "butt")
+    if cap == "round":
+        return [_stroke("path", label, ends, stroke_width, frame, where)]
+    length = float(np.hypot(*(ends[1] - ends[0])))
+    if length == 0.0:
+        return []  # a zero-length butt or square line draws nothing in Fabric
+    if cap == "square":
+        direction = (ends[1] - ends[0]) / length * stroke_width / 2
+        ends = np.array([ends[0] - direction, ends[1] + direction])
+    return [_stroke("line", label, ends, stroke_width, frame, where)]
+
+
+def _parse_rect(obj: dict, where: str, fit: BackgroundFit, label: int, frame: int) -> list[Stroke]:
+    width, height = (_optional_number(obj, name, 0.0, where) for name in ("width", "height"))
+    if width < 0 or height < 0:
+        raise AnnotationError(f"{where} width and height must be >= 0, got {width} x {height}")
+    affine = _compose(fit._affine(), _object_affine(obj, where, width, height))
+    # The border is centred on the edge; its outer edge (square corners in the object's own
+    # frame) bounds what the canvas shows. A uniform stroke keeps its canvas width when scaled.
+    stroke_width = _optional_number(obj, "strokeWidth", 1.0, where)
+    if stroke_width < 0:
+        raise AnnotationError(f"{where} strokeWidth must be >= 0, got {stroke_width}")
+    if obj.get("strokeUniform") is True:
+        # (a zero scale collapses the object anyway: avoid dividing by it)
+        scale_x = abs(_optional_number(obj, "scaleX", 1.0, where)) or 1.0
+        scale_y = abs(_optional_number(obj, "scaleY", 1.0, where)) or 1.0
+        outer = (width + stroke_width / scale_x, height + stroke_width / scale_y)
+    else:
+        outer = (width + stroke_width, height + stroke_width)
+    local = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array(outer) / 2
+    corners = _to_image(local, affine, where)
+    return [_stroke("rect", label, corners, _stroke_width(obj, where, fit), frame, where)]
+
+
+def _stroke(kind: str, label: int, xy: np.ndarray, width: float, frame: int, where: str) -> Stroke:
+    try:
+        return Stroke(kind, label, xy, width, frame)
+    except AnnotationError as error:
+        raise AnnotationError(f"{where}: {error}") from None
+
+
+_PARSERS = {"path": _parse_path, "line": _parse_line, "rect": _parse_rect}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rasterisation
+# ---------------------------------------------------------------------------------------------
+
+def rasterize(
+    strokes: Sequence[Stroke],
+    shape: tuple[int, int],
+    *,
+    frame: int = 0,
+    dtype: Any = np.uint8,
+) -> np.ndarray:
+    """Paint the strokes of one frame into a label image.
+
+    Parameters
+    ----------
+    strokes : sequence of Stroke
+        In painting order: later strokes overwrite earlier ones; label 0 (eraser) clears.
+    shape : (H, W)
+        Image height and width.
+    frame : int
+        Only strokes with this ``frame`` are painted.
+    dtype : numpy integer dtype
+        Output dtype; must hold every painted label.
+
+    Returns
+    -------
+    (H, W) ndarray of ``dtype``
+        0 = unlabelled, 1..K = class labels. Pixels whose centre lies within the stroke (see the
+        module docstring) get the stroke's label; strokes are clipped to the image.
+
+    Raises
+    ------
+    AnnotationError
+        On an invalid shape, frame, dtype, a label that ``dtype`` cannot hold, or strokes too
+        complex to rasterise (more than ``MAX_RASTER_WORK`` row spans).
+    """
+    height, width = _check_shape(shape)
+    frame = _integer(frame, "frame", high=2**31 - 1)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise AnnotationError(f"dtype must be a numpy integer dtype, got {_show(dtype)}") from None
+    if dtype.kind not in "ui":
+        raise AnnotationError(f"dtype must be an integer dtype, got {dtype}")
+    top = np.iinfo(dtype).max
+    selected = []
+    for stroke in strokes:
+        if not isinstance(stroke, Stroke):
+            raise AnnotationError(f"rasterize needs Stroke objects, got {type(stroke).__name__}")
+        if stroke.frame == frame:
+            if stroke.label > top:
+                raise AnnotationError(f"label {stroke.label} does not fit {dtype}; pass dtype=np.uint16")
+            selected.append(stroke)
+    out = np.zeros((height, width), dtype=dtype)
+    budget = [MAX_RASTER_WORK]
+    # Consecutive strokes of one label cannot overwrite each other: paint them as one batch.
+    for label, group in itertools.groupby(selected, key=lambda stroke: stroke.label):
+        for rows, first, last in _group_spans(list(group), height, width, budget):
+            _paint(out, rows, first, last, label)
+    return out
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise AnnotationError(f"image shape must be (H, W), got {_show(shape)}")
+    height = _integer(shape[0], "image height", low=1)
+    width = _integer(shape[1], "image width", low=1)
+    if height * width > MAX_IMAGE_PIXELS:
+        raise AnnotationError(f"image shape {height}x{width} exceeds {MAX_IMAGE_PIXELS} pixels")
+    return height, width
+
+
+def _group_spans(strokes: list[Stroke], height: int, width: int, budget: list) -> Iterator[tuple]:
+    """Row spans ``(rows, first_col, last_col)`` (inclusive) covering the strokes, in chunks."""
+    starts, ends, radii, round_caps = [], [], [], []
+    for stroke in strokes:
+        xy = stroke.xy
+        if stroke.kind == "rect":
+            yield _polygon_spans(xy, height, width, budget)
+            continue
+        if stroke.kind == "path" and len(xy) > 1:
+            starts.append(xy[:-1])
+            ends.append(xy[1:])
+        else:  # a dot (segment to itself) or a line (its two end points)
+            starts.append(xy[:1])
+            ends.append(xy[-1:])
+        count = len(starts[-1])
+        radii.append(np.full(count, max(stroke.width / 2, MIN_STROKE_RADIUS)))
+        round_caps.append(np.full(count, stroke.kind == "path"))
+    if starts:
+        yield from _capsule_spans(np.concatenate(starts), np.concatenate(ends),
+                                  np.concatenate(radii), np.concatenate(round_caps),
+                                  height, width, budget)
+
+
+def _spend(budget: list, amount: int) -> None:
+    budget[0] -= amount
+    if budget[0] < 0:
+        raise AnnotationError(
+            f"the strokes are too large or too many to rasterise (more than {MAX_RASTER_WORK} "
+            "row spans): use fewer, shorter or thinner strokes"
+        )
+
+
+def _row_range(low: np.ndarray, high: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """First row and row count whose centres ``row + 0.5`` lie in ``[low, high]``."""
+    first = np.ceil(np.clip(low, -1.0, height + 1.0) - 0.5)
+    last = np.floor(np.clip(high, -2.0, height + 1.0) - 0.5)
+    first = np.clip(first, 0, height).astype(np.int64)
+    last = np.clip(last, -1, height - 1).astype(np.int64)
+    return first, np.maximum(last - first + 1, 0)
+
+
+def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, round_caps: np.ndarray,
+                   height: int, width: int, budget: list) -> Iterator[tuple]:
+    """Spans of the union of thick segments (per-segment radius; round or butt caps), chunked.
+
+    For a row centre ``y`` the pixels of one thick segment form an interval in x: the union of
+    the intervals of its two end discs (round caps) and of its rectangle, which for a convex
+    capsule is the interval from the smallest start to the largest end.
+    """
+    ax, ay, bx, by = starts[:, 0], starts[:, 1], ends[:, 0], ends[:, 1]
+    first, counts = _row_range(np.minimum(ay, by) - radius, np.maximum(ay, by) + radius, height)
+    outside = (np.maximum(ax, bx) + radius < 0) | (np.minimum(ax, bx) - radius > width)
+    counts[outside] = 0
+    _spend(budget, int(counts.sum()))
+    cumulative = np.cumsum(counts)
+    begin = 0
+    while begin < len(counts):
+        done = cumulative[begin - 1] if begin else 0
+        end = max(int(np.searchsorted(cumulative, done + _CHUNK, side="right")), begin + 1)
+        chunk = slice(begin, end)
+        begin = end
+        n = counts[chunk]
+        if n.sum() == 0:
+            continue
+        seg = np.repeat(np.arange(len(n)), n)
+        rows = first[chunk][seg] + np.arange(len(seg)) - (np.cumsum(n) - n)[seg]
+        low, high = _capsule_row_intervals(rows + 0.5, ax[chunk][seg], ay[chunk][seg],
+                                           bx[chunk][seg], by[chunk][seg], radius[chunk][seg],
+                                           round_caps[chunk][seg])
+        yield _columns(rows, low, high, width)
+
+
+def _capsule_row_intervals(y, ax, ay, bx, by, radius, round_caps):
+    """x-interval ``[low, high]`` of points at height y within ``radius`` of segment a-b."""
+    low = np.full(y.shape, np.inf)
+    high = np.full(y.shape, -np.inf)
+    r2 = radius * radius
+    if round_caps.any():
+        for cx, cy in ((ax, ay), (bx, by)):
+            q = r2 - (y - cy) ** 2
+            half = np.sqrt(np.maximum(q, 0.0))
+            inside = round_caps & (q >= 0)
+            low = np.where(inside, np.minimum(low, cx - half), low)
+            high = np.where(inside, np.maximum(high, cx + half), high)
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    length = np.sqrt(length2)
+    e = y - ay
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # along the segment: 0 <= u*dx + e*dy <= length^2, with u = x - ax
+        u1 = -e * dy / dx
+        u2 = (length2 - e * dy) / dx
+        along_ok = (e * dy >= 0) & (e * dy <= length2)
+        lo1 = np.where(dx != 0, np.minimum(u1, u2), np.where(along_ok, -np.inf, np.inf))
+        hi1 = np.where(dx != 0, np.maximum(u1, u2), np.where(along_ok, np.inf, -np.inf))
+        # across the segment: |u*dy - e*dx| <= radius * length
+        v1 = (e * dx - radius * length) / dy
+        v2 = (e * dx + radius * length) / dy
+        across_ok = np.abs(e * dx) <= radius * length
+        lo2 = np.where(dy != 0, np.minimum(v1, v2), np.where(across_ok, -np.inf, np.inf))
+        hi2 = np.where(dy != 0, np.maximum(v1, v2), np.where(across_ok, np.inf, -np.inf))
+    lo, hi = np.maximum(lo1, lo2), np.minimum(hi1, hi2)
+    body = (length2 > 0) & (lo <= hi)
+    low = np.where(body, np.minimum(low, ax + lo), low)
+    high = np.where(body, np.maximum(high, ax + hi), high)
+    return low, high
+
+
+def _columns(rows, low, high, width):
+    """Pixel columns whose centres ``col + 0.5`` lie in ``[low, high]``, clipped to the image."""
+    first = np.ceil(np.clip(low, -2.0, width + 1.0) - 0.5)
+    last = np.floor(np.clip(high, -2.0, width + 1.0) - 0.5)
+    keep = (first <= last) & (last >= 0) & (first <= width - 1)
+    first = np.clip(first[keep], 0, width - 1).astype(np.int64)
+    last = np.clip(last[keep], 0, width - 1).astype(np.int64)
+    return rows[keep], first, last
+
+
+def _polygon_spans(polygon: np.ndarray, height: int, width: int, budget: list) -> tuple:
+    """Spans of pixel centres inside a polygon (even-odd rule, half-open in y)."""
+    ys = polygon[:, 1]
+    first, count = _row_range(np.array([ys.min()]), np.array([ys.max()]), height)
+    if polygon[:, 0].max() < 0 or polygon[:, 0].min() > width:
+        count[:] = 0
+    _spend(budget, int(count[0]))
+    rows = first[0] + np.arange(count[0])
+    y = (rows + 0.5)[:, None]
+    a, b = polygon, np.roll(polygon, -1, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crosses = ((a[:, 1] <= y) & (y < b[:, 1])) | ((b[:, 1] <= y) & (y < a[:, 1]))
+        x = a[:, 0] + (y - a[:, 1]) * (b[:, 0] - a[:, 0]) / (b[:, 1] - a[:, 1])
+    x = np.sort(np.where(crosses, x, np.inf), axis=1)
+    pieces = [_columns(rows, x[:, k], x[:, k + 1], width) for k in range(0, x.shape[1] - 1, 2)]
+    return tuple(np.concatenate(parts) for parts in zip(*pieces))
+
+
+def _paint(out: np.ndarray, rows, first, last, value: int) -> None:
+    """Set ``out[rows, first:last+1] = value`` for every span; overlapping spans merged first."""
+    if len(rows) == 0:
+        return
+    width = out.shape[1]
+    order = np.argsort(rows * (width + 1) + first, kind="stable")
+    rows, first, last = rows[order], first[order], last[order]
+    # running end of the spans so far, made comparable across rows by a row offset
+    reach = np.maximum.accumulate(rows * (width + 2) + last)
+    new = np.ones(len(rows), dtype=bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (first[1:] > reach[:-1] - rows[1:] * (width + 2) + 1)
+    starts = np.flatnonzero(new)
+    stops = np.append(starts[1:], len(rows)) - 1
+    lengths = reach[stops] - rows[starts] * (width + 2) - first[starts] + 1
+    offsets = rows[starts] * width + first[starts]
+    flat = out.reshape(-1)
+    cumulative = np.cumsum(lengths)
+    begin = 0
+    while begin < len(lengths):
+        done = cumulative[begin - 1] if begin else 0
+        end = max(int(np.searchsorted(cumulative, done + _CHUNK, side="right")), begin + 1)
+        n = lengths[begin:end]
+        index = np.repeat(offsets[begin:end] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        flat[index] = value
+        begin = end
+
+
+# ---------------------------------------------------------------------------------------------
+# Annotation file
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Annotations:
+    """All scribbles of one image, with its classes; saved as a versioned JSON file.
+
+    Attributes
+    ----------
+    class_names : list of str
+        Name of class ``k`` at index ``k - 1``.
+    class_colors : list of str
+        Colour of each class, normalised to ``"#rrggbb"`` (unique, not :data:`ERASER_COLOR`).
+    image_shape : (T, H, W)
+        Frames, rows and columns of the full-resolution image.
+    strokes : list of Stroke
+        In drawing order; labels in 0..K, frames in 0..T-1.
+    image_name : str
+        Informative name of the annotated image.
+    """
+
+    class_names: list[str]
+    class_colors: list[str]
+    image_shape: tuple[int, int, int]
+    strokes: list[Stroke] = field(default_factory=list)
+    image_name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("class_names", "class_colors", "strokes"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise AnnotationError(f"{name} must be a list, got {_show(getattr(self, name))}")
+        names, colors = list(self.class_names), list(self.class_colors)
+        if len(names) != len(colors):
+            raise AnnotationError(f"{len(names)} class names but {len(colors)} class colours")
+        if len(names) > MAX_LABEL:
+            raise AnnotationError(f"{len(names)} classes, more than {MAX_LABEL}")
+        for name in names:
+            if not isinstance(name, str) or len(name) > 1000:
+                raise AnnotationError(f"class names must be strings, got {_show(name)}")
+        colors = [normalize_color(color) for color in colors]
+        if ERASER_COLOR in colors:
+            raise AnnotationError(f"class colour {ERASER_COLOR} is the eraser's: pick another colour")
+        if len(set(colors)) != len(colors):
+            raise AnnotationError("two classes share a colour: give every class its own colour")
+        shape = self.image_shape
+        if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+            raise AnnotationError(f"image_shape must be (T, H, W), got {_show(shape)}")
+        frames = _integer(shape[0], "image frame count", low=1)
+        height, width = _check_shape((shape[1], shape[2]))
+        if frames * height * width > MAX_IMAGE_PIXELS:
+            raise AnnotationError(f"image shape {tuple(shape)} exceeds {MAX_IMAGE_PIXELS} pixels")
+        if not isinstance(self.image_name, str):
+            raise AnnotationError(f"image_name must be a string, got {_show(self.image_name)}")
+        strokes = list(self.strokes)
+        for stroke in strokes:
+            self._check_stroke(stroke, len(names), frames)
+        self.class_names, self.class_colors = names, colors
+        self.image_shape = (frames, height, width)
+        self.strokes = strokes
+
+    @staticmethod
+    def _check_stroke(stroke: Any, classes: int, frames: int) -> None:
+        if not isinstance(stroke, Stroke):
+            raise AnnotationError(f"strokes must be Stroke objects, got {type(stroke).__name__}")
+        if stroke.label > classes:
+            raise AnnotationError(f"stroke label {stroke.label} is not a class (labels 0..{classes})")
+        if stroke.frame >= frames:
+            raise AnnotationError(
+                f"stroke frame {stroke.frame} is outside the image (frames 0..{frames - 1})"
+            )
+
+    @property
+    def label_dtype(self) -> np.dtype:
+        """uint8 for up to 255 classes, else uint16."""
+        return np.dtype(np.uint8 if len(self.class_names) <= 255 else np.uint16)
+
+    def color_to_label(self) -> dict[str, int]:
+        """Class colour -> label (1..K) for :func:`parse_canvas`."""
+        return {color: label for label, color in enumerate(self.class_colors, start=1)}
+
+    def labels(self, frame: int = 0) -> np.ndarray:
+        """Label image ``(H, W)`` of one frame (uint8, or uint16 for more than 255 classes)."""
+        frames, height, width = self.image_shape
+        frame = _integer(frame, "frame", high=frames - 1)
+        return rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype)
+
+    def label_stack(self) -> np.ndarray:
+        """Label images of all frames, ``(T, H, W)``."""
+        frames, height, width = self.image_shape
+        stack = np.zeros((frames, height, width), dtype=self.label_dtype)
+        for frame in sorted({stroke.frame for stroke in self.strokes}):
+            stack[frame] = self.labels(frame)
+        return stack
+
+    def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:
+        """A copy whose strokes of ``frame`` are ``strokes`` (e.g. the re-parsed canvas)."""
+        frame = _integer(frame, "frame", high=self.image_shape[0] - 1)
+        new = list(strokes)
+        for stroke in new:
+            if isinstance(stroke, Stroke) and stroke.frame != frame:
+                raise AnnotationError(f"a stroke of frame {stroke.frame} was given for frame {frame}")
+        kept = [stroke for stroke in self.strokes if stroke.frame != frame]
+        return Annotations(list(self.class_names), list(self.class_colors), self.image_shape,
+                           kept + new, self.image_name)
+
+    # --- file format -------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The annotation file's text (format ``"seg-annotations"``, version 1)."""
+        document = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "image_name": self.image_name,
+            "image_shape": list(self.image_shape),
+            "classes": [{"name": n, "color": c} for n, c in zip(self.class_names, self.class_colors)],
+            "strokes": [
+                {"kind": s.kind, "label": s.label, "frame": s.frame, "width": s.width,
+                 "points": [list(p) for p in s.points]}
+                for s in self.strokes
+            ],
+        }
+        return json.dumps(document, allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Annotations:
+        """Read an annotation file written by :meth:`to_json`.
+
+        Raises
+        ------
+        AnnotationError
+            If the text is not UTF-8 JSON of this format and version, exceeds the size limits,
+            or holds invalid classes or strokes (labels outside 0..K, frames outside 0..T-1,
+            non-finite numbers, too many points).
+        """
+        if not isinstance(text, (str, bytes)):
+            raise AnnotationError(f"an annotation file must be text or bytes, got {type(text).__name__}")
+        document = _load_json(text, "annotation file")
+        if not isinstance(document, dict):
+            raise AnnotationError("the annotation file must hold a JSON object")
+        _check_keys(document, {"format", "version", "image_shape", "classes", "strokes"},
+                    {"image_name"}, "the annotation file")
+        if document["format"] != FORMAT:
+            raise AnnotationError(
+                f"not a {FORMAT} file (format {_show(document['format'])}): "
+                "load an annotation file saved by this app"
+            )
+        version = document["version"]
+        if isinstance(version, bool) or version != FORMAT_VERSION:
+            raise AnnotationError(
+                f"annotation file version {_show(version)} is not supported (expected {FORMAT_VERSION}): "
+                "update the app"
+            )
+        classes = document["classes"]
+        if not isinstance(classes, list):
+            raise AnnotationError("the annotation file's 'classes' must be a list")
+        names, colors = [], []
+        for index, entry in enumerate(classes):
+            if not isinstance(entry, dict):
+                raise AnnotationError(f"class {index + 1} must be an object with 'name' and 'color'")
+            _check_keys(entry, {"name", "color"}, set(), f"class {index + 1}")
+            names.append(entry["name"])
+            colors.append(entry["color"])
+        strokes = document["strokes"]
+        if not isinstance(strokes, list):
+            raise AnnotationError("the annotation file's 'strokes' must be a list")
+        if len(strokes) > MAX_FILE_STROKES:
+            raise AnnotationError(f"the file has {len(strokes)} strokes, more than {MAX_FILE_STROKES}")
+        parsed, total = [], 0
+        for index, entry in enumerate(strokes):
+            stroke = _stroke_from_dict(entry, f"stroke {index}")
+            total += len(stroke.points)
+            if total > MAX_TOTAL_POINTS:
+                raise AnnotationError(f"the file has more than {MAX_TOTAL_POINTS} stroke points")
+            parsed.append(stroke)
+        image_shape = document["image_shape"]
+        if not isinstance(image_shape, list):
+            raise AnnotationError(f"image_shape must be a list [T, H, W], got {_show(image_shape)}")
+        return cls(names, colors, tuple(image_shape), parsed, document.get("image_name", ""))
+
+    def to_canvas_json(self, frame: int, fit: BackgroundFit) -> dict:
+        """Fabric JSON of one frame's strokes, for the canvas's ``initial_drawing``.
+
+        Paths become ``Path`` objects of ``M``/``L`` commands, lines ``Line`` objects and
+        rectangles ``Rect`` objects, all in canvas pixels, centred on their bounds, so that the
+        canvas shows them where they were drawn and ``parse_canvas`` gives the same strokes back
+        (to rounding). Eraser strokes use :data:`ERASER_COLOR`.
+        """
+        frames, height, width = self.image_shape
+        frame = _integer(frame, "frame", high=frames - 1)
+        if not isinstance(fit, BackgroundFit):
+            raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
+        if (fit.natural_width, fit.natural_height) != (width, height):
+            raise AnnotationError(
+                f"the fit is for a {fit.natural_width}x{fit.natural_height} image but the annotations "
+                f"are for {width}x{height} (WxH): build it with BackgroundFit.from_component(d, (H, W))"
+            )
+        objects = [_fabric_object(stroke, fit, self._stroke_color(stroke))
+                   for stroke in self.strokes if stroke.frame == frame]
+        return {"version": FABRIC_VERSION, "objects": objects}
+
+    def _stroke_color(self, stroke: Stroke) -> str:
+        return ERASER_COLOR if stroke.label == 0 else self.class_colors[stroke.label - 1]
+
+
+def _check_keys(entry: dict, required: set, optional: set, what: str) -> None:
+    missing = required - entry.keys()
+    if missing:
+        raise AnnotationError(f"{what} lacks {sorted(missing)}")
+    unknown = entry.keys() - required - optional
+    if unknown:
+        raise AnnotationError(f"{what} has unknown keys {sorted(map(str, unknown))[:5]}")
+
+
+def _stroke_from_dict(entry: Any, what: str) -> Stroke:
+    """Strictly validate one stroke of an annotation file (numbers must be JSON numbers)."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(f"{what} must be an object")
+    _check_keys(entry, {"kind", "label", "frame", "width", "points"}, set(), what)
+    points = entry["points"]
+    if not isinstance(points, list):
+        raise AnnotationError(f"{what} points must be a list of [x, y]")
+    if len(points) > MAX_STROKE_POINTS:
+        raise AnnotationError(f"{what} has {len(points)} points, more than {MAX_STROKE_POINTS}")
+    for point in points:
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(type(v) in (int, float) for v in point)):
+            raise AnnotationError(f"{what} points must be [x, y] number pairs, got {_show(point)}")
+    width = _number(entry["width"], f"{what} width")
+    try:
+        return Stroke(entry["kind"], entry["label"], points, width, entry["frame"])
+    except AnnotationError as error:
+        raise AnnotationError(f"{what}: {error}") from None
+
+
+def _fabric_object(stroke: Stroke, fit: BackgroundFit, color: str) -> dict:
+    """One stroke as a Fabric 7 object in canvas pixels (inverse of the parsers above)."""
+    xy = fit.image_to_canvas(stroke.xy)
+    stroke_width = stroke.width / fit.image_pixels_per_canvas_pixel
+    common = {"version": FABRIC_VERSION, "originX": "center", "originY": "center",
+              "stroke": color, "strokeWidth": stroke_width, "scaleX": 1, "scaleY": 1,
+              "angle": 0, "skewX": 0, "skewY": 0, "flipX": False, "flipY": False,
+              "opacity": 1, "visible": True}
+    if stroke.kind == "path":
+        if len(xy) == 1:
+            xy = np.vstack([xy, xy])  # a dot: zero-length segment, drawn as a disc by round caps
+        low, high = xy.min(axis=0), xy.max(axis=0)
+        centre, size = (low + high) / 2, high - low
+        path = [["M", *xy[0].tolist()]] + [["L", *p] for p in xy[1:].tolist()]
+        return {**common, "type": "Path", "left": centre[0], "top": centre[1],
+                "width": size[0], "height": size[1], "fill": None,
+                "strokeLineCap": "round", "strokeLineJoin": "round", "path": path}
+    if stroke.kind == "line":
+        centre = xy.mean(axis=0)
+        (x1, y1), (x2, y2) = (xy - centre).tolist()
+        return {**common, "type": "Line", "left": centre[0], "top": centre[1],
+                "width": abs(x2 - x1), "height": abs(y2 - y1), "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                "fill": color, "strokeLineCap": "butt"}
+    centre = xy.mean(axis=0)
+    along, across = xy[1] - xy[0], xy[3] - xy[0]
+    if np.any(along != 0):
+        angle = math.degrees(math.atan2(along[1], along[0]))
+    else:  # zero width: the height direction alone gives the rotation (it is +90 deg from width)
+        angle = math.degrees(math.atan2(across[1], across[0])) - 90.0
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    # the stored corners are the border's outer edge: the rectangle itself lies half a stroke inside
+    return {**common, "type": "Rect", "left": centre[0], "top": centre[1],
+            "width": max(float(np.hypot(*along)) - stroke_width, 0.0),
+            "height": max(float(np.hypot(*across)) - stroke_width, 0.0),
+            "angle": angle, "strokeUniform": True, "strokeLineJoin": "miter",
+            "fill": f"rgba({red},{green},{blue},0.3)"}
