@@ -40,7 +40,7 @@ if strokes_and_labels is None:  # unreadable strokes: show the image, keep every
     strokes_and_labels = (page.P.Strokes({}), {})
 strokes, labels = strokes_and_labels
 if settings is not None:
-    page.guarded(page.segment, run, record, frame, strokes, labels, settings, live, update_clicked)
+    page.guarded(page.segment, run, record, frame, strokes, labels, settings, live, update_clicked, geometry)
 background_key = page.show_canvas(run, record, frame, geometry, active, tool, width, view, opacity)
 
 # --------------------------------------------------------------------------- results

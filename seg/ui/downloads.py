@@ -47,8 +47,7 @@ def mask_help(classes: Sequence[ClassSpec]) -> str:
 
 def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: Sequence[ClassSpec],
                          opacity: float) -> list[DownloadSpec]:
-    """Mask, overlay and probabilities of ``frame`` (full resolution)."""
-    labels = prediction.labels
+    """Mask, overlay and probabilities of ``frame`` (full resolution, predicted on click)."""
     colors = [c.color for c in classes]
     names = [c.name for c in classes][: prediction.n_classes]
     image = record.frames[frame]
@@ -58,12 +57,12 @@ def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: S
     def mask() -> bytes:
         from seg.render import mask_file
 
-        return mask_file(labels)[0]
+        return mask_file(prediction.labels)[0]
 
     def overlay() -> bytes:
         from seg.render import blend, encode_png, to_display_rgb
 
-        return encode_png(blend(to_display_rgb(image), labels, colors, max(opacity, 0.3)), compress_level=6)
+        return encode_png(blend(to_display_rgb(image), prediction.labels, colors, max(opacity, 0.3)), compress_level=6)
 
     def probabilities() -> bytes:
         from seg.render import probabilities_tiff

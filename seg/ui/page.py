@@ -192,14 +192,15 @@ def read_strokes(record: ImageRecord, frame: int, geometry: C.CanvasGeometry) ->
     return strokes, P.label_images(state, record, strokes)
 
 
-def segment(run: Run, record, frame, strokes, labels, settings, live: bool, update_clicked: bool) -> None:
+def segment(run: Run, record, frame, strokes, labels, settings, live: bool, update_clicked: bool,
+            geometry: C.CanvasGeometry) -> None:
     """Retrain/predict if live (or Update was pressed); records timings in ``run``."""
     feature_settings, forest_settings, normalization = settings
     if not (live or update_clicked):
         run.paused = True
         return
     done = P.refresh(st.session_state, record, frame, strokes, labels, st.session_state[S.CLASSES],
-                     feature_settings, forest_settings, normalization)
+                     feature_settings, forest_settings, normalization, geometry.background_size)
     run.timings.update(features=done.features_ms, train=done.train_ms, predict=done.predict_ms)
 
 

@@ -31,44 +31,94 @@ from seg.ui.state import ClassSpec, ImageRecord
 KEEP_UPLOADED_MODEL = "keep-uploaded-model"
 
 
+def display_samples(natural: tuple[int, int], display: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the image pixels that the display pixels show.
+
+    Obtained from :func:`seg.render.resize_labels` itself (applied to index ramps), so labels
+    predicted at exactly these pixels equal the full-resolution labels resized for display.
+    """
+    from seg.render import resize_labels
+
+    (height, width), (rows, cols) = natural, display
+    row_index = resize_labels(np.arange(height, dtype=np.int64)[:, None], (rows, 1))[:, 0]
+    col_index = resize_labels(np.arange(width, dtype=np.int64)[None, :], (1, cols))[0]
+    return row_index, col_index
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
-    """The segmentation of one frame; probabilities are computed on first use.
+    """The segmentation of one frame, computed as far as it is looked at.
 
-    The labels come from the forest's labels-only path (it stops walking trees once the winner
-    is certain), which is what every stroke needs; the probabilities (uncertainty and probability
-    views, the probabilities download) are computed from the same features only when asked for.
+    Every stroke needs only what the canvas shows: the labels of the pixels under the display
+    pixels (for a 2-megapixel image shown at 760 px that is a quarter of the work, and exactly
+    what the full-resolution labels resized for display would be). Full-resolution labels
+    (measurements, downloads) and probabilities (uncertainty and probability views, the
+    probabilities download) are computed from the same cached features on first use.
 
     Attributes
     ----------
     key : tuple
         (model version, image digest, frame) it was made for.
-    labels : (H, W) uint8 or uint16, values 1..K
+    display_labels : (h, w) uint8 or uint16, values 1..K, at the canvas background's size
     n_classes : int
         K of the model that made it.
     """
 
     key: tuple
     frame: int
-    labels: np.ndarray
+    display_labels: np.ndarray
     n_classes: int
     _model: Any = dataclasses.field(repr=False, default=None)
     _features: Any = dataclasses.field(repr=False, default=None)
+    _samples: Any = dataclasses.field(repr=False, default=None)   # (rows, cols) or None = all pixels
     _memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
+    @classmethod
+    def compute(cls, key: tuple, frame: int, model, features: np.ndarray, display: tuple[int, int]) -> "Prediction":
+        """Predict the display pixels of ``features`` (H, W, F) shown at ``display`` = (h, w)."""
+        samples = None
+        shown = features
+        if tuple(display) != features.shape[:2]:
+            samples = display_samples(features.shape[:2], display)
+            shown = features[samples[0]][:, samples[1]]
+        prediction = cls(key=key, frame=int(frame), display_labels=model.predict_features(shown),
+                         n_classes=int(model.n_classes), _model=model, _features=features, _samples=samples)
+        if samples is None:
+            prediction._memo["labels"] = prediction.display_labels
+        return prediction
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(H, W) full-resolution labels, values 1..K (computed once, then kept)."""
+        if "labels" not in self._memo:
+            self._memo["labels"] = self._model.predict_features(self._features)
+        return self._memo["labels"]
+
     def probabilities(self) -> np.ndarray:
-        """(H, W, K) float32 class probabilities (computed once, then kept)."""
+        """(H, W, K) float32 full-resolution class probabilities (computed once, then kept)."""
         if "proba" not in self._memo:
             self._memo["proba"] = self._model.predict_proba_features(self._features)
         return self._memo["proba"]
 
-    def uncertainty(self) -> np.ndarray:
-        """(H, W) float32 in [0, 1]: 1 - (best - second best probability)."""
-        if "uncertainty" not in self._memo:
+    def display_probabilities(self) -> np.ndarray:
+        """(h, w, K) float32 probabilities of the display pixels."""
+        if "display_proba" not in self._memo:
+            if self._samples is None or "proba" in self._memo:
+                proba = self.probabilities()
+                self._memo["display_proba"] = proba if self._samples is None else \
+                    proba[self._samples[0]][:, self._samples[1]]
+            else:
+                shown = self._features[self._samples[0]][:, self._samples[1]]
+                self._memo["display_proba"] = self._model.predict_proba_features(shown)
+        return self._memo["display_proba"]
+
+    def display_uncertainty(self) -> np.ndarray:
+        """(h, w) float32 in [0, 1]: 1 - (best - second best probability) of the display pixels."""
+        if "display_uncertainty" not in self._memo:
             from seg.model import uncertainty
 
-            self._memo["uncertainty"] = uncertainty(self.probabilities())
-        return self._memo["uncertainty"]
+            self._memo["display_uncertainty"] = uncertainty(self.display_probabilities())
+        return self._memo["display_uncertainty"]
 
 
 @dataclass(frozen=True)
@@ -269,8 +319,13 @@ def refresh(
     feature_settings,
     forest_settings,
     normalization,
+    display_size: tuple[int, int],
 ) -> Refresh:
-    """Retrain if the training key changed, then predict ``frame`` if the model or frame changed."""
+    """Retrain if the training key changed, then predict ``frame`` if the model or frame changed.
+
+    ``display_size`` is the (h, w) of the canvas background: only those pixels are predicted
+    now (see :class:`Prediction`).
+    """
     done = Refresh()
     labelled = sorted(f for f, image in labels.items() if image.any())
     key = training_key(record, strokes, classes, feature_settings, forest_settings, normalization)
@@ -286,17 +341,15 @@ def refresh(
         done.notice = state.get(S.NOTICE)
         return done
     state[S.MODEL] = model = apply_class_names(model, classes)
-    pred_key = (state[S.MODEL_VERSION], record.digest, int(frame))
+    pred_key = (state[S.MODEL_VERSION], record.digest, int(frame), tuple(display_size))
     current = state[S.PREDICTION]
     if current is None or current.key != pred_key:
         stacks, spent = features_for(state, record, [frame], model.feature_settings, model.normalization,
                                      keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
-        predicted = model.predict_features(stacks[0])
+        state[S.PREDICTION] = Prediction.compute(pred_key, frame, model, stacks[0], display_size)
         done.predict_ms = (time.perf_counter() - start) * 1000
-        state[S.PREDICTION] = Prediction(key=pred_key, frame=int(frame), labels=predicted,
-                                         n_classes=len(model.class_names), _model=model, _features=stacks[0])
         done.predicted = True
     done.notice = state.get(S.NOTICE)
     return done

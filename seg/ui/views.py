@@ -93,26 +93,33 @@ def background_bytes(
 
 
 def _render(state, record, frame, geometry, prediction, view, opacity, classes) -> bytes:
-    from seg.render import blend, blend_images, encode_jpeg, encode_png, heatmap, resize_labels
+    from seg.render import blend, blend_images, encode_jpeg, encode_png, heatmap
 
     size = geometry.background_size
     rgb = display_rgb(state, record, frame, size)
     if prediction is not None and view != IMAGE_ONLY:
+        # The prediction holds the labels of exactly the display pixels (no resizing needed).
         if view == SEGMENTATION:
-            rgb = blend(rgb, resize_labels(prediction.labels, size), [c.color for c in classes], opacity)
+            rgb = blend(rgb, _fit(prediction.display_labels, size), [c.color for c in classes], opacity)
         else:
             values = _heat_values(prediction, view, classes)
             if values is not None:
-                rgb = blend_images(rgb, heatmap(resize_labels(values, size)), opacity)
+                rgb = blend_images(rgb, heatmap(_fit(values, size)), opacity)
     if size[0] * size[1] <= PNG_MAX_PIXELS:
         return encode_png(rgb)
     return encode_jpeg(rgb, quality=90)
 
 
+def _fit(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from seg.render import resize_labels
+
+    return resize_labels(values, size)  # returns ``values`` itself when the size already matches
+
+
 def _heat_values(prediction, view: str, classes: Sequence[ClassSpec]) -> np.ndarray | None:
     if view == UNCERTAINTY:
-        return prediction.uncertainty()
+        return prediction.display_uncertainty()
     index = _class_index(view, classes)
     if index is None or index >= prediction.n_classes:
         return None
-    return prediction.probabilities()[..., index]
+    return prediction.display_probabilities()[..., index]

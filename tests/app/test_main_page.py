@@ -184,6 +184,25 @@ def test_uploading_a_16_bit_tiff_and_an_rgb_png(app):
     assert app.session_state["seg.drawings"] == {}
 
 
+def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
+    from seg.render import resize_labels
+
+    image = np.zeros((300, 1500), np.uint8)
+    image[:, 700:] = 200
+    image += np.random.default_rng(2).integers(0, 30, image.shape).astype(np.uint8)
+    upload(app, "w_image_upload", "wide.png", png_bytes(image), "image/png")
+    fit = app.session_state["seg.canvas_fit"]
+    assert round(fit["scale_x"] * 1500) == 760          # the canvas fits the page
+    background, bright = class_colors(app)[:2]
+    draw(app, [([(50.0, 150.0), (600.0, 150.0)], background), ([(800.0, 150.0), (1400.0, 150.0)], bright)])
+    prediction = _prediction(app)
+    shown = prediction.display_labels
+    assert shown.shape == (152, 760)
+    assert prediction.labels.shape == (300, 1500)       # full resolution, computed on demand
+    assert np.array_equal(shown, resize_labels(prediction.labels, shown.shape))
+    assert prediction.labels[:, :690].max() == 1 and prediction.labels[:, 710:].min() == 2
+
+
 def test_refused_uploads_show_the_reason_and_keep_the_work(app):
     draw(app, coins_strokes(app))
     digest = app.session_state["seg.image"].digest
