@@ -1,0 +1,556 @@
+"""Train a pixel classifier from scribbles and apply it: the :class:`Model` bundle.
+
+>>> model = train(image, labels, class_names=["membrane", "cell"])   # labels: 0 = unlabelled
+>>> mask = model.predict(image)                                      # (H, W) uint8, 1..K
+>>> proba = model.predict_proba(image)                               # (H, W, K) float32
+
+A model carries everything needed to apply itself to a new image: the normalisation and feature
+settings, the compiled forest, the class names and colours, and the channel count it expects.
+The app caches per-frame features, so the ``*_features`` methods and ``train(features=...)``
+skip the feature computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import importlib.metadata
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
+from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
+from seg.forest import Forest
+from seg.images import Normalization, as_frames, normalize
+
+__all__ = ["ForestSettings", "Model", "train", "uncertainty", "clean_labels", "default_colors"]
+
+_COLOR = re.compile(r"#[0-9a-f]{6}")
+_MAX_TREES = 2000
+_MAX_DEPTH = 64
+_MAX_SEED = 2**32 - 1
+
+
+# --------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class ForestSettings:
+    """How the random forest is trained; stored inside every model.
+
+    The defaults are chosen for one retrain per stroke: on scribbles (a few thousand highly
+    correlated pixels) many small trees grown on small bootstrap samples generalise better than
+    big trees, and they are cheap to grow and to walk. See ``bench/forest_speed.py``.
+
+    Parameters
+    ----------
+    n_estimators : int
+        Number of trees, 1..2000. Prediction time grows linearly with it.
+    max_depth : int or None
+        Maximum tree depth (1..64), None for unlimited.
+    max_samples : float, int or None
+        Pixels drawn (with replacement) to grow each tree. A float in (0, 1] is a fraction of
+        the labelled pixels, kept between ``min_tree_samples`` and ``max_tree_samples``; an int
+        is a count (at most all labelled pixels); None draws as many as there are.
+    class_weight : {"balanced", None}
+        "balanced" weighs classes inversely to their scribbled pixel counts, so a class with
+        long strokes does not drown one with short strokes.
+    random_state : int
+        Seed (0..2**32-1): the same scribbles and settings always give the same model.
+    n_jobs : int
+        Threads used for training (-1: all cores).
+    min_samples_leaf : int
+        Minimum (weighted) pixels in a leaf, >= 1; larger values give smoother predictions.
+    min_tree_samples, max_tree_samples : int
+        Bounds of the per-tree sample when ``max_samples`` is a fraction: at least
+        ``min_tree_samples`` (few scribbles still grow real trees), at most ``max_tree_samples``
+        (huge scribbles do not slow training down).
+    """
+
+    n_estimators: int = 16
+    max_depth: int | None = 8
+    max_samples: float | int | None = 0.03
+    class_weight: str | None = "balanced"
+    random_state: int = 0
+    n_jobs: int = -1
+    min_samples_leaf: int = 2
+    min_tree_samples: int = 100
+    max_tree_samples: int = 5000
+
+    def __post_init__(self) -> None:
+        _check_int("n_estimators", self.n_estimators, 1, _MAX_TREES)
+        if self.max_depth is not None:
+            _check_int("max_depth", self.max_depth, 1, _MAX_DEPTH, "or None for unlimited")
+        self._check_max_samples()
+        if self.class_weight not in ("balanced", None):
+            raise SettingsError(f"ForestSettings.class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        _check_int("random_state", self.random_state, 0, _MAX_SEED)
+        _check_int("n_jobs", self.n_jobs, -256, 256)
+        if self.n_jobs == 0:
+            raise SettingsError("ForestSettings.n_jobs must not be 0: use -1 for all cores or a positive count")
+        _check_int("min_samples_leaf", self.min_samples_leaf, 1, 1_000_000)
+        _check_int("min_tree_samples", self.min_tree_samples, 1, 100_000_000)
+        _check_int("max_tree_samples", self.max_tree_samples, self.min_tree_samples, 100_000_000,
+                   f"(and at least min_tree_samples = {self.min_tree_samples})")
+
+    def _check_max_samples(self) -> None:
+        value = self.max_samples
+        if value is None:
+            return
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise SettingsError(f"ForestSettings.max_samples must be a fraction, a count or None, got {value!r}")
+        if isinstance(value, numbers.Integral):
+            _check_int("max_samples", value, 1, 100_000_000, "(a count), a fraction in (0, 1] or None")
+            return
+        value = float(value)
+        if not (math.isfinite(value) and 0.0 < value <= 1.0):
+            raise SettingsError(f"ForestSettings.max_samples as a fraction must be in (0, 1], got {value!r}")
+        object.__setattr__(self, "max_samples", value)
+
+    def tree_samples(self, n_labelled: int) -> int:
+        """Number of pixels drawn to grow each tree when ``n_labelled`` pixels are labelled."""
+        if self.max_samples is None:
+            return n_labelled
+        if isinstance(self.max_samples, int):
+            return min(self.max_samples, n_labelled)
+        wanted = round(self.max_samples * n_labelled)
+        return min(n_labelled, max(self.min_tree_samples, min(wanted, self.max_tree_samples)))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of every field (round-trips through :meth:`from_dict`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ForestSettings:
+        """Rebuild settings from :meth:`to_dict` output, e.g. read from an untrusted model file.
+
+        Raises
+        ------
+        SettingsError
+            If ``data`` is not a mapping, has unknown or missing keys, or a value of the wrong
+            type or range.
+        """
+        if not isinstance(data, Mapping):
+            raise SettingsError(f"Forest settings must be a JSON object (dict), got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(key)[:50] for key in data if key not in names)
+        missing = [name for name in names if name not in data]
+        if unknown or missing:
+            raise SettingsError(f"Forest settings have unknown keys {unknown[:10]} and miss {missing}; "
+                                f"expected exactly {names}.")
+        return cls(**{name: data[name] for name in names})
+
+
+def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise SettingsError(f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, "
+                            f"got {value!r}".replace("  ", " "))
+
+
+# --------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained pixel classifier that knows how to apply itself.
+
+    Attributes
+    ----------
+    forest : Forest
+        Compiled random forest over ``feature_settings.n_features(n_channels)`` features.
+    feature_settings : FeatureSettings
+    normalization : Normalization
+        Applied to every frame before its features are computed.
+    class_names, class_colors : tuple of str
+        One per class; class ``i`` (0-based) is label ``i + 1``. Colours are "#rrggbb".
+    n_channels : int
+        Channels C of the images the model applies to.
+    forest_settings : ForestSettings
+        How the forest was trained.
+    training : dict
+        JSON-able summary: labelled pixels per class, frames, sample count, creation time.
+    versions : dict
+        Library versions at training time.
+    """
+
+    forest: Forest
+    feature_settings: FeatureSettings
+    normalization: Normalization
+    class_names: tuple[str, ...]
+    class_colors: tuple[str, ...]
+    n_channels: int
+    forest_settings: ForestSettings = field(default_factory=ForestSettings)
+    training: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "class_colors", tuple(self.class_colors))
+        k = self.forest.n_classes
+        if len(self.class_names) != k or len(self.class_colors) != k:
+            raise ModelMismatchError(f"The model has {k} classes but {len(self.class_names)} names and "
+                                     f"{len(self.class_colors)} colours: give one name and colour per class.")
+        expected = self.feature_settings.n_features(self.n_channels)
+        if expected != self.forest.n_features:
+            raise ModelMismatchError(
+                f"The forest uses {self.forest.n_features} features but the feature settings give "
+                f"{expected} for {self.n_channels} channel(s): the forest belongs to other settings."
+            )
+
+    @property
+    def n_classes(self) -> int:
+        return self.forest.n_classes
+
+    # ----------------------------------------------------------------------- images
+
+    def features(self, frame: np.ndarray) -> np.ndarray:
+        """Normalise one frame and compute the model's features.
+
+        Parameters
+        ----------
+        frame : (H, W) or (H, W, C) array
+            C must equal :attr:`n_channels`.
+
+        Returns
+        -------
+        (H, W, F) float32
+        """
+        frames = as_frames(frame)
+        if frames.shape[0] != 1:
+            raise ImageError(f"Model.features needs one frame (H, W) or (H, W, C), got shape {np.shape(frame)}")
+        self._check_channels(frames.shape[-1])
+        return compute_features(normalize(frames[0], self.normalization), self.feature_settings)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Label every pixel.
+
+        Parameters
+        ----------
+        image : (H, W), (H, W, C) or (T, H, W, C) array
+
+        Returns
+        -------
+        labels : (H, W), or (T, H, W) for a 4-D input; uint8 (K <= 255) or uint16, values 1..K
+        """
+        frames = self._frames(image)
+        out = np.stack([self.forest.predict(self.features(frame)) for frame in frames])
+        return out if np.ndim(image) == 4 else out[0]
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities of every pixel.
+
+        Returns
+        -------
+        proba : (H, W, K), or (T, H, W, K) for a 4-D input; float32 summing to 1 over K
+        """
+        frames = self._frames(image)
+        out = np.stack([self.forest.predict_proba(self.features(frame)) for frame in frames])
+        return out if np.ndim(image) == 4 else out[0]
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Labels from precomputed features ``(..., F)`` float32 -> ``(...)``, e.g. (H, W, F) -> (H, W)."""
+        return self.forest.predict(features)
+
+    def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities from precomputed features ``(..., F)`` -> ``(..., K)`` float32."""
+        return self.forest.predict_proba(features)
+
+    def _frames(self, image: np.ndarray) -> np.ndarray:
+        frames = as_frames(image)
+        self._check_channels(frames.shape[-1])
+        return frames
+
+    def _check_channels(self, n_channels: int) -> None:
+        if n_channels != self.n_channels:
+            raise ModelMismatchError(
+                f"This model was trained on images with {self.n_channels} channel(s) but the image has "
+                f"{n_channels}: apply it to images like the ones it was trained on, or train a new model."
+            )
+
+
+# --------------------------------------------------------------------------------- training
+
+
+def train(
+    image: np.ndarray,
+    labels: np.ndarray,
+    settings: FeatureSettings | None = None,
+    class_names: Sequence[str] | None = None,
+    *,
+    class_colors: Sequence[str] | None = None,
+    forest: ForestSettings | None = None,
+    normalization: Normalization | None = None,
+    features: Sequence[np.ndarray] | None = None,
+) -> Model:
+    """Train a model on scribbles.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, C) or (T, H, W, C) array
+    labels : (H, W) or (T, H, W) integer array
+        0 = unlabelled, 1..K = class. Only frames with labels contribute.
+    settings : FeatureSettings, optional
+        Defaults to the "balanced" preset.
+    class_names : sequence of str, optional
+        One per class; K = its length. Default: K = the largest label, names "class 1", ...
+    class_colors : sequence of str, optional
+        "#rrggbb" per class; default: the colour-blind-safe palette of :mod:`seg.render`.
+    forest : ForestSettings, optional
+    normalization : Normalization, optional
+    features : sequence of (H, W, F) float32 arrays, optional
+        Precomputed features of every frame of ``image`` (as :meth:`Model.features` computes
+        them); then ``image`` only gives shapes and the channel count.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    TrainingError
+        No labelled pixels, only one class scribbled, labels outside 0..K, shapes that do not
+        match, or precomputed features of the wrong shape.
+    """
+    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
+    forest = ForestSettings() if forest is None else forest
+    normalization = Normalization() if normalization is None else normalization
+    for name, value, kind in (("settings", settings, FeatureSettings), ("forest", forest, ForestSettings),
+                              ("normalization", normalization, Normalization)):
+        if not isinstance(value, kind):
+            raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
+    frames = as_frames(image)
+    labels = _checked_labels(labels, frames.shape[:3])
+    n_classes = _class_count(labels, class_names)
+    names = _class_names(class_names, n_classes)
+    colors = _class_colors(class_colors, n_classes)
+    counts = _labelled_counts(labels, n_classes)
+    _check_two_classes(counts, names)
+
+    n_channels = frames.shape[-1]
+    n_features = settings.n_features(n_channels)
+    if features is not None:
+        _check_features(features, frames.shape[:3], n_features)
+    used = [t for t in range(len(labels)) if labels[t].any()]
+    parts_x, parts_y = [], []
+    for t in used:
+        frame_features = features[t] if features is not None else compute_features(
+            normalize(frames[t], normalization), settings)
+        index = np.flatnonzero(labels[t])
+        parts_x.append(frame_features.reshape(-1, n_features)[index])
+        parts_y.append(labels[t].reshape(-1)[index])
+    x = np.concatenate(parts_x).astype(np.float32, copy=False)
+    y = np.concatenate(parts_y).astype(np.int64)
+    compiled = Forest.fit(x, y, n_classes, forest)
+    training = {
+        "labelled_pixels": {name: int(count) for name, count in zip(names, counts[1:])},
+        "frames": used,
+        "n_samples": int(len(y)),
+        "image_shape": [int(n) for n in frames.shape],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,
+                 class_colors=colors, n_channels=n_channels, forest_settings=forest, training=training,
+                 versions=library_versions())
+
+
+def _checked_labels(labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Labels as (T, H, W) integers matching the image's (T, H, W)."""
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TrainingError(f"Labels must be whole numbers (0 = unlabelled, 1..K = class), got dtype {labels.dtype}.")
+    if labels.ndim == 2:
+        labels = labels[np.newaxis]
+    if labels.shape != tuple(shape):
+        raise TrainingError(
+            f"The labels have shape {labels.shape} but the image has (T, H, W) = {tuple(shape)}: "
+            "draw the scribbles on the image you train on."
+        )
+    return labels
+
+
+def _class_count(labels: np.ndarray, class_names: Sequence[str] | None) -> int:
+    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    n_classes = high if class_names is None else len(class_names)
+    if low < 0 or high > n_classes:
+        bad = low if low < 0 else high
+        raise TrainingError(f"Label {bad} is outside 0..{n_classes} (0 = unlabelled, 1..{n_classes} = the "
+                            f"{n_classes} classes): give a name for every class or fix the labels.")
+    return n_classes
+
+
+def _class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
+    if class_names is None:
+        return tuple(f"class {i}" for i in range(1, n_classes + 1))
+    if isinstance(class_names, str):
+        raise TrainingError(f"class_names must be a list of names, not the single string {class_names!r}.")
+    names = tuple(class_names)
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise TrainingError(f"Class names must be non-empty strings, got {list(names)!r}.")
+    if len(set(names)) != len(names):
+        raise TrainingError(f"Class names must be distinct, got {list(names)!r}.")
+    return names
+
+
+def default_colors(n_classes: int) -> tuple[str, ...]:
+    """The first ``n_classes`` colours of :data:`seg.render.PALETTE` (colour-blind safe)."""
+    from seg.render import color_for  # the palette lives with the rest of the display code
+
+    return tuple(color_for(i) for i in range(n_classes))
+
+
+def _class_colors(class_colors: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
+    if class_colors is None:
+        return default_colors(n_classes)
+    colors = tuple(c.lower() if isinstance(c, str) else c for c in class_colors)
+    if len(colors) != n_classes or not all(isinstance(c, str) and _COLOR.fullmatch(c) for c in colors):
+        raise SettingsError(f"class_colors must be {n_classes} colours like '#1f77b4', got {list(colors)!r}.")
+    return colors
+
+
+def _labelled_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Pixels per label value 0..K."""
+    return np.bincount(labels.reshape(-1).astype(np.intp, copy=False), minlength=n_classes + 1)
+
+
+def _check_two_classes(counts: np.ndarray, names: tuple[str, ...]) -> None:
+    present = [name for name, count in zip(names, counts[1:]) if count]
+    if len(present) < 2:
+        found = f"only {present[0]!r} has scribbles" if present else "nothing is scribbled yet"
+        raise TrainingError(f"Scribble at least two classes to train a model: {found}.")
+
+
+def _check_features(features: Sequence[np.ndarray], shape: tuple[int, int, int], n_features: int) -> None:
+    if len(features) != shape[0]:
+        raise TrainingError(f"Got precomputed features for {len(features)} frame(s) but the image has {shape[0]}.")
+    expected = (*shape[1:], n_features)
+    for t, stack in enumerate(features):
+        if np.shape(stack) != expected:
+            raise TrainingError(f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
+                                f"{expected}: compute them with the same feature settings.")
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a model's numbers depend on."""
+    import seg
+
+    versions = {"seg": seg.__version__}
+    for key, dist in (("numpy", "numpy"), ("sklearn", "scikit-learn"), ("skimage", "scikit-image"),
+                      ("scipy", "scipy"), ("numba", "numba")):
+        try:
+            versions[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            versions[key] = "unknown"
+    return versions
+
+
+# --------------------------------------------------------------------------------- results
+
+
+def uncertainty(proba: np.ndarray) -> np.ndarray:
+    """How unsure the model is about each pixel: ``1 - (p_max - p_second)``.
+
+    Parameters
+    ----------
+    proba : (..., K) float array
+        Class probabilities, e.g. :meth:`Model.predict_proba` output.
+
+    Returns
+    -------
+    (...) float32 in [0, 1]
+        0 where one class has all the probability, 1 where the two best classes tie. All
+        zeros when K = 1.
+    """
+    proba = np.asarray(proba)
+    if proba.ndim < 1 or proba.shape[-1] < 1 or not np.issubdtype(proba.dtype, np.floating):
+        raise ImageError(f"uncertainty needs float probabilities of shape (..., K), got {proba.dtype} {proba.shape}")
+    k = proba.shape[-1]
+    if k == 1:
+        return np.zeros(proba.shape[:-1], np.float32)
+    if k == 2:
+        margin = np.abs(proba[..., 0] - proba[..., 1])
+    else:
+        top = np.partition(proba, k - 2, axis=-1)
+        margin = top[..., -1] - top[..., -2]
+    return np.clip(1.0 - margin, 0.0, 1.0).astype(np.float32)
+
+
+def clean_labels(labels: np.ndarray, *, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
+    """Tidy a label image: remove specks, then fill holes.
+
+    Parameters
+    ----------
+    labels : (H, W) or (T, H, W) integer array
+        Frames are cleaned independently.
+    min_size : int
+        Connected objects (8-connectivity, any label) smaller than this many pixels are removed;
+        each of their pixels takes the label of the nearest pixel that was kept, so a speck
+        inside a region takes that region's label. 0 or 1 keeps everything.
+    fill_holes : bool
+        Pixels of the background label (the most common label of the frame) that are completely
+        enclosed by one other label take that label, e.g. the hollow centre of a segmented cell.
+        Objects of other classes inside an object are kept.
+
+    Returns
+    -------
+    Array of the same shape and dtype.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3) or not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise ImageError(f"clean_labels needs an integer (H, W) or (T, H, W) label image, got "
+                         f"{labels.dtype} {labels.shape}")
+    if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, numbers.Integral) or min_size < 0:
+        raise SettingsError(f"min_size must be a whole number of pixels >= 0, got {min_size!r}")
+    frames = labels[np.newaxis] if labels.ndim == 2 else labels
+    out = np.empty_like(frames)
+    for t, frame in enumerate(frames):
+        cleaned = _remove_small(frame, int(min_size)) if min_size > 1 else frame.copy()
+        out[t] = _fill_holes(cleaned) if fill_holes else cleaned
+    return out[0] if labels.ndim == 2 else out
+
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _remove_small(frame: np.ndarray, min_size: int) -> np.ndarray:
+    small = np.zeros(frame.shape, dtype=bool)
+    for value in np.unique(frame):
+        objects, _ = ndi.label(frame == value, structure=_EIGHT)
+        sizes = np.bincount(objects.ravel())
+        sizes[0] = min_size   # index 0 is "not this label", never small
+        small |= (sizes < min_size)[objects]
+    if not small.any() or small.all():
+        return frame.copy()
+    # Every removed pixel copies its nearest kept pixel.
+    _, (rows, cols) = ndi.distance_transform_edt(small, return_indices=True)
+    return frame[rows, cols]
+
+
+def _fill_holes(frame: np.ndarray) -> np.ndarray:
+    values, counts = np.unique(frame, return_counts=True)
+    if len(values) < 2:
+        return frame
+    background = values[np.argmax(counts)]
+    is_background = frame == background
+    fills = []
+    for value in values:
+        if value == background:
+            continue
+        holes = ndi.binary_fill_holes(frame == value) & is_background
+        if holes.any():
+            fills.append((int(holes.sum()), value, holes))
+    out = frame.copy()
+    # Largest enclosures first, so a hole inside a nested object takes the inner object's label.
+    for _, value, holes in sorted(fills, key=lambda item: -item[0]):
+        out[holes] = value
+    return out
