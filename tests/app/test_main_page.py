@@ -238,6 +238,12 @@ def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(a
     assert model is not None, status(app)           # only the two frames together have two classes
     assert _prediction(app).frame == 2 and _prediction(app).labels[20, 30] == 2
     assert sorted(app.session_state["seg.drawings"]) == [0, 2]
+    # Back on frame 0 its canvas is mounted again with frame 0's strokes.
+    app.slider(key="w_frame").set_value(0).run()
+    key, initial = app.session_state["seg.canvas_initial"]
+    assert key == app.session_state["seg.canvas_key"] and "-f0-" in key
+    assert [o["stroke"] for o in initial["objects"]] == [background]
+    assert _prediction(app).frame == 0 and app.session_state["seg.model"] is model   # no retraining
 
     # Measure all frames: one row per class and frame, plotted over time.
     app.session_state["stack_panel"] = True
