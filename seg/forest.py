@@ -560,7 +560,13 @@ def make_estimator(settings: ForestSettings, n_samples: int):
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the prediction kernels, e.g. once at app start."""
+    """Compile (or load from numba's cache) the kernels and import scikit-learn.
+
+    Both take seconds the first time (scikit-learn's import alone 1-3 s); an app calls this once
+    at start-up so that the first stroke is as fast as the others.
+    """
+    import sklearn.ensemble  # noqa: F401
+
     arrays = {
         "feature": np.array([0, -1, -1], np.int32),
         "threshold": np.array([0.5, 0.0, 0.0]),
