@@ -12,6 +12,9 @@ MAX_FRAME_PIXELS: int = 16_000_000
 #: Largest image or stack the app accepts (frames * rows * columns).
 MAX_TOTAL_PIXELS: int = 64_000_000
 
+#: Frames larger than this open with live update off (draw several strokes, then press Update).
+LIVE_MAX_PIXELS: int = 4_000_000
+
 #: Longest side of the drawing canvas in screen pixels. Labels and predictions stay at full
 #: resolution; only the picture under the pen is resized.
 DISPLAY_MAX_SIDE: int = 760

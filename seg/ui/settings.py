@@ -12,6 +12,7 @@ import dataclasses
 
 import streamlit as st
 
+from seg.errors import SettingsError
 from seg.ui import state as S
 
 FEATURE_BASE = "seg.feature_base"
@@ -97,8 +98,12 @@ def _on_preset() -> None:
 
 
 def _on_detail() -> None:
-    # Editing a field makes the settings custom unless they happen to equal a preset.
-    current = feature_settings_from_widgets(st.session_state)
+    # Editing a field makes the settings custom unless they happen to equal a preset. Invalid
+    # combinations are reported by settings_panel in the run that follows.
+    try:
+        current = feature_settings_from_widgets(st.session_state)
+    except SettingsError:
+        current = None
     st.session_state[S.W_PRESET] = next((n for n, s in _presets().items() if s == current), CUSTOM)
 
 

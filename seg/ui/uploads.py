@@ -49,6 +49,11 @@ def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
     record = read_upload(name, data)
     S.set_image(state, record)
     state[S.W_SAMPLE] = None  # so that picking any sample again switches back to it
+    _, height, width = record.shape
+    if height * width > config.LIVE_MAX_PIXELS and state.get(S.W_LIVE, True):
+        state[S.W_LIVE] = False
+        S.flash(state, "info", f"{record.name} is large ({height * width / 1e6:.0f} megapixels per frame): live "
+                               "update is off. Draw a few strokes, then press Update (or switch live update on).")
 
 
 def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:

@@ -203,6 +203,20 @@ def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
     assert prediction.labels[:, :690].max() == 1 and prediction.labels[:, 710:].min() == 2
 
 
+def test_a_huge_image_opens_with_live_update_off(app, monkeypatch):
+    from seg.ui import config
+
+    monkeypatch.setattr(config, "LIVE_MAX_PIXELS", 1000)     # "huge" = more than 1000 pixels here
+    upload(app, "w_image_upload", "huge.png", png_bytes(np.zeros((40, 50), np.uint8)), "image/png")
+    assert app.toggle(key="w_live").value is False
+    assert any("live update is off" in i.value for i in app.info)
+    assert "paused" in status(app)
+    monkeypatch.setattr(config, "MAX_FRAME_PIXELS", 1000)
+    upload(app, "w_image_upload", "huger.png", png_bytes(np.zeros((40, 60), np.uint8)), "image/png")
+    assert any("megapixels per frame" in e for e in errors(app))
+    assert app.session_state["seg.image"].name == "huge.png"
+
+
 def test_refused_uploads_show_the_reason_and_keep_the_work(app):
     draw(app, coins_strokes(app))
     digest = app.session_state["seg.image"].digest
@@ -273,6 +287,12 @@ def test_a_new_preset_recomputes_features_and_keeps_the_strokes(app):
     assert _prediction(app) is not None
     app.number_input(key="w_trees").set_value(20).run()
     assert app.session_state["seg.model"].forest_settings.n_estimators == 20
+    # Switching every feature group off is refused with a message, not a traceback.
+    for key in ("w_intensity", "w_edges", "w_texture"):
+        app.checkbox(key=key).uncheck()
+    app.run()
+    assert not app.exception and errors(app)
+    assert app.session_state["seg.drawings"] == strokes
 
 
 def test_pause_live_update_and_update_button(app):
