@@ -50,7 +50,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seg.errors import ImageError, SegError
-from seg.tiling import DEFAULT_TILE, TiledResult, Window, apply_tiled, frame_statistics, predict_window
+from seg.tiling import (
+    DEFAULT_TILE,
+    TiledResult,
+    Window,
+    apply_tiled,
+    frame_statistics,
+    predict_features,
+    predict_window,
+)
 
 if TYPE_CHECKING:
     from seg.model import Model
@@ -480,8 +488,9 @@ def predict_image(
         else:
             frame = np.asarray(frame)
             features = model.features(frame)
-            labels = model.predict_features(features)
-            proba = model.predict_proba_features(features) if options.probabilities else None
+            labels, proba = predict_features(
+                model, features, labels=True, proba=options.probabilities
+            )
             del features
         assert labels is not None
         if labels_out is None:

@@ -43,6 +43,7 @@ __all__ = [
     "frame_statistics",
     "normalize_window",
     "predict_window",
+    "predict_features",
     "predict_tiled",
     "predict_proba_tiled",
     "apply_tiled",
@@ -51,6 +52,7 @@ __all__ = [
 
 DEFAULT_TILE: int = 1024
 MIN_TILE: int = 16
+_BAND_BYTES = 16 << 20  # features copied at a time when predicting a window's interior
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,23 @@ def _check_channels(model: Model, frame: np.ndarray) -> None:
         )
 
 
+def predict_features(
+    model: Model, features: np.ndarray, *, labels: bool = True, proba: bool = False
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Labels and/or probabilities of ``(..., F)`` features, in one forest pass when both.
+
+    Returns ``(labels (...), proba (..., K) float32)``, each None when not asked for; the labels
+    equal ``model.predict_features(features)``.
+    """
+    both = getattr(model.forest, "predict_proba_and_labels", None)
+    if labels and proba and both is not None:
+        out_proba, out_labels = both(features)
+        return out_labels, out_proba
+    out_labels = model.predict_features(features) if labels else None
+    out_proba = model.predict_proba_features(features) if proba else None
+    return out_labels, out_proba
+
+
 def predict_window(
     model: Model,
     raw_window: np.ndarray,
@@ -279,10 +298,26 @@ def predict_window(
     """
     normalized = normalize_window(raw_window, model.normalization, statistics)
     features = _without_normalization(model).features(normalized)
-    # The forest wants one contiguous (N, F) block; the interior slice of the window is not.
-    features = np.ascontiguousarray(features[inner])
-    out_labels = model.predict_features(features) if labels else None
-    out_proba = model.predict_proba_features(features) if proba else None
+    rows, cols = inner
+    height, width = rows.stop - rows.start, cols.stop - cols.start
+    out_labels: np.ndarray | None = None
+    out_proba: np.ndarray | None = None
+    # The forest wants contiguous (N, F) rows and the interior of the window is not contiguous:
+    # copy it in bands of rows of about _BAND_BYTES, not as a second whole feature stack.
+    band = max(1, _BAND_BYTES // max(1, width * features.shape[-1] * 4))
+    for top in range(rows.start, rows.stop, band):
+        bottom = min(top + band, rows.stop)
+        block = np.ascontiguousarray(features[top:bottom, cols])
+        where = slice(top - rows.start, bottom - rows.start)
+        block_labels, block_proba = predict_features(model, block, labels=labels, proba=proba)
+        if block_labels is not None:
+            if out_labels is None:
+                out_labels = np.empty((height, width), dtype=block_labels.dtype)
+            out_labels[where] = block_labels
+        if block_proba is not None:
+            if out_proba is None:
+                out_proba = np.empty((height, width, block_proba.shape[-1]), dtype=np.float32)
+            out_proba[where] = block_proba
     return out_labels, out_proba
 
 
