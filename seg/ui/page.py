@@ -51,6 +51,7 @@ def begin_run(started: float | None = None) -> Run:
 
     run = Run() if started is None else Run(started=started)
     state = st.session_state
+    S.restore_widgets(state)
     S.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
     init_settings(state)
     for key, value in ((S.W_TOOL, "freedraw"), (S.W_WIDTH, 12), (S.W_VIEW, V.SEGMENTATION),
@@ -217,9 +218,10 @@ def show_canvas(run: Run, record: ImageRecord, frame: int, geometry: C.CanvasGeo
                                                        opacity, state[S.CLASSES])
     run.timings["render"] = render_ms
     key = C.canvas_key(record.digest, frame, int(state[S.CANVAS_NONCE]))
-    if state[S.CANVAS_INITIAL][0] != key:
-        # The drawing a canvas is mounted with stays fixed for its key: changing it would reload
-        # the canvas (and drop a stroke in progress).
+    if state[S.CANVAS_INITIAL][0] != key or key not in state:
+        # A canvas being mounted (new key, or its state dropped after another page was shown)
+        # starts from the stored strokes. For a mounted canvas the drawing stays fixed: changing
+        # it would reload the canvas (and drop a stroke in progress).
         state[S.CANVAS_INITIAL] = (key, state[S.DRAWINGS].get(frame))
     state[S.CANVAS_KEY] = key
     state[S.CANVAS_OWNER] = (record.digest, frame)
@@ -312,6 +314,7 @@ def status_line(placeholder, run: Run, update: int) -> None:
         parts.append(f"prepared next stroke {run.timings['prepare']:.0f} ms")
     parts.append(f"run {run.elapsed_ms():.0f} ms")
     placeholder.caption(" · ".join(parts))
+    S.remember_widgets(st.session_state)
 
 
 def guarded(step, *args, **kwargs):

@@ -93,6 +93,14 @@ W_NEW_CLASS = "w_new_class"
 W_MEASURE = "w_measure"
 W_MEASURE_STACK = "w_measure_stack"
 
+#: Widgets whose values survive a visit to another page (Streamlit drops the state of widgets that
+#: were not shown in a run; :func:`remember_widgets` / :func:`restore_widgets` keep a copy).
+PERSISTED_WIDGETS = (
+    W_SAMPLE, W_FRAME, W_ACTIVE, W_TOOL, W_WIDTH, W_VIEW, W_OPACITY, W_LIVE, W_PRESET, W_FEATURE_SET,
+    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA, W_CHANNEL_MODE, W_TREES, W_DEPTH,
+)
+WIDGET_MEMORY = "seg.widget_memory"
+
 TOOLS = {"freedraw": "Freehand", "line": "Line", "rect": "Rectangle", "eraser": "Eraser"}
 
 
@@ -179,6 +187,18 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (FORCE_UPDATE, False),
     ):
         state.setdefault(key, value)
+
+
+def restore_widgets(state: MutableMapping[str, Any]) -> None:
+    """Give widgets dropped by Streamlit (after another page was shown) their last values."""
+    for key, value in state.get(WIDGET_MEMORY, {}).items():
+        if key not in state:
+            state[key] = value
+
+
+def remember_widgets(state: MutableMapping[str, Any]) -> None:
+    """Keep a copy of the persisted widgets' values (called at the end of every run)."""
+    state[WIDGET_MEMORY] = {key: state[key] for key in PERSISTED_WIDGETS if key in state}
 
 
 def new_class_id(state: MutableMapping[str, Any]) -> int:

@@ -117,6 +117,22 @@ def test_eraser_unlabels_pixels_and_undo_follows_the_canvas(app):
     assert _stroke_pixels(app)[1].sum() == full
 
 
+def test_a_visit_to_another_page_keeps_strokes_settings_and_model(app):
+    draw(app, coins_strokes(app))
+    app.slider(key="w_opacity").set_value(0.8).run()
+    app.selectbox(key="w_preset").set_value("fine detail").run()
+    model = app.session_state["seg.model"]
+    app.switch_page("pages/1_Batch_apply.py").run()
+    app.switch_page("streamlit_app.py").run()
+    assert not app.exception
+    assert app.slider(key="w_opacity").value == 0.8
+    assert app.selectbox(key="w_preset").value == "fine detail"
+    assert app.session_state["seg.model"] is model          # nothing retrained
+    # The canvas is mounted again with every stroke drawn so far.
+    key, initial = app.session_state["seg.canvas_initial"]
+    assert key == app.session_state["seg.canvas_key"] and len(initial["objects"]) == 4
+
+
 # --------------------------------------------------------------------------- 3. classes
 
 
