@@ -239,8 +239,8 @@ def count_update(run: Run, strokes: P.Strokes, bg_key: tuple) -> int:
     state = st.session_state
     prediction = state[S.PREDICTION]
     signature = (hash(strokes.all), state[S.MODEL_VERSION], prediction.key if prediction else None, bg_key)
-    if signature != state.get("seg.signature"):
-        state["seg.signature"] = signature
+    if signature != state.get(S.SIGNATURE):
+        state[S.SIGNATURE] = signature
         state[S.UPDATE] = int(state[S.UPDATE]) + 1
         state[S.TIMINGS] = dict(run.timings)
     return int(state[S.UPDATE])

@@ -21,6 +21,9 @@ NORMALIZATION = "seg.normalization"
 CUSTOM = "custom"
 
 SIGMA_LIMITS = (0.3, 64.0)
+#: Scales offered on the σ slider: roughly logarithmic, so small scales are as easy to pick as
+#: large ones (a loaded model's own values are added to the list).
+SIGMA_STEPS = (0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
 TREE_LIMITS = (1, 500)
 DEPTH_CHOICES = (None, 4, 6, 8, 10, 12, 16, 20, 30)
 
@@ -51,7 +54,8 @@ def _write_feature_widgets(state, settings) -> None:
     state[S.W_TEXTURE] = bool(settings.texture)
     low = min(max(float(settings.sigma_min), SIGMA_LIMITS[0]), SIGMA_LIMITS[1])
     high = min(max(float(settings.sigma_max), low), SIGMA_LIMITS[1])
-    state[S.W_SIGMA] = (low, high)
+    state[S.W_SIGMA_MIN] = low
+    state[S.W_SIGMA_MAX] = high
     state[S.W_CHANNEL_MODE] = settings.channel_mode
 
 
@@ -109,7 +113,7 @@ def _on_detail() -> None:
 
 def feature_settings_from_widgets(state):
     """The :class:`seg.features.FeatureSettings` the widgets describe (SettingsError if invalid)."""
-    low, high = state[S.W_SIGMA]
+    low, high = state[S.W_SIGMA_MIN], state[S.W_SIGMA_MAX]
     base = state[FEATURE_BASE]
     changes = dict(
         feature_set=state[S.W_FEATURE_SET],
@@ -147,8 +151,13 @@ def settings_panel(n_channels: int):
             st.checkbox("Intensity", key=S.W_INTENSITY, on_change=_on_detail)
             st.checkbox("Edges", key=S.W_EDGES, on_change=_on_detail)
             st.checkbox("Texture", key=S.W_TEXTURE, on_change=_on_detail)
-        st.slider("Scales σ (pixels)", SIGMA_LIMITS[0], SIGMA_LIMITS[1], key=S.W_SIGMA, step=0.1,
-                  on_change=_on_detail, help="Smallest and largest Gaussian scale of the features.")
+        state = st.session_state
+        sigmas = sorted({*SIGMA_STEPS, float(state[S.W_SIGMA_MIN]), float(state[S.W_SIGMA_MAX])})
+        with st.container(horizontal=True):
+            st.selectbox("Smallest σ", sigmas, key=S.W_SIGMA_MIN, on_change=_on_detail, format_func=lambda v: f"{v:g}",
+                         help="Finest Gaussian scale of the features, in pixels.")
+            st.selectbox("Largest σ", sigmas, key=S.W_SIGMA_MAX, on_change=_on_detail, format_func=lambda v: f"{v:g}",
+                         help="Coarsest scale: about the size of the structures that matter.")
         if n_channels > 1:
             st.radio("Colour channels", ["separate", "luminance"], key=S.W_CHANNEL_MODE, on_change=_on_detail,
                      horizontal=True, help="luminance: edges and texture on the channel mean (faster).")

@@ -22,6 +22,7 @@ Data keys
 ``seg.model_source``    "trained" | "uploaded" | None
 ``seg.prediction``      :class:`seg.ui.pipeline.Prediction` of the current frame, or None
 ``seg.update``          int N of "update #N" in the status marker
+``seg.signature``       what was shown at update N (strokes, model, prediction, picture)
 ``seg.timings``         {"features": ms, "train": ms, "predict": ms, "render": ms} of update N
 ``seg.notice``          text explaining why there is no segmentation (or None)
 ``seg.upload_errors``   {uploader key: (file id, message)} the last refused upload per uploader
@@ -56,6 +57,7 @@ MODEL_VERSION = "seg.model_version"
 TRAIN_KEY = "seg.train_key"
 PREDICTION = "seg.prediction"
 UPDATE = "seg.update"
+SIGNATURE = "seg.signature"
 TIMINGS = "seg.timings"
 NOTICE = "seg.notice"
 BACKGROUNDS = "seg.backgrounds"
@@ -85,7 +87,8 @@ W_FEATURE_SET = "w_feature_set"
 W_INTENSITY = "w_intensity"
 W_EDGES = "w_edges"
 W_TEXTURE = "w_texture"
-W_SIGMA = "w_sigma"
+W_SIGMA_MIN = "w_sigma_min"
+W_SIGMA_MAX = "w_sigma_max"
 W_CHANNEL_MODE = "w_channel_mode"
 W_TREES = "w_trees"
 W_DEPTH = "w_depth"
@@ -97,7 +100,7 @@ W_MEASURE_STACK = "w_measure_stack"
 #: were not shown in a run; :func:`remember_widgets` / :func:`restore_widgets` keep a copy).
 PERSISTED_WIDGETS = (
     W_SAMPLE, W_FRAME, W_ACTIVE, W_TOOL, W_WIDTH, W_VIEW, W_OPACITY, W_LIVE, W_PRESET, W_FEATURE_SET,
-    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA, W_CHANNEL_MODE, W_TREES, W_DEPTH,
+    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA_MIN, W_SIGMA_MAX, W_CHANNEL_MODE, W_TREES, W_DEPTH,
 )
 WIDGET_MEMORY = "seg.widget_memory"
 
