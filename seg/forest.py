@@ -46,7 +46,8 @@ __all__ = ["Forest", "ARRAY_NAMES", "warm_up"]
 
 ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value", "roots", "n_features")
 
-_BLOCK = 128            # pixels walked through a tree together (fits the L1 cache with its state)
+_BLOCK = 128            # pixels walked through a tree together (their state fits the L1 cache)
+_BLOCK_CELLS = 1 << 15  # ... but at most this many (pixel, class) sums per block, for huge K
 _ROWS_PER_CHUNK = 1 << 18   # pixels per kernel call: bounds the float32 copy of a non-float32 input
 _LEAF_SUM_TOLERANCE = 1e-6
 
@@ -148,18 +149,18 @@ def _walk(x, base, nodes, count, root, levels, feature, threshold, left):  # pra
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth, labels):  # pragma: no cover
+def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth, labels, block_size):  # pragma: no cover
     """Winning label (1..K) of every pixel; ``x`` is the (N*F,) float32 flat feature array."""
     n = labels.shape[0]
     n_classes = value.shape[1]
     n_trees = roots.shape[0]
-    for block in prange((n + _BLOCK - 1) // _BLOCK):
-        start = block * _BLOCK
-        count = min(_BLOCK, n - start)
-        acc = np.zeros((_BLOCK, n_classes), np.float64)
-        active = np.empty(_BLOCK, np.int64)
-        base = np.empty(_BLOCK, np.uint64)
-        nodes = np.empty(_BLOCK, np.uint32)
+    for block in prange((n + block_size - 1) // block_size):
+        start = block * block_size
+        count = min(block_size, n - start)
+        acc = np.zeros((block_size, n_classes), np.float64)
+        active = np.empty(block_size, np.int64)
+        base = np.empty(block_size, np.uint64)
+        nodes = np.empty(block_size, np.uint32)
         for j in range(count):
             active[j] = j
             base[j] = np.uint64((start + j) * n_features)
@@ -194,18 +195,18 @@ def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth,
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, proba, labels):  # pragma: no cover
+def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, proba, labels, block_size):  # pragma: no cover
     """Class probabilities (N, K) float32 of every pixel, and labels too if ``labels`` has N rows."""
     n = proba.shape[0]
     n_classes = value.shape[1]
     n_trees = roots.shape[0]
     want_labels = labels.shape[0] == n
-    for block in prange((n + _BLOCK - 1) // _BLOCK):
-        start = block * _BLOCK
-        count = min(_BLOCK, n - start)
-        acc = np.zeros((_BLOCK, n_classes), np.float64)
-        base = np.empty(_BLOCK, np.uint64)
-        nodes = np.empty(_BLOCK, np.uint32)
+    for block in prange((n + block_size - 1) // block_size):
+        start = block * block_size
+        count = min(block_size, n - start)
+        acc = np.zeros((block_size, n_classes), np.float64)
+        base = np.empty(block_size, np.uint64)
+        nodes = np.empty(block_size, np.uint32)
         for j in range(count):
             base[j] = np.uint64((start + j) * n_features)
         for t in range(n_trees):
@@ -257,7 +258,7 @@ class Forest:
     trusts its arguments.
     """
 
-    __slots__ = ("n_features", "n_classes", "_arrays", "_fast")
+    __slots__ = ("n_features", "n_classes", "_arrays", "_fast", "_block_size")
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self._arrays = {}
@@ -268,6 +269,7 @@ class Forest:
         self.n_features = int(self._arrays["n_features"])
         self.n_classes = int(self._arrays["value"].shape[1])
         self._fast = self._compile()
+        self._block_size = max(8, min(_BLOCK, _BLOCK_CELLS // self.n_classes))
 
     # ----------------------------------------------------------------------- construction
 
@@ -396,7 +398,8 @@ class Forest:
         labels = np.empty(len(rows), _label_dtype(self.n_classes))
         for start in range(0, len(rows), _ROWS_PER_CHUNK):
             chunk = np.ascontiguousarray(rows[start : start + _ROWS_PER_CHUNK], dtype=np.float32)
-            _labels_kernel(chunk.reshape(-1), self.n_features, *self._fast, labels[start : start + len(chunk)])
+            _labels_kernel(chunk.reshape(-1), self.n_features, *self._fast, labels[start : start + len(chunk)],
+                           self._block_size)
         return labels.reshape(shape)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -425,7 +428,7 @@ class Forest:
             chunk = np.ascontiguousarray(rows[start : start + _ROWS_PER_CHUNK], dtype=np.float32)
             stop = start + len(chunk)
             _proba_kernel(chunk.reshape(-1), self.n_features, *self._fast, proba[start:stop],
-                          labels[start:stop] if with_labels else labels)
+                          labels[start:stop] if with_labels else labels, self._block_size)
         return proba.reshape(*shape, self.n_classes), labels.reshape(shape) if with_labels else labels
 
     def _rows(self, features: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
