@@ -26,6 +26,9 @@ float32, which for float32 features decides every comparison exactly as scikit-l
 number of trees, exactly as scikit-learn does, so :meth:`predict` returns scikit-learn's labels.
 The labels-only path stops walking trees for a pixel once the remaining trees can no longer
 change its winning class.
+
+Features are expected to be finite, as :func:`seg.features.compute_features` makes them: a NaN
+goes to the left child here, whereas scikit-learn routes missing values as learned in training.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seg.errors import ModelFileError, ModelMismatchError, SegError, TrainingError
+from seg.errors import ModelFileError, ModelMismatchError, TrainingError
 
 if TYPE_CHECKING:
     from seg.model import ForestSettings
