@@ -287,10 +287,8 @@ def prepare_next_stroke(run: Run, record: ImageRecord, frame: int, labels: dict,
 
 @functools.cache
 def _warm_engine() -> None:
-    # Process-wide and user-independent: compiles/loads numba kernels and imports scikit-learn
-    # once per server, instead of inside somebody's first stroke.
-    import sklearn.ensemble  # noqa: F401
-
+    # Process-wide and user-independent: compiles/loads the numba kernels and imports
+    # scikit-learn once per server, instead of inside somebody's first stroke.
     from seg.forest import warm_up
 
     warm_up()

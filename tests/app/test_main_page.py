@@ -10,13 +10,11 @@ import json
 import pickle
 
 import numpy as np
-import pytest
 import tifffile
 from PIL import Image
 
 from tests.app.conftest import (
     BACKGROUND_STROKE,
-    COIN_STROKES,
     class_colors,
     coins_strokes,
     download,
