@@ -1040,7 +1040,7 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
                         host="127.0.0.1", dashboard_address=None,
                     )
                 self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, bad address
             self.__exit__(None, None, None)
             where = self.scheduler or "a local cluster"
             raise BatchError(

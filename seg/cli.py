@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
                        help="refuse images with more pixels (frames x height x width) than this "
                        "(default: %(default)s)")
-    apply.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    where = apply.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                        help="run on a local Dask cluster of N worker processes")
-    apply.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     apply.set_defaults(handler=_run_apply)
@@ -211,18 +212,19 @@ def _run_apply(args: argparse.Namespace) -> int:
         tile=args.tile, tiling=args.tiling, tile_above_bytes=args.tile_above_mb << 20,
         max_pixels=args.max_pixels,
     )
-    bar = None if args.quiet else ProgressBar(len(paths))
+    bar: ProgressBar | None = None
 
     def progress(done: int, total: int, outcome: batch.ImageOutcome) -> None:
         if bar is not None:
             bar.update(done, f"{outcome.source}: failed" if not outcome.ok else "")
 
-    try:
-        with batch.dask_client(args.scheduler, args.workers) as client:
+    with batch.dask_client(args.scheduler, args.workers) as client:
+        bar = None if args.quiet else ProgressBar(len(paths))
+        try:
             report = batch.run_batch(model, paths, out, options, client=client, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
+        finally:
+            if bar is not None:
+                bar.close()
     if len(report.failed) > _LISTED_FAILURES:  # the summary names only the first few
         for outcome in report.failed:
             print(f"skipped {outcome.source}: {outcome.error}", file=sys.stderr)

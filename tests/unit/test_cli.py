@@ -185,10 +185,21 @@ def test_an_unwritable_output_folder_is_refused_in_one_line(workspace, tmp_path)
     assert_clean_failure(result, "cannot write to the output folder")
 
 
+def test_an_unusable_scheduler_address_is_refused_in_one_line(workspace, tmp_path):
+    root, _ = workspace
+    result = run_seg("apply", root / "blobs.segmodel", root / "folder", "--out", tmp_path / "out",
+                     "--scheduler", "nonsense://scheduler")
+    assert_clean_failure(result, "cannot connect to the Dask scheduler", "nonsense://scheduler")
+    assert "images" not in result.stderr  # no progress bar was started
+
+
 def test_usage_errors_exit_2_without_traceback(workspace):
     root, _ = workspace
     result = run_seg("apply", root / "blobs.segmodel", root / "folder")  # no --out
     assert result.returncode == 2 and "--out" in result.stderr and "Traceback" not in result.stderr
+    result = run_seg("apply", root / "blobs.segmodel", root / "folder", "--out", "x",
+                     "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.returncode == 2 and "not allowed with" in result.stderr
 
 
 # --------------------------------------------------------------------------- train
