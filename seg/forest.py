@@ -231,8 +231,22 @@ def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, 
 # --------------------------------------------------------------------------------- Forest
 
 
-def _label_dtype(n_classes: int) -> np.dtype:
-    return np.dtype(np.uint8) if n_classes <= 255 else np.dtype(np.uint16)
+def _narrow(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """uint8 labels when K <= 255 (the kernels write uint16: one compiled variant, not two)."""
+    return labels.astype(np.uint8) if n_classes <= 255 else labels
+
+
+def _chunks(rows: np.ndarray):
+    """``(start, stop, x)`` per chunk of rows, ``x`` a flat read-only float32 C-contiguous view.
+
+    Read-only always (a view of our copy, or of the caller's array), so that numba compiles one
+    variant of each kernel, whatever the flags of the caller's array.
+    """
+    for start in range(0, len(rows), _ROWS_PER_CHUNK):
+        chunk = np.ascontiguousarray(rows[start : start + _ROWS_PER_CHUNK], dtype=np.float32)
+        x = chunk.reshape(-1).view()
+        x.flags.writeable = False
+        yield start, start + len(chunk), x
 
 
 def _round_down_to_float32(threshold: np.ndarray) -> np.ndarray:
@@ -356,7 +370,10 @@ class Forest:
         feature, threshold, left, order, depth = _breadth_first(
             a["children_left"], a["children_right"], a["feature"], threshold32, a["roots"], len(a["feature"]))
         value = np.ascontiguousarray(a["value"][order])
-        return feature, threshold, left, value, a["roots"], depth
+        fast = (feature, threshold, left, value, a["roots"], depth)
+        for array in fast:
+            array.flags.writeable = False   # immutable, and always the same numba signature
+        return fast
 
     # ----------------------------------------------------------------------- properties
 
@@ -398,12 +415,10 @@ class Forest:
         labels : (...) uint8 (K <= 255) or uint16, values 1..K
         """
         rows, shape = self._rows(features)
-        labels = np.empty(len(rows), _label_dtype(self.n_classes))
-        for start in range(0, len(rows), _ROWS_PER_CHUNK):
-            chunk = np.ascontiguousarray(rows[start : start + _ROWS_PER_CHUNK], dtype=np.float32)
-            _labels_kernel(chunk.reshape(-1), self.n_features, *self._fast, labels[start : start + len(chunk)],
-                           self._block_size)
-        return labels.reshape(shape)
+        labels = np.empty(len(rows), np.uint16)
+        for start, stop, x in _chunks(rows):
+            _labels_kernel(x, self.n_features, *self._fast, labels[start:stop], self._block_size)
+        return _narrow(labels, self.n_classes).reshape(shape)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Mean class probabilities over the trees (scikit-learn's ``predict_proba``, as float32).
@@ -426,13 +441,11 @@ class Forest:
     def _predict_proba(self, features: np.ndarray, *, with_labels: bool) -> tuple[np.ndarray, np.ndarray]:
         rows, shape = self._rows(features)
         proba = np.empty((len(rows), self.n_classes), np.float32)
-        labels = np.empty(len(rows) if with_labels else 0, _label_dtype(self.n_classes))
-        for start in range(0, len(rows), _ROWS_PER_CHUNK):
-            chunk = np.ascontiguousarray(rows[start : start + _ROWS_PER_CHUNK], dtype=np.float32)
-            stop = start + len(chunk)
-            _proba_kernel(chunk.reshape(-1), self.n_features, *self._fast, proba[start:stop],
+        labels = np.empty(len(rows) if with_labels else 0, np.uint16)
+        for start, stop, x in _chunks(rows):
+            _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
                           labels[start:stop] if with_labels else labels, self._block_size)
-        return proba.reshape(*shape, self.n_classes), labels.reshape(shape) if with_labels else labels
+        return proba.reshape(*shape, self.n_classes), _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)
 
     def _rows(self, features: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         """(N, F) rows of ``features`` and their leading shape, after checking F."""
