@@ -45,7 +45,7 @@ from seg.errors import ModelFileError, ModelMismatchError, TrainingError
 if TYPE_CHECKING:
     from seg.model import ForestSettings
 
-__all__ = ["Forest", "ARRAY_NAMES", "warm_up"]
+__all__ = ["Forest", "ARRAY_NAMES", "make_estimator", "warm_up"]
 
 ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value", "roots", "n_features")
 
