@@ -434,7 +434,9 @@ def _check_channels(model: Model, image: np.ndarray) -> None:
         )
 
 
-MapperFactory = Callable[[np.ndarray, "np.ndarray | None", bool, bool], Callable[[Sequence[Window]], Iterable[TiledResult]]]
+WindowMapper = Callable[[Sequence[Window]], Iterable[TiledResult]]
+# (frame, statistics, labels?, proba?) -> a WindowMapper for seg.tiling.apply_tiled
+MapperFactory = Callable[[np.ndarray, "np.ndarray | None", bool, bool], WindowMapper]
 
 
 def predict_image(
@@ -621,6 +623,14 @@ def _read(source: Path | bytes, max_pixels: int) -> np.ndarray:
     return read_image(source, max_pixels=max_pixels)
 
 
+def _size_limit_hint(path: Path, max_pixels: int) -> str:
+    """For an image refused as too large: how to raise the limit on the command line."""
+    shape = _peek_shape(path)
+    if shape is None or shape[0] * shape[1] * shape[2] <= max_pixels:
+        return ""
+    return f" (command line: --max-pixels {shape[0] * shape[1] * shape[2]})"
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
@@ -717,7 +727,7 @@ def apply_file(
             atomic_write(Path(out_dir) / file_name, data)
             outcome.files.append(file_name)
     except SegError as exc:
-        outcome.error = _one_line(exc)
+        outcome.error = _one_line(exc) + _size_limit_hint(path, options.max_pixels)
     except MemoryError:
         outcome.error = _memory_message(outcome.shape)
     except OSError as exc:  # writing the outputs: disk full, folder removed meanwhile
@@ -875,24 +885,24 @@ def _window_task(digest: str, bundle: bytes, raw: np.ndarray, statistics: np.nda
                           labels=labels, proba=proba)
 
 
-def _peek_frame_shape(path: Path) -> tuple[int, int] | None:
-    """(H, W) from the file header without decoding pixels, or None if unknown."""
+def _peek_shape(path: Path) -> tuple[int, int, int] | None:
+    """(T, H, W) from the file header without decoding pixels, or None if unknown."""
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                shape = tif.series[0].shape
-                axes = tif.series[0].axes
-            height = shape[axes.index("Y")]
-            width = shape[axes.index("X")]
-            return int(height), int(width)
+                series = tif.series[0]
+                shape, axes = series.shape, series.axes
+            frames = int(np.prod([n for n, axis in zip(shape, axes) if axis in "TZIQ"]))
+            return frames, int(shape[axes.index("Y")]), int(shape[axes.index("X")])
         from PIL import Image
 
         with Image.open(path) as img:
             width, height = img.size
-        return int(height), int(width)
-    except Exception:  # noqa: BLE001 - untrusted header; the task reports the real error
+            frames = int(getattr(img, "n_frames", 1))
+        return frames, int(height), int(width)
+    except Exception:  # noqa: BLE001 - untrusted header; reading the image reports the real error
         return None
 
 
@@ -961,10 +971,10 @@ def _run_on_dask(client, model, paths, names, out, options, progress) -> list[Im
     tiled_jobs = []
     n_features = model.feature_settings.n_features(model.n_channels)
     for index, (path, name) in enumerate(zip(paths, names)):
-        shape = _peek_frame_shape(path)
+        shape = _peek_shape(path)
         big = shape is not None and (
             options.tiling == "always"
-            or (options.tiling == "auto" and shape[0] * shape[1] * n_features * 4
+            or (options.tiling == "auto" and shape[1] * shape[2] * n_features * 4
                 > options.tile_above_bytes)
         )
         if big:

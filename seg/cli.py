@@ -100,13 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
         "measurements.csv into a folder.",
         formatter_class=_Formatter, epilog=_APPLY_EPILOG,
     )
-    apply.add_argument("model", metavar="MODEL", help="model bundle (.segmodel) saved by the app or 'seg train'")
-    apply.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, folders or glob patterns")
+    apply.add_argument("model", metavar="MODEL",
+                       help="model bundle (.segmodel) saved by the app or 'seg train'")
+    apply.add_argument("inputs", metavar="INPUT", nargs="+",
+                       help="image files, folders or glob patterns")
     apply.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    apply.add_argument("--probabilities", action="store_true", help="also write NAME_probabilities.tif (float32)")
+    apply.add_argument("--probabilities", action="store_true",
+                       help="also write NAME_probabilities.tif (float32)")
     apply.add_argument("--overlays", action="store_true", help="also write NAME_overlay.png")
-    apply.add_argument("--no-masks", dest="masks", action="store_false", help="do not write mask files (only measurements)")
-    apply.add_argument("--tile", type=_positive_int, default=1024, metavar="PX", help="tile side for huge frames (default: %(default)s)")
+    apply.add_argument("--no-masks", dest="masks", action="store_false",
+                       help="do not write mask files (only measurements)")
+    apply.add_argument("--tile", type=_positive_int, default=1024, metavar="PX",
+                       help="tile side for huge frames (default: %(default)s)")
     apply.add_argument("--tiling", choices=("auto", "always", "never"), default="auto",
                        help="tile frames when the feature stack is over --tile-above-mb (auto, the "
                        "default), always, or never")
@@ -130,13 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("image", metavar="IMAGE", help="the annotated image (or stack)")
     train.add_argument("annotations", metavar="ANNOTATIONS", help="annotations file (.json)")
-    train.add_argument("--out", "-o", required=True, metavar="MODEL", help="model bundle to write (.segmodel)")
+    train.add_argument("--out", "-o", required=True, metavar="MODEL",
+                       help="model bundle to write (.segmodel)")
     train.add_argument("--preset", default=None, metavar="NAME",
                        help="feature preset: 'fine detail', 'balanced', 'large structures', "
                        "'scikit-image gallery' (default: the library's default preset)")
-    train.add_argument("--trees", type=_positive_int, default=None, metavar="N", help="number of trees (default: library default)")
-    train.add_argument("--depth", type=_positive_int, default=None, metavar="N", help="maximum tree depth (default: library default)")
-    train.add_argument("--seed", type=int, default=0, help="random seed of the forest (default: %(default)s)")
+    train.add_argument("--trees", type=_positive_int, default=None, metavar="N",
+                       help="number of trees (default: the library's default)")
+    train.add_argument("--depth", type=_positive_int, default=None, metavar="N",
+                       help="maximum tree depth (default: the library's default)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed of the forest (default: %(default)s)")
     train.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
                        help="refuse images with more pixels than this (default: %(default)s)")
     train.set_defaults(handler=_run_train)

@@ -299,3 +299,9 @@ def test_big_uncompressed_tiffs_are_memory_mapped_and_give_the_same_masks(grey_m
         np.testing.assert_array_equal(mask, grey_model.predict(image))
     masks = tifffile.imread(tmp_path / "stack_mask.tif")
     np.testing.assert_array_equal(masks[1], grey_model.predict(image[::-1]))
+
+
+def test_an_image_over_the_size_limit_says_how_to_raise_it(grey_model, tmp_path):
+    path = write_png(tmp_path / "wide.png", synthetic_scene((40, 60), seed=1)[0])
+    outcome = batch.apply_file(grey_model, path, "wide", tmp_path, ApplyOptions(max_pixels=1000))
+    assert not outcome.ok and outcome.error.endswith("(command line: --max-pixels 2400)")

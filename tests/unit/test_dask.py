@@ -98,32 +98,27 @@ def _cached_models() -> list[str]:
     return list(worker_batch._WORKER_MODELS)
 
 
-def test_a_worker_dying_mid_batch_loses_nothing(model, inputs, tmp_path):
-    good = [p for p in inputs if p.name != "broken.png"]
+def test_a_worker_dying_mid_batch_loses_nothing(client, model, inputs, tmp_path):
+    # Last test of the module: it kills a worker of the shared cluster (its nanny restarts it).
+    # images big enough that work is still queued when the first result comes back
+    good = [write_png(tmp_path / f"slow{seed}.png", synthetic_scene((384, 384), seed=seed)[0])
+            for seed in range(6)]
     expected_dir = tmp_path / "expected"
     batch.run_batch(model, good, expected_dir)
-    cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None,
-    )
+    worker_pids = client.run(os.getpid)
     killed = []
-    try:
-        with distributed.Client(cluster) as dask_client:
-            worker_pids = dask_client.run(os.getpid)
 
-            def kill_one_worker(done, total, outcome):
-                # SIGKILL, as the kernel's OOM killer would: no clean-up code runs on the worker
-                if not killed:
-                    victim = sorted(worker_pids)[0]
-                    killed.append(victim)
-                    os.kill(worker_pids[victim], signal.SIGKILL)
+    def kill_one_worker(done, total, outcome):
+        # SIGKILL, as the kernel's OOM killer would: no clean-up code runs on the worker
+        if not killed:
+            victim = sorted(worker_pids)[0]
+            killed.append(victim)
+            os.kill(worker_pids[victim], signal.SIGKILL)
 
-            report = batch.run_batch(model, good, tmp_path / "out", client=dask_client,
-                                     progress=kill_one_worker)
-    finally:
-        cluster.close()
-    assert killed
+    report = batch.run_batch(model, good, tmp_path / "out", client=client, progress=kill_one_worker)
+    assert killed and report.outcomes[0].ok
     assert not report.failed, report.summary()
+    assert worker_pids[killed[0]] not in client.run(os.getpid).values()
     assert sorted(os.listdir(tmp_path / "out")) == sorted(os.listdir(expected_dir))
     for name in os.listdir(expected_dir):
         if name.endswith((".png", ".tif")):
