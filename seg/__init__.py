@@ -51,7 +51,8 @@ _LAZY = {
     "Stroke": "seg.strokes",
     "parse_canvas": "seg.strokes",
     "rasterize": "seg.strokes",
-    "measure": "seg.measure",
+    "describe_model": "seg.persist",
+    "measure_classes": ("seg.measure", "measure"),
     "measure_stack": "seg.measure",
 }
 
@@ -62,10 +63,13 @@ __all__ = sorted(
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'seg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    # The per-class measurement function is exported as measure_classes: the name `measure`
+    # belongs to the submodule seg.measure, which replaces any package attribute of that name.
+    module, attribute = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
 
