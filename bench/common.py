@@ -29,6 +29,7 @@ __all__ = [
     "Stopwatch",
     "rss_mb",
     "peak_rss_mb",
+    "reset_peak_rss",
     "load_average",
     "machine_info",
     "format_table",
@@ -201,11 +202,39 @@ def rss_mb() -> float:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
-    """Highest resident set size this process has had so far, in MB (``ru_maxrss``)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kilobytes, macOS bytes.
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    """Highest resident set size of this process since it started or since
+    :func:`reset_peak_rss`, in MB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``. Not ``ru_maxrss``: Linux carries that over
+    ``fork`` + ``exec``, so a subprocess started by a big parent reports the parent's size.
+    """
+    peak_kb = _proc_status_kb("VmHWM")
+    if peak_kb is not None:
+        return peak_kb / 2**10
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pragma: no cover - not Linux
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # macOS bytes, else kB
+
+
+def reset_peak_rss() -> bool:
+    """Restart :func:`peak_rss_mb` from the current RSS (Linux ``clear_refs``); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:  # pragma: no cover - not Linux, or not permitted
+        return False
 
 
 # --------------------------------------------------------------------------------- machine

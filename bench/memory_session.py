@@ -10,11 +10,11 @@ each stroke: memory must level off, not grow with the number of strokes.
 
     python bench/memory_session.py --sizes 1024 2048 --strokes 200 --out memory.json
 
-Peak figures are ``ru_maxrss``, which only ever grows. A session's own peak is
-``peak after building it - RSS before`` (exact for the first session, an upper bound for later
-ones); a process holding only that session would peak at most at baseline + that. Each build
-phase (features, first stroke, full-resolution labels) also records the peak of traced numpy
-allocations above its start (``tracemalloc``), which shows where transient copies come from.
+Peaks are Linux ``VmHWM``, restarted before each build phase (image, features, first stroke,
+full-resolution labels) through ``/proc/self/clear_refs``; a session's peak is the highest phase
+peak, and its own share ("state peak") that minus the RSS before it was built. Each phase also
+records the peak of traced numpy allocations above its start (``tracemalloc``), which shows
+where transient copies come from.
 Streamlit itself (~100 MB) is not imported: figures are the engine's and the session's share.
 """
 
@@ -152,16 +152,19 @@ class Session:
 
 @contextlib.contextmanager
 def _phase(phases: dict, name: str) -> Iterator[None]:
-    """Record RSS after, the rise of the RSS peak and the peak of traced (numpy + Python)
-    allocations above the level at the start of one phase of building a session."""
+    """Measure one phase of building a session: RSS after it, its RSS peak (absolute, and above
+    the RSS at its start) and the peak of traced (numpy + Python) allocations above its start."""
     tracemalloc.reset_peak()
     start_traced, _ = tracemalloc.get_traced_memory()
-    peak_before = common.peak_rss_mb()
+    start_rss = common.rss_mb()
+    common.reset_peak_rss()
     yield
     _, traced_peak = tracemalloc.get_traced_memory()
+    peak = common.peak_rss_mb()
     phases[name] = {
         "rss_after_mb": common.rss_mb(),
-        "peak_rss_rise_mb": common.peak_rss_mb() - peak_before,
+        "peak_mb": peak,
+        "peak_above_start_mb": peak - start_rss,
         "traced_peak_above_start_mb": (traced_peak - start_traced) / 2**20,
     }
 
@@ -172,6 +175,69 @@ def warm_up() -> None:
     session = Session(image, "warm-up")
     session.stroke(make_strokes(truth, 6, seed=99))
     session.hold_full_prediction()
+
+
+def build_session(size: int, initial_strokes: int) -> tuple[Session, np.ndarray, list, dict]:
+    """One session brought to the state after its first stroke; returns its measurements too."""
+    image, truth = rgb_image(size)
+    gc.collect()
+    before = common.rss_mb()
+    tracemalloc.start()
+    phases: dict = {}
+    with _phase(phases, "image"):
+        session = Session(image, f"rgb-{size}")
+        strokes = make_strokes(truth, initial_strokes, seed=size)
+    with _phase(phases, "features"):
+        session.prepare_features()
+    with _phase(phases, "first stroke"):
+        steps = session.stroke(strokes)
+    with _phase(phases, "full-resolution labels"):
+        session.hold_full_prediction()
+    tracemalloc.stop()
+    del image
+    gc.collect()
+    after = common.rss_mb()
+    peak = max(phase["peak_mb"] for phase in phases.values())
+    record = {
+        "size": size,
+        "channels": 3,
+        "megapixels": size * size / 1e6,
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "held_mb": after - before,
+        "peak_mb": peak,
+        # What building and holding this session added to the process at its peak.
+        "state_peak_mb": peak - before,
+        "state_mb": session.state_mb(),
+        "phases": phases,
+        "first_stroke_ms": steps,
+    }
+    return session, truth, strokes, record
+
+
+def simulate_strokes(session: Session, truth: np.ndarray, strokes: list, count: int, early: int) -> dict:
+    """Add ``count`` strokes one by one; RSS after each. Growth = RSS after the last - after ``early``."""
+    extra = make_strokes(truth, count, seed=12345)
+    trace, per_stroke = [], []
+    common.reset_peak_rss()
+    for index in range(count):
+        strokes = strokes + [extra[index]]
+        per_stroke.append(session.stroke(strokes))
+        trace.append(common.rss_mb())
+    early = min(early, len(trace)) - 1
+    return {
+        "session_size": session.record.shape[1],
+        "strokes": count,
+        "early_stroke": early + 1,
+        "rss_early_mb": trace[early] if trace else None,
+        "rss_last_mb": trace[-1] if trace else None,
+        "growth_mb": trace[-1] - trace[early] if trace else None,
+        "peak_mb": common.peak_rss_mb(),
+        "rss_trace_mb": trace,
+        "stroke_ms_median": {k: float(np.median([s[k] for s in per_stroke])) for k in per_stroke[0]}
+        if per_stroke else {},
+        "state_mb_last": session.state_mb(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -186,69 +252,18 @@ def main(argv: list[str] | None = None) -> dict:
     warm_up()
     gc.collect()
     baseline = common.rss_mb()
-    result = {"baseline_rss_mb": baseline, "baseline_peak_mb": common.peak_rss_mb(), "sessions": []}
+    result = {"baseline_rss_mb": baseline, "peak_rss_resettable": common.reset_peak_rss(), "sessions": []}
     sessions = []
     for size in args.sizes:
-        image, truth = rgb_image(size)
-        gc.collect()
-        before, peak_before = common.rss_mb(), common.peak_rss_mb()
-        tracemalloc.start()
-        phases = {}
-        session = Session(image, f"rgb-{size}")
-        strokes = make_strokes(truth, args.initial_strokes, seed=size)
-        with _phase(phases, "features"):
-            session.prepare_features()
-        with _phase(phases, "first stroke"):
-            steps = session.stroke(strokes)
-        with _phase(phases, "full-resolution labels"):
-            session.hold_full_prediction()
-        tracemalloc.stop()
-        del image
-        gc.collect()
-        after, peak_after = common.rss_mb(), common.peak_rss_mb()
+        session, truth, strokes, record = build_session(size, args.initial_strokes)
+        # A process holding only this session would peak at about this.
+        record["alone_peak_mb"] = baseline + record["state_peak_mb"]
         sessions.append((session, truth, strokes))
-        result["sessions"].append({
-            "size": size,
-            "channels": 3,
-            "megapixels": size * size / 1e6,
-            "rss_before_mb": before,
-            "rss_after_mb": after,
-            "held_mb": after - before,
-            "peak_before_mb": peak_before,
-            "peak_after_mb": peak_after,
-            # What building and holding this session added to the process peak (an upper bound
-            # when an earlier session had set a higher peak), and the peak of a process holding
-            # only this session (the same bound plus the baseline).
-            "state_peak_mb": peak_after - before,
-            "alone_peak_mb": baseline + peak_after - before,
-            "state_mb": session.state_mb(),
-            "phases": phases,
-            "first_stroke_ms": steps,
-        })
+        result["sessions"].append(record)
     result["all_sessions_rss_mb"] = common.rss_mb()
-    result["all_sessions_peak_mb"] = common.peak_rss_mb()
-
+    result["all_sessions_peak_mb"] = max(s["peak_mb"] for s in result["sessions"])
     session, truth, strokes = sessions[0]
-    extra = make_strokes(truth, args.strokes, seed=12345)
-    trace, per_stroke = [], []
-    for index in range(args.strokes):
-        strokes = strokes + [extra[index]]
-        per_stroke.append(session.stroke(strokes))
-        trace.append(common.rss_mb())
-    early = min(args.early, len(trace)) - 1
-    result["growth"] = {
-        "session_size": args.sizes[0],
-        "strokes": args.strokes,
-        "early_stroke": early + 1,
-        "rss_early_mb": trace[early] if trace else None,
-        "rss_last_mb": trace[-1] if trace else None,
-        "growth_mb": trace[-1] - trace[early] if trace else None,
-        "rss_trace_mb": trace,
-        "stroke_ms_median": {k: float(np.median([s[k] for s in per_stroke])) for k in per_stroke[0]}
-        if per_stroke else {},
-        "state_mb_last": session.state_mb(),
-    }
-    result["peak_rss_mb"] = common.peak_rss_mb()
+    result["growth"] = simulate_strokes(session, truth, strokes, args.strokes, args.early)
     if args.out:
         common.write_json(args.out, result)
     return result

@@ -214,13 +214,20 @@ def our_fit_predict(image: np.ndarray, labels: np.ndarray, features: np.ndarray,
 
 def sklearn_labels(labels: np.ndarray, features: np.ndarray, forest_settings) -> np.ndarray:
     """The straightforward path: plain scikit-learn fit + predict with our forest settings on the
-    same pixels in the same order as :func:`seg.model.train` uses them."""
+    same pixels in the same order as :func:`seg.model.train` uses them.
+
+    Predicts with ``n_jobs=1``: with several threads scikit-learn adds the trees' probabilities
+    in whatever order the threads finish, so pixels where the classes tie exactly (thousands at
+    1 MP with 16 trees) flip between its own runs. One thread adds them in tree order, the
+    order our predictor reproduces.
+    """
     from seg.forest import make_estimator
 
     index = np.flatnonzero(labels)
     x = features.reshape(-1, features.shape[-1])
     estimator = make_estimator(forest_settings, n_samples=len(index))
     estimator.fit(x[index], labels.reshape(-1)[index].astype(np.int64))
+    estimator.set_params(n_jobs=1)
     return estimator.predict(x).reshape(labels.shape).astype(np.uint8)
 
 
@@ -542,16 +549,19 @@ def render_report(results: dict[str, Any]) -> str:
         "### Speed (median wall seconds; reference = scikit-image gallery recipe, same run)",
         "",
     ]
-    header = ["row", "image", "ours s", "reference s", "speed-up", "reps", "our steps (s)", "reference steps (s)"]
+    header = ["row", "image", "ours s", "reference s", "speed-up", "CPU speed-up", "reps", "our steps (s)",
+              "reference steps (s)"]
     table = []
     for r in results["speed"]:
         extra = ""
         if "labels_equal_sklearn" in r:
             extra = " (labels == sklearn)" if r["labels_equal_sklearn"] else " (LABELS DIFFER FROM SKLEARN)"
         table.append([r["row"] + extra, r["image"], _s(r["ours"]["median_s"]), _s(r["reference"]["median_s"]),
-                      f"{r['speedup']:.1f}x", f"{r['ours']['repeats']}/{r['reference']['repeats']}",
-                      _steps(r["ours"]), _steps(r["reference"])])
-    lines += [common.format_table(header, table, align="llrrrrll"), ""]
+                      f"{r['speedup']:.1f}x", f"{r['reference']['cpu_s'] / r['ours']['cpu_s']:.1f}x",
+                      f"{r['ours']['repeats']}/{r['reference']['repeats']}", _steps(r["ours"]), _steps(r["reference"])])
+    lines += [common.format_table(header, table, align="llrrrrrll"), "",
+              "Speed-up = reference / ours median wall time; CPU speed-up = the same for process CPU time "
+              "(all threads), steadier on a shared machine. reps = repetitions ours/reference.", ""]
 
     accuracy = results.get("accuracy")
     if accuracy:
@@ -571,9 +581,9 @@ def render_report(results: dict[str, Any]) -> str:
         table = [[f"{s['size']}² RGB ({s['megapixels']:.1f} MP)", f"{s['state_peak_mb']:.0f}", f"{s['held_mb']:.0f}",
                   f"{s['state_mb']['total']:.0f}", f"{s['state_mb']['features']:.0f}",
                   ", ".join(f"{k} {v['traced_peak_above_start_mb']:.0f}" for k, v in s.get("phases", {}).items()),
-                  f"{s['alone_peak_mb']:.0f}", f"{s['peak_after_mb']:.0f}"] for s in memory["sessions"]]
+                  f"{s['alone_peak_mb']:.0f}", f"{s['peak_mb']:.0f}"] for s in memory["sessions"]]
         lines += [common.format_table(["session", "state peak", "RSS held", "state arrays", "of which features",
-                                       "transient peak per phase", "process alone (bound)", "process peak so far"],
+                                       "traced transient peak per phase", "process alone", "process peak"],
                                       table, align="lrrrrlrr"), ""]
         g = memory.get("growth")
         if g:
