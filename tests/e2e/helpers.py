@@ -438,6 +438,19 @@ def pick_radio(page, key: str, label: str) -> None:
         has=page.get_by_text(label, exact=True)).click()
 
 
+def pick_class(page, index: int) -> None:
+    """Select the ``index``-th class (0-based) of the "Draw with class" radio and wait for its rerun.
+
+    The rerun gives the canvas the class colour: draw only once it has finished.
+    """
+    option = key_locator(page, "w_active").locator('[data-testid="stRadioOption"]').nth(index)
+    if option.locator("input").is_checked():
+        return
+    option.click()
+    page.wait_for_function("el => el.checked", arg=option.locator("input").element_handle())
+    wait_until_settled(page)
+
+
 def pick_select(page, key: str, option: str) -> None:
     """Open the selectbox with key ``key`` and click ``option``."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

@@ -51,17 +51,6 @@ UPLOAD_DISKS = [[(137, 145), (163, 145)], [(218, 60), (242, 60)]]
 # --------------------------------------------------------------------------- page helpers
 
 
-def pick_class(page, index: int) -> None:
-    """Select the ``index``-th class (0-based) in the "Draw with class" radio."""
-    option = H.key_locator(page, "w_active").locator('[data-testid="stRadioOption"]').nth(index)
-    if option.locator("input").is_checked():
-        return
-    option.click()
-    # The rerun gives the canvas the class colour: draw only once it has finished.
-    page.wait_for_function("el => el.checked", arg=option.locator("input").element_handle())
-    H.wait_until_settled(page)
-
-
 def assert_strokes_kept(page, ink: int, when: str) -> int:
     """The strokes drawn so far are still on the canvas (a remounted canvas would drop them)."""
     now = H.ink_pixels(page)
@@ -79,7 +68,7 @@ def draw_classes(page, image_size, strokes_by_class) -> int:
     number = H.update_number(page)
     ink = H.ink_pixels(page)
     for index, strokes in enumerate(strokes_by_class):
-        pick_class(page, index)
+        H.pick_class(page, index)
         ink = assert_strokes_kept(page, ink, f"after picking class {index + 1}")
         for points in strokes:
             box = H.canvas_box(page, *image_size)
