@@ -33,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -350,7 +352,6 @@ def background_picture(page):
     """(h, w, 3) uint8 array of the canvas background as shown (image + overlay, no strokes)."""
     import base64
 
-    import numpy as np
     from PIL import Image
 
     data_url = _background_canvas(page).evaluate("c => c.toDataURL('image/png')")
@@ -394,8 +395,6 @@ def ink_pixels(page) -> int:
 
 def changed_fraction(before, after, *, threshold: int = 12) -> float:
     """Fraction of pixels whose colour changed by more than ``threshold`` (0..255) in any channel."""
-    import numpy as np
-
     if before.shape != after.shape:
         return 1.0
     diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=-1)
@@ -422,6 +421,41 @@ def draw_and_wait(page, box: CanvasBox, points, *, steps: int = 8, timeout_ms: i
     before = update_number(page)
     draw_stroke(page, box, points, steps=steps)
     return wait_for_update(page, before + 1, timeout_ms=timeout_ms)
+
+
+# --------------------------------------------------------------------------- test images
+
+#: Radius in pixels of the disks of :func:`disks_image`.
+DISK_RADIUS = 26
+
+
+def disks_image(height: int, width: int, centres, *, dtype=np.uint8, seed: int = 0):
+    """Bright disks on a dark, noisy background, and the truth.
+
+    Parameters
+    ----------
+    height, width : int
+    centres : sequence of (row, column)
+        Disk centres; every disk has radius :data:`DISK_RADIUS`.
+    dtype : numpy integer dtype
+        uint8 or uint16 (the full range of the dtype is used).
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    image : (height, width) ``dtype``
+    truth : (height, width) uint8
+        1 = background, 2 = disk.
+    """
+    rows, cols = np.mgrid[:height, :width]
+    truth = np.ones((height, width), np.uint8)
+    for r, c in centres:
+        truth[(rows - r) ** 2 + (cols - c) ** 2 <= DISK_RADIUS ** 2] = 2
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    image = np.where(truth == 2, 0.7, 0.15) + rng.normal(0, 0.04, truth.shape)
+    return (np.clip(image, 0, 1) * top).astype(dtype), truth
 
 
 # --------------------------------------------------------------------------- widgets

@@ -3,6 +3,10 @@
 One server for the whole run (see conftest.py), a fresh Streamlit session per test. Every wait
 is on a condition: the status marker "update #N" (written last in every run) and the canvas
 background (painted by the component after the run) — never on a fixed sleep.
+
+Screenshots of the main states go to ``tests/e2e/artifacts/`` (git-ignored). With
+``SEG_UPDATE_README_SCREENSHOT=1`` the first test also rewrites ``tests/e2e/readme-screenshot.png``
+(committed, shown in the README); CI never sets it.
 """
 
 from __future__ import annotations
@@ -25,23 +29,7 @@ COINS_BACKGROUND = [(10, 158), (150, 158), (300, 158)]
 COINS_COIN = [[(198, 193), (226, 193)], [(195, 123), (215, 123)], [(258, 118), (282, 118)]]
 
 
-# --------------------------------------------------------------------------- synthetic images
-
-# Bright disks on a dark, noisy background: (row, column) centres and radius in pixels.
-DISK_RADIUS = 26
-
-
-def blobs(height: int, width: int, centres, *, dtype=np.uint8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A (height, width) image of bright disks and its truth (1 = background, 2 = disk)."""
-    rows, cols = np.mgrid[:height, :width]
-    truth = np.ones((height, width), np.uint8)
-    for r, c in centres:
-        truth[(rows - r) ** 2 + (cols - c) ** 2 <= DISK_RADIUS ** 2] = 2
-    rng = np.random.default_rng(seed)
-    top = np.iinfo(dtype).max
-    image = np.where(truth == 2, 0.7, 0.15) + rng.normal(0, 0.04, truth.shape)
-    return (np.clip(image, 0, 1) * top).astype(dtype), truth
-
+# --------------------------------------------------------------------------- synthetic uploads (H.disks_image)
 
 UPLOAD_CENTRES = [(60, 70), (60, 230), (145, 150)]                 # 200 x 300 image
 UPLOAD_BACKGROUND = [(15, 103), (150, 103), (285, 103)]            # row 103: between the disks
@@ -159,7 +147,7 @@ def test_strokes_of_two_classes_segment_the_sample_and_the_mask_agrees(page, ser
 
 
 def test_uploaded_16bit_tiff_is_segmented_where_drawn(page, server, artifacts, tmp_path):
-    image, truth = blobs(200, 300, UPLOAD_CENTRES, dtype=np.uint16)
+    image, truth = H.disks_image(200, 300, UPLOAD_CENTRES, dtype=np.uint16)
     source = tmp_path / "disks16.tif"
     tifffile.imwrite(source, image)
     H.open_app(page, server.url)
@@ -187,7 +175,7 @@ def test_uploaded_16bit_tiff_is_segmented_where_drawn(page, server, artifacts, t
 
 def test_stack_gets_a_frame_slider_and_strokes_on_two_frames_segment_it(page, server, artifacts, tmp_path):
     centres = [[(50, 60), (110, 140)], [(55, 70), (105, 130)], [(60, 80), (100, 120)]]
-    frames = [blobs(160, 200, c, seed=i)[0] for i, c in enumerate(centres)]
+    frames = [H.disks_image(160, 200, c, seed=i)[0] for i, c in enumerate(centres)]
     source = tmp_path / "stack.tif"
     tifffile.imwrite(source, np.stack(frames), photometric="minisblack")  # 3 grey pages, not RGB
     H.open_app(page, server.url)
@@ -225,7 +213,7 @@ def test_stack_gets_a_frame_slider_and_strokes_on_two_frames_segment_it(page, se
     path, mask = download_mask(page, tmp_path)
     assert path.name == "stack_frame001_mask.png" and mask.shape == (160, 200)
     assert set(np.unique(mask)) <= {1, 2}
-    truth = blobs(160, 200, centres[1], seed=1)[1]
+    truth = H.disks_image(160, 200, centres[1], seed=1)[1]
     assert (mask == truth).mean() > 0.9
 
 

@@ -15,7 +15,6 @@ import tifffile
 from PIL import Image
 
 from tests.e2e import helpers as H
-from tests.e2e.test_app_browser import blobs
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +26,7 @@ def make_bundle(path) -> None:
     from seg.model import ForestSettings, train
     from seg.persist import save_model
 
-    image, truth = blobs(160, 200, [(50, 60), (110, 140)], seed=7)
+    image, truth = H.disks_image(160, 200, [(50, 60), (110, 140)], seed=7)
     labels = np.zeros_like(truth)
     labels[::9, ::9] = truth[::9, ::9]  # a sparse grid of labelled pixels, like many short scribbles
     model = train(image, labels, None, ["background", "disk"],
@@ -38,8 +37,8 @@ def make_bundle(path) -> None:
 def test_batch_page_segments_two_uploads_and_the_zip_holds_their_masks(page, server, artifacts, tmp_path):
     bundle = tmp_path / "disks.segmodel"
     make_bundle(bundle)
-    first, first_truth = blobs(150, 180, [(40, 50), (100, 120)], seed=11)
-    second, second_truth = blobs(120, 160, [(60, 80)], dtype=np.uint16, seed=12)
+    first, first_truth = H.disks_image(150, 180, [(40, 50), (100, 120)], seed=11)
+    second, second_truth = H.disks_image(120, 160, [(60, 80)], dtype=np.uint16, seed=12)
     Image.fromarray(first).save(tmp_path / "first.png")
     tifffile.imwrite(tmp_path / "second.tif", second)
 
