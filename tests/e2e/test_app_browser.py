@@ -128,19 +128,20 @@ def test_strokes_of_two_classes_segment_the_sample_and_the_mask_agrees(page, ser
     if update_readme_screenshot is not None:
         H.screenshot(page, update_readme_screenshot)
 
+    # The uncertainty view repaints the background with a heat map; strokes stay.
+    before, seen, ink = H.update_number(page), H.background_hash(page), H.ink_pixels(page)
+    H.pick_select(page, "w_view", "Uncertainty (bright = unsure: draw there)")
+    H.wait_for_update(page, before + 1)
+    H.wait_for_background_change(page, seen)
+    assert_strokes_kept(page, ink, "after switching to the uncertainty view")
+    H.screenshot(page, artifacts / "03-uncertainty.png")
+
     path, mask = download_mask(page, tmp_path)
     assert path.name == "coins_mask.png"
     assert mask.shape == (303, 384) and mask.dtype == np.uint8
     assert set(np.unique(mask)) <= {1, 2}, np.unique(mask)  # every pixel predicted, K = 2
     assert_strokes_predicted(mask, strokes)
     assert 0.15 < (mask == 2).mean() < 0.6  # coins cover about a third of the picture
-
-    # The uncertainty view repaints the background with a heat map; strokes stay.
-    before, seen = H.update_number(page), H.background_hash(page)
-    H.pick_select(page, "w_view", "Uncertainty (bright = unsure: draw there)")
-    H.wait_for_update(page, before + 1)
-    H.wait_for_background_change(page, seen)
-    H.screenshot(page, artifacts / "03-uncertainty.png")
 
 
 # --------------------------------------------------------------------------- 2. uploads
