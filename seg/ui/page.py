@@ -113,8 +113,10 @@ def frame_picker(record: ImageRecord) -> int:
     frame = st.slider("Frame", 0, record.n_frames - 1, key=S.W_FRAME,
                       help="Strokes on any frame train the same model.")
     drawn = sorted(f for f, d in state[S.DRAWINGS].items() if d and d.get("objects"))
-    if drawn:
-        st.caption("Strokes on frame(s) " + ", ".join(str(f) for f in drawn))
+    # Always the same element in the same place: an element that appears above the canvas only
+    # on some runs makes Streamlit remount the canvas, which drops a stroke still in flight.
+    with st.container(key="frames_caption"):
+        st.caption("Strokes on frame(s) " + ", ".join(str(f) for f in drawn) if drawn else "No strokes yet")
     return int(frame)
 
 
