@@ -540,8 +540,11 @@ def _check_structure(a: dict[str, np.ndarray], n_nodes: int) -> None:
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
             raise _refuse(f"{name}[{i}] = {child[i]} is not a later node of the same tree")
-    if np.any(split & (left == right)):
-        raise _refuse("a node has the same node as both children")
+    # Every node but the roots is the child of exactly one node: proper trees, no shared
+    # subtrees (which would make the breadth-first re-layout overrun a tree).
+    children = np.concatenate([left[split], right[split]])
+    if len(children) != n_nodes - len(a["roots"]) or len(np.unique(children)) != len(children):
+        raise _refuse("a node is the child of two nodes, or of none")
     feature = a["feature"]
     bad = split & ((feature < 0) | (feature >= int(a["n_features"])))
     if np.any(bad):

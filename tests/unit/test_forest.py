@@ -197,6 +197,15 @@ def tamper_child_in_other_tree(a):
     a["children_left"][0] = int(a["roots"][1])
 
 
+def tamper_shared_subtree(a):
+    assert a["children_left"][1] >= 0     # the root's left child splits too
+    a["children_right"][1] = a["children_right"][0]
+
+
+def tamper_same_children(a):
+    a["children_right"][first_split(a)] = a["children_left"][first_split(a)]
+
+
 def tamper_one_child(a):
     a["children_right"][first_split(a)] = -1
 
@@ -251,7 +260,7 @@ def tamper_n_features(a):
 
 @pytest.mark.parametrize("tamper", [
     tamper_child_out_of_range, tamper_cycle, tamper_child_pointing_back, tamper_child_in_other_tree,
-    tamper_one_child, tamper_feature, tamper_negative_feature, tamper_nan_threshold, tamper_negative_value,
+    tamper_shared_subtree, tamper_same_children, tamper_one_child, tamper_feature, tamper_negative_feature, tamper_nan_threshold, tamper_negative_value,
     tamper_leaf_sum, tamper_roots, tamper_dtype, tamper_shape, tamper_value_shape, tamper_missing,
     tamper_extra, tamper_n_features,
 ])
