@@ -25,6 +25,8 @@ with st.sidebar:
     record = page.image_source()
     st.subheader("Classes")
     class_editor()
+    with st.container(key="toolbar"):
+        active, tool, width = page.drawing_controls()
     settings = page.guarded(settings_panel, record.n_channels)
     page.resume_panel()
 
@@ -33,7 +35,7 @@ st.title("Trainable segmentation")
 st.caption(config.HINT)
 page.show_flash()
 frame = page.frame_picker(record)
-active, tool, width, view, opacity, live, update_clicked = page.toolbar(st.session_state[S.CLASSES])
+view, opacity, live, update_clicked = page.view_bar(st.session_state[S.CLASSES])
 geometry = canvas_geometry(*record.shape[1:])
 strokes_and_labels = page.guarded(page.read_strokes, record, frame, geometry)
 if strokes_and_labels is None:  # unreadable strokes: show the image, keep everything else working

@@ -31,7 +31,7 @@ MAX_CACHED_BACKGROUNDS: int = 8
 
 HINT: str = (
     "Draw a few strokes on each class; the segmentation updates after every stroke. "
-    "Pick the class above the image; undo, redo and clear with the canvas's own toolbar. "
+    "Pick the class in the sidebar; undo, redo and clear with the canvas's own toolbar. "
     "Reloading the page starts a fresh session: download the annotations (Downloads) "
     "to resume later by uploading them again."
 )

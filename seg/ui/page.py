@@ -120,14 +120,14 @@ def frame_picker(record: ImageRecord) -> int:
     return int(frame)
 
 
-# --------------------------------------------------------------------------- toolbar above the canvas
+# --------------------------------------------------------------------------- the pen (sidebar) and the view bar (above the canvas)
 
 
 def drawing_tools() -> tuple[str, int]:
     """Tool (freehand / line / rectangle / eraser) and stroke width in screen pixels."""
     tool = st.segmented_control("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, required=True,
                                 help="The eraser removes scribbles (its pixels become unlabelled).")
-    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.", width=160)
+    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.")
     return tool or "freedraw", int(width)
 
 
@@ -150,21 +150,28 @@ def live_controls() -> tuple[bool, bool]:
     return bool(live), bool(clicked)
 
 
-def toolbar(classes):
-    """The controls next to the canvas: class, tool, width; view, opacity, live update.
+def drawing_controls() -> tuple[str, str, int]:
+    """The pen, in the sidebar: active class, tool (freehand / line / rectangle / eraser), width.
 
-    Returns (active class, tool, width, view, opacity, live, update clicked).
+    Returns (active class, tool, width).
     """
     from seg.ui.classes import active_class_picker
 
-    with st.container(key="toolbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
-        active = active_class_picker()
-        tool, width = drawing_tools()
+    active = active_class_picker()
+    tool, width = drawing_tools()
+    return active, tool, width
+
+
+def view_bar(classes) -> tuple[str, float, bool, bool]:
+    """The controls above the canvas: view, opacity, live update.
+
+    Returns (view, opacity, live, update clicked).
+    """
     with st.container(key="viewbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
         view, opacity = view_controls(classes)
         live, clicked = live_controls()
     st.space("medium")  # room for the canvas's own toolbar, which appears above its top-right corner
-    return active, tool, width, view, opacity, live, clicked
+    return view, opacity, live, clicked
 
 
 def resume_panel() -> None:
