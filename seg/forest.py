@@ -52,6 +52,10 @@ ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value
 _BLOCK = 128            # pixels walked through a tree together (their state fits the L1 cache)
 _BLOCK_CELLS = 1 << 15  # ... but at most this many (pixel, class) sums per block, for huge K
 _ROWS_PER_CHUNK = 1 << 18   # pixels per kernel call: bounds the float32 copy of a non-float32 input
+# Blocks handed to a thread at a time. Dynamic hand-out instead of numba's default static halves:
+# early exit makes blocks unequal, and on a busy machine a preempted thread would hold up the
+# other one at the end of every kernel call.
+_BLOCKS_PER_GRAB = 16
 _LEAF_SUM_TOLERANCE = 1e-6
 
 
@@ -417,7 +421,8 @@ class Forest:
         rows, shape = self._rows(features)
         labels = np.empty(len(rows), np.uint16)
         for start, stop, x in _chunks(rows):
-            _labels_kernel(x, self.n_features, *self._fast, labels[start:stop], self._block_size)
+            with numba.parallel_chunksize(_BLOCKS_PER_GRAB):
+                _labels_kernel(x, self.n_features, *self._fast, labels[start:stop], self._block_size)
         return _narrow(labels, self.n_classes).reshape(shape)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -443,8 +448,9 @@ class Forest:
         proba = np.empty((len(rows), self.n_classes), np.float32)
         labels = np.empty(len(rows) if with_labels else 0, np.uint16)
         for start, stop, x in _chunks(rows):
-            _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
-                          labels[start:stop] if with_labels else labels, self._block_size)
+            with numba.parallel_chunksize(_BLOCKS_PER_GRAB):
+                _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
+                              labels[start:stop] if with_labels else labels, self._block_size)
         return proba.reshape(*shape, self.n_classes), _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)
 
     def _rows(self, features: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
