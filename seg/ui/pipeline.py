@@ -45,6 +45,14 @@ def display_samples(natural: tuple[int, int], display: tuple[int, int]) -> tuple
     return row_index, col_index
 
 
+def gather_pixels(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image[rows][:, cols]`` as one C-contiguous gather (no (len(rows), W, ...) intermediate)."""
+    height, width = image.shape[:2]
+    flat = (rows.astype(np.intp)[:, None] * width + cols.astype(np.intp)[None, :]).ravel()
+    gathered = image.reshape(height * width, -1)[flat]
+    return gathered.reshape(len(rows), len(cols), *image.shape[2:])
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """The segmentation of one frame, computed as far as it is looked at.
@@ -71,18 +79,29 @@ class Prediction:
     _model: Any = dataclasses.field(repr=False, default=None)
     _features: Any = dataclasses.field(repr=False, default=None)
     _samples: Any = dataclasses.field(repr=False, default=None)   # (rows, cols) or None = all pixels
+    _shown: Any = dataclasses.field(repr=False, default=None)     # (h, w, F) features of the display pixels
     _memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
-    def compute(cls, key: tuple, frame: int, model, features: np.ndarray, display: tuple[int, int]) -> "Prediction":
-        """Predict the display pixels of ``features`` (H, W, F) shown at ``display`` = (h, w)."""
+    def compute(cls, key: tuple, frame: int, model, features: np.ndarray, display: tuple[int, int],
+                previous: "Prediction | None" = None) -> "Prediction":
+        """Predict the display pixels of ``features`` (H, W, F) shown at ``display`` = (h, w).
+
+        The display pixels' features are gathered once per feature stack and display size and
+        reused from ``previous`` on the next stroke: gathering costs more than predicting them.
+        """
         samples = None
         shown = features
         if tuple(display) != features.shape[:2]:
-            samples = display_samples(features.shape[:2], display)
-            shown = features[samples[0]][:, samples[1]]
+            if previous is not None and previous._features is features and previous._shown is not None \
+                    and previous._shown.shape[:2] == tuple(display):
+                samples, shown = previous._samples, previous._shown
+            else:
+                samples = display_samples(features.shape[:2], display)
+                shown = gather_pixels(features, *samples)
         prediction = cls(key=key, frame=int(frame), display_labels=model.predict_features(shown),
-                         n_classes=int(model.n_classes), _model=model, _features=features, _samples=samples)
+                         n_classes=int(model.n_classes), _model=model, _features=features, _samples=samples,
+                         _shown=None if samples is None else shown)
         if samples is None:
             prediction._memo["labels"] = prediction.display_labels
         return prediction
@@ -106,10 +125,9 @@ class Prediction:
             if self._samples is None or "proba" in self._memo:
                 proba = self.probabilities()
                 self._memo["display_proba"] = proba if self._samples is None else \
-                    proba[self._samples[0]][:, self._samples[1]]
+                    gather_pixels(proba, *self._samples)
             else:
-                shown = self._features[self._samples[0]][:, self._samples[1]]
-                self._memo["display_proba"] = self._model.predict_proba_features(shown)
+                self._memo["display_proba"] = self._model.predict_proba_features(self._shown)
         return self._memo["display_proba"]
 
     def display_uncertainty(self) -> np.ndarray:
@@ -348,7 +366,8 @@ def refresh(
                                      keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
-        state[S.PREDICTION] = Prediction.compute(pred_key, frame, model, stacks[0], display_size)
+        state[S.PREDICTION] = Prediction.compute(pred_key, frame, model, stacks[0], display_size,
+                                                         previous=current)
         done.predict_ms = (time.perf_counter() - start) * 1000
         done.predicted = True
     done.notice = state.get(S.NOTICE)

@@ -215,6 +215,13 @@ def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
     assert prediction.labels.shape == (300, 1500)       # full resolution, computed on demand
     assert np.array_equal(shown, resize_labels(prediction.labels, shown.shape))
     assert prediction.labels[:, :690].max() == 1 and prediction.labels[:, 710:].min() == 2
+    # The next stroke reuses the gathered display features (fast path): still exactly the
+    # full-resolution labels resized for display, for the retrained model.
+    draw(app, [([(50.0, 150.0), (600.0, 150.0)], background), ([(800.0, 150.0), (1400.0, 150.0)], bright),
+               ([(100.0, 40.0), (650.0, 260.0)], background)])
+    again = _prediction(app)
+    assert again is not prediction and again._shown is prediction._shown
+    assert np.array_equal(again.display_labels, resize_labels(again.labels, shown.shape))
 
 
 def test_a_huge_image_opens_with_live_update_off(app, monkeypatch):
