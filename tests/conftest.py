@@ -20,3 +20,19 @@ def isbi_dir() -> Path:
     if not ISBI.is_dir():  # pragma: no cover - CI always has ../shared beside the clone
         pytest.fail(f"ISBI data not found at {ISBI}: the repo must be checked out beside ../shared")
     return ISBI
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Put ``sys.modules["__main__"]`` back after each test.
+
+    AppTest runs a page as ``__main__`` and leaves it installed; Dask's LocalCluster then starts
+    its worker processes with multiprocessing's spawn method, which re-runs ``__main__``'s file
+    in every worker, i.e. the Streamlit page, and the workers fail to start.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
