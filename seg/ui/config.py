@@ -24,7 +24,7 @@ MAX_UPSCALE: float = 2.0
 
 #: Feature stacks kept in memory per session (the labelled frames and the current one are kept
 #: first; this bounds memory for long stacks with scribbles on many frames).
-MAX_CACHED_FEATURE_BYTES: int = 3_000_000_000
+MAX_CACHED_FEATURE_BYTES: int = 1_500_000_000
 
 #: Encoded canvas backgrounds kept per session (view/opacity toggles are then instant).
 MAX_CACHED_BACKGROUNDS: int = 8
