@@ -56,6 +56,7 @@ __all__ = [
     "as_frames",
     "Normalization",
     "normalize",
+    "normalization_statistics",
     "image_digest",
     "describe",
 ]
@@ -767,21 +768,50 @@ def normalize(frame: np.ndarray, normalization: Normalization = Normalization())
     if normalization.mode == "dtype" and planes.dtype.kind == "u":
         out /= np.float32(np.iinfo(planes.dtype).max)
     elif normalization.mode == "percentile":
-        low, high = _percentiles(planes, normalization.low, normalization.high)
-        _stretch_inplace(out, planes, low, high)
+        statistics = _percentile_statistics(planes, normalization)
+        _stretch_inplace(out, statistics[:, 0], statistics[:, 1])
     return out if array.ndim == 3 else out[..., 0]
 
 
-def _stretch_inplace(
-    out: np.ndarray, planes: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> np.ndarray:
-    """out = (out - low) / (high - low) per channel; flat channels fall back to min/max, then 0."""
-    flat = high <= low
-    for channel in np.flatnonzero(flat):  # e.g. sparse bright spots on an even background
+def normalization_statistics(frame: np.ndarray, normalization: Normalization) -> np.ndarray | None:
+    """The per-channel parameters :func:`normalize` uses for a whole frame.
+
+    Tiles of a huge frame must be normalised with the whole frame's statistics, not their own.
+
+    Parameters
+    ----------
+    frame : (H, W) or (H, W, C) array
+        uint8, uint16 or float32 (a ``np.memmap`` is only sampled, plus a min/max pass over a
+        channel whose percentiles coincide).
+    normalization : Normalization
+
+    Returns
+    -------
+    (C, 2) float64 array or None
+        ``[offset, scale]`` per channel in percentile mode, so that ``normalize(frame)`` equals
+        ``(frame - offset) * scale`` computed in float32; ``None`` for the modes that act pixel by
+        pixel ("dtype", "none"), where any window can be normalised on its own.
+    """
+    if normalization.mode != "percentile":
+        return None
+    # No dtype conversion pass here: the frame may be a memory-mapped huge image (only sampled).
+    planes = frame if frame.ndim == 3 else frame[..., None]
+    return _percentile_statistics(planes, normalization)
+
+
+def _percentile_statistics(planes: np.ndarray, normalization: Normalization) -> np.ndarray:
+    """(C, 2) [offset, scale]: robust percentiles; flat channels fall back to min/max, then 0."""
+    low, high = _percentiles(planes, normalization.low, normalization.high)
+    for channel in np.flatnonzero(high <= low):  # e.g. sparse bright spots on an even background
         low[channel] = planes[..., channel].min()
         high[channel] = planes[..., channel].max()
     span = high - low
     scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
+    return np.stack([low, scale], axis=1)
+
+
+def _stretch_inplace(out: np.ndarray, low: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """out = (out - low) * scale per channel, in float32."""
     height, width, channels = out.shape
     # Broadcasting a length-C vector is slow (inner loop of C); tile it along whole rows instead.
     rows = out.reshape(height, width * channels)

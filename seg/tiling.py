@@ -166,20 +166,9 @@ def frame_statistics(frame: np.ndarray, normalization: Normalization) -> np.ndar
         ``(x - offset) * scale``); ``None`` for the modes that act pixel by pixel ("dtype",
         "none"), where a window can be normalised on its own.
     """
-    if normalization.mode != "percentile":
-        return None
     from seg import images
 
-    planes = _as_hwc(frame)
-    # The same sample, percentiles and flat-channel fallback as seg.images.normalize, so that
-    # normalising a window with them gives bit for bit what normalising the frame gives.
-    low, high = images._percentiles(planes, normalization.low, normalization.high)
-    for channel in np.flatnonzero(high <= low):
-        low[channel] = planes[..., channel].min()
-        high[channel] = planes[..., channel].max()
-    span = high - low
-    scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
-    return np.stack([low, scale], axis=1)
+    return images.normalization_statistics(_as_hwc(frame), normalization)
 
 
 def normalize_window(
