@@ -1,0 +1,1 @@
+"""Load and endurance tests: many concurrent browser sessions, long sessions, heavy neighbours."""
