@@ -35,7 +35,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server and the sync Playwright instance (whose event loop stays installed
+# while it runs) end with the browser tests, so later tests can run their own asyncio loops.
+@pytest.fixture(scope="package")
 def server(artifacts: Path):
     """The real app: ``python -m streamlit run streamlit_app.py`` on a free port."""
     try:
@@ -46,7 +48,7 @@ def server(artifacts: Path):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     """Headless Debian Chromium (fails, never skips, when it is missing)."""
     try:
