@@ -185,13 +185,11 @@ def serve(log_path: Path, *, env: dict[str, str] | None = None, **config: object
     ``server_disconnectedSessionTTL=5`` -> ``STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL=5``;
     ``env`` adds other variables (default: :data:`ALLOCATOR_ENV`).
     """
-    import re
+    from streamlit.string_util import to_snake_case  # Streamlit's own option -> variable naming
 
     extra = dict(ALLOCATOR_ENV if env is None else env)
     for name, value in config.items():
-        section, option = name.split("_", 1)
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", option).upper()
-        extra[f"STREAMLIT_{section.upper()}_{snake}"] = str(value)
+        extra[f"STREAMLIT_{to_snake_case(name).upper()}"] = str(value)
     saved = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)  # H.start_server passes os.environ to the server process
     try:
@@ -602,8 +600,9 @@ async def _batch_summary(page, count: int) -> str:
     return (await text.first.inner_text()).strip()
 
 
-async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 16, batch_side: int = 512,
-                           light_first: int = 6, light_strokes: int = 10, period_s: float = 2.0) -> HeavyResult:
+async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, batch_side: int = 512,
+                           big_strokes: int = 3, light_first: int = 6, light_strokes: int = 8,
+                           period_s: float = 2.0) -> HeavyResult:
     """A light user draws while one user opens a ``big_side``² image and another runs a batch.
 
     The light user uploads its scene and draws its first ``light_first`` strokes before the
@@ -634,7 +633,7 @@ async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 16, b
             start = time.perf_counter()
             big_context, big = await _start_big_session(browser, url, image)
             batch_context, batch_page = await _start_batch_session(browser, url, bundle, files)
-            big_task = asyncio.create_task(_big_strokes(big, image, 4))
+            big_task = asyncio.create_task(_big_strokes(big, image, big_strokes))
             heavy_pages = (big, batch_page)
 
             async def sample() -> None:
