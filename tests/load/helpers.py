@@ -537,7 +537,9 @@ class HeavyResult:
     light: UserResult
     overlapped: int = 0            # light strokes during which a heavy session was running
     big_status: str = ""           # status line of the 4-megapixel session at the end
+    big_strokes: int = 0           # strokes the 4-megapixel user drew meanwhile
     batch_summary: str = ""        # summary line of the batch session
+    batch_runs: int = 0            # batches segmented meanwhile
     errors: list[str] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
@@ -553,8 +555,9 @@ async def _start_big_session(browser, url: str, image: np.ndarray):
     return context, page
 
 
-async def _big_strokes(page, image: np.ndarray, count: int) -> str:
-    """Once the big image is shown, draw ``count`` strokes on it (each retrains on 4 MP)."""
+async def _big_strokes(page, image: np.ndarray, count: int, stop: asyncio.Event) -> tuple[str, int]:
+    """Once the big image is shown, draw strokes on it (each retrains on the 4 MP image) until
+    ``stop`` is set, at least ``count``; returns the last status line and the strokes drawn."""
     side = image.shape[0]
     canvas = page.locator(H.CANVAS).first
     while True:  # the canvas of the big image is 760 px wide (the app's display limit)
@@ -564,16 +567,18 @@ async def _big_strokes(page, image: np.ndarray, count: int) -> str:
         await asyncio.sleep(0.2)
     await wait_until_settled(page)
     lines = {BACKGROUND: [(0.05, 0.9), (0.95, 0.9)], SHAPE: [(0.22, 0.3), (0.38, 0.3)]}
-    for index in range(count):
+    index = 0
+    while index < count or not stop.is_set():
         label = (BACKGROUND, SHAPE)[index % 2]
         await pick_class(page, label - 1)
         box = await canvas_box(page, side, side)
         before = await update_number(page)
         (x0, y0), (x1, y1) = lines[label]
-        y = y0 + 0.02 * (index // 2)
-        await draw_stroke(page, box, [(x0 * side, y * side), (x1 * side, (y1 + 0.02 * (index // 2)) * side)])
+        shift = 0.015 * (index // 2 % 8)
+        await draw_stroke(page, box, [(x0 * side, (y0 + shift) * side), (x1 * side, (y1 + shift) * side)])
         await wait_for_update(page, before + 1)
-    return await status_text(page)
+        index += 1
+    return await status_text(page), index
 
 
 async def _start_batch_session(browser, url: str, bundle: bytes, files: list[tuple[str, bytes]]):
@@ -594,10 +599,23 @@ async def _start_batch_session(browser, url: str, bundle: bytes, files: list[tup
     return context, page
 
 
-async def _batch_summary(page, count: int) -> str:
-    text = page.get_by_text(f"{count} of {count} images done")
-    await text.first.wait_for(timeout=10 * TIMEOUT_MS)
-    return (await text.first.inner_text()).strip()
+async def _batch_runs(page, count: int, stop: asyncio.Event) -> tuple[str, int]:
+    """Run the batch again and again until ``stop`` is set; the last summary and the runs made."""
+    runs = 0
+    while True:
+        text = page.get_by_text(f"{count} of {count} images done")
+        await text.first.wait_for(timeout=10 * TIMEOUT_MS)
+        await wait_idle(page)
+        runs += 1
+        if stop.is_set():
+            return (await text.first.inner_text()).strip(), runs
+        await page.locator(".st-key-w_batch_run button:visible").first.click()
+        try:  # the rerun starts a moment after the click
+            await page.wait_for_function(
+                """() => document.querySelector('[data-testid="stApp"]')
+                          ?.getAttribute('data-test-script-state') === 'running'""", timeout=5_000, polling=20)
+        except Exception:  # noqa: BLE001 - a run shorter than the polling interval is fine
+            pass
 
 
 async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, batch_side: int = 512,
@@ -606,7 +624,9 @@ async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, b
     """A light user draws while one user opens a ``big_side``² image and another runs a batch.
 
     The light user uploads its scene and draws its first ``light_first`` strokes before the
-    others start (untimed), then ``light_strokes`` timed strokes while they work.
+    others start (untimed), then ``light_strokes`` timed strokes while they work: the big user
+    keeps drawing (each stroke retrains on the big image) and the batch user keeps re-running
+    the batch until the light user is done, however fast the machine is.
     """
     from playwright.async_api import async_playwright
 
@@ -633,7 +653,9 @@ async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, b
             start = time.perf_counter()
             big_context, big = await _start_big_session(browser, url, image)
             batch_context, batch_page = await _start_batch_session(browser, url, bundle, files)
-            big_task = asyncio.create_task(_big_strokes(big, image, big_strokes))
+            stop = asyncio.Event()
+            big_task = asyncio.create_task(_big_strokes(big, image, big_strokes, stop))
+            batch_task = asyncio.create_task(_batch_runs(batch_page, batch, stop))
             heavy_pages = (big, batch_page)
 
             async def sample() -> None:
@@ -643,8 +665,9 @@ async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, b
             await draw_scene(light, scene, period_s=period_s, rng=rng, first=light_first,
                              last=light_first + light_strokes, result=result.light, on_stroke=sample)
             result.seconds["light"] = round(time.perf_counter() - start, 1)
-            result.batch_summary = await _batch_summary(batch_page, batch)
-            result.big_status = await big_task
+            stop.set()
+            result.batch_summary, result.batch_runs = await batch_task
+            result.big_status, result.big_strokes = await big_task
             result.seconds["heavy"] = round(time.perf_counter() - start, 1)
             for page in (light, big, batch_page):
                 result.errors += await error_texts(page)

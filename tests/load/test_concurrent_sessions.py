@@ -101,14 +101,15 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
 
 
 def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_user):
-    """One user opens a 4-megapixel image and draws on it, another segments a batch of 10
-    images; meanwhile a third user's strokes still update quickly."""
+    """One user opens a 4-megapixel image and keeps drawing on it, another keeps segmenting a
+    batch of 10 images; meanwhile a third user's strokes still update quickly."""
     result = asyncio.run(L.heavy_neighbours(server.url))
     assert result.errors == [], result.errors
     assert result.batch_summary.startswith("10 of 10 images done"), result.batch_summary
     assert "train" in result.big_status and "predict" in result.big_status, result.big_status
+    assert result.big_strokes >= 3 and result.batch_runs >= 1, (result.big_strokes, result.batch_runs)
     assert len(result.light.latencies_ms) == 8
-    assert result.overlapped >= 4, f"only {result.overlapped} light strokes overlapped the heavy work"
+    assert result.overlapped >= 6, f"only {result.overlapped} light strokes overlapped the heavy work"
     assert L.server_problems(server) == []
 
     alone = L.summary(single_user.latencies_ms)
