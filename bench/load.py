@@ -22,7 +22,6 @@ Prints a table and writes ``bench/results/load.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import time
@@ -55,8 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     load_before = load_average()
     with tempfile.TemporaryDirectory() as folder, L.serve(Path(folder) / "server.log") as server:
-        together = asyncio.run(L.single_then_concurrent(server.url, users=args.users, period_s=args.period))
-        heavy = asyncio.run(L.heavy_neighbours(server.url))
+        together = L.run(L.single_then_concurrent(server.url, users=args.users, period_s=args.period))
+        heavy = L.run(L.heavy_neighbours(server.url))
         problems = L.server_problems(server)
     single, concurrent = together["single"], together["concurrent"]
     rows = [

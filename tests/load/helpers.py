@@ -226,6 +226,31 @@ def server_problems(server: H.Server) -> list[str]:
 
 # --------------------------------------------------------------------------- async browser
 
+
+def run(coroutine):
+    """``asyncio.run(coroutine)`` in a fresh thread; its result (or its exception).
+
+    The calling thread may already have an event loop running, e.g. when a synchronous
+    Playwright of other browser tests is alive in this process; a new thread has none.
+    """
+    import threading
+
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="load-test-browser")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 _IDLE_JS = """
 ([selector, minimum]) => {
   const app = document.querySelector('[data-testid="stApp"]');

@@ -50,7 +50,7 @@ def single_user(server) -> L.UserResult:
             finally:
                 await browser.close()
 
-    result = asyncio.run(alone())
+    result = L.run(alone())
     assert result.errors == [], result.errors
     assert len(result.latencies_ms) == 15, result.latencies_ms
     return result
@@ -87,7 +87,7 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
             finally:
                 await browser.close()
 
-    results = asyncio.run(together())
+    results = L.run(together())
     for result in results:
         assert result.errors == [], (result.scene.name, result.errors)
         assert len(result.latencies_ms) == 15, (result.scene.name, result.latencies_ms)
@@ -103,7 +103,7 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
 def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_user):
     """One user opens a 4-megapixel image and keeps drawing on it, another keeps segmenting a
     batch of 10 images; meanwhile a third user's strokes still update quickly."""
-    result = asyncio.run(L.heavy_neighbours(server.url))
+    result = L.run(L.heavy_neighbours(server.url))
     assert result.errors == [], result.errors
     assert result.batch_summary.startswith("10 of 10 images done"), result.batch_summary
     assert "train" in result.big_status and "predict" in result.big_status, result.big_status

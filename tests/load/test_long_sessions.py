@@ -120,7 +120,7 @@ def test_fifty_sessions_opened_and_closed_give_their_memory_back(tmp_path):
         return {"before": before, "peak": peak, "after": after, "errors": errors}
 
     with L.serve(tmp_path / "server.log", server_disconnectedSessionTTL=ttl) as server:
-        result = asyncio.run(scenario(server.url, server.process.pid))
+        result = L.run(scenario(server.url, server.process.pid))
         problems = L.server_problems(server)
     print({k: (v / MB if isinstance(v, int) else v) for k, v in result.items()})
     assert result["errors"] == []
