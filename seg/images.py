@@ -112,6 +112,7 @@ def read_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    max_frame_pixels: int | None = None,
 ) -> np.ndarray:
     """Read a PNG, JPEG, TIFF or BMP image into a ``(T, H, W, C)`` array.
 
@@ -125,6 +126,9 @@ def read_image(
         Raise it to open larger images (memory permitting).
     max_frames : int, optional
         Largest accepted number of frames (time points x z slices).
+    max_frame_pixels : int, optional
+        Largest accepted height x width of one frame, also checked before decoding (None: only
+        ``max_pixels`` applies).
 
     Returns
     -------
@@ -143,7 +147,8 @@ def read_image(
         ``source`` is none of the accepted types.
     """
     limits = _Limits(
-        _positive_int(max_pixels, "max_pixels"), _positive_int(max_frames, "max_frames")
+        _positive_int(max_pixels, "max_pixels"), _positive_int(max_frames, "max_frames"),
+        None if max_frame_pixels is None else _positive_int(max_frame_pixels, "max_frame_pixels"),
     )
     with _open_source(source, limits) as (stream, label):
         kind = _sniff(stream, label)
@@ -158,6 +163,7 @@ def read_image(
 class _Limits:
     max_pixels: int
     max_frames: int
+    max_frame_pixels: int | None = None
 
     @property
     def max_bytes(self) -> int:
@@ -288,6 +294,12 @@ def _check_extent(
         raise ImageError(
             f"Cannot read {label}: {frames:,} frames exceed the limit of {limits.max_frames:,} "
             "frames. Open a subset of the frames, or raise the limit with max_frames=..."
+        )
+    if limits.max_frame_pixels is not None and height * width > limits.max_frame_pixels:
+        raise ImageError(
+            f"Cannot read {label}: {width}×{height} = {height * width / 1e6:.1f} megapixels per frame "
+            f"exceed the limit of {limits.max_frame_pixels / 1e6:.0f} megapixels per frame. Crop or "
+            "downsample it, or segment it with the command line (python -m seg apply)."
         )
     pixels = frames * height * width
     if pixels > limits.max_pixels:

@@ -33,7 +33,7 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
     """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise)."""
     from seg.images import read_image
 
-    frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS)
+    frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
     t, h, w = frames.shape[:3]
     if h * w > config.MAX_FRAME_PIXELS:
         raise ImageError(
