@@ -22,6 +22,7 @@ import streamlit as st
 
 from seg import batch
 from seg.errors import SegError
+from seg.ui.lifetime import watch_session
 
 MODEL_KEY = "seg.model"
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in batch.IMAGE_SUFFIXES)
@@ -31,9 +32,12 @@ SESSION_MODEL = "Model trained in this session"
 UPLOADED_MODEL = "Upload a model bundle (.segmodel)"
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(scope="session", max_entries=2, show_spinner=False)
 def _bundle_model(digest: str, _data: bytes):
-    """The model of an uploaded bundle, loaded safely once per distinct file (keyed by digest)."""
+    """The model of an uploaded bundle, loaded safely once per distinct file (keyed by digest).
+
+    Per session: released when the tab disconnects, never shared with another user.
+    """
     from seg.persist import load_model
 
     return load_model(_data)
@@ -159,6 +163,7 @@ def show_measurements(outcomes) -> None:
         st.line_chart(chart)
 
 
+watch_session()
 st.title("Apply a model to many images")
 st.caption("Segment a batch of images or stacks with a trained model, check a few, and download "
            "the masks with a table of measurements.")

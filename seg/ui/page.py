@@ -47,8 +47,10 @@ def begin_run(started: float | None = None) -> Run:
 
     ``started`` is the ``time.perf_counter()`` at the top of the script (default: now).
     """
+    from seg.ui.lifetime import watch_session
     from seg.ui.settings import init_settings
 
+    watch_session()
     run = Run() if started is None else Run(started=started)
     state = st.session_state
     S.restore_widgets(state)
