@@ -65,7 +65,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import numbers
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +73,16 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
+from seg.strokes.checks import (
+    MAX_COORDINATE,
+    MAX_IMAGE_PIXELS,
+    MAX_JSON_BYTES,
+    _check_shape,
+    _integer,
+    _load_json,
+    _number,
+    _show,
+)
 
 __all__ = [
     "ERASER_COLOR",
@@ -101,9 +110,6 @@ MAX_PATH_COMMANDS = 100_000      # commands in one Fabric path
 MAX_STROKE_POINTS = 200_000      # points of one stroke, after flattening curves
 MAX_TOTAL_POINTS = 2_000_000     # points of all strokes of one drawing or file
 MAX_FILE_STROKES = 100_000       # strokes in one annotation file
-MAX_JSON_BYTES = 64 * 1024 * 1024
-MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
-MAX_IMAGE_PIXELS = 1_000_000_000  # T * H * W of an annotated image
 MAX_RASTER_WORK = 50_000_000     # (segment, row) pairs one rasterize call may visit
 MAX_CURVE_PIECES = 1_000
 FLATNESS = 0.02                  # max distance (image px) between a Bezier and its polyline
@@ -123,37 +129,6 @@ _NAMED_COLORS = {
 # ---------------------------------------------------------------------------------------------
 # Small validators
 # ---------------------------------------------------------------------------------------------
-
-def _number(value: Any, what: str, *, limit: float = MAX_COORDINATE) -> float:
-    """A finite float with ``|value| <= limit``, or AnnotationError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise AnnotationError(f"{what} must be a number, got {_show(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise AnnotationError(f"{what} is too large: {_show(value)}") from None
-    if not math.isfinite(number):
-        raise AnnotationError(f"{what} must be finite, got {number}")
-    if abs(number) > limit:
-        raise AnnotationError(f"{what} = {number:g} is beyond +-{limit:g}; the drawing is corrupt")
-    return number
-
-
-def _integer(value: Any, what: str, *, low: int = 0, high: int | None = None) -> int:
-    """An int in ``[low, high]`` (bools refused), or AnnotationError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise AnnotationError(f"{what} must be an integer, got {_show(value)}")
-    number = int(value)
-    if number < low or (high is not None and number > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise AnnotationError(f"{what} must be in {bound}, got {number}")
-    return number
-
-
-def _show(value: Any) -> str:
-    """A short description of a (possibly huge or hostile) value for an error message."""
-    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _parse_color(value: Any) -> str | None:
@@ -538,27 +513,6 @@ def _canvas_objects(json_data: Any) -> list:
     return objects
 
 
-def _load_json(text: str | bytes, what: str) -> Any:
-    """Decode bounded, UTF-8 JSON text; any decoder failure becomes AnnotationError."""
-    if len(text) > MAX_JSON_BYTES:
-        raise AnnotationError(f"the {what} is {len(text)} bytes, more than {MAX_JSON_BYTES}")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise AnnotationError(f"the {what} is not UTF-8 text: {error}") from None
-
-    def refuse_constant(name: str) -> float:
-        raise AnnotationError(f"the {what} contains {name}; numbers must be finite")
-
-    try:
-        return json.loads(text, parse_constant=refuse_constant)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, int-digit limit, deep nesting
-        if isinstance(error, AnnotationError):
-            raise
-        raise AnnotationError(f"the {what} is not valid JSON: {str(error)[:200]}") from None
-
-
 def _origin(value: Any, what: str) -> float:
     """Fabric's origin offset: 'left'/'top' -0.5, 'center' 0, 'right'/'bottom' +0.5, x -> x-0.5."""
     if isinstance(value, str):
@@ -906,16 +860,6 @@ def rasterize(
         for rows, first, last in _group_spans(list(group), height, width, budget):
             _paint(out, rows, first, last, label)
     return out
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise AnnotationError(f"image shape must be (H, W), got {_show(shape)}")
-    height = _integer(shape[0], "image height", low=1)
-    width = _integer(shape[1], "image width", low=1)
-    if height * width > MAX_IMAGE_PIXELS:
-        raise AnnotationError(f"image shape {height}x{width} exceeds {MAX_IMAGE_PIXELS} pixels")
-    return height, width
 
 
 def _group_spans(strokes: list[Stroke], height: int, width: int, budget: list) -> Iterator[tuple]:
