@@ -65,7 +65,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +82,7 @@ from seg.strokes.checks import (
     _number,
     _show,
 )
+from seg.strokes.colors import ERASER_COLOR, _parse_color, normalize_color
 
 __all__ = [
     "ERASER_COLOR",
@@ -95,9 +95,6 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
 ]
-
-ERASER_COLOR: str = "#ffffff"
-"""Stroke colour of the eraser tool; strokes of this colour write label 0."""
 
 FORMAT = "seg-annotations"
 FORMAT_VERSION = 1
@@ -117,85 +114,11 @@ MIN_STROKE_RADIUS = 0.7072       # just above sqrt(0.5): every stroke point labe
 _CHUNK = 1 << 20                 # spans / pixels handled per vectorised step (bounds memory)
 
 _ORIGINS = {"left": -0.5, "top": -0.5, "center": 0.0, "bottom": 0.5, "right": 0.5}
-_NAMED_COLORS = {
-    "black": "#000000", "white": "#ffffff", "red": "#ff0000", "lime": "#00ff00",
-    "green": "#008000", "blue": "#0000ff", "yellow": "#ffff00", "cyan": "#00ffff",
-    "aqua": "#00ffff", "magenta": "#ff00ff", "fuchsia": "#ff00ff", "gray": "#808080",
-    "grey": "#808080", "silver": "#c0c0c0", "maroon": "#800000", "olive": "#808000",
-    "navy": "#000080", "purple": "#800080", "teal": "#008080", "orange": "#ffa500",
-}
 
 
 # ---------------------------------------------------------------------------------------------
 # Small validators
 # ---------------------------------------------------------------------------------------------
-
-
-def _parse_color(value: Any) -> str | None:
-    """``"#rrggbb"`` for a CSS colour (hex, rgb()/rgba(), a few names), None when not a colour."""
-    if not isinstance(value, str) or len(value) > 80:
-        return None
-    text = value.strip().lower()
-    if text in _NAMED_COLORS:
-        return _NAMED_COLORS[text]
-    if text.startswith("#"):
-        return _parse_hex(text[1:])
-    match = re.fullmatch(r"rgba?\((.*)\)", text)
-    if match is None:
-        return None
-    parts = [part for part in re.split(r"[\s,/]+", match.group(1).strip()) if part]
-    if len(parts) not in (3, 4):
-        return None
-    channels = [_css_number(part, 255.0) for part in parts[:3]]
-    alpha = _css_number(parts[3], 1.0) if len(parts) == 4 else 1.0
-    if any(c is None or not 0.0 <= c <= 255.0 for c in channels) or alpha is None:
-        return None
-    if not 0.0 <= alpha <= 1.0 or alpha == 0.0:
-        return None
-    red, green, blue = (int(c + 0.5) for c in channels)
-    return f"#{red:02x}{green:02x}{blue:02x}"
-
-
-def _parse_hex(digits: str) -> str | None:
-    if len(digits) not in (3, 4, 6, 8) or not all(c in "0123456789abcdef" for c in digits):
-        return None
-    if len(digits) in (3, 4):
-        digits = "".join(c * 2 for c in digits)
-    if len(digits) == 8 and digits[6:] == "00":
-        return None  # fully transparent
-    return "#" + digits[:6]
-
-
-def _css_number(text: str, full: float) -> float | None:
-    """A CSS number or percentage (of ``full``); None when unparseable or not finite."""
-    try:
-        number = float(text[:-1]) * full / 100.0 if text.endswith("%") else float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def normalize_color(color: str) -> str:
-    """Normalise a CSS colour to lowercase ``"#rrggbb"``.
-
-    Parameters
-    ----------
-    color : str
-        ``"#rgb"``, ``"#rrggbb"`` (with or without alpha digits), ``"rgb(r, g, b)"``,
-        ``"rgba(r, g, b, a)"`` or a basic CSS colour name. Alpha is ignored.
-
-    Raises
-    ------
-    AnnotationError
-        If ``color`` is not such a colour or is fully transparent.
-    """
-    normalised = _parse_color(color)
-    if normalised is None:
-        raise AnnotationError(
-            f"colour {_show(color)} is not a colour: use '#rrggbb' or 'rgb(r, g, b)'"
-        )
-    return normalised
-
 
 def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
     """Normalised colour -> label, with the eraser colour mapped to 0."""
