@@ -83,6 +83,7 @@ from seg.strokes.checks import (
     _show,
 )
 from seg.strokes.colors import ERASER_COLOR, _parse_color, normalize_color
+from seg.strokes.fit import BackgroundFit
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, STROKE_KINDS, Stroke
 
 __all__ = [
@@ -139,117 +140,6 @@ def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
             )
         lookup[colour] = label
     return lookup
-
-
-# ---------------------------------------------------------------------------------------------
-# Canvas <-> image mapping
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class BackgroundFit:
-    """Where the full-resolution image lies on the canvas: ``canvas = offset + scale * image``.
-
-    Attributes
-    ----------
-    natural_width, natural_height : int
-        Full-resolution image width ``W`` and height ``H`` in pixels.
-    scale_x, scale_y : float
-        Canvas pixels per image pixel along x and y (positive).
-    offset_x, offset_y : float
-        Canvas position of the image's top-left corner.
-    """
-
-    natural_width: int
-    natural_height: int
-    scale_x: float = 1.0
-    scale_y: float = 1.0
-    offset_x: float = 0.0
-    offset_y: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("natural_width", "natural_height"):
-            value = getattr(self, name)
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            object.__setattr__(self, name, _integer(value, f"background fit {name}", low=1,
-                                                    high=int(MAX_COORDINATE)))
-        for name in ("scale_x", "scale_y"):
-            value = _number(getattr(self, name), f"background fit {name}", limit=1e6)
-            if value <= 1e-6:
-                raise AnnotationError(f"background fit {name} must be positive, got {value}")
-            object.__setattr__(self, name, value)
-        for name in ("offset_x", "offset_y"):
-            object.__setattr__(self, name, _number(getattr(self, name), f"background fit {name}"))
-
-    @classmethod
-    def from_component(cls, d: Mapping[str, Any] | None, image_shape: tuple[int, int]) -> BackgroundFit:
-        """Build the fit from the canvas component's report and the full-resolution image shape.
-
-        Parameters
-        ----------
-        d : mapping or None
-            ``result.background_fit`` (snake_case keys ``natural_width``, ``scale_x``, ...) or
-            the component's session-state ``backgroundFit`` (camelCase ``naturalWidth``,
-            ``scaleX``, ...). None (no background reported yet) means the canvas shows the image
-            1:1 at its top-left corner.
-        image_shape : (H, W)
-            Full-resolution image height and width.
-
-        Raises
-        ------
-        AnnotationError
-            On missing or invalid values, or when the background's aspect ratio does not match
-            ``image_shape`` (the fit is for another image).
-        """
-        height, width = _check_shape(image_shape)
-        if d is None:
-            return cls(width, height)
-        if not isinstance(d, Mapping):
-            raise AnnotationError(f"background fit must be a dict or None, got {type(d).__name__}")
-        values = {}
-        for snake, camel in (("natural_width", "naturalWidth"), ("natural_height", "naturalHeight"),
-                             ("scale_x", "scaleX"), ("scale_y", "scaleY"),
-                             ("offset_x", "offsetX"), ("offset_y", "offsetY")):
-            value = d.get(snake, d.get(camel))
-            if value is None:
-                raise AnnotationError(f"background fit has no {snake!r} (or {camel!r}) value")
-            values[snake] = value
-        shown = cls(**values)  # validates the component's own numbers
-        # Display copies are rounded per side: allow one pixel of rounding on each axis.
-        mismatch = abs(shown.natural_width * height - shown.natural_height * width)
-        if mismatch > height + width:
-            raise AnnotationError(
-                f"the canvas background is {shown.natural_width}x{shown.natural_height} (WxH) but "
-                f"the image is {width}x{height}: pass the shape of the image shown on the canvas"
-            )
-        return cls(
-            width,
-            height,
-            shown.scale_x * shown.natural_width / width,
-            shown.scale_y * shown.natural_height / height,
-            shown.offset_x,
-            shown.offset_y,
-        )
-
-    def canvas_to_image(self, xy: np.ndarray) -> np.ndarray:
-        """Map canvas points ``(..., 2)`` to image points ``(..., 2)`` (float64)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        return (xy - (self.offset_x, self.offset_y)) / (self.scale_x, self.scale_y)
-
-    def image_to_canvas(self, xy: np.ndarray) -> np.ndarray:
-        """Map image points ``(..., 2)`` to canvas points ``(..., 2)`` (float64)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        return xy * (self.scale_x, self.scale_y) + (self.offset_x, self.offset_y)
-
-    @property
-    def image_pixels_per_canvas_pixel(self) -> float:
-        """Factor turning a canvas stroke width into an image stroke width (mean of both axes)."""
-        return 0.5 * (1.0 / self.scale_x + 1.0 / self.scale_y)
-
-    def _affine(self) -> np.ndarray:
-        """(2, 3) canvas -> image affine matrix."""
-        return np.array([[1.0 / self.scale_x, 0.0, -self.offset_x / self.scale_x],
-                         [0.0, 1.0 / self.scale_y, -self.offset_y / self.scale_y]])
 
 
 # ---------------------------------------------------------------------------------------------
