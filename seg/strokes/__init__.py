@@ -1,54 +1,30 @@
 """Scribbles: canvas drawing JSON -> strokes in image pixels -> label images; annotation files.
 
 The drawing canvas (streamlit-drawable-canvas 0.13, Fabric.js 7) reports every stroke as a Fabric
-object in *canvas* pixels. This module turns those objects into :class:`Stroke` s in
+object in *canvas* pixels. This package turns those objects into :class:`Stroke` s in
 *full-resolution image* pixels, rasterises strokes into integer label images, and stores them in a
 versioned annotation file (:class:`Annotations`) that can also be drawn back onto the canvas.
 
-Coordinates
------------
-Image coordinates are continuous ``(x, y) = (column, row)``: pixel ``(row, col)`` covers
-``[col, col + 1) x [row, row + 1)`` and its centre is ``(col + 0.5, row + 0.5)``.
+Modules
+-------
+``colors``       colour text -> ``"#rrggbb"`` (:func:`normalize_color`), :data:`ERASER_COLOR`
+``fit``          :class:`BackgroundFit`: where the image lies on the canvas, canvas <-> image
+``stroke``       the :class:`Stroke` record (and the image coordinate convention)
+``canvas``       :func:`parse_canvas`: Fabric 7 JSON -> strokes
+``paths``        Fabric path commands -> Bezier segments -> flattened polylines
+``raster``       :func:`rasterize`: strokes -> label image (the exact pixel rule)
+``annotations``  :class:`Annotations`: the versioned file, label stacks, back to canvas JSON
+``checks``       validators shared by the modules above
 
-The component draws its background image (``natural_width x natural_height`` pixels, usually a
-downscaled display copy of the image) with its top-left corner at ``(offset_x, offset_y)`` and one
-background pixel ``scale_x x scale_y`` canvas pixels large (read from its JS bundle: "stretch" uses
-``scale = canvas size / natural size`` per axis and offset 0; "contain" uses one scale
-``min(canvas_w / natural_w, canvas_h / natural_h)`` and centres the image). With the
-full-resolution image ``W x H`` pixels, a canvas point maps to the image as::
-
-    x_image = (x_canvas - offset_x) / scale_x * W / natural_width
-    y_image = (y_canvas - offset_y) / scale_y * H / natural_height
-
-:meth:`BackgroundFit.from_component` folds the display-to-full-resolution factor into the scale,
-so a :class:`BackgroundFit` always reads ``canvas = offset + scale * image``. Stroke widths scale by
-the mean of the two axis factors.
-
-Fabric objects are placed by their own transform: a local point ``p`` lands on the canvas at
-``centre + R(angle) * S(scaleX, scaleY, flips) * Skew * p``, where ``centre`` follows from
-``left/top`` and ``originX/originY`` (offset by the object's scaled size, stroke included) and
-``p = point - pathOffset`` for paths (``pathOffset`` = centre of the path's bounds, recomputed as
-Fabric does on load), ``p = (x1, y1), (x2, y2)`` for lines and ``p = (+-width/2, +-height/2)`` for
-rectangles. Quadratic and cubic Beziers are flattened to within ``FLATNESS`` image pixels.
-
-Rasterisation
--------------
-Exact, not antialiased: a pixel belongs to a stroke when its centre lies within
-``max(width / 2, MIN_STROKE_RADIUS)`` of the stroke's polyline (round caps and joins; a single
-click is a disc). The minimum radius makes every point of even a hair-thin stroke label the pixel it
-falls in. Lines keep Fabric's default butt caps (flat ends). A rectangle labels its whole area,
-interior plus border, up to the border's outer edge (square corners, as Fabric draws them),
-whatever its fill colour: pixels whose centre lies inside that quadrilateral. Later
-strokes overwrite earlier ones; eraser strokes (colour :data:`ERASER_COLOR`) write 0.
+Every public name is importable from ``seg.strokes`` itself.
 
 Decisions on doubtful input
 ---------------------------
 * Objects of other types (circle, image, text, polygon, group, ...) are skipped: the app decides
   which tools it offers, and a foreign object must never block labelling.
 * Strokes whose colour is not a class colour are skipped: after a class is removed its old strokes
-  may stay on the canvas until it is reset. Colours compare after normalisation (``"#FF0000"``,
-  ``"#f00"``, ``"rgb(255,0,0)"`` and ``"rgba(255,0,0,1)"`` are one colour; alpha is ignored except
-  that a fully transparent colour is no colour).
+  may stay on the canvas until it is reset. Colours compare after normalisation (see
+  :mod:`seg.strokes.colors`).
 * Anything else malformed (not JSON, not an object, wrong field types, strings for numbers, NaN or
   infinite values, coordinates beyond ``MAX_COORDINATE``, unsupported path commands, more than the
   limits below) raises :class:`~seg.errors.AnnotationError` naming the object and the field.
@@ -62,26 +38,17 @@ Decisions on doubtful input
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-
-from seg.errors import AnnotationError
-from seg.strokes.checks import (
-    MAX_COORDINATE,
-    MAX_IMAGE_PIXELS,
-    MAX_JSON_BYTES,
-    _check_shape,
-    _integer,
-    _load_json,
-    _number,
-    _show,
+# Re-exports: the public names, and the limits and constants (MAX_*, FLATNESS, ...) that callers
+# and tests import from seg.strokes as they did before the module was split.
+from seg.strokes.annotations import (
+    FABRIC_VERSION,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_FILE_STROKES,
+    Annotations,
 )
 from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS, parse_canvas
+from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.paths import FLATNESS, MAX_CURVE_PIECES
@@ -99,282 +66,3 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
 ]
-
-FORMAT = "seg-annotations"
-FORMAT_VERSION = 1
-FABRIC_VERSION = "7.4.0"
-
-MAX_FILE_STROKES = 100_000       # strokes in one annotation file
-
-
-# ---------------------------------------------------------------------------------------------
-# Annotation file
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Annotations:
-    """All scribbles of one image, with its classes; saved as a versioned JSON file.
-
-    Attributes
-    ----------
-    class_names : list of str
-        Name of class ``k`` at index ``k - 1``.
-    class_colors : list of str
-        Colour of each class, normalised to ``"#rrggbb"`` (unique, not :data:`ERASER_COLOR`).
-    image_shape : (T, H, W)
-        Frames, rows and columns of the full-resolution image.
-    strokes : list of Stroke
-        In drawing order; labels in 0..K, frames in 0..T-1.
-    image_name : str
-        Informative name of the annotated image.
-    """
-
-    class_names: list[str]
-    class_colors: list[str]
-    image_shape: tuple[int, int, int]
-    strokes: list[Stroke] = field(default_factory=list)
-    image_name: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("class_names", "class_colors", "strokes"):
-            if not isinstance(getattr(self, name), (list, tuple)):
-                raise AnnotationError(f"{name} must be a list, got {_show(getattr(self, name))}")
-        names, colors = list(self.class_names), list(self.class_colors)
-        if len(names) != len(colors):
-            raise AnnotationError(f"{len(names)} class names but {len(colors)} class colours")
-        if len(names) > MAX_LABEL:
-            raise AnnotationError(f"{len(names)} classes, more than {MAX_LABEL}")
-        for name in names:
-            if not isinstance(name, str) or len(name) > 1000:
-                raise AnnotationError(f"class names must be strings, got {_show(name)}")
-        colors = [normalize_color(color) for color in colors]
-        if ERASER_COLOR in colors:
-            raise AnnotationError(f"class colour {ERASER_COLOR} is the eraser's: pick another colour")
-        if len(set(colors)) != len(colors):
-            raise AnnotationError("two classes share a colour: give every class its own colour")
-        shape = self.image_shape
-        if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-            raise AnnotationError(f"image_shape must be (T, H, W), got {_show(shape)}")
-        frames = _integer(shape[0], "image frame count", low=1)
-        height, width = _check_shape((shape[1], shape[2]))
-        if frames * height * width > MAX_IMAGE_PIXELS:
-            raise AnnotationError(f"image shape {tuple(shape)} exceeds {MAX_IMAGE_PIXELS} pixels")
-        if not isinstance(self.image_name, str):
-            raise AnnotationError(f"image_name must be a string, got {_show(self.image_name)}")
-        strokes = list(self.strokes)
-        for stroke in strokes:
-            self._check_stroke(stroke, len(names), frames)
-        self.class_names, self.class_colors = names, colors
-        self.image_shape = (frames, height, width)
-        self.strokes = strokes
-
-    @staticmethod
-    def _check_stroke(stroke: Any, classes: int, frames: int) -> None:
-        if not isinstance(stroke, Stroke):
-            raise AnnotationError(f"strokes must be Stroke objects, got {type(stroke).__name__}")
-        if stroke.label > classes:
-            raise AnnotationError(f"stroke label {stroke.label} is not a class (labels 0..{classes})")
-        if stroke.frame >= frames:
-            raise AnnotationError(
-                f"stroke frame {stroke.frame} is outside the image (frames 0..{frames - 1})"
-            )
-
-    @property
-    def label_dtype(self) -> np.dtype:
-        """uint8 for up to 255 classes, else uint16."""
-        return np.dtype(np.uint8 if len(self.class_names) <= 255 else np.uint16)
-
-    def color_to_label(self) -> dict[str, int]:
-        """Class colour -> label (1..K) for :func:`parse_canvas`."""
-        return {color: label for label, color in enumerate(self.class_colors, start=1)}
-
-    def labels(self, frame: int = 0) -> np.ndarray:
-        """Label image ``(H, W)`` of one frame (uint8, or uint16 for more than 255 classes)."""
-        frames, height, width = self.image_shape
-        frame = _integer(frame, "frame", high=frames - 1)
-        return rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype)
-
-    def label_stack(self) -> np.ndarray:
-        """Label images of all frames, ``(T, H, W)``."""
-        frames, height, width = self.image_shape
-        stack = np.zeros((frames, height, width), dtype=self.label_dtype)
-        for frame in sorted({stroke.frame for stroke in self.strokes}):
-            stack[frame] = self.labels(frame)
-        return stack
-
-    def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:
-        """A copy whose strokes of ``frame`` are ``strokes`` (e.g. the re-parsed canvas)."""
-        frame = _integer(frame, "frame", high=self.image_shape[0] - 1)
-        new = list(strokes)
-        for stroke in new:
-            if isinstance(stroke, Stroke) and stroke.frame != frame:
-                raise AnnotationError(f"a stroke of frame {stroke.frame} was given for frame {frame}")
-        kept = [stroke for stroke in self.strokes if stroke.frame != frame]
-        return Annotations(list(self.class_names), list(self.class_colors), self.image_shape,
-                           kept + new, self.image_name)
-
-    # --- file format -------------------------------------------------------------------------
-
-    def to_json(self) -> str:
-        """The annotation file's text (format ``"seg-annotations"``, version 1)."""
-        document = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "image_name": self.image_name,
-            "image_shape": list(self.image_shape),
-            "classes": [{"name": n, "color": c} for n, c in zip(self.class_names, self.class_colors)],
-            "strokes": [
-                {"kind": s.kind, "label": s.label, "frame": s.frame, "width": s.width,
-                 "points": [list(p) for p in s.points]}
-                for s in self.strokes
-            ],
-        }
-        return json.dumps(document, allow_nan=False, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Annotations:
-        """Read an annotation file written by :meth:`to_json`.
-
-        Raises
-        ------
-        AnnotationError
-            If the text is not UTF-8 JSON of this format and version, exceeds the size limits,
-            or holds invalid classes or strokes (labels outside 0..K, frames outside 0..T-1,
-            non-finite numbers, too many points).
-        """
-        if not isinstance(text, (str, bytes)):
-            raise AnnotationError(f"an annotation file must be text or bytes, got {type(text).__name__}")
-        document = _load_json(text, "annotation file")
-        if not isinstance(document, dict):
-            raise AnnotationError("the annotation file must hold a JSON object")
-        _check_keys(document, {"format", "version", "image_shape", "classes", "strokes"},
-                    {"image_name"}, "the annotation file")
-        if document["format"] != FORMAT:
-            raise AnnotationError(
-                f"not a {FORMAT} file (format {_show(document['format'])}): "
-                "load an annotation file saved by this app"
-            )
-        version = document["version"]
-        if isinstance(version, bool) or version != FORMAT_VERSION:
-            raise AnnotationError(
-                f"annotation file version {_show(version)} is not supported (expected {FORMAT_VERSION}): "
-                "update the app"
-            )
-        classes = document["classes"]
-        if not isinstance(classes, list):
-            raise AnnotationError("the annotation file's 'classes' must be a list")
-        names, colors = [], []
-        for index, entry in enumerate(classes):
-            if not isinstance(entry, dict):
-                raise AnnotationError(f"class {index + 1} must be an object with 'name' and 'color'")
-            _check_keys(entry, {"name", "color"}, set(), f"class {index + 1}")
-            names.append(entry["name"])
-            colors.append(entry["color"])
-        strokes = document["strokes"]
-        if not isinstance(strokes, list):
-            raise AnnotationError("the annotation file's 'strokes' must be a list")
-        if len(strokes) > MAX_FILE_STROKES:
-            raise AnnotationError(f"the file has {len(strokes)} strokes, more than {MAX_FILE_STROKES}")
-        parsed, total = [], 0
-        for index, entry in enumerate(strokes):
-            stroke = _stroke_from_dict(entry, f"stroke {index}")
-            total += len(stroke.points)
-            if total > MAX_TOTAL_POINTS:
-                raise AnnotationError(f"the file has more than {MAX_TOTAL_POINTS} stroke points")
-            parsed.append(stroke)
-        image_shape = document["image_shape"]
-        if not isinstance(image_shape, list):
-            raise AnnotationError(f"image_shape must be a list [T, H, W], got {_show(image_shape)}")
-        return cls(names, colors, tuple(image_shape), parsed, document.get("image_name", ""))
-
-    def to_canvas_json(self, frame: int, fit: BackgroundFit) -> dict:
-        """Fabric JSON of one frame's strokes, for the canvas's ``initial_drawing``.
-
-        Paths become ``Path`` objects of ``M``/``L`` commands, lines ``Line`` objects and
-        rectangles ``Rect`` objects, all in canvas pixels, centred on their bounds, so that the
-        canvas shows them where they were drawn and ``parse_canvas`` gives the same strokes back
-        (to rounding). Eraser strokes use :data:`ERASER_COLOR`.
-        """
-        frames, height, width = self.image_shape
-        frame = _integer(frame, "frame", high=frames - 1)
-        if not isinstance(fit, BackgroundFit):
-            raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
-        if (fit.natural_width, fit.natural_height) != (width, height):
-            raise AnnotationError(
-                f"the fit is for a {fit.natural_width}x{fit.natural_height} image but the annotations "
-                f"are for {width}x{height} (WxH): build it with BackgroundFit.from_component(d, (H, W))"
-            )
-        objects = [_fabric_object(stroke, fit, self._stroke_color(stroke))
-                   for stroke in self.strokes if stroke.frame == frame]
-        return {"version": FABRIC_VERSION, "objects": objects}
-
-    def _stroke_color(self, stroke: Stroke) -> str:
-        return ERASER_COLOR if stroke.label == 0 else self.class_colors[stroke.label - 1]
-
-
-def _check_keys(entry: dict, required: set, optional: set, what: str) -> None:
-    missing = required - entry.keys()
-    if missing:
-        raise AnnotationError(f"{what} lacks {sorted(missing)}")
-    unknown = entry.keys() - required - optional
-    if unknown:
-        raise AnnotationError(f"{what} has unknown keys {sorted(map(str, unknown))[:5]}")
-
-
-def _stroke_from_dict(entry: Any, what: str) -> Stroke:
-    """Strictly validate one stroke of an annotation file (numbers must be JSON numbers)."""
-    if not isinstance(entry, dict):
-        raise AnnotationError(f"{what} must be an object")
-    _check_keys(entry, {"kind", "label", "frame", "width", "points"}, set(), what)
-    points = entry["points"]
-    if not isinstance(points, list):
-        raise AnnotationError(f"{what} points must be a list of [x, y]")
-    if len(points) > MAX_STROKE_POINTS:
-        raise AnnotationError(f"{what} has {len(points)} points, more than {MAX_STROKE_POINTS}")
-    for point in points:
-        if (not isinstance(point, list) or len(point) != 2
-                or not all(type(v) in (int, float) for v in point)):
-            raise AnnotationError(f"{what} points must be [x, y] number pairs, got {_show(point)}")
-    width = _number(entry["width"], f"{what} width")
-    try:
-        return Stroke(entry["kind"], entry["label"], points, width, entry["frame"])
-    except AnnotationError as error:
-        raise AnnotationError(f"{what}: {error}") from None
-
-
-def _fabric_object(stroke: Stroke, fit: BackgroundFit, color: str) -> dict:
-    """One stroke as a Fabric 7 object in canvas pixels (inverse of the parsers above)."""
-    xy = fit.image_to_canvas(stroke.xy)
-    stroke_width = stroke.width / fit.image_pixels_per_canvas_pixel
-    common = {"version": FABRIC_VERSION, "originX": "center", "originY": "center",
-              "stroke": color, "strokeWidth": stroke_width, "scaleX": 1, "scaleY": 1,
-              "angle": 0, "skewX": 0, "skewY": 0, "flipX": False, "flipY": False,
-              "opacity": 1, "visible": True}
-    if stroke.kind == "path":
-        if len(xy) == 1:
-            xy = np.vstack([xy, xy])  # a dot: zero-length segment, drawn as a disc by round caps
-        low, high = xy.min(axis=0), xy.max(axis=0)
-        centre, size = (low + high) / 2, high - low
-        path = [["M", *xy[0].tolist()]] + [["L", *p] for p in xy[1:].tolist()]
-        return {**common, "type": "Path", "left": centre[0], "top": centre[1],
-                "width": size[0], "height": size[1], "fill": None,
-                "strokeLineCap": "round", "strokeLineJoin": "round", "path": path}
-    if stroke.kind == "line":
-        centre = xy.mean(axis=0)
-        (x1, y1), (x2, y2) = (xy - centre).tolist()
-        return {**common, "type": "Line", "left": centre[0], "top": centre[1],
-                "width": abs(x2 - x1), "height": abs(y2 - y1), "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                "fill": color, "strokeLineCap": "butt"}
-    centre = xy.mean(axis=0)
-    along, across = xy[1] - xy[0], xy[3] - xy[0]
-    if np.any(along != 0):
-        angle = math.degrees(math.atan2(along[1], along[0]))
-    else:  # zero width: the height direction alone gives the rotation (it is +90 deg from width)
-        angle = math.degrees(math.atan2(across[1], across[0])) - 90.0
-    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-    # the stored corners are the border's outer edge: the rectangle itself lies half a stroke inside
-    return {**common, "type": "Rect", "left": centre[0], "top": centre[1],
-            "width": max(float(np.hypot(*along)) - stroke_width, 0.0),
-            "height": max(float(np.hypot(*across)) - stroke_width, 0.0),
-            "angle": angle, "strokeUniform": True, "strokeLineJoin": "miter",
-            "fill": f"rgba({red},{green},{blue},0.3)"}
