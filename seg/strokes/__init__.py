@@ -10,9 +10,11 @@ Modules
 ``colors``       colour text -> ``"#rrggbb"`` (:func:`normalize_color`), :data:`ERASER_COLOR`
 ``fit``          :class:`BackgroundFit`: where the image lies on the canvas, canvas <-> image
 ``stroke``       the :class:`Stroke` record (and the image coordinate convention)
-``canvas``       :func:`parse_canvas`: Fabric 7 JSON -> strokes
+``canvas``       :func:`parse_canvas`: Fabric 7 JSON -> strokes; :class:`CanvasParser` re-parses
+                 only the objects that changed since its last drawing
 ``paths``        Fabric path commands -> Bezier segments -> flattened polylines
-``raster``       :func:`rasterize`: strokes -> label image (the exact pixel rule)
+``raster``       :func:`rasterize`: strokes -> label image (the exact pixel rule); :func:`repaint`
+                 paints only strokes added since the last label image
 ``annotations``  :class:`Annotations`: the versioned file, label stacks, back to canvas JSON
 ``checks``       validators shared by the modules above
 
@@ -47,12 +49,12 @@ from seg.strokes.annotations import (
     MAX_FILE_STROKES,
     Annotations,
 )
-from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS, parse_canvas
+from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS, CanvasParser, parse_canvas
 from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.paths import FLATNESS, MAX_CURVE_PIECES
-from seg.strokes.raster import MAX_RASTER_WORK, MIN_STROKE_RADIUS, rasterize
+from seg.strokes.raster import MAX_RASTER_WORK, MIN_STROKE_RADIUS, rasterize, repaint
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, STROKE_KINDS, Stroke
 
 __all__ = [
@@ -61,7 +63,9 @@ __all__ = [
     "Stroke",
     "Annotations",
     "parse_canvas",
+    "CanvasParser",
     "rasterize",
+    "repaint",
     "normalize_color",
     "FORMAT",
     "FORMAT_VERSION",

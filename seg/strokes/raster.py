@@ -35,6 +35,7 @@ def rasterize(
     *,
     frame: int = 0,
     dtype: Any = np.uint8,
+    onto: np.ndarray | None = None,
 ) -> np.ndarray:
     """Paint the strokes of one frame into a label image.
 
@@ -48,6 +49,9 @@ def rasterize(
         Only strokes with this ``frame`` are painted.
     dtype : numpy integer dtype
         Output dtype; must hold every painted label.
+    onto : (H, W) integer ndarray, optional
+        Label image to paint over (a copy is painted; ``onto`` is not changed). Default: an
+        unlabelled image.
 
     Returns
     -------
@@ -78,7 +82,12 @@ def rasterize(
             if stroke.label > top:
                 raise AnnotationError(f"label {stroke.label} does not fit {dtype}; pass dtype=np.uint16")
             selected.append(stroke)
-    out = np.zeros((height, width), dtype=dtype)
+    if onto is None:
+        out = np.zeros((height, width), dtype=dtype)
+    else:
+        if not isinstance(onto, np.ndarray) or onto.shape != (height, width):
+            raise AnnotationError(f"onto must be an ({height}, {width}) label image, got {_show(onto)}")
+        out = onto.astype(dtype, copy=True)
     budget = [MAX_RASTER_WORK]
     # Consecutive strokes of one label cannot overwrite each other: paint them as one batch.
     for label, group in itertools.groupby(selected, key=lambda stroke: stroke.label):
@@ -248,3 +257,30 @@ def _paint(out: np.ndarray, rows, first, last, value: int) -> None:
         index = np.repeat(offsets[begin:end] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
         flat[index] = value
         begin = end
+
+
+def repaint(
+    labels: np.ndarray,
+    painted: Sequence[Stroke],
+    strokes: Sequence[Stroke],
+    *,
+    frame: int = 0,
+) -> np.ndarray:
+    """``rasterize(strokes, labels.shape, frame=frame, dtype=labels.dtype)``, reusing ``labels``.
+
+    ``labels`` must be that rasterisation of ``painted``. When ``strokes`` is ``painted`` with
+    more strokes after it (the usual case: one new stroke), only the new strokes are painted,
+    over a copy of ``labels``: strokes paint in order, so the result is the same. Otherwise
+    (undo, an erased or changed stroke) everything is painted again.
+
+    Returns
+    -------
+    (H, W) ndarray of ``labels.dtype``
+        ``labels`` itself when ``strokes`` equals ``painted``.
+    """
+    strokes, painted = tuple(strokes), tuple(painted)
+    if strokes[: len(painted)] == painted:  # identity first: unchanged strokes compare in O(1)
+        if len(strokes) == len(painted):
+            return labels
+        return rasterize(strokes[len(painted):], labels.shape, frame=frame, dtype=labels.dtype, onto=labels)
+    return rasterize(strokes, labels.shape, frame=frame, dtype=labels.dtype)

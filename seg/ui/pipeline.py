@@ -171,12 +171,11 @@ def collect_strokes(
 ) -> Strokes:
     """Parse the stored canvas JSON of every frame into strokes (image pixel coordinates).
 
-    ``cache`` (a dict kept in session state) remembers each frame's parse: a drawing object is
-    replaced, never mutated, when the canvas reports a change, so an unchanged frame is
-    recognised by identity and not parsed again on every rerun.
+    ``cache`` (a dict kept in session state) holds a :class:`seg.strokes.CanvasParser` per frame:
+    after a stroke only the new canvas object is parsed, and an unchanged frame not at all.
     Raises :class:`seg.errors.AnnotationError` on malformed JSON (the caller shows it).
     """
-    from seg.strokes import ERASER_COLOR, parse_canvas
+    from seg.strokes import ERASER_COLOR, CanvasParser
 
     color_to_label = dict(S.class_labels(classes))
     color_to_label[ERASER_COLOR] = 0
@@ -185,11 +184,9 @@ def collect_strokes(
     by_frame = {}
     for frame, drawing in drawings.items():
         hit = cache.get(frame)
-        if hit is not None and hit[0] is drawing and hit[1] == fit and hit[2] == mapping:
-            strokes = hit[3]
-        else:
-            strokes = tuple(parse_canvas(drawing, fit, color_to_label, frame=frame))
-            cache[frame] = (drawing, fit, mapping, strokes)
+        if hit is None or hit[0] != fit or hit[1] != mapping:
+            hit = cache[frame] = (fit, mapping, CanvasParser(fit, color_to_label, frame=frame))
+        strokes = hit[2].parse(drawing)
         if strokes:
             by_frame[int(frame)] = strokes
     for frame in [f for f in cache if f not in drawings]:
@@ -198,19 +195,22 @@ def collect_strokes(
 
 
 def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: Strokes) -> dict[int, np.ndarray]:
-    """{frame: (H, W) label image} for frames with strokes, re-rasterised only when they changed."""
-    from seg.strokes import rasterize
+    """{frame: (H, W) label image} for frames with strokes; only new strokes are painted."""
+    from seg.strokes import rasterize, repaint
 
     _, height, width = record.shape
     cache: dict = state[S.LABELS]
     fresh = {}
     for frame, frame_strokes in strokes.by_frame.items():
         cached = cache.get(frame)
-        if cached is None or cached[0] != frame_strokes:
-            cached = (frame_strokes, rasterize(list(frame_strokes), (height, width), frame=frame))
-        fresh[frame] = cached
+        if cached is None or cached[1].shape != (height, width):
+            labels = rasterize(list(frame_strokes), (height, width), frame=frame)
+        else:
+            labels = repaint(cached[1], cached[0], frame_strokes, frame=frame)
+        fresh[frame] = (frame_strokes, labels)
     state[S.LABELS] = fresh
     return {frame: cached[1] for frame, cached in fresh.items()}
+
 
 # --------------------------------------------------------------------------- features
 

@@ -16,7 +16,7 @@ Data keys
 ``seg.canvas_initial``  (canvas key, Fabric JSON) strokes the canvas was mounted with
 ``seg.canvas_fit``      dict of the canvas -> image mapping used for strokes (see seg.strokes)
 ``seg.labels``          {frame: (strokes, (H, W) label image)} rasterised scribbles
-``seg.parsed``          {frame: (drawing, fit, colours, strokes)} parse cache of the canvas JSON
+``seg.parsed``          {frame: (fit, colours, seg.strokes.CanvasParser)} parsers of the canvas JSON
 ``seg.features``        {(digest, frame, settings): (H, W, F) float32} bounded feature cache
 ``seg.model``           the current :class:`seg.model.Model` (contract: other pages read it)
 ``seg.model_source``    "trained" | "uploaded" | None
