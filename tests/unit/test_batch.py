@@ -17,7 +17,7 @@ import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
 
-from seg import batch
+from seg import batch, reading
 from seg.batch import ApplyOptions, BatchError
 from seg.errors import ImageError
 
@@ -282,7 +282,7 @@ def test_big_uncompressed_tiffs_are_memory_mapped_and_give_the_same_masks(grey_m
     tifffile.imwrite(stack, np.stack([image, image[::-1]]), photometric="minisblack")
     squeezed = tmp_path / "squeezed.tif"
     tifffile.imwrite(squeezed, image, compression="zlib")
-    monkeypatch.setattr(batch, "MEMMAP_ABOVE_BYTES", 0)
+    monkeypatch.setattr(reading, "MEMMAP_ABOVE_BYTES", 0)  # where _open_lazily reads it
     for path, shape in [(plain, (1, 200, 150, 1)), (stack, (2, 200, 150, 1))]:
         lazy = batch._open_lazily(path, max_pixels=10**6)
         assert lazy.shape == shape
