@@ -15,11 +15,22 @@ feature stacks, prediction) is freed only by the cycle collector. Every page cal
 session-scoped resource, and that schedules one full collection a moment later (after the
 server has dropped the sessions whose reconnect time ran out). Disconnects in quick succession
 share one collection.
+
+Freed memory must also leave the process. glibc's malloc by default raises its mmap threshold
+after the first large free, so later arrays (feature stacks, predictions) land in heaps it keeps,
+and it makes one arena per thread (Streamlit runs each session in its own thread):
+:func:`tune_allocator` fixes the threshold at 128 KiB (large arrays are always mapped, so freeing
+them unmaps them) and allows 2 arenas, as ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2``
+in the environment would, but without asking every host to set them.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import os
+import sys
 import threading
 
 import streamlit as st
@@ -28,8 +39,44 @@ import streamlit as st
 #: while it handles that disconnect; the delay lets it finish first.
 COLLECT_DELAY_S: float = 1.0
 
+#: glibc mallopt() parameters and the values :func:`tune_allocator` sets.
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+MMAP_THRESHOLD_BYTES: int = 128 * 1024
+ARENA_MAX: int = 2
+
 _lock = threading.Lock()
 _pending: threading.Timer | None = None
+_tuned: bool | None = None
+
+
+def tune_allocator() -> bool:
+    """Make glibc return freed large blocks to the OS (once per process); False if not glibc.
+
+    Environment settings of the host win: a variable ``MALLOC_MMAP_THRESHOLD_`` or
+    ``MALLOC_ARENA_MAX`` that is already set is left alone.
+    """
+    global _tuned
+    with _lock:
+        if _tuned is None:
+            _tuned = _mallopt()
+        return _tuned
+
+
+def _mallopt() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    done = True
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        done &= mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        done &= mallopt(_M_ARENA_MAX, ARENA_MAX) == 1
+    return bool(done)
 
 
 def collect_soon(delay_s: float = COLLECT_DELAY_S) -> None:
@@ -61,5 +108,7 @@ def _session_token() -> object:
 
 
 def watch_session() -> None:
-    """Arrange a collection after this session disconnects (call once per run of every page)."""
+    """Arrange a collection after this session disconnects (call once per run of every page);
+    tune the allocator on the first call in the process."""
+    tune_allocator()
     _session_token()

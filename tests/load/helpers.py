@@ -170,24 +170,18 @@ def stroke_pixels(scene: Scene, label: int, radius: float = 2.0) -> np.ndarray:
 # --------------------------------------------------------------------------- server
 
 
-#: glibc malloc settings under which the server gives freed memory back to the OS: a fixed
-#: mmap threshold (large arrays are always mmapped, so freeing them unmaps them; by default
-#: glibc raises the threshold after the first big free and later arrays land in heaps it
-#: keeps) and at most 2 malloc arenas (not one per script thread). Recommended for deployment.
-ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
-
-
 @contextlib.contextmanager
 def serve(log_path: Path, *, env: dict[str, str] | None = None, **config: object) -> Iterator[H.Server]:
     """The app on a free loopback port, with Streamlit options set through the environment.
 
     ``config`` maps option names with underscores for dots, e.g.
     ``server_disconnectedSessionTTL=5`` -> ``STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL=5``;
-    ``env`` adds other variables (default: :data:`ALLOCATOR_ENV`).
+    ``env`` adds other variables. The server runs as a host would start it: no allocator
+    variables (the app tunes glibc's malloc itself, see ``seg/ui/lifetime.py``).
     """
     from streamlit.string_util import to_snake_case  # Streamlit's own option -> variable naming
 
-    extra = dict(ALLOCATOR_ENV if env is None else env)
+    extra = dict(env or {})
     for name, value in config.items():
         extra[f"STREAMLIT_{to_snake_case(name).upper()}"] = str(value)
     saved = {k: os.environ.get(k) for k in extra}

@@ -97,10 +97,10 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
     alone = L.summary(single_user.latencies_ms)
     loaded = L.summary([ms for r in results for ms in r.latencies_ms])
     print(f"update latency, 1 user: {alone}; {USERS} users: {loaded}")
-    # The target is 3x (bench/load.py reports the ratio: 3.3x in the last run, with 8
-    # Chromium renderers and the server sharing 2 cores). The test guards against sessions being
-    # serialised behind each other (8 users would then take >= 8x), with room for CI noise.
-    assert loaded["median_ms"] <= 6 * alone["median_ms"], (alone, loaded)
+    # 1.25x in the last run of bench/load.py, with the 8 Chromium renderers and the server on the
+    # same 2 cores. Sessions serialised behind each other (e.g. by a GIL-holding garbage
+    # collection after every run, see seg/ui/lifetime.py) measured 2.8-3.3x.
+    assert loaded["median_ms"] <= 3 * alone["median_ms"], (alone, loaded)
 
 
 def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_user):
@@ -118,7 +118,7 @@ def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_u
     alone = L.summary(single_user.latencies_ms)
     beside = L.summary(result.light.latencies_ms)
     print(f"update latency, 1 user: {alone}; beside heavy users: {beside}; {result.seconds}")
-    assert beside["median_ms"] <= 5 * alone["median_ms"], (alone, beside)
+    assert beside["median_ms"] <= 3 * alone["median_ms"], (alone, beside)  # 1.5x in bench/load.py
 
 
 # --------------------------------------------------------------------------- the GIL
