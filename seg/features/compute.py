@@ -38,8 +38,6 @@ from seg.features.settings import (
     _truncate,
 )
 
-__all__ = ["compute_features"]
-
 _STRIP_BYTES = 32 * 2**20    # scratch memory per strip (one strip per worker at a time)
 
 

@@ -15,14 +15,6 @@ import numpy as np
 
 from seg.errors import ImageError, SettingsError
 
-__all__ = [
-    "FEATURE_SETS",
-    "CHANNEL_MODES",
-    "FeatureSettings",
-    "PRESETS",
-    "DEFAULT_PRESET",
-]
-
 FEATURE_SETS: tuple[str, ...] = ("basic", "extended")
 CHANNEL_MODES: tuple[str, ...] = ("separate", "luminance")
 MIN_SIGMA = 0.1          # below this the Gaussian kernel is a single tap: the image itself
