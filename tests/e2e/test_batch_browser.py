@@ -71,3 +71,16 @@ def test_batch_page_segments_two_uploads_and_the_zip_holds_their_masks(page, ser
         assert mask.shape == truth.shape, (name, mask.shape)
         assert set(np.unique(mask)) <= {1, 2}, (name, np.unique(mask))
         assert (mask == truth).mean() > 0.9, name  # the model finds the disks in both files
+
+
+def test_the_sidebar_names_both_pages_and_leads_to_the_batch_page(page, server):
+    page.goto(server.page_url(""))
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    nav.first.wait_for(state="visible", timeout=H.UPDATE_TIMEOUT_MS)
+    H.wait_idle(page)  # before the first run the menu lists the pages/ files by their file names
+    labels = [t.strip().splitlines()[-1] for t in nav.all_inner_texts()]  # after the icon's name
+    assert labels == ["Segment", "Batch apply"]
+    nav.filter(has_text="Batch apply").click()
+    H.key_locator(page, "w_batch_model_choice").wait_for(state="visible", timeout=H.UPDATE_TIMEOUT_MS)
+    assert page.url.rstrip("/").endswith(BATCH_PAGE)
+    assert page.get_by_role("heading", name="Apply a model to many images").is_visible()
