@@ -29,6 +29,7 @@ from seg.persist import (
     load_model,
     model_to_bytes,
     save_model,
+    writing,
 )
 
 FEATURES = FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=4.0)
@@ -250,7 +251,7 @@ def test_failed_save_leaves_the_old_file_untouched_and_no_temp_file(tmp_path, mo
     def fail(fd):
         raise failure
 
-    monkeypatch.setattr(persist.os, "fsync", fail)  # after the bytes are written, before the rename
+    monkeypatch.setattr(writing.os, "fsync", fail)  # after the bytes are written, before the rename
     with pytest.raises(ModelFileError if isinstance(failure, OSError) else KeyboardInterrupt) as info:
         save_model(model, path)
     assert path.read_bytes() == b"previous model"
@@ -263,7 +264,7 @@ def test_failed_rename_leaves_no_temp_file(tmp_path, model, monkeypatch):
     def fail(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(persist.os, "replace", fail)
+    monkeypatch.setattr(writing.os, "replace", fail)
     with pytest.raises(ModelFileError, match="Permission denied"):
         save_model(model, tmp_path / "cells.segmodel")
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,163 @@
+"""The untrusted ZIP container: sniffing, member checks and bounded reads.
+
+Refuses empty files, pickles (also compressed ones) and non-ZIP content by their first bytes;
+foreign, duplicate, encrypted or oddly compressed members; and sizes or compression ratios that
+look like a zip bomb. Every member is inflated in memory, never more than its declared size + 1.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import zipfile
+import zlib
+from collections import Counter
+
+from seg.errors import ModelFileError
+from seg.persist.schema import (
+    _ARRAY_MEMBER,
+    MANIFEST_NAME,
+    MAX_COMPRESSION_RATIO,
+    MAX_MANIFEST_BYTES,
+    MAX_MEMBERS,
+    RATIO_CHECK_MIN_BYTES,
+    _shorten,
+)
+
+PICKLE_MESSAGE = (
+    "This file is a Python pickle (e.g. a .joblib export); pickles can run code, so the app "
+    "never loads them. Train the model here or export it as a .segmodel bundle."
+)
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _sniff(data: bytes) -> None:
+    """Refuse empty files, pickles and other non-ZIP content by their first bytes."""
+    if not data:
+        raise ModelFileError("The model file is empty (0 bytes). Choose a .segmodel file saved by seg.")
+    if len(data) < 4:
+        raise ModelFileError(
+            f"The model file is only {len(data)} byte(s) long, too short to be a .segmodel bundle. "
+            "Choose a .segmodel file saved by seg."
+        )
+    if data[:1] == b"\x80" or _is_compressed_pickle(data):
+        raise ModelFileError(PICKLE_MESSAGE)
+    if data[:4] not in _ZIP_MAGIC:
+        raise ModelFileError(
+            f"This file is not a .segmodel bundle: a bundle is a ZIP archive, but this file starts "
+            f"with {data[:8]!r}. Choose a .segmodel file saved by seg."
+        )
+
+
+def _is_compressed_pickle(data: bytes) -> bool:
+    """True if ``data`` is a zlib/gzip/bz2/xz/lzma stream whose first byte is a pickle marker.
+
+    joblib compresses pickles with these codecs. Only two bytes are inflated, so a
+    compressed bomb costs nothing here.
+    """
+    decoders = []
+    if data[0] == 0x78 and int.from_bytes(data[:2], "big") % 31 == 0:
+        decoders.append(lambda: zlib.decompressobj(zlib.MAX_WBITS))
+    if data[:2] == b"\x1f\x8b":
+        decoders.append(lambda: zlib.decompressobj(16 + zlib.MAX_WBITS))
+    if data[:3] == b"BZh":
+        decoders.append(bz2.BZ2Decompressor)
+    if data[:6] == b"\xfd7zXZ\x00" or data[:3] == b"\x5d\x00\x00":
+        decoders.append(lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO))
+    for make in decoders:
+        try:
+            head = make().decompress(data[:4096], max_length=2)
+        except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+            continue
+        if head[:1] == b"\x80":
+            return True
+    return False
+
+
+def _open_archive(data: bytes) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except Exception as exc:  # untrusted decoding: whatever zipfile throws means "damaged"
+        raise _damaged(exc) from exc
+
+
+def _damaged(exc: BaseException) -> ModelFileError:
+    return ModelFileError(
+        f"The model bundle is truncated or damaged ({type(exc).__name__}: {exc}). "
+        "Download or copy the .segmodel file again, or save the model again from seg."
+    )
+
+
+def _checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
+    """Member name -> info, after refusing foreign names, duplicates and zip-bomb sizes."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"The model bundle has {len(infos)} members, more than any seg bundle "
+                             f"({MAX_MEMBERS}); it was not made by seg.")
+    names = [info.filename for info in infos]
+    foreign = [info.orig_filename for info in infos if not _is_bundle_name(info)]
+    if foreign:
+        raise ModelFileError(
+            f"The ZIP archive contains unexpected member(s) {_shorten(foreign)}; a .segmodel bundle "
+            f"holds only {MANIFEST_NAME} and arrays/<name>.npy. It was not made by seg or was altered."
+        )
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise ModelFileError(f"The model bundle contains duplicate member(s) {_shorten(duplicates)}; "
+                             "it was altered. Save the model again from seg.")
+    if MANIFEST_NAME not in names:
+        raise ModelFileError(f"The ZIP archive has no {MANIFEST_NAME}, so it is not a .segmodel bundle. "
+                             "Choose a .segmodel file saved by seg.")
+    total = 0
+    for info in infos:
+        _check_member_info(info, max_bytes)
+        total += info.file_size
+    if total > max_bytes:
+        raise ModelFileError(
+            f"The model bundle would unpack to {total:,} bytes, above the limit of {max_bytes:,} bytes. "
+            "If you trust this file, load it with a larger max_bytes."
+        )
+    return {info.filename: info for info in infos}
+
+
+def _is_bundle_name(info: zipfile.ZipInfo) -> bool:
+    # zipfile cuts names at a NUL byte; compare the raw name too so nothing hides behind one.
+    return all(name == MANIFEST_NAME or _ARRAY_MEMBER.fullmatch(name)
+               for name in (info.filename, info.orig_filename))
+
+
+def _check_member_info(info: zipfile.ZipInfo, max_bytes: int) -> None:
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise ModelFileError(f"Member {name!r} of the model bundle is encrypted; seg bundles never are.")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ModelFileError(f"Member {name!r} uses ZIP compression method {info.compress_type}; "
+                             "seg bundles are stored or deflated only. Save the model again from seg.")
+    limit = MAX_MANIFEST_BYTES if name == MANIFEST_NAME else max_bytes
+    if info.file_size > limit:
+        raise ModelFileError(f"Member {name!r} of the model bundle declares {info.file_size:,} bytes, "
+                             f"above the limit of {limit:,} bytes.")
+    if (info.file_size > RATIO_CHECK_MIN_BYTES
+            and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+        raise ModelFileError(
+            f"Member {name!r} of the model bundle claims a compression ratio of "
+            f"{info.file_size / max(info.compress_size, 1):,.0f}:1 (limit {MAX_COMPRESSION_RATIO}:1); "
+            "this looks like a zip bomb, so it is refused."
+        )
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """Inflate one member in memory, never more than its declared size + 1 byte."""
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)
+    except Exception as exc:  # untrusted decoding: bad CRC, bad header, overlap, zlib errors...
+        raise _damaged(exc) from exc
+    if len(data) != info.file_size:
+        raise ModelFileError(
+            f"Member {info.filename!r} of the model bundle holds {len(data):,} bytes where its header "
+            f"declares {info.file_size:,}; the file is damaged or altered. Save the model again from seg."
+        )
+    return data

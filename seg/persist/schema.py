@@ -1,0 +1,65 @@
+"""The ``.segmodel`` bundle's fixed names, limits and allowed dtypes (schema version 1).
+
+Shared by writing and reading, with the small helpers both sides use: the member name of an
+array, ISO 8601 time parsing, and short quotes of untrusted values for error messages. The
+format itself is described in :mod:`seg.persist`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+BUNDLE_SUFFIX = ".segmodel"
+SCHEMA_VERSION = 1
+FORMAT_NAME = "seg-model"
+DEFAULT_MAX_BYTES = 200_000_000
+
+MANIFEST_NAME = "model.json"
+ARRAY_DIR = "arrays/"
+MAX_MANIFEST_BYTES = 1_000_000
+MAX_MEMBERS = 256
+# Genuine forest arrays compress a few times at most; zeros compress ~1000:1. The ratio is
+# only judged on members big enough to matter.
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECK_MIN_BYTES = 1 << 20
+MAX_ARRAY_NDIM = 8
+MAX_CLASSES = 65_535
+MAX_CHANNELS = 64
+MAX_NAME_CHARS = 200
+
+ALLOWED_DTYPES = (
+    "bool", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+)
+MANIFEST_KEYS = (
+    "format", "schema_version", "created", "feature_settings", "normalization",
+    "forest_settings", "class_names", "class_colors", "n_channels", "training",
+    "versions", "arrays",
+)
+
+_ARRAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_ARRAY_MEMBER = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _member_name(array_name: str) -> str:
+    return f"{ARRAY_DIR}{array_name}.npy"
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _shorten(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(name[:80]) for name in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"

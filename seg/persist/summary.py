@@ -1,0 +1,30 @@
+""":func:`describe_model`: a small JSON-friendly summary of a model for a "model info" panel."""
+
+from __future__ import annotations
+
+from seg.features import PRESETS
+from seg.model import Model
+
+
+def describe_model(model: Model) -> dict:
+    """A small JSON-friendly summary of a model for a "model info" panel.
+
+    Returns
+    -------
+    dict
+        ``classes`` (list of {"name", "color"}), ``n_channels``, ``feature_preset`` (a name from
+        ``seg.features.PRESETS`` or ``"custom"``), ``feature_settings`` (dict), ``n_features``,
+        ``trees``, ``created`` (ISO string or None) and ``versions``.
+    """
+    preset = next((name for name, s in PRESETS.items() if s == model.feature_settings), "custom")
+    created = model.training.get("created") if isinstance(model.training, dict) else None
+    return {
+        "classes": [{"name": n, "color": c} for n, c in zip(model.class_names, model.class_colors)],
+        "n_channels": int(model.n_channels),
+        "feature_preset": preset,
+        "feature_settings": model.feature_settings.to_dict(),
+        "n_features": int(model.forest.n_features),
+        "trees": int(model.forest_settings.n_estimators),
+        "created": created if isinstance(created, str) else None,
+        "versions": dict(model.versions),
+    }
