@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import pickletools
 import zipfile
 import zlib
 from collections import Counter
@@ -42,13 +43,34 @@ def _sniff(data: bytes) -> None:
             f"The model file is only {len(data)} byte(s) long, too short to be a .segmodel bundle. "
             "Choose a .segmodel file saved by seg."
         )
-    if data[:1] == b"\x80" or _is_compressed_pickle(data):
+    if data[:1] == b"\x80" or _is_text_pickle(data) or _is_compressed_pickle(data):
         raise ModelFileError(PICKLE_MESSAGE)
     if data[:4] not in _ZIP_MAGIC:
         raise ModelFileError(
             f"This file is not a .segmodel bundle: a bundle is a ZIP archive, but this file starts "
             f"with {data[:8]!r}. Choose a .segmodel file saved by seg."
         )
+
+
+#: First opcodes of protocol 0 and 1 pickles (no b"\x80" header): MARK, EMPTY_DICT/LIST/TUPLE,
+#: GLOBAL, NONE and the constants of a pickled scalar.
+_TEXT_PICKLE_OPENERS = frozenset(b"(}])cNIJKMLFGSTUVX")
+
+
+def _is_text_pickle(data: bytes) -> bool:
+    """True if ``data`` reads as a protocol 0/1 pickle: it ends with STOP and its first opcodes
+    disassemble (``pickletools.genops`` only decodes opcodes; nothing is run or imported)."""
+    if data[0] not in _TEXT_PICKLE_OPENERS or data[-1:] != b".":
+        return False
+    count = 0
+    try:
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(data[:4096])):
+            count += 1
+            if opcode.name == "STOP" or count == 8:
+                return True
+    except (ValueError, UnicodeDecodeError, IndexError):
+        return False  # not opcodes: text that happens to start and end like a pickle
+    return False
 
 
 def _is_compressed_pickle(data: bytes) -> bool:

@@ -189,7 +189,7 @@ def _model_payloads(bundle: bytes, marker: str) -> dict[str, tuple[bytes, tuple[
     rebuilt = lambda changed: _raw_zip([(n, changed.get(n, d), zipfile.ZIP_DEFLATED) for n, d in members.items()])  # noqa: E731
     return {
         "pickle": (pickle.dumps(OpensFile(marker)), ("pickle",)),
-        "pickle protocol 0": (pickle.dumps(OpensFile(marker), protocol=0), ("not a .segmodel",)),
+        "pickle protocol 0": (pickle.dumps(OpensFile(marker), protocol=0), ("pickle",)),
         "joblib": (joblib_file.getvalue(), ("pickle",)),
         "object array in the bundle": (rebuilt({"arrays/value.npy": _npy_object_array(marker)}), ("value",)),
         "object dtype declared": (rebuilt({"model.json": json.dumps(foreign_dtype).encode()}), ("dtype",)),

@@ -356,11 +356,19 @@ def test_joblib_files_are_refused_and_never_run(tmp_path, compress):
     assert not target.exists()
 
 
-def test_protocol_0_pickle_calling_os_system_is_refused(tmp_path):
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_text_pickles_are_called_pickles_and_never_run(tmp_path, protocol):
     target = tmp_path / "pwned"
-    payload = f"cos\nsystem\n(S'touch {target}'\ntR.".encode()
-    _refused(payload, "not a .segmodel bundle")
+    system_call = f"cos\nsystem\n(S'touch {target}'\ntR.".encode()  # hand-written protocol 0
+    for payload in (system_call, pickle.dumps(_OpensFile(target), protocol=protocol),
+                    pickle.dumps(list(range(3000)), protocol=protocol)):  # > the 4 KiB looked at
+        assert _refused(payload) == PICKLE_MESSAGE
     assert not target.exists()
+
+
+@pytest.mark.parametrize("text", [b"hello world.", b"a,b\n1,2\n.", b'{"classes": 2}', b"(not a pickle)."])
+def test_other_text_is_not_a_bundle(text):
+    _refused(text, "not a .segmodel bundle")
 
 
 def test_pickle_inside_the_zip_is_refused(tmp_path, bundle):
