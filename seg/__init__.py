@@ -19,6 +19,7 @@ import importlib
 from seg.errors import (
     AnnotationError,
     ImageError,
+    ImageTooLargeError,
     ModelFileError,
     ModelMismatchError,
     SegError,
@@ -57,7 +58,7 @@ _LAZY = {
 }
 
 __all__ = sorted(
-    [*_LAZY, "SegError", "ImageError", "AnnotationError", "SettingsError", "TrainingError",
+    [*_LAZY, "SegError", "ImageError", "ImageTooLargeError", "AnnotationError", "SettingsError", "TrainingError",
      "ModelFileError", "ModelMismatchError", "__version__"]
 )
 

@@ -27,6 +27,25 @@ class ImageError(SegError):
     """An image could not be read or is not usable (corrupt, unsupported, too large, NaN/inf)."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image is over one of :func:`seg.images.read_image`'s size limits (seen in its header).
+
+    Attributes
+    ----------
+    limit : str
+        The argument whose limit was exceeded: ``"max_pixels"`` (also for decoded bytes),
+        ``"max_frames"`` or ``"max_frame_pixels"``; callers with their own limits (the app) can
+        phrase their own advice.
+    size : str
+        The image's size as the message gives it, e.g. ``"5000×5000 pixels × 30 frames"``.
+    """
+
+    def __init__(self, message: str, *, limit: str, size: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.size = size
+
+
 class AnnotationError(SegError):
     """Canvas stroke JSON or an annotation file is malformed or out of bounds."""
 

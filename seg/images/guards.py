@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, ImageTooLargeError, SettingsError
 from seg.images.frames import MAX_CHANNELS
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
@@ -81,22 +81,25 @@ def _check_extent(
             "side to be scribbled on and filtered. Choose a larger image."
         )
     if frames > limits.max_frames:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"Cannot read {label}: {frames:,} frames exceed the limit of {limits.max_frames:,} "
-            "frames. Open a subset of the frames, or raise the limit with max_frames=..."
+            "frames. Open a subset of the frames, or raise the limit with max_frames=...",
+            limit="max_frames", size=size,
         )
     if limits.max_frame_pixels is not None and height * width > limits.max_frame_pixels:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"Cannot read {label}: {width}×{height} = {height * width / 1e6:.1f} megapixels per frame "
             f"exceed the limit of {limits.max_frame_pixels / 1e6:.0f} megapixels per frame. Crop or "
-            "downsample it, or segment it with the command line (python -m seg apply)."
+            "downsample it, or segment it with the command line (python -m seg apply).",
+            limit="max_frame_pixels", size=size,
         )
     pixels = frames * height * width
     if pixels > limits.max_pixels:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"Cannot read {label}: {size} = {pixels:,} pixels exceed the limit of "
             f"{limits.max_pixels:,} pixels (frames × height × width). Crop or downsample it, or "
-            "raise the limit with max_pixels=... if the machine has the memory."
+            "raise the limit with max_pixels=... if the machine has the memory.",
+            limit="max_pixels", size=size,
         )
     if channels > MAX_CHANNELS:
         raise ImageError(
@@ -106,8 +109,9 @@ def _check_extent(
         )
     nbytes = pixels * channels * itemsize
     if nbytes > limits.max_bytes:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"Cannot read {label}: {size} with {channels} channels of {itemsize}-byte values need "
             f"{nbytes:,} bytes, more than the {limits.max_bytes:,} allowed for "
-            f"max_pixels={limits.max_pixels:,}. Keep fewer channels, or raise max_pixels."
+            f"max_pixels={limits.max_pixels:,}. Keep fewer channels, or raise max_pixels.",
+            limit="max_pixels", size=f"{size} × {channels} channels",
         )

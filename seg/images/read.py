@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from seg.errors import ImageError
+from seg.errors import ImageError, ImageTooLargeError
 from seg.images.frames import _to_frames
 from seg.images.guards import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, _Limits, _positive_int
 from seg.images.pillow import _read_pil
@@ -102,9 +102,10 @@ def _open_source(source: Any, limits: _Limits) -> Iterator[tuple[BinaryIO, str]]
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"read_image needs a binary file object (mode 'rb'), got {source!r}")
         if len(data) > limit:
-            raise ImageError(
+            raise ImageTooLargeError(
                 f"Cannot read {label}: the file is larger than {limit:,} bytes, more than any "
-                f"image within max_pixels={limits.max_pixels:,} needs. Raise max_pixels to open it."
+                f"image within max_pixels={limits.max_pixels:,} needs. Raise max_pixels to open it.",
+                limit="max_pixels", size=f"more than {limit:,} bytes",
             )
         yield io.BytesIO(data), label
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from seg.errors import ImageError, ModelFileError, ModelMismatchError, SegError
+from seg.errors import ImageError, ImageTooLargeError, ModelFileError, ModelMismatchError, SegError
 from seg.ui import canvas as C
 from seg.ui import config
 from seg.ui import settings as settings_ui
@@ -33,7 +33,20 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
     """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise)."""
     from seg.images import read_image
 
-    frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
+    try:
+        frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
+    except ImageTooLargeError as exc:
+        if exc.limit == "max_frame_pixels":
+            raise  # its message already points to the command line
+        # The engine's advice (raise max_pixels=...) is for Python callers; a visitor cannot.
+        advice = ("Open a crop or fewer frames, or segment it with `python -m seg apply` using a model "
+                  "trained here on a part of it.")
+        if exc.limit == "max_frames":
+            raise ImageError(f"{name!r} has too many frames ({exc.size}) for this app. {advice}") from exc
+        raise ImageError(
+            f"{name!r} is {exc.size}: more than this app opens ({config.MAX_TOTAL_PIXELS / 1e6:.0f} "
+            f"megapixels per image, frames × height × width). {advice}"
+        ) from exc
     t, h, w = frames.shape[:3]
     if h * w > config.MAX_FRAME_PIXELS:
         raise ImageError(

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, ImageTooLargeError, SettingsError
 from seg.images import (
     DEFAULT_MAX_PIXELS,
     MIN_SIDE,
@@ -741,3 +741,17 @@ def test_image_digest_follows_content_shape_and_dtype():
 def test_describe_reads_like_a_status_line():
     assert describe(np.zeros((3, 480, 640, 2), np.uint16)) == "3 frames · 640×480 px · 2 channels · uint16"
     assert describe(np.zeros((H, W), np.uint8)) == f"1 frame · {W}×{H} px · 1 channel · uint8"
+
+
+@pytest.mark.parametrize("limits, limit, size", [
+    ({"max_pixels": 5_000}, "max_pixels", "100×60 pixels × 3 frames"),
+    ({"max_frames": 2}, "max_frames", "100×60 pixels × 3 frames"),
+    ({"max_frame_pixels": 5_000}, "max_frame_pixels", "100×60 pixels × 3 frames"),
+])
+def test_a_size_limit_names_itself_so_an_app_can_give_its_own_advice(limits, limit, size):
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.zeros((3, 60, 100), np.uint8), imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(ImageTooLargeError) as refused:
+        read_image(buffer.getvalue(), **limits)
+    assert (refused.value.limit, refused.value.size) == (limit, size)
+    assert limit in str(refused.value) or "command line" in str(refused.value)
