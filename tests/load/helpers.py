@@ -637,7 +637,12 @@ async def _batch_runs(page, count: int, stop: asyncio.Event) -> tuple[str, int]:
             pass
 
 
-async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, batch_side: int = 512,
+#: The heavy neighbours' work: a 2000 x 2000 (4 MP) image, and a batch of 100 images of 256 x 256.
+HEAVY_SIDE, HEAVY_BATCH, HEAVY_BATCH_SIDE = 2000, 100, 256
+
+
+async def heavy_neighbours(url: str, *, big_side: int = HEAVY_SIDE, batch: int = HEAVY_BATCH,
+                           batch_side: int = HEAVY_BATCH_SIDE,
                            big_strokes: int = 3, light_first: int = 6, light_strokes: int = 8,
                            period_s: float = 2.0) -> HeavyResult:
     """A light user draws while one user opens a ``big_side``² image and another runs a batch.
@@ -652,7 +657,7 @@ async def heavy_neighbours(url: str, *, big_side: int = 2000, batch: int = 10, b
     scene = scenes(1)[0]
     bundle = model_bundle(scene)
     rng = np.random.default_rng(7)
-    files = [(f"tile_{i:02d}.png", png_bytes(np.clip(
+    files = [(f"tile_{i:03d}.png", png_bytes(np.clip(
         rng.normal(60, 12, (batch_side, batch_side)) + 130 * (rng.random((batch_side, batch_side)) > 0.995),
         0, 255).astype(np.uint8))) for i in range(batch)]
     image = big_image(big_side)

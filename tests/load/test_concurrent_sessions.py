@@ -97,7 +97,7 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
     alone = L.summary(single_user.latencies_ms)
     loaded = L.summary([ms for r in results for ms in r.latencies_ms])
     print(f"update latency, 1 user: {alone}; {USERS} users: {loaded}")
-    # 1.25x in the last run of bench/load.py, with the 8 Chromium renderers and the server on the
+    # 1.2x in the last run of bench/load.py, with the 8 Chromium renderers and the server on the
     # same 2 cores. Sessions serialised behind each other (e.g. by a GIL-holding garbage
     # collection after every run, see seg/ui/lifetime.py) measured 2.8-3.3x.
     assert loaded["median_ms"] <= 3 * alone["median_ms"], (alone, loaded)
@@ -105,10 +105,11 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
 
 def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_user):
     """One user opens a 4-megapixel image and keeps drawing on it, another keeps segmenting a
-    batch of 10 images; meanwhile a third user's strokes still update quickly."""
+    batch of 100 images; meanwhile a third user's strokes still update quickly."""
     result = L.run(L.heavy_neighbours(server.url))
     assert result.errors == [], result.errors
-    assert result.batch_summary.startswith("10 of 10 images done"), result.batch_summary
+    batch = f"{L.HEAVY_BATCH} of {L.HEAVY_BATCH} images done"
+    assert result.batch_summary.startswith(batch), result.batch_summary
     assert "train" in result.big_status and "predict" in result.big_status, result.big_status
     assert result.big_strokes >= 3 and result.batch_runs >= 1, (result.big_strokes, result.batch_runs)
     assert len(result.light.latencies_ms) == 8
@@ -118,7 +119,7 @@ def test_heavy_work_in_two_sessions_does_not_freeze_a_light_one(server, single_u
     alone = L.summary(single_user.latencies_ms)
     beside = L.summary(result.light.latencies_ms)
     print(f"update latency, 1 user: {alone}; beside heavy users: {beside}; {result.seconds}")
-    assert beside["median_ms"] <= 3 * alone["median_ms"], (alone, beside)  # 1.5x in bench/load.py
+    assert beside["median_ms"] <= 3 * alone["median_ms"], (alone, beside)  # 1.8x in bench/load.py
 
 
 # --------------------------------------------------------------------------- the GIL
