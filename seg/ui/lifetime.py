@@ -7,14 +7,21 @@ every stroke of every user stopped all other users for that long: with 8 users a
 the largest part of the server's time per stroke (``bench/load.py``; see
 ``bench/README.md``). ``.streamlit/config.toml`` turns it off.
 
-A collection is still needed once per *session*: Streamlit's objects of a session refer to
-each other in cycles, so when a closed session is dropped (``server.disconnectedSessionTTL``
-after its tab closed, at the next disconnect of any session) its ``st.session_state`` (image,
-feature stacks, prediction) is freed only by the cycle collector. Every page calls
-:func:`watch_session` once per run; when the session disconnects, Streamlit releases its
-session-scoped resource, and that schedules one full collection a moment later (after the
-server has dropped the sessions whose reconnect time ran out). Disconnects in quick succession
-share one collection.
+What a closed tab held is given back in two steps:
+
+1. **At once, when the tab disconnects**, the recomputable bulk of the session (feature stacks,
+   the prediction, cached pictures) is emptied. Streamlit keeps a disconnected session's
+   ``st.session_state`` for ``server.disconnectedSessionTTL`` (120 s) so that a reconnecting
+   tab resumes, and drops it only at the next disconnect of any session after that; without this
+   step a closed 4-megapixel session would hold ~1 GB for that long. Pages register that data
+   with :func:`release_on_disconnect` at the end of every run (a session-scoped resource, which
+   Streamlit releases on disconnect); a tab that reconnects finds it emptied and the page
+   recomputes it (:func:`seg.ui.state.forget_released`).
+2. **When the session is dropped**, the rest (image, strokes, model) is freed by one full
+   collection: Streamlit's objects of a session refer to each other in cycles. The release in
+   step 1 schedules it a moment later (after the server has dropped the sessions whose reconnect
+   time ran out while handling this disconnect). Disconnects in quick succession share one
+   collection.
 
 Freed memory must also leave the process. glibc's malloc by default raises its mmap threshold
 after the first large free, so later arrays (feature stacks, predictions) land in heaps it keeps,
@@ -98,17 +105,35 @@ def _collect() -> None:
     gc.collect()
 
 
-def _released(_token: object) -> None:
+def release(items: list) -> None:
+    """Empty every dict in ``items`` and call ``release()`` on every other item; then clear
+    ``items`` and schedule a collection. What Streamlit calls when the session disconnects."""
+    for item in items:
+        if isinstance(item, dict):
+            item.clear()
+        elif item is not None:
+            item.release()
+    items.clear()
     collect_soon()
 
 
-@st.cache_resource(scope="session", on_release=_released, show_spinner=False)
-def _session_token() -> object:
-    return object()
+@st.cache_resource(scope="session", on_release=release, show_spinner=False)
+def _session_items() -> list:
+    return []
 
 
 def watch_session() -> None:
     """Arrange a collection after this session disconnects (call once per run of every page);
     tune the allocator on the first call in the process."""
     tune_allocator()
-    _session_token()
+    _session_items()
+
+
+def release_on_disconnect(*items) -> None:
+    """Empty these dicts / ``release()`` these objects when this session's tab disconnects.
+
+    Replaces what the previous run registered: call it at the end of every run with everything
+    recomputable the session holds now.
+    """
+    items_now = _session_items()
+    items_now[:] = items

@@ -15,6 +15,7 @@ from seg.ui import pipeline as P
 from seg.ui import state as S
 from seg.ui import uploads as U
 from seg.ui import views as V
+from seg.ui.lifetime import release_on_disconnect, watch_session
 from seg.ui.samples import DEFAULT_SAMPLE, SAMPLES, load_sample
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
@@ -47,7 +48,6 @@ def begin_run(started: float | None = None) -> Run:
 
     ``started`` is the ``time.perf_counter()`` at the top of the script (default: now).
     """
-    from seg.ui.lifetime import watch_session
     from seg.ui.settings import init_settings
 
     watch_session()
@@ -55,6 +55,7 @@ def begin_run(started: float | None = None) -> Run:
     state = st.session_state
     S.restore_widgets(state)
     S.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
+    S.forget_released(state)
     init_settings(state)
     for key, value in ((S.W_TOOL, "freedraw"), (S.W_WIDTH, 12), (S.W_VIEW, V.SEGMENTATION),
                        (S.W_OPACITY, 0.45), (S.W_LIVE, True), (S.W_FRAME, 0)):
@@ -324,6 +325,7 @@ def status_line(placeholder, run: Run, update: int) -> None:
     parts.append(f"run {run.elapsed_ms():.0f} ms")
     placeholder.caption(" · ".join(parts))
     S.remember_widgets(st.session_state)
+    release_on_disconnect(*S.recomputable(st.session_state))
 
 
 def guarded(step, *args, **kwargs):

@@ -130,6 +130,17 @@ class Prediction:
                 self._memo["display_proba"] = self._model.predict_proba_features(self._shown)
         return self._memo["display_proba"]
 
+    def release(self) -> None:
+        """Drop the features, model and everything computed from them (the session's tab
+        disconnected, see :mod:`seg.ui.lifetime`); :attr:`released` is True from then on."""
+        for name in ("_model", "_features", "_samples", "_shown"):
+            object.__setattr__(self, name, None)
+        self._memo.clear()
+
+    @property
+    def released(self) -> bool:
+        return self._features is None
+
     def display_uncertainty(self) -> np.ndarray:
         """(h, w) float32 in [0, 1]: 1 - (best - second best probability) of the display pixels."""
         if "display_uncertainty" not in self._memo:

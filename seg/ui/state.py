@@ -225,9 +225,8 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
     state[DRAWINGS] = {}
     state[LABELS] = {}
     state[PARSED] = {}
-    state[FEATURES] = {}
-    state[BACKGROUNDS] = {}
-    state[DISPLAY] = {}
+    for key in RECOMPUTABLE_CACHES:  # emptied, not replaced: see recomputable()
+        state[key].clear()
     state[PREDICTION] = None
     state[TRAIN_KEY] = None
     state[MEASUREMENTS] = None
@@ -240,6 +239,23 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
         state[MODEL] = None
         state[MODEL_SOURCE] = None
     state[W_FRAME] = 0
+
+
+#: Caches of data the app can compute again from the image, strokes and model (the bulk of a
+#: session's memory): emptied when the session's tab disconnects (seg/ui/lifetime.py).
+RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY)
+
+
+def recomputable(state: MutableMapping[str, Any]) -> tuple:
+    """The session's recomputable caches and its prediction, to release on disconnect."""
+    return (*(state[key] for key in RECOMPUTABLE_CACHES), state.get(PREDICTION))
+
+
+def forget_released(state: MutableMapping[str, Any]) -> None:
+    """Drop a prediction released while the tab was away, so that it is computed again."""
+    prediction = state.get(PREDICTION)
+    if prediction is not None and prediction.released:
+        state[PREDICTION] = None
 
 
 def flash(state: MutableMapping[str, Any], kind: str, message: str) -> None:

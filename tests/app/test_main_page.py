@@ -131,6 +131,26 @@ def test_a_visit_to_another_page_keeps_strokes_settings_and_model(app):
     assert key == app.session_state["seg.canvas_key"] and len(initial["objects"]) == 4
 
 
+def test_a_tab_that_comes_back_after_its_caches_were_released_sees_the_same_segmentation(app):
+    """When a tab disconnects, Streamlit releases the session's session-scoped resources and the
+    app empties its feature stacks, pictures and prediction (most of its memory) at once. A tab
+    that reconnects still has its strokes and model, and sees the same segmentation again."""
+    import streamlit as st
+
+    draw(app, coins_strokes(app))
+    before = _prediction(app)
+    labels, features = before.labels.copy(), app.session_state["seg.features"]
+    assert features and before.display_labels.size
+    st.cache_resource.clear()  # what Streamlit does for the session's resources on disconnect
+    assert not features and before.released and not app.session_state["seg.backgrounds"]
+    version = app.session_state["seg.model_version"]
+    app.run()
+    assert not app.exception and errors(app) == []
+    after = _prediction(app)
+    assert not after.released and app.session_state["seg.model_version"] == version  # not retrained
+    assert np.array_equal(after.labels, labels)
+
+
 # --------------------------------------------------------------------------- 3. classes
 
 

@@ -131,3 +131,48 @@ def test_fifty_sessions_opened_and_closed_give_their_memory_back(tmp_path):
     assert result["peak"] > result["before"] + 30 * MB, (result["before"] / MB, result["peak"] / MB)
     # ... and it was given back once they were closed.
     assert result["after"] <= 1.1 * result["before"], (result["before"] / MB, result["after"] / MB)
+
+
+def test_closing_a_tab_gives_its_feature_stacks_back_at_once(tmp_path):
+    """Streamlit keeps a closed tab's session for ``server.disconnectedSessionTTL`` (120 s, the
+    default here) so that a reconnecting tab can resume; the session's feature stacks, prediction
+    and pictures (most of its memory) are released the moment it disconnects."""
+    scene = L.scenes(1, side=1024)[0]   # 1 megapixel: ~160 MB of features, and more
+
+    async def scenario(url: str, pid: int) -> dict:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as playwright:
+            browser = await L.launch(playwright)
+            try:
+                warm = await browser.new_context(viewport=L.VIEWPORT)  # server warmed up, stays open
+                await L.open_app(await warm.new_page(), url)
+                before = L.rss_bytes(pid)
+                context = await browser.new_context(viewport=L.VIEWPORT)
+                context.set_default_timeout(L.TIMEOUT_MS)
+                page = await context.new_page()
+                await L.open_app(page, url)
+                await L.upload_image(page, scene.name, scene.png(), canvas_side=760)
+                drawn = await L.draw_scene(page, scene, last=6)   # both classes: trained, predicted
+                errors = drawn.errors + await L.error_texts(page)
+                held = L.rss_bytes(pid)
+                await context.close()
+                deadline = time.monotonic() + 20
+                after = L.rss_bytes(pid)
+                while after > before + 0.2 * (held - before) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                    after = L.rss_bytes(pid)
+            finally:
+                await browser.close()
+        return {"before": before, "held": held, "after": after, "errors": errors}
+
+    with L.serve(tmp_path / "server.log") as server:
+        result = L.run(scenario(server.url, server.process.pid))
+        problems = L.server_problems(server)
+    print({k: (v / MB if isinstance(v, int) else v) for k, v in result.items()})
+    assert result["errors"] == [] and problems == []
+    assert result["held"] > result["before"] + 150 * MB, (result["before"] / MB, result["held"] / MB)
+    # Within seconds of closing, long before the session itself expires: only the image, the
+    # strokes and the model are left.
+    assert result["after"] <= result["before"] + 0.2 * (result["held"] - result["before"]), \
+        (result["before"] / MB, result["held"] / MB, result["after"] / MB)
