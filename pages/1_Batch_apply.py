@@ -22,7 +22,7 @@ import streamlit as st
 
 from seg import batch
 from seg.errors import SegError
-from seg.ui.lifetime import watch_session
+from seg.ui.lifetime import run_finished, watch_session
 
 MODEL_KEY = "seg.model"
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in batch.IMAGE_SUFFIXES)
@@ -177,3 +177,4 @@ label = f"Segment {len(uploads)} image{'s' if len(uploads or []) != 1 else ''}" 
 if st.button(label, type="primary", disabled=not ready, key="w_batch_run"):
     run(model, uploads, options)
 show_results()
+run_finished()

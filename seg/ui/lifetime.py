@@ -105,35 +105,55 @@ def _collect() -> None:
     gc.collect()
 
 
-def release(items: list) -> None:
-    """Empty every dict in ``items`` and call ``release()`` on every other item; then clear
-    ``items`` and schedule a collection. What Streamlit calls when the session disconnects."""
-    for item in items:
-        if isinstance(item, dict):
-            item.clear()
-        elif item is not None:
-            item.release()
-    items.clear()
+class SessionItems:
+    """What a session registered for release, and whether one of its runs is in progress."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.running = False
+
+
+def release(session: SessionItems) -> None:
+    """Empty every dict registered by ``session`` and call ``release()`` on every other item;
+    then schedule a collection. What Streamlit calls when the session disconnects.
+
+    Skipped while a run of the session is in progress (its script still uses the data; Streamlit
+    is stopping it): that session's data then waits for the collection after its expiry.
+    """
+    if not session.running:
+        for item in session.items:
+            if isinstance(item, dict):
+                item.clear()
+            elif item is not None:
+                item.release()
+        session.items = []
     collect_soon()
 
 
 @st.cache_resource(scope="session", on_release=release, show_spinner=False)
-def _session_items() -> list:
-    return []
+def _session_items() -> SessionItems:
+    return SessionItems()
 
 
 def watch_session() -> None:
-    """Arrange a collection after this session disconnects (call once per run of every page);
-    tune the allocator on the first call in the process."""
+    """Call at the start of every run of every page: arranges the release and collection when
+    this session disconnects; tunes the allocator on the first call in the process."""
     tune_allocator()
-    _session_items()
+    _session_items().running = True
 
 
 def release_on_disconnect(*items) -> None:
     """Empty these dicts / ``release()`` these objects when this session's tab disconnects.
 
-    Replaces what the previous run registered: call it at the end of every run with everything
-    recomputable the session holds now.
+    Call it as the last thing of every run, with everything recomputable the session holds
+    now: it replaces what the previous run registered and marks the run finished.
     """
-    items_now = _session_items()
-    items_now[:] = items
+    session = _session_items()
+    session.items = list(items)
+    session.running = False
+
+
+def run_finished() -> None:
+    """Mark this run finished without changing what is registered (pages that hold nothing
+    recomputable call it last; the main page's data stays registered)."""
+    _session_items().running = False
