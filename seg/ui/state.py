@@ -27,6 +27,10 @@ Data keys
 ``seg.notice``          text explaining why there is no segmentation (or None)
 ``seg.upload_errors``   {uploader key: (file id, message)} the last refused upload per uploader
 ``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
+
+The feature cache, the cached pictures (``seg.backgrounds``, ``seg.display``) and the prediction
+are emptied (released) when the session's tab disconnects (:data:`RECOMPUTABLE_CACHES`,
+:mod:`seg.ui.lifetime`); the page computes them again if the tab comes back.
 """
 
 from __future__ import annotations
