@@ -57,7 +57,7 @@ STATUS = ".st-key-status"
 CANVAS = "canvas.upper-canvas"
 CANVAS_BACKGROUND = "canvas.dc-background-canvas"
 CANVAS_STROKES = "canvas.dc-canvas.lower-canvas"
-_UPDATE_RE = re.compile(r"update #(\d+)")
+UPDATE_RE = re.compile(r"update #(\d+)")
 
 
 class E2EError(RuntimeError):
@@ -201,11 +201,13 @@ def status_text(page) -> str:
 
 def update_number(page) -> int:
     """N of "update #N" in the status marker, -1 if there is none yet."""
-    match = _UPDATE_RE.search(status_text(page))
+    match = UPDATE_RE.search(status_text(page))
     return int(match.group(1)) if match else -1
 
 
-_IDLE_JS = """
+#: True once the script is idle and the status marker shows "update #N", N >= minimum; "exception"
+#: at once if the page shows a traceback (shared with the async helpers of tests/load).
+IDLE_JS = """
 ([selector, minimum]) => {
   // A traceback box ends the wait at once (the caller reports it) instead of timing out.
   if (document.querySelector('[data-testid="stException"]')) return 'exception';
@@ -235,7 +237,7 @@ def wait_for_update(page, minimum: int = 0, *, timeout_ms: int = UPDATE_TIMEOUT_
     and the errors shown on timeout.
     """
     try:
-        outcome = page.wait_for_function(_IDLE_JS, arg=[STATUS, minimum], timeout=timeout_ms,
+        outcome = page.wait_for_function(IDLE_JS, arg=[STATUS, minimum], timeout=timeout_ms,
                                          polling=100).json_value()
     except Exception as exc:  # playwright TimeoutError: add what the page showed
         raise E2EError(f"no 'update #{minimum}' (or later) within {timeout_ms} ms; status: {status_text(page)!r}; "

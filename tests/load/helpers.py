@@ -245,32 +245,15 @@ def run(coroutine):
     return outcome["value"]
 
 
-_IDLE_JS = """
-([selector, minimum]) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const status = document.querySelector(selector);
-  if (!status) return false;
-  const match = /update #(\\d+)/.exec(status.innerText);
-  return !!match && Number(match[1]) >= minimum;
-}
-"""
-_NUMBER_JS = """
-selector => {
-  const status = document.querySelector(selector);
-  const match = status && /update #(\\d+)/.exec(status.innerText);
-  return match ? Number(match[1]) : -1;
-}
-"""
-
-
 async def launch(playwright):
     """Headless Debian Chromium through the async API (same binary and flags as tests/e2e)."""
     return await playwright.chromium.launch(executable_path=H.require_chromium(), args=H.CHROMIUM_ARGS)
 
 
 async def update_number(page) -> int:
-    return int(await page.evaluate(_NUMBER_JS, H.STATUS))
+    """N of "update #N" in the status marker, -1 if there is none yet."""
+    match = H.UPDATE_RE.search(await status_text(page))
+    return int(match.group(1)) if match else -1
 
 
 async def status_text(page) -> str:
@@ -279,12 +262,18 @@ async def status_text(page) -> str:
 
 
 async def wait_for_update(page, minimum: int, *, timeout_ms: int = TIMEOUT_MS) -> int:
-    """Wait until the script is idle and the marker shows "update #N", N >= ``minimum``."""
+    """Wait until the script is idle and the marker shows "update #N", N >= ``minimum``.
+
+    Raises E2EError at once if the page shows a traceback, or with the status on timeout.
+    """
     try:
-        await page.wait_for_function(_IDLE_JS, arg=[H.STATUS, minimum], timeout=timeout_ms, polling=POLL_MS)
+        outcome = await (await page.wait_for_function(H.IDLE_JS, arg=[H.STATUS, minimum], timeout=timeout_ms,
+                                                      polling=POLL_MS)).json_value()
     except Exception as exc:  # playwright TimeoutError: say what the page showed
         raise H.E2EError(f"no 'update #{minimum}' within {timeout_ms} ms; status {await status_text(page)!r}; "
                          f"errors {await error_texts(page)}") from exc
+    if outcome == "exception":
+        raise H.E2EError(f"the app shows a traceback: {await error_texts(page)}")
     return await update_number(page)
 
 
