@@ -138,11 +138,6 @@ class CanvasParser:
         self._points: list[int] = []                # running total of points after each object
         self._last: tuple[Any, tuple[Stroke, ...]] | None = None
 
-    @property
-    def lookup(self) -> dict[str, int]:
-        """Normalised colour -> label this parser uses (eraser included)."""
-        return dict(self._lookup)
-
     def parse(self, json_data: dict | str | None) -> tuple[Stroke, ...]:
         """The drawing's strokes, in drawing order; raises like :func:`parse_canvas`.
 
