@@ -82,5 +82,6 @@ def test_the_sidebar_names_both_pages_and_leads_to_the_batch_page(page, server):
     assert labels == ["Segment", "Batch apply"]
     nav.filter(has_text="Batch apply").click()
     H.key_locator(page, "w_batch_model_choice").wait_for(state="visible", timeout=H.UPDATE_TIMEOUT_MS)
-    assert page.url.rstrip("/").endswith(BATCH_PAGE)
+    # The address bar follows the page content a moment later: wait for it (fails if it never does).
+    page.wait_for_url(f"**/{BATCH_PAGE}", timeout=H.UPDATE_TIMEOUT_MS)
     assert page.get_by_role("heading", name="Apply a model to many images").is_visible()
