@@ -55,6 +55,8 @@ _LAZY = {
     "describe_model": "seg.persist",
     "measure_classes": ("seg.measure", "measure"),
     "measure_stack": "seg.measure",
+    "segment_objects": "seg.objects",
+    "measure_objects": "seg.objects",
 }
 
 __all__ = sorted(

@@ -1,0 +1,365 @@
+"""Objects of one class: instance labels from a prediction, and a table of their measurements.
+
+:func:`segment_objects` turns a ``(H, W, K)`` probability map or an ``(H, W)`` label image into
+instance labels of one class: threshold (or argmax), label the 8-connected components, optionally
+split touching objects with a distance-transform watershed seeded from the distance maxima, fill
+each object's holes, and drop objects under ``min_size`` pixels. :func:`measure_objects` measures each
+instance with :func:`skimage.measure.regionprops_table` and returns a pandas DataFrame.
+
+Why the watershed runs component by component (on each component's bounding box plus one pixel)
+and not on the whole frame: the result is the same, and memory is bounded by the largest object
+rather than by the frame. The Euclidean distance of a pixel of component ``C`` to the nearest
+pixel outside the class mask is never attained at a pixel of another component (the straight
+digital path to such a pixel leaves ``C`` through a background pixel first, which is nearer), and
+that background pixel lies within one pixel of ``C``'s box; distance maxima and flooding never
+cross into another component, since 8-connected components do not touch. The whole-frame
+reference (``watershed(-edt(mask), peak_local_max(...))``) is kept in the tests and must equal
+this. A frame predicted in tiles (:mod:`seg.tiling`) gives the same label image as an untiled
+one, so objects found on it, including those crossing tile borders, are the same objects.
+
+Memory: the frame's class mask (1 byte per pixel), its component labels and the instance labels
+(4 bytes per pixel each), plus the distance transform of one object's box at a time.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from seg.errors import ImageError, SettingsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_MIN_DISTANCE",
+    "DEFAULT_MIN_SIZE",
+    "class_mask",
+    "segment_objects",
+    "measure_objects",
+    "instance_tiff_bytes",
+]
+
+DEFAULT_MIN_DISTANCE: int = 5
+DEFAULT_MIN_SIZE: int = 10
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+_UNIT = re.compile(r"^[A-Za-zµ]{1,8}$")
+
+
+def _check_int(name: str, value: object, low: int, hint: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        raise SettingsError(f"{name} must be a whole number >= {low}, got {value!r}: {hint}")
+    return int(value)
+
+
+def class_mask(proba_or_labels: np.ndarray, class_label: int, *, threshold: float | None = None) -> np.ndarray:
+    """Pixels of one class: ``(H, W)`` bool.
+
+    Parameters
+    ----------
+    proba_or_labels : (H, W, K) float array or (H, W) integer array
+        Class probabilities (last axis = classes 1..K), or a label image (0 = unlabelled, 1..K).
+    class_label : int
+        The class, 1..K, as in label images.
+    threshold : float, optional
+        Only for probabilities: pixels whose probability of the class is at least ``threshold``.
+        Default: pixels where the class is the most probable (argmax, as ``Model.predict``).
+    """
+    data = np.asarray(proba_or_labels)
+    label = _check_int("class_label", class_label, 1, "classes are numbered 1..K as in label images")
+    if data.ndim == 3:
+        if data.dtype.kind != "f":
+            raise ImageError(f"a probability map must be float (H, W, K), got dtype {data.dtype}")
+        n_classes = data.shape[-1]
+        if label > n_classes:
+            raise SettingsError(f"class_label {label} is out of range: the probability map has {n_classes} "
+                                f"classes, numbered 1..{n_classes}")
+        if threshold is None:
+            return np.argmax(data, axis=-1) == label - 1
+        if not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
+            raise SettingsError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+        return data[..., label - 1] >= float(threshold)
+    if data.ndim == 2:
+        if data.dtype == bool:
+            data = data.view(np.uint8)
+        if data.dtype.kind not in "ui":
+            raise ImageError(f"a label image must be an integer (H, W) array, got dtype {data.dtype}")
+        if threshold is not None:
+            raise SettingsError("threshold applies to probability maps only; a label image is "
+                                "already thresholded: leave threshold=None")
+        return data == label
+    raise ImageError(f"segment_objects needs a (H, W, K) probability map or an (H, W) label image, "
+                     f"got shape {data.shape}")
+
+
+def _split(component: np.ndarray, min_distance: int) -> tuple[np.ndarray, int]:
+    """Watershed of one component's ``(h, w)`` bool box: (int32 labels 1..n, n)."""
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    distance = ndi.distance_transform_edt(component)
+    peaks = peak_local_max(distance, min_distance=min_distance, labels=component.astype(np.uint8),
+                           exclude_border=False)
+    if len(peaks) <= 1:
+        return component.astype(np.int32), 1
+    markers = np.zeros(component.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    return watershed(-distance, markers, mask=component, connectivity=2).astype(np.int32), len(peaks)
+
+
+def _fill_part_holes(parts: np.ndarray, n_parts: int, *, background: np.ndarray) -> None:
+    """Give each part the background it encloses on its own (in place).
+
+    Background enclosed only by several touching parts (the gap between three touching disks)
+    stays background: filling it first would make it a part of its own.
+    """
+    for part in range(1, n_parts + 1):
+        holes = ndi.binary_fill_holes(parts == part) & background
+        parts[holes] = part
+
+
+def _drop_small(instances: np.ndarray, min_size: int) -> np.ndarray:
+    """Objects under ``min_size`` pixels become 0; the rest are renumbered 1..N in order."""
+    from skimage.segmentation import relabel_sequential
+
+    if min_size > 1:
+        sizes = np.bincount(instances.ravel())
+        small = sizes < min_size
+        small[0] = False
+        if small.any():
+            instances[small[instances]] = 0
+    return relabel_sequential(instances)[0].astype(np.int32, copy=False)
+
+
+def segment_objects(
+    proba_or_labels: np.ndarray,
+    class_label: int,
+    *,
+    split: bool = True,
+    min_distance: int = DEFAULT_MIN_DISTANCE,
+    min_size: int = DEFAULT_MIN_SIZE,
+    fill_holes: bool = True,
+    threshold: float | None = None,
+) -> np.ndarray:
+    """Instance labels of one class: each object gets its own number.
+
+    Parameters
+    ----------
+    proba_or_labels : (H, W, K) float array or (H, W) integer array
+        Class probabilities (``Model.predict_proba``) or a label image (``Model.predict``).
+    class_label : int
+        The class whose objects are wanted, 1..K as in label images.
+    split : bool
+        Split touching objects: a watershed of the distance to the object's edge, seeded at the
+        distance maxima (:func:`skimage.feature.peak_local_max`), so two overlapping disks become
+        two objects. Off: every 8-connected region is one object. Limit: three disks that
+        overlap each other with centres closer than about 1.8 radii have their deepest point
+        between the centres, which becomes an extra object.
+    min_distance : int
+        Seeds are at least this many pixels apart (>= 1); objects whose centres are closer stay
+        one. About the radius of the smallest object to separate.
+    min_size : int
+        Objects (before and after splitting) smaller than this many pixels are removed (0 or 1
+        keeps all).
+    fill_holes : bool
+        Background enclosed by one object becomes part of it (after splitting: the gap between
+        three touching objects stays background).
+    threshold : float, optional
+        With probabilities: a pixel belongs to the class when its probability is at least this,
+        instead of when the class is the most probable.
+
+    Returns
+    -------
+    (H, W) int32
+        0 = background, objects numbered 1..N: connected regions in row-by-row order of their
+        first pixel, the parts of a split region one after the other.
+
+    Raises
+    ------
+    ImageError
+        Not a (H, W, K) float or (H, W) integer array.
+    SettingsError
+        ``class_label`` out of range, or a bad ``min_distance``, ``min_size`` or ``threshold``.
+    """
+    mask = class_mask(proba_or_labels, class_label, threshold=threshold)
+    min_distance = _check_int("min_distance", min_distance, 1, "give the smallest distance in pixels "
+                              "between the centres of two objects to separate")
+    min_size = _check_int("min_size", min_size, 0, "give the smallest object size in pixels to keep")
+    components, count = ndi.label(mask, structure=_EIGHT)
+    del mask
+    components = components.astype(np.int32, copy=False)
+    if min_size > 1:
+        components = _drop_small(components, min_size)
+        count = int(components.max(initial=0))
+    if count == 0 or not (split or fill_holes):
+        return components
+    instances = np.zeros(components.shape, np.int32)
+    height, width = components.shape
+    next_label = 0
+    for index, box in enumerate(ndi.find_objects(components), start=1):
+        rows = slice(max(box[0].start - 1, 0), min(box[0].stop + 1, height))
+        cols = slice(max(box[1].start - 1, 0), min(box[1].stop + 1, width))
+        around = components[rows, cols]
+        component = around == index
+        parts, n_parts = _split(component, min_distance) if split else (component.astype(np.int32), 1)
+        if fill_holes:
+            _fill_part_holes(parts, n_parts, background=around == 0)
+        view = instances[rows, cols]
+        inside = parts > 0
+        view[inside] = parts[inside] + next_label
+        next_label += n_parts
+    return _drop_small(instances, min_size)
+
+
+# --------------------------------------------------------------------------- measurements
+
+# regionprops_table property -> our column name(s); multi-valued properties are split per axis.
+_PROPERTIES = ("label", "area", "centroid", "bbox", "perimeter", "equivalent_diameter_area",
+               "eccentricity", "solidity")
+_RENAMES = {
+    "centroid-0": "centroid_y", "centroid-1": "centroid_x",
+    "bbox-0": "bbox_top", "bbox-1": "bbox_left", "bbox-2": "bbox_bottom", "bbox-3": "bbox_right",
+    "equivalent_diameter_area": "equivalent_diameter",
+}
+# Columns that scale with the pixel size, and the power of the unit.
+_LENGTHS = {"area": 2, "centroid_y": 1, "centroid_x": 1, "perimeter": 1, "equivalent_diameter": 1}
+
+
+def _check_instances(instances: np.ndarray) -> np.ndarray:
+    instances = np.asarray(instances)
+    if instances.ndim != 2 or instances.dtype.kind not in "ui":
+        raise ImageError(f"instances must be an (H, W) integer label image (0 = background), "
+                         f"got {instances.dtype} {instances.shape}")
+    if instances.size and instances.dtype.kind == "i" and int(instances.min()) < 0:
+        raise ImageError(f"instances contain negative value {int(instances.min())}; labels must be >= 0")
+    return instances
+
+
+def _intensity(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[:2] != shape:
+        raise ImageError(f"image must be (H, W) or (H, W, C) of the instances' size {shape}, "
+                         f"got shape {image.shape}")
+    if image.dtype.kind not in "uif":
+        raise ImageError(f"image must be numeric, got dtype {image.dtype}")
+    return image
+
+
+def _class_probability(proba: np.ndarray, shape: tuple[int, int], class_label: int | None) -> np.ndarray:
+    proba = np.asarray(proba)
+    if proba.ndim == 3:
+        if class_label is None:
+            raise SettingsError("proba is a (H, W, K) map: give class_label (1..K) to say which class's "
+                                "probability to average, or pass that class's (H, W) map")
+        label = _check_int("class_label", class_label, 1, "classes are numbered 1..K")
+        if label > proba.shape[-1]:
+            raise SettingsError(f"class_label {label} is out of range for {proba.shape[-1]} classes")
+        proba = proba[..., label - 1]
+    if proba.shape != shape or proba.dtype.kind != "f":
+        raise ImageError(f"proba must be float (H, W) or (H, W, K) of the instances' size {shape}, "
+                         f"got {proba.dtype} {proba.shape}")
+    return proba
+
+
+def measure_objects(
+    instances: np.ndarray,
+    image: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
+    pixel_size: float | None = None,
+    *,
+    class_label: int | None = None,
+    unit: str = "um",
+) -> pd.DataFrame:
+    """Measure every object of an instance label image.
+
+    Parameters
+    ----------
+    instances : (H, W) integer array
+        0 = background, objects 1..N (e.g. from :func:`segment_objects`).
+    image : (H, W) or (H, W, C) array, optional
+        Adds the mean, minimum and maximum intensity of each channel over each object
+        (``intensity_mean_c0``, ``intensity_min_c0``, ``intensity_max_c0``, ...).
+    proba : (H, W) or (H, W, K) float array, optional
+        Adds ``probability_mean``, the mean probability of the object's class over the object;
+        with a (H, W, K) map, ``class_label`` says which class.
+    pixel_size : float, optional
+        Side of one pixel in ``unit``; adds physical columns named with their unit:
+        ``area_<unit>2``, ``centroid_y_<unit>``, ``centroid_x_<unit>``, ``perimeter_<unit>``,
+        ``equivalent_diameter_<unit>``.
+    class_label : int, optional
+        Class of the objects in a (H, W, K) ``proba``.
+    unit : str
+        Name of the physical unit (1-8 letters, e.g. "um", "nm", "mm").
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per object, ordered by label, columns ``label``, ``area`` (pixels),
+        ``centroid_y``, ``centroid_x`` (row, column in pixels), ``bbox_top``, ``bbox_left``,
+        ``bbox_bottom``, ``bbox_right`` (pixels, bottom/right exclusive), ``perimeter``
+        (pixels), ``equivalent_diameter`` (pixels, of the disk with the same area),
+        ``eccentricity`` (0 = circle .. 1), ``solidity`` (area / convex hull area), then the
+        optional columns above. ``df.attrs["units"]`` maps every column to its unit ("px",
+        "px2", "um", "um2" or "" for ratios, intensities and probabilities). The columns are
+        the same when there are no objects.
+    """
+    import pandas as pd
+    from skimage.measure import regionprops_table
+
+    instances = _check_instances(instances)
+    shape = instances.shape
+    intensity = None if image is None else _intensity(image, shape)
+    class_proba = None if proba is None else _class_probability(proba, shape, class_label)
+    if pixel_size is not None and not (isinstance(pixel_size, numbers.Real)
+                                       and np.isfinite(pixel_size) and pixel_size > 0):
+        raise SettingsError(f"pixel_size must be a positive number (the side of a pixel in {unit}), "
+                            f"got {pixel_size!r}")
+    if not isinstance(unit, str) or not _UNIT.match(unit):
+        raise SettingsError(f"unit must be 1-8 letters such as 'um' or 'nm', got {unit!r}")
+
+    table = regionprops_table(instances, properties=_PROPERTIES)
+    columns = {_RENAMES.get(name, name): values for name, values in table.items()}
+    units = {name: "px" for name in columns}
+    units.update(label="", area="px2", eccentricity="", solidity="")
+    if intensity is not None:
+        stats = regionprops_table(instances, intensity_image=intensity,
+                                  properties=("intensity_mean", "intensity_min", "intensity_max"))
+        for name, values in stats.items():
+            stat, _, channel = name.partition("-")
+            column = f"{stat}_c{channel or 0}"
+            columns[column] = values
+            units[column] = ""
+    if class_proba is not None:
+        stats = regionprops_table(instances, intensity_image=class_proba, properties=("intensity_mean",))
+        columns["probability_mean"] = stats["intensity_mean"]
+        units["probability_mean"] = ""
+    if pixel_size is not None:
+        for name, power in _LENGTHS.items():
+            column = f"{name}_{unit}{'2' if power == 2 else ''}"
+            columns[column] = np.asarray(columns[name], np.float64) * float(pixel_size) ** power
+            units[column] = f"{unit}{'2' if power == 2 else ''}"
+    frame = pd.DataFrame(columns)
+    frame["label"] = frame["label"].astype(np.int64)
+    frame["area"] = frame["area"].astype(np.int64)
+    frame.attrs["units"] = units
+    return frame
+
+
+def instance_tiff_bytes(instances: np.ndarray) -> bytes:
+    """An instance label image (or (T, H, W) stack) as a TIFF: 16-bit, 32-bit above 65,535 objects."""
+    import io
+
+    import tifffile
+
+    instances = np.asarray(instances)
+    dtype = np.uint16 if int(instances.max(initial=0)) <= np.iinfo(np.uint16).max else np.uint32
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, instances.astype(dtype, copy=False), compression="zlib")
+    return buffer.getvalue()
