@@ -31,7 +31,7 @@ from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_featu
 from seg.forest import Forest
 from seg.images import Normalization, as_frames, normalize
 
-__all__ = ["ForestSettings", "Model", "train", "uncertainty", "clean_labels", "default_colors"]
+__all__ = ["ForestSettings", "Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors"]
 
 _COLOR = re.compile(r"#[0-9a-f]{6}")
 _MAX_TREES = 2000
@@ -352,12 +352,64 @@ def train(
         parts_y.append(labels[t].reshape(-1)[index])
     x = np.concatenate(parts_x).astype(np.float32, copy=False)
     y = np.concatenate(parts_y).astype(np.int64)
-    compiled = Forest.fit(x, y, n_classes, forest)
+    return _fit(x, y, counts, names, colors, n_channels, settings, forest, normalization, used, frames.shape)
+
+
+def train_samples(
+    samples: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_channels: int,
+    image_shape: Sequence[int],
+    frames: Sequence[int],
+    settings: FeatureSettings,
+    class_names: Sequence[str],
+    class_colors: Sequence[str] | None = None,
+    forest: ForestSettings | None = None,
+    normalization: Normalization | None = None,
+) -> Model:
+    """Train a model on the features of the labelled pixels only (e.g. gathered tile by tile).
+
+    Parameters
+    ----------
+    samples : (N, F) float32
+        Features (``settings.n_features(n_channels)`` of them) of the labelled pixels.
+    labels : (N,) integer array, values 1..K (K = ``len(class_names)``)
+    n_channels : int
+        Channels of the image the features were computed from.
+    image_shape : (T, H, W, C)
+        Shape of that image (recorded in the model's training summary).
+    frames : sequence of int
+        Frames the samples come from (recorded too).
+
+    Other parameters are those of :func:`train`. Raises :class:`TrainingError` like it.
+    """
+    forest = ForestSettings() if forest is None else forest
+    normalization = Normalization() if normalization is None else normalization
+    names = _class_names(class_names, len(class_names))
+    colors = _class_colors(class_colors, len(names))
+    labels = np.asarray(labels)
+    n_features = settings.n_features(n_channels)
+    if np.ndim(samples) != 2 or np.shape(samples)[1] != n_features or labels.shape != (np.shape(samples)[0],):
+        raise TrainingError(f"Samples of shape {np.shape(samples)} and labels of shape {labels.shape} do not "
+                            f"match: give (N, {n_features}) features and (N,) labels.")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 1 or labels.max() > len(names))):
+        raise TrainingError(f"Sample labels must be whole numbers 1..{len(names)} (one per class).")
+    counts = _labelled_counts(labels, len(names))
+    _check_two_classes(counts, names)
+    return _fit(np.asarray(samples, dtype=np.float32), labels.astype(np.int64), counts, names, colors, int(n_channels),
+                settings, forest, normalization, list(frames), tuple(image_shape))
+
+
+def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...], colors: tuple[str, ...],
+         n_channels: int, settings: FeatureSettings, forest: ForestSettings, normalization: Normalization,
+         frames: list[int], image_shape: Sequence[int]) -> Model:
+    compiled = Forest.fit(x, y, len(names), forest)
     training = {
         "labelled_pixels": {name: int(count) for name, count in zip(names, counts[1:])},
-        "frames": used,
+        "frames": [int(t) for t in frames],
         "n_samples": int(len(y)),
-        "image_shape": [int(n) for n in frames.shape],
+        "image_shape": [int(n) for n in image_shape],
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,

@@ -31,6 +31,7 @@ import numpy as np
 from seg.errors import ModelMismatchError, SettingsError
 
 if TYPE_CHECKING:
+    from seg.features import FeatureSettings
     from seg.images import Normalization
     from seg.model import Model
 
@@ -43,6 +44,7 @@ __all__ = [
     "frame_statistics",
     "normalize_window",
     "predict_window",
+    "window_features",
     "predict_features",
     "predict_tiled",
     "predict_proba_tiled",
@@ -209,13 +211,6 @@ def _channel_vector(values: np.ndarray, like: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- prediction
 
 
-def _without_normalization(model: Model) -> Model:
-    """The same model, fed with already normalised frames (its features then match exactly)."""
-    from seg.images import Normalization
-
-    return dataclasses.replace(model, normalization=Normalization(mode="none"))
-
-
 def _supported(frame: np.ndarray) -> np.ndarray:
     """uint8/uint16/float32 frames as they are (memmaps stay lazy); others converted once, as a
     whole, the way seg.images converts them (the conversion depends on the frame's value range)."""
@@ -254,6 +249,34 @@ def predict_features(
     return out_labels, out_proba
 
 
+def window_features(
+    raw_window: np.ndarray,
+    settings: FeatureSettings,
+    normalization: Normalization,
+    statistics: np.ndarray | None,
+) -> np.ndarray:
+    """Features of a context window, normalised with the whole frame's statistics.
+
+    Parameters
+    ----------
+    raw_window : (h, w) or (h, w, C) array
+        Pixels of a frame's ``Window.read`` region, not normalised.
+    settings : FeatureSettings
+    normalization : Normalization
+    statistics : (C, 2) array or None
+        :func:`frame_statistics` of the whole frame.
+
+    Returns
+    -------
+    (h, w, F) float32
+        Inside ``Window.inner`` equal to the whole frame's features (see the module docstring).
+    """
+    from seg.features import compute_features
+
+    normalized = normalize_window(raw_window, normalization, statistics)
+    return compute_features(normalized, settings)
+
+
 def predict_window(
     model: Model,
     raw_window: np.ndarray,
@@ -285,8 +308,7 @@ def predict_window(
     labels : (h', w') uint8/uint16 or None
     proba : (h', w', K) float32 or None
     """
-    normalized = normalize_window(raw_window, model.normalization, statistics)
-    features = _without_normalization(model).features(normalized)
+    features = window_features(raw_window, model.feature_settings, model.normalization, statistics)
     rows, cols = inner
     height, width = rows.stop - rows.start, cols.stop - cols.start
     out_labels: np.ndarray | None = None
@@ -322,6 +344,7 @@ def apply_tiled(
     proba: bool = False,
     statistics: np.ndarray | None = None,
     map_windows: WindowMapper | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Predict a frame tile by tile; equal to ``model.predict`` / ``model.predict_proba``.
 
@@ -340,6 +363,8 @@ def apply_tiled(
     map_windows : callable, optional
         ``map_windows(windows) -> iterable of TiledResult`` in any order; runs the windows
         elsewhere (e.g. on Dask, see ``seg.batch``). Default: one after the other, in process.
+    progress : callable, optional
+        ``progress(done, total)`` after each window is written (e.g. to move a progress bar).
 
     Returns
     -------
@@ -358,7 +383,7 @@ def apply_tiled(
     out_labels: np.ndarray | None = None
     out_proba: np.ndarray | None = None
     height, width = frame.shape[:2]
-    for result in results:
+    for done, result in enumerate(results, start=1):
         if result.labels is not None:
             if out_labels is None:
                 out_labels = np.zeros((height, width), dtype=result.labels.dtype)
@@ -367,6 +392,8 @@ def apply_tiled(
             if out_proba is None:
                 out_proba = np.zeros((height, width, result.proba.shape[-1]), dtype=np.float32)
             out_proba[result.window.write] = result.proba
+        if progress is not None:
+            progress(done, len(windows))
     return out_labels, out_proba
 
 

@@ -1,0 +1,198 @@
+"""Features of a large frame computed tile by tile, when first looked at, under a byte budget.
+
+The app never computes the ``(H, W, F)`` feature stack of a large frame (64 megapixels x 40
+features would be 10 GB). :class:`TileFeatures` cuts the frame into ``tile x tile`` tiles (the
+windows of :func:`seg.tiling.tile_windows`, with the same context margin as the tiled apply path)
+and computes a tile's features only when a viewport or a stroke needs them. Each tile is computed
+on its context window with the *frame's* normalisation statistics, so its features equal the
+whole-frame features exactly (see :mod:`seg.tiling`). Computed tiles are kept, least recently used
+dropped first, while their bytes stay under ``budget``.
+
+Training needs only the labelled pixels: :meth:`TileFeatures.labelled_samples` keeps, per
+annotated tile, the feature rows of its labelled pixels (re-gathered only when that tile's labels
+change), so training memory grows with what was annotated, not with the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from seg.errors import SettingsError
+
+if TYPE_CHECKING:
+    from seg.features.settings import FeatureSettings
+    from seg.images import Normalization
+
+__all__ = ["TileFeatures", "VIEW_TILE"]
+
+#: Tile side for interactive work: a 760-pixel viewport at 1:1 touches 4-9 tiles; the context
+#: margin (~70 px for the presets) adds 30-65 % to a tile's work (less than with smaller tiles).
+VIEW_TILE: int = 512
+
+
+class TileFeatures:
+    """Lazily computed, LRU-cached feature tiles of one frame.
+
+    Parameters
+    ----------
+    frame : (H, W) or (H, W, C) array
+        One frame, not normalised (uint8, uint16 or float32; may be a memmap).
+    settings : FeatureSettings
+    normalization : Normalization
+        Applied with the whole frame's statistics (computed once here).
+    tile : int
+        Tile side in pixels.
+    budget : int
+        Bytes of feature tiles kept; the least recently used tiles are dropped beyond it (the
+        tile just computed is always kept).
+    """
+
+    def __init__(self, frame: np.ndarray, settings: FeatureSettings, normalization: Normalization, *,
+                 tile: int = VIEW_TILE, budget: int = 800_000_000) -> None:
+        from seg.tiling import frame_statistics, tile_windows
+
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+            raise SettingsError(f"feature tile budget must be a number of bytes >= 0, got {budget!r}")
+        self.frame = frame
+        self.settings = settings
+        self.normalization = normalization
+        self.tile = int(tile)
+        self.budget = int(budget)
+        height, width = frame.shape[:2]
+        self.shape = (int(height), int(width))
+        channels = 1 if frame.ndim == 2 else int(frame.shape[2])
+        self.n_features = settings.n_features(channels)
+        self.statistics = frame_statistics(frame, normalization)
+        windows = tile_windows(self.shape, self.tile, settings.margin())
+        self.grid = (-(-self.shape[0] // self.tile), -(-self.shape[1] // self.tile))
+        self._windows = {(w.write[0].start // self.tile, w.write[1].start // self.tile): w for w in windows}
+        self._tiles: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._samples: dict[tuple[int, int], tuple[bytes, np.ndarray, np.ndarray]] = {}
+        #: Tiles computed so far (a tile dropped and needed again counts twice).
+        self.computed = 0
+
+    # ------------------------------------------------------------------ tiles
+
+    @property
+    def tile_bytes(self) -> int:
+        """Bytes of one full tile's features."""
+        return self.tile * self.tile * self.n_features * 4
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: cached tiles plus the labelled pixels' feature rows."""
+        tiles = sum(a.nbytes for a in self._tiles.values())
+        return tiles + sum(x.nbytes + y.nbytes for _, x, y in self._samples.values())
+
+    def cached(self) -> list[tuple[int, int]]:
+        """(tile row, tile column) of the tiles held, least recently used first."""
+        return list(self._tiles)
+
+    def tile_features(self, row: int, col: int) -> np.ndarray:
+        """(h, w, F) float32 features of tile (row, col): ``features[row*tile:, col*tile:]``'s tile."""
+        key = (int(row), int(col))
+        if key in self._tiles:
+            self._tiles.move_to_end(key)
+            return self._tiles[key]
+        from seg.tiling import window_features
+
+        window = self._windows[key]
+        features = window_features(np.asarray(self.frame[window.read]), self.settings, self.normalization,
+                                   self.statistics)
+        block = np.ascontiguousarray(features[window.inner])
+        del features
+        self.computed += 1
+        self._tiles[key] = block
+        total = sum(a.nbytes for a in self._tiles.values())
+        while total > self.budget and len(self._tiles) > 1:
+            _, dropped = self._tiles.popitem(last=False)
+            total -= dropped.nbytes
+        return block
+
+    def tiles_under(self, rows: np.ndarray, cols: np.ndarray) -> list[tuple[int, int]]:
+        """Tiles holding any of the pixels ``rows x cols`` (1-D index arrays)."""
+        tile_rows = np.unique(np.asarray(rows) // self.tile)
+        tile_cols = np.unique(np.asarray(cols) // self.tile)
+        return [(int(r), int(c)) for r in tile_rows for c in tile_cols]
+
+    def fits(self, rows: np.ndarray, cols: np.ndarray) -> bool:
+        """Whether the tiles under ``rows x cols`` fit in the budget together."""
+        return len(self.tiles_under(rows, cols)) * self.tile_bytes <= self.budget
+
+    def ready(self, rows: np.ndarray, cols: np.ndarray) -> bool:
+        """Whether every tile under ``rows x cols`` is already computed."""
+        return all(key in self._tiles for key in self.tiles_under(rows, cols))
+
+    def gather(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Features of the pixels ``rows x cols``: ``(len(rows), len(cols), F)`` float32.
+
+        Equal to ``compute_features(normalize(frame))[np.ix_(rows, cols)]``. ``rows`` and
+        ``cols`` must be sorted (display samples are).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        out = np.empty((len(rows), len(cols), self.n_features), np.float32)
+        row_tiles, col_tiles = rows // self.tile, cols // self.tile
+        row_groups = _runs(row_tiles)
+        col_groups = _runs(col_tiles)
+        for tile_row, row_part in row_groups:
+            for tile_col, col_part in col_groups:
+                block = self.tile_features(tile_row, tile_col)
+                local_rows = rows[row_part] - tile_row * self.tile
+                local_cols = cols[col_part] - tile_col * self.tile
+                out[row_part, col_part] = block[np.ix_(local_rows, local_cols)]
+        return out
+
+    # ------------------------------------------------------------------ training samples
+
+    def labelled_samples(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feature rows and labels of every labelled pixel of ``labels`` (H, W), tile by tile.
+
+        Returns
+        -------
+        x : (N, F) float32
+        y : (N,) int64, values > 0
+            Pixels in tile order (row-major over tiles, row-major inside a tile).
+        """
+        if labels.shape != self.shape:
+            raise SettingsError(f"labels of shape {labels.shape} do not match the frame {self.shape}")
+        kept: dict[tuple[int, int], tuple[bytes, np.ndarray, np.ndarray]] = {}
+        tile_rows, tile_cols = self.grid
+        # which tiles hold labels: one pass over a coarse view of the label image
+        padded = np.zeros((tile_rows * self.tile, tile_cols * self.tile), dtype=bool)
+        padded[: self.shape[0], : self.shape[1]] = labels != 0
+        touched = padded.reshape(tile_rows, self.tile, tile_cols, self.tile).any(axis=(1, 3))
+        for row, col in zip(*np.nonzero(touched)):
+            key = (int(row), int(col))
+            block = np.ascontiguousarray(labels[self._windows[key].write])
+            digest = hashlib.blake2b(block.tobytes(), digest_size=16).digest()
+            previous = self._samples.get(key)
+            if previous is not None and previous[0] == digest:
+                kept[key] = previous
+                continue
+            index = np.flatnonzero(block)
+            features = self.tile_features(*key).reshape(-1, self.n_features)
+            kept[key] = (digest, features[index], block.reshape(-1)[index].astype(np.int64))
+        self._samples = kept
+        if not kept:
+            return np.empty((0, self.n_features), np.float32), np.empty(0, np.int64)
+        ordered = [kept[key] for key in sorted(kept)]
+        return np.concatenate([x for _, x, _ in ordered]), np.concatenate([y for _, _, y in ordered])
+
+    def release(self) -> None:
+        """Drop every cached tile and sample (they are computed again when needed)."""
+        self._tiles.clear()
+        self._samples.clear()
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, slice]]:
+    """(value, slice) for each run of equal consecutive values of a sorted 1-D array."""
+    if len(values) == 0:
+        return []
+    starts = np.flatnonzero(np.diff(values)) + 1
+    bounds = [0, *starts.tolist(), len(values)]
+    return [(int(values[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
