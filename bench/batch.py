@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.datasets import isbi_dir, load_isbi, simulate_scribbles  # noqa: E402
 from seg import batch  # noqa: E402
+from seg.batch import reading  # noqa: E402
 from seg.model import train  # noqa: E402
 from seg.persist import save_model  # noqa: E402
 
@@ -41,6 +42,7 @@ import json, sys, threading, time
 from pathlib import Path
 import psutil
 from seg import batch
+from seg.batch import reading
 from seg.persist import load_model
 
 model_path, image_path, out, tile = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
@@ -64,7 +66,7 @@ def phase(name):
 model = load_model(model_path)
 options = batch.ApplyOptions(tiling="always", tile=tile, max_pixels=10**9)
 phase("start (imports, model)")
-image = batch._read(image_path, options.max_pixels)  # memory-mapped: uncompressed TIFF
+image = reading.read_input(image_path, options.max_pixels)  # memory-mapped: uncompressed TIFF
 phase("open image")
 labels, _, _ = batch.predict_image(model, image, options)
 phase("tiled prediction")

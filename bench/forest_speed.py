@@ -31,7 +31,8 @@ from bench.datasets import an_rgb_image, load_isbi, simulate_scribbles, tile_ima
 from seg.features import PRESETS, compute_features  # noqa: E402
 from seg.forest import warm_up  # noqa: E402
 from seg.images import Normalization, normalize  # noqa: E402
-from seg.model import ForestSettings, train  # noqa: E402
+from seg.forest import ForestSettings
+from seg.model import train  # noqa: E402
 
 GALLERY = PRESETS["scikit-image gallery"]
 BALANCED = PRESETS["balanced"]

@@ -46,7 +46,7 @@ def _app_defaults():
     """Feature, forest and normalisation settings the app starts with."""
     from seg.features import DEFAULT_PRESET, PRESETS
     from seg.images import Normalization
-    from seg.model import ForestSettings
+    from seg.forest import ForestSettings
 
     return PRESETS[DEFAULT_PRESET], ForestSettings(), Normalization()
 

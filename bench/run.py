@@ -239,7 +239,7 @@ class AppSession:
     def __init__(self, case: Case) -> None:
         from seg.features import DEFAULT_PRESET, PRESETS
         from seg.images import Normalization, as_frames
-        from seg.model import ForestSettings
+        from seg.forest import ForestSettings
         from seg.render import PALETTE
         from seg.ui import canvas as C
         from seg.ui import pipeline as P

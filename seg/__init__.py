@@ -39,7 +39,7 @@ _LAZY = {
     "DEFAULT_PRESET": "seg.features",
     "compute_features": "seg.features",
     "Forest": "seg.forest",
-    "ForestSettings": "seg.model",
+    "ForestSettings": "seg.forest",
     "Model": "seg.model",
     "train": "seg.model",
     "uncertainty": "seg.model",

@@ -256,7 +256,7 @@ def _feature_settings(preset: str | None):
 def _forest_settings(trees: int | None, depth: int | None, seed: int):
     import dataclasses
 
-    from seg.model import ForestSettings
+    from seg.forest import ForestSettings
 
     changes = {"random_state": seed}
     if trees is not None:

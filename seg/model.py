@@ -12,151 +12,25 @@ skip the feature computation.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import importlib.metadata
-import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
-from seg.forest import Forest
+from seg.forest import Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
 
-__all__ = ["ForestSettings", "Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors"]
+__all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors"]
 
 _COLOR = re.compile(r"#[0-9a-f]{6}")
-_MAX_TREES = 2000
-_MAX_DEPTH = 64
-_MAX_SEED = 2**32 - 1
-
-
-# --------------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class ForestSettings:
-    """How the random forest is trained; stored inside every model.
-
-    The defaults are chosen for one retrain per stroke. Scribbles are a few thousand strongly
-    correlated pixels; trees grown on small bootstrap samples (3 %, 100..5000 pixels) with
-    balanced class weights generalise better from them than big trees, and 16 trees of depth
-    <= 6 are cheap to grow and to walk: on unseen ISBI slices they beat the scikit-image
-    gallery's 50 trees of depth 10 (``tests/unit/test_accuracy_isbi.py``) at a fifth of its
-    stroke-update time (``bench/forest_speed.py``). Prediction time grows with
-    ``n_estimators * max_depth``.
-
-    Parameters
-    ----------
-    n_estimators : int
-        Number of trees, 1..2000.
-    max_depth : int or None
-        Maximum tree depth (1..64), None for unlimited.
-    max_samples : float, int or None
-        Pixels drawn (with replacement) to grow each tree. A float in (0, 1] is a fraction of
-        the labelled pixels, kept between ``min_tree_samples`` and ``max_tree_samples``; an int
-        is a count (at most all labelled pixels); None draws as many as there are.
-    class_weight : {"balanced", None}
-        "balanced" weighs classes inversely to their scribbled pixel counts, so a class with
-        long strokes does not drown one with short strokes.
-    random_state : int
-        Seed (0..2**32-1): the same scribbles and settings always give the same model.
-    n_jobs : int
-        Threads used for training (-1: all cores).
-    min_samples_leaf : int
-        Minimum (weighted) pixels in a leaf, >= 1; larger values give smoother predictions.
-    min_tree_samples, max_tree_samples : int
-        Bounds of the per-tree sample when ``max_samples`` is a fraction: at least
-        ``min_tree_samples`` (few scribbles still grow real trees), at most ``max_tree_samples``
-        (huge scribbles do not slow training down).
-    """
-
-    n_estimators: int = 16
-    max_depth: int | None = 6
-    max_samples: float | int | None = 0.03
-    class_weight: str | None = "balanced"
-    random_state: int = 0
-    n_jobs: int = -1
-    min_samples_leaf: int = 2
-    min_tree_samples: int = 100
-    max_tree_samples: int = 5000
-
-    def __post_init__(self) -> None:
-        _check_int("n_estimators", self.n_estimators, 1, _MAX_TREES)
-        if self.max_depth is not None:
-            _check_int("max_depth", self.max_depth, 1, _MAX_DEPTH, "or None for unlimited")
-        self._check_max_samples()
-        if self.class_weight not in ("balanced", None):
-            raise SettingsError(f"ForestSettings.class_weight must be 'balanced' or None, got {self.class_weight!r}")
-        _check_int("random_state", self.random_state, 0, _MAX_SEED)
-        _check_int("n_jobs", self.n_jobs, -256, 256)
-        if self.n_jobs == 0:
-            raise SettingsError("ForestSettings.n_jobs must not be 0: use -1 for all cores or a positive count")
-        _check_int("min_samples_leaf", self.min_samples_leaf, 1, 1_000_000)
-        _check_int("min_tree_samples", self.min_tree_samples, 1, 100_000_000)
-        _check_int("max_tree_samples", self.max_tree_samples, self.min_tree_samples, 100_000_000,
-                   f"(and at least min_tree_samples = {self.min_tree_samples})")
-
-    def _check_max_samples(self) -> None:
-        value = self.max_samples
-        if value is None:
-            return
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise SettingsError(f"ForestSettings.max_samples must be a fraction, a count or None, got {value!r}")
-        if isinstance(value, numbers.Integral):
-            _check_int("max_samples", value, 1, 100_000_000, "(a count), a fraction in (0, 1] or None")
-            return
-        value = float(value)
-        if not (math.isfinite(value) and 0.0 < value <= 1.0):
-            raise SettingsError(f"ForestSettings.max_samples as a fraction must be in (0, 1], got {value!r}")
-        object.__setattr__(self, "max_samples", value)
-
-    def tree_samples(self, n_labelled: int) -> int:
-        """Number of pixels drawn to grow each tree when ``n_labelled`` pixels are labelled."""
-        if self.max_samples is None:
-            return n_labelled
-        if isinstance(self.max_samples, int):
-            return min(self.max_samples, n_labelled)
-        wanted = round(self.max_samples * n_labelled)
-        return min(n_labelled, max(self.min_tree_samples, min(wanted, self.max_tree_samples)))
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict of every field (round-trips through :meth:`from_dict`)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ForestSettings:
-        """Rebuild settings from :meth:`to_dict` output, e.g. read from an untrusted model file.
-
-        Raises
-        ------
-        SettingsError
-            If ``data`` is not a mapping, has unknown or missing keys, or a value of the wrong
-            type or range.
-        """
-        if not isinstance(data, Mapping):
-            raise SettingsError(f"Forest settings must be a JSON object (dict), got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(key)[:50] for key in data if key not in names)
-        missing = [name for name in names if name not in data]
-        if unknown or missing:
-            raise SettingsError(f"Forest settings have unknown keys {unknown[:10]} and miss {missing}; "
-                                f"expected exactly {names}.")
-        return cls(**{name: data[name] for name in names})
-
-
-def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise SettingsError(f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, "
-                            f"got {value!r}".replace("  ", " "))
 
 
 # --------------------------------------------------------------------------------- model

@@ -16,11 +16,11 @@ import numpy as np
 
 from seg.errors import ImageError, SettingsError
 from seg.features.kernels import (
-    _assemble_basic,
-    _assemble_extended,
-    _gradient_products,
-    _smooth_columns,
-    _smooth_rows,
+    assemble_basic,
+    assemble_extended,
+    gradient_products,
+    smooth_columns,
+    smooth_rows,
 )
 from seg.features.settings import (
     _EXTENDED_TRUNCATE,
@@ -31,11 +31,11 @@ from seg.features.settings import (
     MAX_CHANNELS,
     PRESETS,
     FeatureSettings,
-    _halo,
-    _layout,
-    _radius,
-    _structure_sigma,
-    _truncate,
+    halo_rows,
+    feature_layout,
+    gaussian_radius,
+    structure_sigma,
+    truncate_for,
 )
 
 _STRIP_BYTES = 32 * 2**20    # scratch memory per strip (one strip per worker at a time)
@@ -76,7 +76,7 @@ def compute_features(
         raise SettingsError(f"settings must be a FeatureSettings, got {type(settings).__name__}")
     inputs, n_channels = _as_inputs(frame, settings)
     height, width = inputs.shape[1:]
-    layout = _layout(settings, n_channels)
+    layout = feature_layout(settings, n_channels)
     sigmas = settings.sigmas()
     plan = _Plan.build(settings, layout, len(inputs), sigmas)
     out = np.empty((height, width, len(layout)), np.float32)
@@ -156,7 +156,7 @@ def _strip_height(plan: "_Plan", height: int, width: int, workers: int) -> int:
 
 def _gaussian_weights(sigma: float, dtype: type, truncate: float = _TRUNCATE) -> np.ndarray:
     """Right half (centre first) of scipy.ndimage's normalised Gaussian kernel."""
-    radius = _radius(sigma, truncate)
+    radius = gaussian_radius(sigma, truncate)
     x = np.arange(-radius, radius + 1)
     phi = np.exp(-0.5 / (sigma * sigma) * x**2)
     phi /= phi.sum()
@@ -189,7 +189,7 @@ class _Plan:
         for k in range(n_inputs):
             used = [bool((slots[k, :, bounds[g]:bounds[g + 1]] >= 0).any()) for g in range(3)]
             for s, sigma in enumerate(sigmas):
-                halos[k, s] = _halo(settings, sigma, *used)
+                halos[k, s] = halo_rows(settings, sigma, *used)
             if used[2] and not basic:
                 texture_index[k] = texture_index.max() + 1
         dtype = np.float64 if basic else np.float32   # float64 sums reproduce scipy bit for bit
@@ -197,9 +197,9 @@ class _Plan:
             basic=basic,
             slots=slots,
             halos=halos,
-            weights=[_gaussian_weights(s, dtype, _truncate(settings)) for s in sigmas],
+            weights=[_gaussian_weights(s, dtype, truncate_for(settings)) for s in sigmas],
             structure=[
-                _gaussian_weights(_structure_sigma(s), np.float32, _EXTENDED_TRUNCATE)
+                _gaussian_weights(structure_sigma(s), np.float32, _EXTENDED_TRUNCATE)
                 for s in sigmas
             ],
             texture_index=texture_index,
@@ -233,14 +233,14 @@ class _Plan:
             base = r0 - halo
             block = scratch[offsets[k, s]:offsets[k, s] + sizes[k, s]]
             g0, g1 = max(0, r0 - halo), min(height, r1 + halo)
-            _smooth_rows(inputs[k], 0, self.weights[s], self.basic, block, g0 - base, g0, g1,
+            smooth_rows(inputs[k], 0, self.weights[s], self.basic, block, g0 - base, g0, g1,
                          height)
-            _smooth_columns(block[g0 - base:g1 - base], self.weights[s], self.basic)
+            smooth_columns(block[g0 - base:g1 - base], self.weights[s], self.basic)
         if self.basic:
-            _assemble_basic(scratch, offsets, self.halos, height, r0, r1, self.slots, out)
+            assemble_basic(scratch, offsets, self.halos, height, r0, r1, self.slots, out)
             return
         tensors = self._structure_tensors(scratch, offsets, sizes, height, r0, r1)
-        _assemble_extended(inputs, scratch, offsets, self.halos, r0, r1, tensors,
+        assemble_extended(inputs, scratch, offsets, self.halos, r0, r1, tensors,
                            self.texture_index, self.slots, out)
 
     def _structure_tensors(self, scratch: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
@@ -259,9 +259,9 @@ class _Plan:
                 block = scratch[offsets[k, s]:offsets[k, s] + sizes[k, s]]
                 base = r0 - int(self.halos[k, s])
                 g0, g1 = max(0, r0 - weights.size + 1), min(height, r1 + weights.size - 1)
-                _gradient_products(block, base, height, g0, g1, products, r0 - reach)
+                gradient_products(block, base, height, g0, g1, products, r0 - reach)
                 for c in range(3):
-                    _smooth_rows(products[c], r0 - reach, weights, False, tensors[t, s, c],
+                    smooth_rows(products[c], r0 - reach, weights, False, tensors[t, s, c],
                                  0, r0, r1, height)
-                    _smooth_columns(tensors[t, s, c], weights, False)
+                    smooth_columns(tensors[t, s, c], weights, False)
         return tensors

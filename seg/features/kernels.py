@@ -1,8 +1,8 @@
 """Numba kernels of the feature engine: Gaussian passes, finite differences, per-row assembly.
 
 All release the GIL and are called per row strip from worker threads (see
-:mod:`seg.features.compute`). :func:`_assemble_basic` repeats scikit-image's
-``multiscale_basic_features`` arithmetic bit for bit; :func:`_assemble_extended` derives the
+:mod:`seg.features.compute`). :func:`assemble_basic` repeats scikit-image's
+``multiscale_basic_features`` arithmetic bit for bit; :func:`assemble_extended` derives the
 ilastik-style features.
 
 The kernels stay in one file on purpose: numba's disk cache (``cache=True``) is invalidated when
@@ -39,7 +39,7 @@ def _pair_sum_overload(a, b, like):
 
 
 @njit(nogil=True, cache=True)
-def _smooth_rows(src, src_base, weights, nearest, dst, dst_start, g0, g1, n_rows):
+def smooth_rows(src, src_base, weights, nearest, dst, dst_start, g0, g1, n_rows):
     """Vertical Gaussian pass: dst[dst_start + g - g0] = sum_k w_k src[g +- k] for g in [g0, g1).
 
     ``src`` holds global rows from ``src_base`` on; ``n_rows`` is the image height, for the
@@ -67,7 +67,7 @@ def _smooth_rows(src, src_base, weights, nearest, dst, dst_start, g0, g1, n_rows
 
 
 @njit(nogil=True, cache=True)
-def _smooth_columns(rows, weights, nearest):
+def smooth_columns(rows, weights, nearest):
     """Horizontal Gaussian pass, in place on every row of ``rows`` (2-D float32)."""
     n_rows, width = rows.shape
     radius = weights.shape[0] - 1
@@ -103,7 +103,7 @@ def _pad_row(row, padded):
 
 
 @njit(nogil=True, cache=True)
-def _gradient_products(smoothed, base, height, g0, g1, products, products_base):
+def gradient_products(smoothed, base, height, g0, g1, products, products_base):
     """Jxx, Jxy, Jyy = gx*gx, gx*gy, gy*gy (central differences, reflect) for rows [g0, g1)."""
     width = smoothed.shape[1]
     padded = np.empty(width + 2, np.float32)
@@ -191,7 +191,7 @@ def _targets(slots, k, s, sink):
 
 
 @njit(nogil=True, cache=True)
-def _assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
+def assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
     """scikit-image's basic features of rows [r0, r1), float32 arithmetic as numpy does it.
 
     Each output row is built feature-major in a small buffer with vectorisable loops, then
@@ -275,11 +275,11 @@ def _assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
 
 
 @njit(nogil=True, cache=True)
-def _assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_index, slots,
+def assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_index, slots,
                        out):
     """Extended features of rows [r0, r1) from the smoothed strips (reflect boundaries).
 
-    Same row-buffer scheme as :func:`_assemble_basic`, float32 arithmetic throughout.
+    Same row-buffer scheme as :func:`assemble_basic`, float32 arithmetic throughout.
     """
     n_inputs, height, width = inputs.shape
     n_sigma, sink = slots.shape[1], out.shape[2]

@@ -137,13 +137,13 @@ class FeatureSettings:
 
     def n_features(self, n_channels: int) -> int:
         """Number of features F computed for an image with ``n_channels`` channels."""
-        return len(_layout(self, n_channels))
+        return len(feature_layout(self, n_channels))
 
     def feature_names(self, n_channels: int) -> list[str]:
         """Human-readable name of every feature, in output order, e.g. ``"ch0 gaussian σ=1.0"``."""
         labels = _sigma_labels(self.sigmas())
         names = []
-        for item, _kind, name in _layout(self, n_channels):
+        for item, _kind, name in feature_layout(self, n_channels):
             source = "luminance" if item.luminance else f"ch{item.input}"
             sigma = labels[item.sigma]
             if name == "difference of gaussians":
@@ -160,8 +160,8 @@ class FeatureSettings:
         of the structure tensor's integration Gaussian.
         """
         sigma = self.sigmas()[-1]    # every term grows with sigma
-        stencil = _halo(self, sigma, self.intensity, self.edges, self.texture)
-        return _radius(sigma, _truncate(self)) + stencil
+        stencil = halo_rows(self, sigma, self.intensity, self.edges, self.texture)
+        return gaussian_radius(sigma, truncate_for(self)) + stencil
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -221,27 +221,27 @@ def _sigma_labels(sigmas: tuple[float, ...]) -> list[str]:
     return labels
 
 
-def _radius(sigma: float, truncate: float = _TRUNCATE) -> int:
+def gaussian_radius(sigma: float, truncate: float = _TRUNCATE) -> int:
     """Gaussian kernel radius as scipy.ndimage computes it (and so scikit-image)."""
     return int(truncate * sigma + 0.5)
 
 
-def _truncate(settings: FeatureSettings) -> float:
+def truncate_for(settings: FeatureSettings) -> float:
     return _TRUNCATE if settings.feature_set == "basic" else _EXTENDED_TRUNCATE
 
 
-def _structure_sigma(sigma: float) -> float:
+def structure_sigma(sigma: float) -> float:
     return max(_STRUCTURE_RATIO * sigma, _STRUCTURE_MIN)
 
 
-def _halo(settings: FeatureSettings, sigma: float, intensity: bool, edges: bool,
+def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: bool,
           texture: bool) -> int:
     """Rows of the smoothed image needed beyond a pixel to derive its features; -1: none."""
     if texture:
         if settings.feature_set == "basic":
             return 2                                    # numpy.gradient applied twice
         # gradient, then integration Gaussian
-        return 1 + _radius(_structure_sigma(sigma), _EXTENDED_TRUNCATE)
+        return 1 + gaussian_radius(structure_sigma(sigma), _EXTENDED_TRUNCATE)
     if edges:
         return 1
     return 0 if intensity else -1
@@ -254,7 +254,7 @@ class _Item:
     luminance: bool
 
 
-def _layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_Item, int, str]]:
+def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_Item, int, str]]:
     """Every output feature in order as (source and scale, kind index, kind name)."""
     whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
     if not whole or not 1 <= n_channels <= MAX_CHANNELS:

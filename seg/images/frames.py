@@ -39,10 +39,10 @@ def as_frames(image: np.ndarray) -> np.ndarray:
         Wrong number of dimensions, an empty axis, more than 64 channels, complex or
         non-numeric values, or NaN/inf.
     """
-    return _to_frames(image, "the image")
+    return frames_from_pages(image, "the image")
 
 
-def _to_frames(image: Any, label: str) -> np.ndarray:
+def frames_from_pages(image: Any, label: str) -> np.ndarray:
     array = np.asarray(image)
     frames, height, width, channels = _frames_shape(array.shape, label)
     if 0 in (frames, height, width, channels):
@@ -55,7 +55,7 @@ def _to_frames(image: Any, label: str) -> np.ndarray:
             f"Cannot use {label}: {channels} channels (shape {array.shape}) exceed the limit of "
             f"{MAX_CHANNELS}; channels go last.{hint}"
         )
-    return _supported_dtype(array.reshape(frames, height, width, channels), label)
+    return supported_dtype(array.reshape(frames, height, width, channels), label)
 
 
 def _frames_shape(shape: tuple[int, ...], label: str) -> tuple[int, int, int, int]:
@@ -71,7 +71,7 @@ def _frames_shape(shape: tuple[int, ...], label: str) -> tuple[int, int, int, in
     )
 
 
-def _supported_dtype(array: np.ndarray, label: str) -> np.ndarray:
+def supported_dtype(array: np.ndarray, label: str) -> np.ndarray:
     """Convert to uint8, uint16 or finite float32 (no copy when already one of them)."""
     dtype = array.dtype
     if dtype.kind == "u" and dtype.itemsize in (1, 2):

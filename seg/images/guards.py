@@ -1,8 +1,8 @@
 """Limits checked on an image's declared size before any pixel is decoded, and the decoder guard.
 
-:func:`_check_extent` refuses an image that is too large (pixels, frames, pixels per frame,
+:func:`check_extent` refuses an image that is too large (pixels, frames, pixels per frame,
 decoded bytes), too small (:data:`MIN_SIDE`) or has too many channels, from its header alone.
-:func:`_decoding` turns whatever a decoder raises on untrusted bytes into
+:func:`decoding` turns whatever a decoder raises on untrusted bytes into
 :class:`~seg.errors.ImageError`.
 """
 
@@ -34,7 +34,7 @@ _MAX_DETAIL = 200  # characters of a decoder's own message quoted in ours
 
 
 @dataclass(frozen=True)
-class _Limits:
+class Limits:
     max_pixels: int
     max_frames: int
     max_frame_pixels: int | None = None
@@ -44,14 +44,14 @@ class _Limits:
         return self.max_pixels * _BYTES_PER_PIXEL
 
 
-def _positive_int(value: Any, name: str) -> int:
+def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise SettingsError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 @contextmanager
-def _decoding(label: str, kind: str) -> Iterator[None]:
+def decoding(label: str, kind: str) -> Iterator[None]:
     """Turn whatever a decoder raises on untrusted bytes into an ImageError."""
     try:
         yield
@@ -70,8 +70,8 @@ def _decoding(label: str, kind: str) -> Iterator[None]:
         ) from exc
 
 
-def _check_extent(
-    label: str, frames: int, height: int, width: int, channels: int, itemsize: int, limits: _Limits
+def check_extent(
+    label: str, frames: int, height: int, width: int, channels: int, itemsize: int, limits: Limits
 ) -> None:
     """Refuse a declared size before any pixel is decoded."""
     size = f"{width}×{height} pixels" + (f" × {frames:,} frames" if frames != 1 else "")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import ImageError, SettingsError
-from seg.images.frames import _supported_dtype
+from seg.images.frames import supported_dtype
 
 # Pixels per channel used to estimate percentiles: enough for a 0.5 % tail to hold >1000 samples.
 _PERCENTILE_SAMPLES = 1 << 18
@@ -115,7 +115,7 @@ def normalize(frame: np.ndarray, normalization: Normalization = Normalization())
     array = np.asarray(frame)
     if array.ndim not in (2, 3) or 0 in array.shape:
         raise ImageError(f"normalize needs an (H, W) or (H, W, C) frame, got shape {array.shape}")
-    planes = _supported_dtype(array if array.ndim == 3 else array[..., None], "the frame")
+    planes = supported_dtype(array if array.ndim == 3 else array[..., None], "the frame")
     out = planes.astype(np.float32, order="C")  # a fresh C-ordered copy, scaled in place below
     if normalization.mode == "dtype" and planes.dtype.kind == "u":
         out /= np.float32(np.iinfo(planes.dtype).max)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin
 
 from seg.errors import ImageError
-from seg.images.guards import _check_extent, _decoding, _Limits
+from seg.images.guards import check_extent, decoding, Limits
 
 _PIL_OPENERS = {
     "PNG": PngImagePlugin.PngImageFile,
@@ -30,28 +30,28 @@ _PIL_CONVERT = {
 }
 
 
-def _read_pil(stream: BinaryIO, kind: str, label: str, limits: _Limits) -> np.ndarray:
+def read_pil(stream: BinaryIO, kind: str, label: str, limits: Limits) -> np.ndarray:
     """Decode with Pillow -> (H, W) or (H, W, C) array."""
-    with _decoding(label, kind):
+    with decoding(label, kind):
         # Constructing the plugin directly skips Image.open's global MAX_IMAGE_PIXELS check
         # (warning above ~89 Mpx, error above ~179 Mpx) so that max_pixels alone decides.
         picture = _PIL_OPENERS[kind](stream)
     with picture:
         bands = len(picture.getbands())
-        _check_extent(label, 1, picture.height, picture.width, bands, 4, limits)
+        check_extent(label, 1, picture.height, picture.width, bands, 4, limits)
         frames = getattr(picture, "n_frames", 1)
         if frames > 1:
             raise ImageError(
                 f"Cannot read {label}: it is an animated {kind} with {frames} frames, which is not "
                 "supported. Save the frames as a multi-page TIFF instead."
             )
-        with _decoding(label, kind):
+        with decoding(label, kind):
             # The full decode, where truncation raises (Pillow's LOAD_TRUNCATED_IMAGES stays off).
             picture.load()
-            return _pil_pixels(picture, label)
+            return pil_pixels(picture, label)
 
 
-def _pil_pixels(picture: Image.Image, label: str) -> np.ndarray:
+def pil_pixels(picture: Image.Image, label: str) -> np.ndarray:
     mode = picture.mode
     if mode in ("P", "PA"):
         target = "L" if _palette_is_grey(picture) else "RGB"

@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from seg.errors import ImageError, ImageTooLargeError
-from seg.images.frames import _to_frames
-from seg.images.guards import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, _Limits, _positive_int
-from seg.images.pillow import _read_pil
-from seg.images.tiff import _read_tiff
+from seg.images.frames import frames_from_pages
+from seg.images.guards import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, Limits, positive_int
+from seg.images.pillow import read_pil
+from seg.images.tiff import read_tiff
 
 _FORMATS = "PNG, JPEG, TIFF or BMP"
 
@@ -63,21 +63,21 @@ def read_image(
     TypeError
         ``source`` is none of the accepted types.
     """
-    limits = _Limits(
-        _positive_int(max_pixels, "max_pixels"), _positive_int(max_frames, "max_frames"),
-        None if max_frame_pixels is None else _positive_int(max_frame_pixels, "max_frame_pixels"),
+    limits = Limits(
+        positive_int(max_pixels, "max_pixels"), positive_int(max_frames, "max_frames"),
+        None if max_frame_pixels is None else positive_int(max_frame_pixels, "max_frame_pixels"),
     )
     with _open_source(source, limits) as (stream, label):
         kind = _sniff(stream, label)
         if kind == "TIFF":
-            image = _read_tiff(stream, label, limits)
+            image = read_tiff(stream, label, limits)
         else:
-            image = _read_pil(stream, kind, label, limits)
-    return _to_frames(image, label)
+            image = read_pil(stream, kind, label, limits)
+    return frames_from_pages(image, label)
 
 
 @contextmanager
-def _open_source(source: Any, limits: _Limits) -> Iterator[tuple[BinaryIO, str]]:
+def _open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
     """Yield a seekable binary stream positioned at the start of the image, and its label."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(source), "the image"

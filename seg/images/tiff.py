@@ -17,8 +17,8 @@ import tifffile
 from PIL import Image, TiffImagePlugin
 
 from seg.errors import ImageError
-from seg.images.guards import _check_extent, _decoding, _Limits
-from seg.images.pillow import _pil_pixels
+from seg.images.guards import check_extent, decoding, Limits
+from seg.images.pillow import pil_pixels
 
 # A TIFF may store each channel of a frame as its own page (ImageJ does). More pages than this
 # per allowed frame are refused before tifffile parses every page (which costs ~15 us each).
@@ -30,15 +30,15 @@ _CHANNEL_AXES = "CSE"
 _ALPHA_EXTRASAMPLES = (1, 2)  # TIFF ExtraSamples: associated and unassociated alpha
 
 
-def _read_tiff(stream: BinaryIO, label: str, limits: _Limits) -> np.ndarray:
+def read_tiff(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
     """Decode the first TIFF series -> (T, H, W, C) array."""
-    with _decoding(label, "TIFF"), tifffile.TiffFile(stream) as tif:
+    with decoding(label, "TIFF"), tifffile.TiffFile(stream) as tif:
         _check_page_count(tif, label, limits)
         if not tif.series:
             raise ImageError(f"Cannot read {label}: the TIFF holds no image data.")
         series = tif.series[0]
         layout = _TiffLayout.plan(series, label)
-        _check_extent(
+        check_extent(
             label, layout.frames, layout.height, layout.width, layout.channels,
             layout.itemsize, limits,
         )
@@ -60,7 +60,7 @@ def _read_tiff(stream: BinaryIO, label: str, limits: _Limits) -> np.ndarray:
     return layout.to_frames(data, label)
 
 
-def _check_page_count(tif: tifffile.TiffFile, label: str, limits: _Limits) -> None:
+def _check_page_count(tif: tifffile.TiffFile, label: str, limits: Limits) -> None:
     """Refuse a file with a huge chain of pages before tifffile parses every one of them."""
     cap = limits.max_frames * _PAGES_PER_FRAME
     try:
@@ -93,13 +93,13 @@ def _tifffile_can_decode(page: Any) -> bool:
     return codec_ok and predictor_ok
 
 
-def _read_tiff_with_pil(stream: BinaryIO, label: str, limits: _Limits) -> np.ndarray:
+def _read_tiff_with_pil(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
     """Single-page TIFF whose codec (LZW, PackBits, JPEG) tifffile lacks: decode with libtiff."""
-    with _decoding(label, "TIFF"):
+    with decoding(label, "TIFF"):
         picture = TiffImagePlugin.TiffImageFile(stream)
     with picture:
         bands = len(picture.getbands())
-        _check_extent(label, 1, picture.height, picture.width, bands, 4, limits)
+        check_extent(label, 1, picture.height, picture.width, bands, 4, limits)
         pil_limit = Image.MAX_IMAGE_PIXELS
         if pil_limit is not None and picture.width * picture.height > pil_limit:
             # Pillow's TIFF loader applies its own global limit; stay below it rather than warn.
@@ -108,9 +108,9 @@ def _read_tiff_with_pil(stream: BinaryIO, label: str, limits: _Limits) -> np.nda
                 "compressed with a codec that needs the 'imagecodecs' package at this size. "
                 "Install it (pip install imagecodecs) or save the image uncompressed."
             )
-        with _decoding(label, "TIFF"):
+        with decoding(label, "TIFF"):
             picture.load()
-            return _pil_pixels(picture, label)
+            return pil_pixels(picture, label)
 
 
 @dataclass(frozen=True)

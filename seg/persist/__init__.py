@@ -94,7 +94,7 @@ from seg.persist.schema import (
     SCHEMA_VERSION,
 )
 from seg.persist.summary import describe_model
-from seg.persist.writing import _json_default, export_joblib, model_to_bytes, save_model  # noqa: F401
+from seg.persist.writing import export_joblib, model_to_bytes, save_model
 
 __all__ = [
     "BUNDLE_SUFFIX",

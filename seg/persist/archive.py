@@ -23,7 +23,7 @@ from seg.persist.schema import (
     MAX_MANIFEST_BYTES,
     MAX_MEMBERS,
     RATIO_CHECK_MIN_BYTES,
-    _shorten,
+    shorten_names,
 )
 
 PICKLE_MESSAGE = (
@@ -34,7 +34,7 @@ PICKLE_MESSAGE = (
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _sniff(data: bytes) -> None:
+def refuse_non_zip(data: bytes) -> None:
     """Refuse empty files, pickles and other non-ZIP content by their first bytes."""
     if not data:
         raise ModelFileError("The model file is empty (0 bytes). Choose a .segmodel file saved by seg.")
@@ -98,7 +98,7 @@ def _is_compressed_pickle(data: bytes) -> bool:
     return False
 
 
-def _open_archive(data: bytes) -> zipfile.ZipFile:
+def open_archive(data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except Exception as exc:  # untrusted decoding: whatever zipfile throws means "damaged"
@@ -112,7 +112,7 @@ def _damaged(exc: BaseException) -> ModelFileError:
     )
 
 
-def _checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
+def checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
     """Member name -> info, after refusing foreign names, duplicates and zip-bomb sizes."""
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
@@ -122,12 +122,12 @@ def _checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipf
     foreign = [info.orig_filename for info in infos if not _is_bundle_name(info)]
     if foreign:
         raise ModelFileError(
-            f"The ZIP archive contains unexpected member(s) {_shorten(foreign)}; a .segmodel bundle "
+            f"The ZIP archive contains unexpected member(s) {shorten_names(foreign)}; a .segmodel bundle "
             f"holds only {MANIFEST_NAME} and arrays/<name>.npy. It was not made by seg or was altered."
         )
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
-        raise ModelFileError(f"The model bundle contains duplicate member(s) {_shorten(duplicates)}; "
+        raise ModelFileError(f"The model bundle contains duplicate member(s) {shorten_names(duplicates)}; "
                              "it was altered. Save the model again from seg.")
     if MANIFEST_NAME not in names:
         raise ModelFileError(f"The ZIP archive has no {MANIFEST_NAME}, so it is not a .segmodel bundle. "
@@ -170,7 +170,7 @@ def _check_member_info(info: zipfile.ZipInfo, max_bytes: int) -> None:
         )
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """Inflate one member in memory, never more than its declared size + 1 byte."""
     try:
         with archive.open(info) as handle:

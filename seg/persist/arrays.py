@@ -13,13 +13,13 @@ import zipfile
 import numpy as np
 
 from seg.errors import ModelFileError
-from seg.persist.archive import _read_member
+from seg.persist.archive import read_member
 from seg.persist.schema import ALLOWED_DTYPES, MANIFEST_NAME
 
 
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+def read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
                 dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    raw = _read_member(archive, info)
+    raw = read_member(archive, info)
     header_dtype, header_shape, data_offset = _npy_header(raw, name)
     if header_dtype != dtype or header_shape != shape:
         raise ModelFileError(

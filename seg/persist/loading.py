@@ -17,11 +17,12 @@ from seg.errors import ModelFileError, SegError
 from seg.features import FeatureSettings
 from seg.forest import Forest
 from seg.images import Normalization
-from seg.model import ForestSettings, Model
-from seg.persist.archive import _checked_members, _open_archive, _read_member, _sniff
-from seg.persist.arrays import _read_array
-from seg.persist.manifest import _checked_array_declarations, _match_members, _parse_manifest
-from seg.persist.schema import DEFAULT_MAX_BYTES, MANIFEST_NAME, _member_name
+from seg.forest import ForestSettings
+from seg.model import Model
+from seg.persist.archive import checked_members, open_archive, read_member, refuse_non_zip
+from seg.persist.arrays import read_array
+from seg.persist.manifest import checked_array_declarations, match_members, parse_manifest
+from seg.persist.schema import DEFAULT_MAX_BYTES, MANIFEST_NAME, member_name
 
 
 def load_model(source: str | os.PathLike | bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Model:
@@ -89,13 +90,13 @@ def _too_big(size: int, max_bytes: int, *, at_least: bool = False) -> ModelFileE
 def _load_bytes(data: bytes, max_bytes: int) -> Model:
     if len(data) > max_bytes:
         raise _too_big(len(data), max_bytes)
-    _sniff(data)
-    with _open_archive(data) as archive:
-        infos = _checked_members(archive, max_bytes)
-        manifest = _parse_manifest(_read_member(archive, infos[MANIFEST_NAME]))
-        declared = _checked_array_declarations(manifest["arrays"], max_bytes)
-        _match_members(declared, infos)
-        arrays = {name: _read_array(archive, infos[_member_name(name)], name, dtype, shape)
+    refuse_non_zip(data)
+    with open_archive(data) as archive:
+        infos = checked_members(archive, max_bytes)
+        manifest = parse_manifest(read_member(archive, infos[MANIFEST_NAME]))
+        declared = checked_array_declarations(manifest["arrays"], max_bytes)
+        match_members(declared, infos)
+        arrays = {name: read_array(archive, infos[member_name(name)], name, dtype, shape)
                   for name, (dtype, shape) in declared.items()}
     return _build_model(manifest, arrays)
 

@@ -27,14 +27,14 @@ from seg.persist.schema import (
     MAX_CLASSES,
     MAX_NAME_CHARS,
     SCHEMA_VERSION,
-    _member_name,
-    _parse_time,
-    _short,
-    _shorten,
+    member_name,
+    parse_time,
+    short_repr,
+    shorten_names,
 )
 
 
-def _parse_manifest(raw: bytes) -> dict:
+def parse_manifest(raw: bytes) -> dict:
     try:
         manifest = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
                               parse_constant=_reject_constant)
@@ -45,7 +45,7 @@ def _parse_manifest(raw: bytes) -> dict:
         raise ModelFileError(f"{MANIFEST_NAME} must hold a JSON object, not {type(manifest).__name__}; "
                              "this is not a seg model bundle.")
     if manifest.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{MANIFEST_NAME} declares format {_short(manifest.get('format'))}, "
+        raise ModelFileError(f"{MANIFEST_NAME} declares format {short_repr(manifest.get('format'))}, "
                              f"not {FORMAT_NAME!r}; this is not a seg model bundle.")
     _check_schema_version(manifest.get("schema_version"))
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
@@ -53,7 +53,7 @@ def _parse_manifest(raw: bytes) -> dict:
     if missing or unknown:
         raise ModelFileError(
             f"{MANIFEST_NAME} (schema {SCHEMA_VERSION}) has missing key(s) {missing} and unknown key(s) "
-            f"{_shorten(unknown)}; the file was altered or made by an incompatible program."
+            f"{shorten_names(unknown)}; the file was altered or made by an incompatible program."
         )
     _check_manifest_types(manifest)
     return manifest
@@ -73,7 +73,7 @@ def _reject_constant(name: str) -> Any:
 
 def _check_schema_version(version: Any) -> None:
     if type(version) is not int:  # bool is an int subclass; true is not a version
-        raise ModelFileError(f"{MANIFEST_NAME} has schema_version {_short(version)}, not an integer; "
+        raise ModelFileError(f"{MANIFEST_NAME} has schema_version {short_repr(version)}, not an integer; "
                              "the file is damaged or was not made by seg.")
     if version > SCHEMA_VERSION:
         raise ModelFileError(
@@ -93,9 +93,9 @@ def _check_manifest_types(manifest: dict) -> None:
         value = manifest[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ModelFileError(f"{MANIFEST_NAME} field {key!r} should be a JSON {_json_kind(kind)}, "
-                                 f"not {_short(value)}; the file was altered.")
-    if _parse_time(manifest["created"]) is None:
-        raise ModelFileError(f"{MANIFEST_NAME} field 'created' is {_short(manifest['created'])}, "
+                                 f"not {short_repr(value)}; the file was altered.")
+    if parse_time(manifest["created"]) is None:
+        raise ModelFileError(f"{MANIFEST_NAME} field 'created' is {short_repr(manifest['created'])}, "
                              "not an ISO 8601 time; the file was altered.")
     if not 1 <= manifest["n_channels"] <= MAX_CHANNELS:
         raise ModelFileError(f"{MANIFEST_NAME} field 'n_channels' is {manifest['n_channels']}, "
@@ -107,7 +107,7 @@ def _check_manifest_types(manifest: dict) -> None:
         _check_strings(key, manifest[key])
     bad = [c for c in manifest["class_colors"] if not _COLOR.fullmatch(c)]
     if bad:
-        raise ModelFileError(f"{MANIFEST_NAME} class_colors {_shorten(bad)} are not '#rrggbb' colours; "
+        raise ModelFileError(f"{MANIFEST_NAME} class_colors {shorten_names(bad)} are not '#rrggbb' colours; "
                              "the file was altered.")
     _check_strings("versions", list(manifest["versions"].values()))
 
@@ -115,28 +115,28 @@ def _check_manifest_types(manifest: dict) -> None:
 def _check_strings(key: str, values: list) -> None:
     bad = [v for v in values if not isinstance(v, str) or len(v) > MAX_NAME_CHARS]
     if bad:
-        raise ModelFileError(f"{MANIFEST_NAME} field {key!r} holds {_short(bad[0])}, not a string of "
+        raise ModelFileError(f"{MANIFEST_NAME} field {key!r} holds {short_repr(bad[0])}, not a string of "
                              f"at most {MAX_NAME_CHARS} characters; the file was altered.")
 
 
-def _checked_array_declarations(arrays: dict, max_bytes: int) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+def checked_array_declarations(arrays: dict, max_bytes: int) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
     """Array name -> (dtype, shape) from model.json's ``arrays``, refusing foreign dtypes."""
     declared = {}
     total = 0
     for name, spec in arrays.items():
         if not _ARRAY_NAME.fullmatch(name):
-            raise ModelFileError(f"{MANIFEST_NAME} declares an array named {_short(name)}; "
+            raise ModelFileError(f"{MANIFEST_NAME} declares an array named {short_repr(name)}; "
                                  "names are letters, digits and '_'. The file was altered.")
         if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
             raise ModelFileError(f"{MANIFEST_NAME} array {name!r} must be {{'dtype': ..., 'shape': [...]}}, "
-                                 f"not {_short(spec)}.")
+                                 f"not {short_repr(spec)}.")
         dtype, shape = spec["dtype"], spec["shape"]
         if dtype not in ALLOWED_DTYPES:
-            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has dtype {_short(dtype)}; bundles hold only "
+            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has dtype {short_repr(dtype)}; bundles hold only "
                                  f"{', '.join(ALLOWED_DTYPES)}. The file was altered or is not from seg.")
         if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_NDIM
                 or not all(type(n) is int and n >= 0 for n in shape)):
-            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has shape {_short(shape)}; expected a list "
+            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has shape {short_repr(shape)}; expected a list "
                                  f"of at most {MAX_ARRAY_NDIM} non-negative integers.")
         dt = np.dtype(dtype).newbyteorder("<")
         total += math.prod(shape) * dt.itemsize
@@ -147,13 +147,13 @@ def _checked_array_declarations(arrays: dict, max_bytes: int) -> dict[str, tuple
     return declared
 
 
-def _match_members(declared: dict, infos: dict[str, zipfile.ZipInfo]) -> None:
+def match_members(declared: dict, infos: dict[str, zipfile.ZipInfo]) -> None:
     members = {name for name in infos if name != MANIFEST_NAME}
-    expected = {_member_name(name) for name in declared}
+    expected = {member_name(name) for name in declared}
     if members != expected:
         raise ModelFileError(
-            f"The model bundle's arrays do not match {MANIFEST_NAME}: missing {_shorten(sorted(expected - members))}, "
-            f"undeclared {_shorten(sorted(members - expected))}. The file was altered."
+            f"The model bundle's arrays do not match {MANIFEST_NAME}: missing {shorten_names(sorted(expected - members))}, "
+            f"undeclared {shorten_names(sorted(members - expected))}. The file was altered."
         )
 
 

@@ -44,22 +44,22 @@ _ARRAY_MEMBER = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
-def _member_name(array_name: str) -> str:
+def member_name(array_name: str) -> str:
     return f"{ARRAY_DIR}{array_name}.npy"
 
 
-def _parse_time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _shorten(names: list[str], limit: int = 5) -> str:
+def shorten_names(names: list[str], limit: int = 5) -> str:
     shown = ", ".join(repr(name[:80]) for name in names[:limit])
     return f"[{shown}{', ...' if len(names) > limit else ''}]"

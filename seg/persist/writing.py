@@ -31,7 +31,7 @@ from seg.persist.schema import (
     MAX_COMPRESSION_RATIO,
     RATIO_CHECK_MIN_BYTES,
     SCHEMA_VERSION,
-    _parse_time,
+    parse_time,
 )
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible bytes for the same model
@@ -52,7 +52,7 @@ def model_to_bytes(model: Model) -> bytes:
     """
     arrays = {name: _array_for_bundle(name, value) for name, value in model.forest.to_arrays().items()}
     manifest = _manifest(model, arrays)
-    text = json.dumps(manifest, indent=1, allow_nan=False, default=_json_default)
+    text = json.dumps(manifest, indent=1, allow_nan=False, default=json_default)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         _write_member(archive, MANIFEST_NAME, text.encode("utf-8"))
@@ -130,12 +130,12 @@ def _manifest(model: Model, arrays: dict[str, np.ndarray]) -> dict:
 def _created(model: Model) -> str:
     """The model's creation time: the one recorded at training if any, else now."""
     recorded = model.training.get("created") if isinstance(model.training, dict) else None
-    if isinstance(recorded, str) and _parse_time(recorded):
+    if isinstance(recorded, str) and parse_time(recorded):
         return recorded
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     # Training summaries often hold numpy counts; JSON has no numpy types.
     if isinstance(value, np.generic):
         return value.item()

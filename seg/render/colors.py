@@ -153,7 +153,7 @@ def _palette_table(size: int) -> np.ndarray:
     return table
 
 
-def _color_table(colors: Sequence[object], size: int) -> np.ndarray:
+def color_table(colors: Sequence[object], size: int) -> np.ndarray:
     """``(size, 3) uint8`` RGB per label: row 0 black, row i the colour of label i."""
     if isinstance(colors, str):
         raise SettingsError(

@@ -14,7 +14,7 @@ import tifffile
 from PIL import Image
 
 from seg.errors import ImageError, SettingsError
-from seg.render.overlays import _check_labels, blend
+from seg.render.overlays import check_labels, blend
 
 
 def encode_png(rgb: np.ndarray, *, compress_level: int = 1) -> bytes:
@@ -74,7 +74,7 @@ def mask_file(labels: np.ndarray, *, compress_level: int = 6) -> tuple[bytes, st
         ``".png"`` (8-bit greyscale) for a single frame with labels <= 255, otherwise ``".tif"``:
         an ImageJ-compatible TIFF, 8-bit (labels <= 255) or 16-bit, one page per frame.
     """
-    labels, size = _check_labels(labels)
+    labels, size = check_labels(labels)
     if labels.ndim == 3 and labels.shape[0] == 1:
         labels = labels[0]
     if labels.ndim not in (2, 3):

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from seg.errors import ImageError, SettingsError
-from seg.render.colors import _color_table
+from seg.render.colors import color_table
 
 _MAX_LABEL = 65535
 
 
-def _check_labels(labels: np.ndarray, name: str = "labels") -> tuple[np.ndarray, int]:
+def check_labels(labels: np.ndarray, name: str = "labels") -> tuple[np.ndarray, int]:
     """Validate a label array; returns it (bool viewed as uint8) and a lookup-table size > max."""
     labels = np.asarray(labels)
     if labels.dtype == bool:
@@ -55,8 +55,8 @@ def colorize(labels: np.ndarray, colors: Sequence[object]) -> np.ndarray:
     (..., 3) uint8
         Label 0 is black.
     """
-    labels, size = _check_labels(labels)
-    return np.take(_color_table(colors, size), labels, axis=0)
+    labels, size = check_labels(labels)
+    return np.take(color_table(colors, size), labels, axis=0)
 
 
 def _check_alpha(alpha: float) -> float:
@@ -98,7 +98,7 @@ def blend(rgb: np.ndarray, labels: np.ndarray, colors: Sequence[object], alpha: 
         A new array: ``round(rgb * (1 - alpha) + colour * alpha)`` with alpha quantised to 1/256.
     """
     rgb = _check_rgb(rgb)
-    labels, size = _check_labels(labels)
+    labels, size = check_labels(labels)
     if labels.shape != rgb.shape[:2]:
         raise ImageError(
             f"labels shape {labels.shape} does not match image shape {rgb.shape[:2]}; resize one "
@@ -109,7 +109,7 @@ def blend(rgb: np.ndarray, labels: np.ndarray, colors: Sequence[object], alpha: 
     # add 128) and alpha 1; the largest intermediate, 255 * 256 + 128, fits in uint16.
     keep = np.full(size, 256 - weight, np.uint16)
     keep[0] = 256
-    add = _color_table(colors, size).astype(np.uint16) * np.uint16(weight) + np.uint16(128)
+    add = color_table(colors, size).astype(np.uint16) * np.uint16(weight) + np.uint16(128)
     add[0] = 128
     # Two label dtypes only, so the kernel is compiled (and disk-cached) at most twice.
     labels = labels.astype(np.uint8 if size <= 256 else np.uint16, copy=False)
@@ -176,7 +176,7 @@ def outline(labels: np.ndarray) -> np.ndarray:
         otherwise it becomes 0, so ``blend(rgb, outline(labels), colors, 1.0)`` draws each
         region's contour in its colour. The image border is not a boundary.
     """
-    labels, _ = _check_labels(labels)
+    labels, _ = check_labels(labels)
     edge = np.zeros(labels.shape, bool)
     vertical = labels[..., 1:, :] != labels[..., :-1, :]
     edge[..., 1:, :] |= vertical

@@ -17,7 +17,7 @@ import numpy as np
 
 from seg.errors import AnnotationError
 from seg.strokes.canvas import MAX_TOTAL_POINTS
-from seg.strokes.checks import MAX_IMAGE_PIXELS, _check_shape, _integer, _load_json, _number, _show
+from seg.strokes.checks import MAX_IMAGE_PIXELS, check_shape, check_integer, load_json, check_number, describe_value
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.raster import rasterize
@@ -56,7 +56,7 @@ class Annotations:
     def __post_init__(self) -> None:
         for name in ("class_names", "class_colors", "strokes"):
             if not isinstance(getattr(self, name), (list, tuple)):
-                raise AnnotationError(f"{name} must be a list, got {_show(getattr(self, name))}")
+                raise AnnotationError(f"{name} must be a list, got {describe_value(getattr(self, name))}")
         names, colors = list(self.class_names), list(self.class_colors)
         if len(names) != len(colors):
             raise AnnotationError(f"{len(names)} class names but {len(colors)} class colours")
@@ -64,7 +64,7 @@ class Annotations:
             raise AnnotationError(f"{len(names)} classes, more than {MAX_LABEL}")
         for name in names:
             if not isinstance(name, str) or len(name) > 1000:
-                raise AnnotationError(f"class names must be strings, got {_show(name)}")
+                raise AnnotationError(f"class names must be strings, got {describe_value(name)}")
         colors = [normalize_color(color) for color in colors]
         if ERASER_COLOR in colors:
             raise AnnotationError(f"class colour {ERASER_COLOR} is the eraser's: pick another colour")
@@ -72,13 +72,13 @@ class Annotations:
             raise AnnotationError("two classes share a colour: give every class its own colour")
         shape = self.image_shape
         if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-            raise AnnotationError(f"image_shape must be (T, H, W), got {_show(shape)}")
-        frames = _integer(shape[0], "image frame count", low=1)
-        height, width = _check_shape((shape[1], shape[2]))
+            raise AnnotationError(f"image_shape must be (T, H, W), got {describe_value(shape)}")
+        frames = check_integer(shape[0], "image frame count", low=1)
+        height, width = check_shape((shape[1], shape[2]))
         if frames * height * width > MAX_IMAGE_PIXELS:
             raise AnnotationError(f"image shape {tuple(shape)} exceeds {MAX_IMAGE_PIXELS} pixels")
         if not isinstance(self.image_name, str):
-            raise AnnotationError(f"image_name must be a string, got {_show(self.image_name)}")
+            raise AnnotationError(f"image_name must be a string, got {describe_value(self.image_name)}")
         strokes = list(self.strokes)
         for stroke in strokes:
             self._check_stroke(stroke, len(names), frames)
@@ -109,7 +109,7 @@ class Annotations:
     def labels(self, frame: int = 0) -> np.ndarray:
         """Label image ``(H, W)`` of one frame (uint8, or uint16 for more than 255 classes)."""
         frames, height, width = self.image_shape
-        frame = _integer(frame, "frame", high=frames - 1)
+        frame = check_integer(frame, "frame", high=frames - 1)
         return rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype)
 
     def label_stack(self) -> np.ndarray:
@@ -122,7 +122,7 @@ class Annotations:
 
     def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:
         """A copy whose strokes of ``frame`` are ``strokes`` (e.g. the re-parsed canvas)."""
-        frame = _integer(frame, "frame", high=self.image_shape[0] - 1)
+        frame = check_integer(frame, "frame", high=self.image_shape[0] - 1)
         new = list(strokes)
         for stroke in new:
             if isinstance(stroke, Stroke) and stroke.frame != frame:
@@ -162,20 +162,20 @@ class Annotations:
         """
         if not isinstance(text, (str, bytes)):
             raise AnnotationError(f"an annotation file must be text or bytes, got {type(text).__name__}")
-        document = _load_json(text, "annotation file")
+        document = load_json(text, "annotation file")
         if not isinstance(document, dict):
             raise AnnotationError("the annotation file must hold a JSON object")
         _check_keys(document, {"format", "version", "image_shape", "classes", "strokes"},
                     {"image_name"}, "the annotation file")
         if document["format"] != FORMAT:
             raise AnnotationError(
-                f"not a {FORMAT} file (format {_show(document['format'])}): "
+                f"not a {FORMAT} file (format {describe_value(document['format'])}): "
                 "load an annotation file saved by this app"
             )
         version = document["version"]
         if isinstance(version, bool) or version != FORMAT_VERSION:
             raise AnnotationError(
-                f"annotation file version {_show(version)} is not supported (expected {FORMAT_VERSION}): "
+                f"annotation file version {describe_value(version)} is not supported (expected {FORMAT_VERSION}): "
                 "update the app"
             )
         classes = document["classes"]
@@ -202,7 +202,7 @@ class Annotations:
             parsed.append(stroke)
         image_shape = document["image_shape"]
         if not isinstance(image_shape, list):
-            raise AnnotationError(f"image_shape must be a list [T, H, W], got {_show(image_shape)}")
+            raise AnnotationError(f"image_shape must be a list [T, H, W], got {describe_value(image_shape)}")
         return cls(names, colors, tuple(image_shape), parsed, document.get("image_name", ""))
 
     def to_canvas_json(self, frame: int, fit: BackgroundFit) -> dict:
@@ -214,7 +214,7 @@ class Annotations:
         (to rounding). Eraser strokes use :data:`ERASER_COLOR`.
         """
         frames, height, width = self.image_shape
-        frame = _integer(frame, "frame", high=frames - 1)
+        frame = check_integer(frame, "frame", high=frames - 1)
         if not isinstance(fit, BackgroundFit):
             raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
         if (fit.natural_width, fit.natural_height) != (width, height):
@@ -252,8 +252,8 @@ def _stroke_from_dict(entry: Any, what: str) -> Stroke:
     for point in points:
         if (not isinstance(point, list) or len(point) != 2
                 or not all(type(v) in (int, float) for v in point)):
-            raise AnnotationError(f"{what} points must be [x, y] number pairs, got {_show(point)}")
-    width = _number(entry["width"], f"{what} width")
+            raise AnnotationError(f"{what} points must be [x, y] number pairs, got {describe_value(point)}")
+    width = check_number(entry["width"], f"{what} width")
     try:
         return Stroke(entry["kind"], entry["label"], points, width, entry["frame"])
     except AnnotationError as error:

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import MAX_COORDINATE, _integer, _load_json, _number, _show
-from seg.strokes.colors import ERASER_COLOR, _parse_color, normalize_color
+from seg.strokes.checks import MAX_COORDINATE, check_integer, load_json, check_number, describe_value
+from seg.strokes.colors import ERASER_COLOR, parse_stroke_color, normalize_color
 from seg.strokes.fit import BackgroundFit
-from seg.strokes.paths import _flatten, _path_bounds, _read_commands
+from seg.strokes.paths import flatten_path, path_bounds, read_commands
 from seg.strokes.stroke import MAX_LABEL, Stroke
 
 MAX_OBJECTS = 10_000             # objects in one canvas drawing
@@ -75,7 +75,7 @@ def parse_canvas(
     """
     if not isinstance(fit, BackgroundFit):
         raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
-    frame = _integer(frame, "frame", high=2**31 - 1)
+    frame = check_integer(frame, "frame", high=2**31 - 1)
     lookup = _label_lookup(color_to_label)
     objects = _canvas_objects(json_data)
     strokes: list[Stroke] = []
@@ -91,12 +91,12 @@ def parse_canvas(
 def _parse_object(obj: Any, index: int, fit: BackgroundFit, lookup: dict[str, int], frame: int) -> list[Stroke]:
     """Strokes of canvas object number ``index`` (none for a skipped object)."""
     if not isinstance(obj, dict):
-        raise AnnotationError(f"canvas object {index} must be a JSON object, got {_show(obj)}")
+        raise AnnotationError(f"canvas object {index} must be a JSON object, got {describe_value(obj)}")
     kind = obj.get("type")
     parser = _PARSERS.get(kind.lower()) if isinstance(kind, str) else None
     if parser is None or obj.get("visible", True) is False:
         return []  # a shape this tool does not label, or hidden
-    label = lookup.get(_parse_color(obj.get("stroke")))  # type: ignore[arg-type]
+    label = lookup.get(parse_stroke_color(obj.get("stroke")))  # type: ignore[arg-type]
     if label is None:
         return []  # stale stroke of a removed class, or no stroke colour
     return parser(obj, f"canvas object {index} ({kind})", fit, label, frame)
@@ -131,7 +131,7 @@ class CanvasParser:
         if not isinstance(fit, BackgroundFit):
             raise AnnotationError(f"fit must be a BackgroundFit, got {type(fit).__name__}")
         self.fit = fit
-        self.frame = _integer(frame, "frame", high=2**31 - 1)
+        self.frame = check_integer(frame, "frame", high=2**31 - 1)
         self._lookup = _label_lookup(color_to_label)
         self._objects: list = []                    # the previous drawing's objects (own copies)
         self._parsed: list[tuple[Stroke, ...]] = []  # their strokes, object by object
@@ -175,7 +175,7 @@ def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
     lookup = {ERASER_COLOR: 0}
     for key, value in color_to_label.items():
         colour = normalize_color(key)
-        label = _integer(value, f"label of colour {key!r}", high=MAX_LABEL)
+        label = check_integer(value, f"label of colour {key!r}", high=MAX_LABEL)
         if colour == ERASER_COLOR and label != 0:
             raise AnnotationError(
                 f"colour {key!r} is the eraser colour {ERASER_COLOR}; give class {label} another colour"
@@ -194,12 +194,12 @@ def _canvas_objects(json_data: Any) -> list:
     if json_data is None:
         return []
     if isinstance(json_data, (str, bytes)):
-        json_data = _load_json(json_data, "canvas drawing")
+        json_data = load_json(json_data, "canvas drawing")
     if not isinstance(json_data, dict):
-        raise AnnotationError(f"the canvas drawing must be a JSON object, got {_show(json_data)}")
+        raise AnnotationError(f"the canvas drawing must be a JSON object, got {describe_value(json_data)}")
     objects = json_data.get("objects", [])
     if not isinstance(objects, list):
-        raise AnnotationError(f"the canvas drawing's 'objects' must be a list, got {_show(objects)}")
+        raise AnnotationError(f"the canvas drawing's 'objects' must be a list, got {describe_value(objects)}")
     if len(objects) > MAX_OBJECTS:
         raise AnnotationError(
             f"the canvas holds {len(objects)} objects, more than {MAX_OBJECTS}: reset the canvas"
@@ -211,9 +211,9 @@ def _origin(value: Any, what: str) -> float:
     """Fabric's origin offset: 'left'/'top' -0.5, 'center' 0, 'right'/'bottom' +0.5, x -> x-0.5."""
     if isinstance(value, str):
         if value not in _ORIGINS:
-            raise AnnotationError(f"{what} must be one of {sorted(_ORIGINS)}, got {_show(value)}")
+            raise AnnotationError(f"{what} must be one of {sorted(_ORIGINS)}, got {describe_value(value)}")
         return _ORIGINS[value]
-    return _number(value, what) - 0.5
+    return check_number(value, what) - 0.5
 
 
 def _object_affine(obj: dict, where: str, width: float, height: float) -> np.ndarray:
@@ -264,7 +264,7 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 def _optional_number(obj: dict, name: str, default: float, where: str) -> float:
     """A numeric Fabric property; missing or null means Fabric's default."""
     value = obj.get(name)
-    return default if value is None else _number(value, f"{where} {name}")
+    return default if value is None else check_number(value, f"{where} {name}")
 
 
 def _stroke_width(obj: dict, where: str, fit: BackgroundFit) -> float:
@@ -293,16 +293,16 @@ def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: in
     if commands is None:
         return []
     if not isinstance(commands, list):
-        raise AnnotationError(f"{where} 'path' must be a list of commands, got {_show(commands)}")
+        raise AnnotationError(f"{where} 'path' must be a list of commands, got {describe_value(commands)}")
     if len(commands) > MAX_PATH_COMMANDS:
         raise AnnotationError(
             f"{where} has {len(commands)} path commands, more than {MAX_PATH_COMMANDS}: draw shorter strokes"
         )
-    segments, bounds_points = _read_commands(commands, where)
+    segments, bounds_points = read_commands(commands, where)
     if not segments:
         return []  # nothing but moves: Fabric draws nothing
     # Fabric recomputes pathOffset (the centre of the path's bounds) whenever a path is loaded.
-    low, high = _path_bounds(segments, bounds_points)
+    low, high = path_bounds(segments, bounds_points)
     centre = (low + high) / 2
     to_local = np.array([[1.0, 0.0, -centre[0]], [0.0, 1.0, -centre[1]]])
     size = high - low
@@ -313,7 +313,7 @@ def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: in
     controls = _to_image(controls, affine, where).reshape(-1, 4, 2)
     width = _stroke_width(obj, where, fit)
     return [_stroke("path", label, xy, width, frame, where)
-            for xy in _flatten(orders, controls, subpaths, where)]
+            for xy in flatten_path(orders, controls, subpaths, where)]
 
 
 # --- lines and rectangles ----------------------------------------------------------------------

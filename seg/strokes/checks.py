@@ -3,7 +3,7 @@
 Every value read from a canvas drawing or an annotation file passes through one of these: a
 finite number within ``MAX_COORDINATE``, a bounded integer, an image shape within
 ``MAX_IMAGE_PIXELS``, JSON text within ``MAX_JSON_BYTES``. Anything else raises
-:class:`~seg.errors.AnnotationError` naming the field and the value (shortened by :func:`_show`).
+:class:`~seg.errors.AnnotationError` naming the field and the value (shortened by :func:`describe_value`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
 MAX_IMAGE_PIXELS = 1_000_000_000  # T * H * W of an annotated image
 
 
-def _number(value: Any, what: str, *, limit: float = MAX_COORDINATE) -> float:
+def check_number(value: Any, what: str, *, limit: float = MAX_COORDINATE) -> float:
     """A finite float with ``|value| <= limit``, or AnnotationError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise AnnotationError(f"{what} must be a number, got {_show(value)}")
+        raise AnnotationError(f"{what} must be a number, got {describe_value(value)}")
     try:
         number = float(value)
     except OverflowError:
-        raise AnnotationError(f"{what} is too large: {_show(value)}") from None
+        raise AnnotationError(f"{what} is too large: {describe_value(value)}") from None
     if not math.isfinite(number):
         raise AnnotationError(f"{what} must be finite, got {number}")
     if abs(number) > limit:
@@ -35,10 +35,10 @@ def _number(value: Any, what: str, *, limit: float = MAX_COORDINATE) -> float:
     return number
 
 
-def _integer(value: Any, what: str, *, low: int = 0, high: int | None = None) -> int:
+def check_integer(value: Any, what: str, *, low: int = 0, high: int | None = None) -> int:
     """An int in ``[low, high]`` (bools refused), or AnnotationError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise AnnotationError(f"{what} must be an integer, got {_show(value)}")
+        raise AnnotationError(f"{what} must be an integer, got {describe_value(value)}")
     number = int(value)
     if number < low or (high is not None and number > high):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
@@ -46,13 +46,13 @@ def _integer(value: Any, what: str, *, low: int = 0, high: int | None = None) ->
     return number
 
 
-def _show(value: Any) -> str:
+def describe_value(value: Any) -> str:
     """A short description of a (possibly huge or hostile) value for an error message."""
     text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _load_json(text: str | bytes, what: str) -> Any:
+def load_json(text: str | bytes, what: str) -> Any:
     """Decode bounded, UTF-8 JSON text; any decoder failure becomes AnnotationError."""
     if len(text) > MAX_JSON_BYTES:
         raise AnnotationError(f"the {what} is {len(text)} bytes, more than {MAX_JSON_BYTES}")
@@ -73,11 +73,11 @@ def _load_json(text: str | bytes, what: str) -> Any:
         raise AnnotationError(f"the {what} is not valid JSON: {str(error)[:200]}") from None
 
 
-def _check_shape(shape: Any) -> tuple[int, int]:
+def check_shape(shape: Any) -> tuple[int, int]:
     if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise AnnotationError(f"image shape must be (H, W), got {_show(shape)}")
-    height = _integer(shape[0], "image height", low=1)
-    width = _integer(shape[1], "image width", low=1)
+        raise AnnotationError(f"image shape must be (H, W), got {describe_value(shape)}")
+    height = check_integer(shape[0], "image height", low=1)
+    width = check_integer(shape[1], "image width", low=1)
     if height * width > MAX_IMAGE_PIXELS:
         raise AnnotationError(f"image shape {height}x{width} exceeds {MAX_IMAGE_PIXELS} pixels")
     return height, width

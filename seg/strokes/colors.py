@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import _show
+from seg.strokes.checks import describe_value
 
 ERASER_COLOR: str = "#ffffff"
 """Stroke colour of the eraser tool; strokes of this colour write label 0."""
@@ -26,7 +26,7 @@ _NAMED_COLORS = {
 }
 
 
-def _parse_color(value: Any) -> str | None:
+def parse_stroke_color(value: Any) -> str | None:
     """``"#rrggbb"`` for a CSS colour (hex, rgb()/rgba(), a few names), None when not a colour."""
     if not isinstance(value, str) or len(value) > 80:
         return None
@@ -84,9 +84,9 @@ def normalize_color(color: str) -> str:
     AnnotationError
         If ``color`` is not such a colour or is fully transparent.
     """
-    normalised = _parse_color(color)
+    normalised = parse_stroke_color(color)
     if normalised is None:
         raise AnnotationError(
-            f"colour {_show(color)} is not a colour: use '#rrggbb' or 'rgb(r, g, b)'"
+            f"colour {describe_value(color)} is not a colour: use '#rrggbb' or 'rgb(r, g, b)'"
         )
     return normalised

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import MAX_COORDINATE, _check_shape, _integer, _number
+from seg.strokes.checks import MAX_COORDINATE, check_shape, check_integer, check_number
 
 @dataclass(frozen=True)
 class BackgroundFit:
@@ -55,15 +55,15 @@ class BackgroundFit:
             value = getattr(self, name)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            object.__setattr__(self, name, _integer(value, f"background fit {name}", low=1,
+            object.__setattr__(self, name, check_integer(value, f"background fit {name}", low=1,
                                                     high=int(MAX_COORDINATE)))
         for name in ("scale_x", "scale_y"):
-            value = _number(getattr(self, name), f"background fit {name}", limit=1e6)
+            value = check_number(getattr(self, name), f"background fit {name}", limit=1e6)
             if value <= 1e-6:
                 raise AnnotationError(f"background fit {name} must be positive, got {value}")
             object.__setattr__(self, name, value)
         for name in ("offset_x", "offset_y"):
-            object.__setattr__(self, name, _number(getattr(self, name), f"background fit {name}"))
+            object.__setattr__(self, name, check_number(getattr(self, name), f"background fit {name}"))
 
     @classmethod
     def from_component(cls, d: Mapping[str, Any] | None, image_shape: tuple[int, int]) -> BackgroundFit:
@@ -85,7 +85,7 @@ class BackgroundFit:
             On missing or invalid values, or when the background's aspect ratio does not match
             ``image_shape`` (the fit is for another image).
         """
-        height, width = _check_shape(image_shape)
+        height, width = check_shape(image_shape)
         if d is None:
             return cls(width, height)
         if not isinstance(d, Mapping):

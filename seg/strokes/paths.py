@@ -1,8 +1,8 @@
 """Fabric path geometry: path commands -> Bezier segments, Fabric's bounds, flattened polylines.
 
-A Fabric path is a list of absolute ``M, L, H, V, Q, C, Z`` commands. :func:`_read_commands`
-validates them into line, quadratic and cubic segments, :func:`_path_bounds` reproduces the
-bounds Fabric 7 centres the path on, and :func:`_flatten` turns the segments (already mapped to
+A Fabric path is a list of absolute ``M, L, H, V, Q, C, Z`` commands. :func:`read_commands`
+validates them into line, quadratic and cubic segments, :func:`path_bounds` reproduces the
+bounds Fabric 7 centres the path on, and :func:`flatten_path` turns the segments (already mapped to
 image pixels) into one polyline per sub-path: quadratic and cubic Beziers are flattened to within
 ``FLATNESS`` image pixels, with at most ``MAX_CURVE_PIECES`` chords per curve.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import _number, _show
+from seg.strokes.checks import check_number, describe_value
 from seg.strokes.stroke import MAX_STROKE_POINTS
 
 MAX_CURVE_PIECES = 1_000
@@ -21,7 +21,7 @@ FLATNESS = 0.02                  # max distance (image px) between a Bezier and 
 _COMMAND_ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "Q": 4, "C": 6, "Z": 0}
 
 
-def _read_commands(commands: list, where: str) -> tuple[list, list]:
+def read_commands(commands: list, where: str) -> tuple[list, list]:
     """Validate Fabric path commands.
 
     Returns segments ``(subpath, order, [p0, p1, p2, p3])`` (order 1 line, 2 quadratic, 3 cubic;
@@ -39,12 +39,12 @@ def _read_commands(commands: list, where: str) -> tuple[list, list]:
         arity = _COMMAND_ARITY.get(name)
         if arity is None:
             raise AnnotationError(
-                f"{where} path command {number} is {_show(name)}; "
+                f"{where} path command {number} is {describe_value(name)}; "
                 "only absolute M, L, H, V, Q, C, Z are supported"
             )
         if len(command) != arity + 1:
             raise AnnotationError(f"{where} path command {number} ({name}) needs {arity} numbers")
-        values = [_number(v, f"{where} path command {number}") for v in command[1:]]
+        values = [check_number(v, f"{where} path command {number}") for v in command[1:]]
         if name == "M":
             current = start = (values[0], values[1])
             subpath += 1
@@ -73,7 +73,7 @@ def _read_commands(commands: list, where: str) -> tuple[list, list]:
     return segments, bounds_points
 
 
-def _path_bounds(segments: list, bounds_points: list) -> tuple[np.ndarray, np.ndarray]:
+def path_bounds(segments: list, bounds_points: list) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of a path exactly as Fabric 7 computes them (``Path._calcBoundsFromPath``).
 
     Fabric bounds a quadratic ``Q`` as the cubic with both control points at the quadratic's
@@ -105,7 +105,7 @@ def _path_bounds(segments: list, bounds_points: list) -> tuple[np.ndarray, np.nd
     return allpoints.min(axis=0), allpoints.max(axis=0)
 
 
-def _flatten(orders: np.ndarray, controls: np.ndarray, subpaths: np.ndarray, where: str) -> list[np.ndarray]:
+def flatten_path(orders: np.ndarray, controls: np.ndarray, subpaths: np.ndarray, where: str) -> list[np.ndarray]:
     """Polylines (one per sub-path) through the segments' end points and flattened curves.
 
     ``controls`` (S, 4, 2) are in image pixels, so the flatness tolerance is in image pixels:

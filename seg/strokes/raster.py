@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import _check_shape, _integer, _show
+from seg.strokes.checks import check_shape, check_integer, describe_value
 from seg.strokes.stroke import Stroke
 
 MAX_RASTER_WORK = 50_000_000     # (segment, row) pairs one rasterize call may visit
@@ -65,12 +65,12 @@ def rasterize(
         On an invalid shape, frame, dtype, a label that ``dtype`` cannot hold, or strokes too
         complex to rasterise (more than ``MAX_RASTER_WORK`` row spans).
     """
-    height, width = _check_shape(shape)
-    frame = _integer(frame, "frame", high=2**31 - 1)
+    height, width = check_shape(shape)
+    frame = check_integer(frame, "frame", high=2**31 - 1)
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise AnnotationError(f"dtype must be a numpy integer dtype, got {_show(dtype)}") from None
+        raise AnnotationError(f"dtype must be a numpy integer dtype, got {describe_value(dtype)}") from None
     if dtype.kind not in "ui":
         raise AnnotationError(f"dtype must be an integer dtype, got {dtype}")
     top = np.iinfo(dtype).max
@@ -86,7 +86,7 @@ def rasterize(
         out = np.zeros((height, width), dtype=dtype)
     else:
         if not isinstance(onto, np.ndarray) or onto.shape != (height, width):
-            raise AnnotationError(f"onto must be an ({height}, {width}) label image, got {_show(onto)}")
+            raise AnnotationError(f"onto must be an ({height}, {width}) label image, got {describe_value(onto)}")
         out = onto.astype(dtype, copy=True)
     budget = [MAX_RASTER_WORK]
     # Consecutive strokes of one label cannot overwrite each other: paint them as one batch.

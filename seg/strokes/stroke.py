@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import MAX_COORDINATE, _integer, _number, _show
+from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, describe_value
 
 STROKE_KINDS = ("path", "line", "rect")
 MAX_LABEL = 65535
@@ -50,10 +50,10 @@ class Stroke:
 
     def __post_init__(self) -> None:
         if self.kind not in STROKE_KINDS:
-            raise AnnotationError(f"stroke kind must be one of {STROKE_KINDS}, got {_show(self.kind)}")
-        object.__setattr__(self, "label", _integer(self.label, "stroke label", high=MAX_LABEL))
-        object.__setattr__(self, "frame", _integer(self.frame, "stroke frame", high=2**31 - 1))
-        object.__setattr__(self, "width", _number(self.width, "stroke width"))
+            raise AnnotationError(f"stroke kind must be one of {STROKE_KINDS}, got {describe_value(self.kind)}")
+        object.__setattr__(self, "label", check_integer(self.label, "stroke label", high=MAX_LABEL))
+        object.__setattr__(self, "frame", check_integer(self.frame, "stroke frame", high=2**31 - 1))
+        object.__setattr__(self, "width", check_number(self.width, "stroke width"))
         if self.width < 0:
             raise AnnotationError(f"stroke width must be >= 0, got {self.width}")
         xy = _points_array(self.points)
@@ -82,7 +82,7 @@ def _points_array(points: Any) -> np.ndarray:
         array = points
     else:
         if not isinstance(points, Sequence) or isinstance(points, (str, bytes)):
-            raise AnnotationError(f"stroke points must be a sequence of (x, y), got {_show(points)}")
+            raise AnnotationError(f"stroke points must be a sequence of (x, y), got {describe_value(points)}")
         if len(points) > MAX_STROKE_POINTS:
             raise AnnotationError(
                 f"stroke has {len(points)} points, more than {MAX_STROKE_POINTS}: draw shorter strokes"

@@ -42,7 +42,7 @@ def _default_preset() -> str:
 
 def default_forest():
     """The engine's forest defaults (tuned for one retrain per stroke, see bench/)."""
-    from seg.model import ForestSettings
+    from seg.forest import ForestSettings
 
     return ForestSettings()
 

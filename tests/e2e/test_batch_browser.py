@@ -23,7 +23,8 @@ BATCH_PAGE = "Batch_apply"  # URL path of pages/1_Batch_apply.py
 
 def make_bundle(path) -> None:
     """A small two-class model (background, disk) trained on sparse scribbles of a synthetic image."""
-    from seg.model import ForestSettings, train
+    from seg.forest import ForestSettings
+    from seg.model import train
     from seg.persist import save_model
 
     image, truth = H.disks_image(160, 200, [(50, 60), (110, 140)], seed=7)

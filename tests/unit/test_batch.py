@@ -17,7 +17,8 @@ import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
 
-from seg import batch, reading
+from seg import batch
+from seg.batch import reading
 from seg.batch import ApplyOptions, BatchError
 from seg.errors import ImageError
 
@@ -56,7 +57,8 @@ def train_small(image: np.ndarray, truth: np.ndarray, *, preset: str | None = No
     import dataclasses
 
     from seg.features import PRESETS
-    from seg.model import ForestSettings, train
+    from seg.forest import ForestSettings
+    from seg.model import train
 
     forest = dataclasses.replace(ForestSettings(), n_estimators=trees, random_state=0)
     settings = PRESETS[preset] if preset is not None else None
@@ -282,14 +284,14 @@ def test_big_uncompressed_tiffs_are_memory_mapped_and_give_the_same_masks(grey_m
     tifffile.imwrite(stack, np.stack([image, image[::-1]]), photometric="minisblack")
     squeezed = tmp_path / "squeezed.tif"
     tifffile.imwrite(squeezed, image, compression="zlib")
-    monkeypatch.setattr(reading, "MEMMAP_ABOVE_BYTES", 0)  # where _open_lazily reads it
+    monkeypatch.setattr(reading, "MEMMAP_ABOVE_BYTES", 0)  # where open_lazily reads it
     for path, shape in [(plain, (1, 200, 150, 1)), (stack, (2, 200, 150, 1))]:
-        lazy = batch._open_lazily(path, max_pixels=10**6)
+        lazy = reading.open_lazily(path, max_pixels=10**6)
         assert lazy.shape == shape
         assert isinstance(lazy, np.memmap) or isinstance(lazy.base, np.memmap)
-    assert batch._open_lazily(squeezed, max_pixels=10**6) is None  # compressed: read normally
+    assert reading.open_lazily(squeezed, max_pixels=10**6) is None  # compressed: read normally
     with pytest.raises(ImageError, match="--max-pixels"):
-        batch._open_lazily(plain, max_pixels=1000)
+        reading.open_lazily(plain, max_pixels=1000)
     options = ApplyOptions(tiling="always", tile=64)
     for path in (plain, squeezed, stack):
         outcome = batch.apply_file(grey_model, path, path.stem, tmp_path, options)

@@ -93,9 +93,9 @@ def test_tiles_of_a_huge_image_run_on_the_workers_and_match(client, model, tmp_p
 
 
 def _cached_models() -> list[str]:
-    from seg import batch as worker_batch
+    from seg.batch import dask_runner
 
-    return list(worker_batch._WORKER_MODELS)
+    return list(dask_runner.WORKER_MODELS)
 
 
 def test_a_worker_dying_mid_batch_loses_nothing(client, model, inputs, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from seg.errors import ModelFileError, ModelMismatchError, TrainingError
 from seg.forest import ARRAY_NAMES, Forest, make_estimator
-from seg.model import ForestSettings
+from seg.forest import ForestSettings
 
 SMALL = ForestSettings(n_estimators=9, max_depth=None, max_samples=None, class_weight=None, min_samples_leaf=1)
 

@@ -520,7 +520,8 @@ class _Bundle(tuple):
 @pytest.fixture(scope="module")
 def bundle() -> tuple[bytes, np.ndarray]:
     from seg.features import FeatureSettings
-    from seg.model import ForestSettings, train
+    from seg.forest import ForestSettings
+    from seg.model import train
     from seg.persist import load_model, model_to_bytes
 
     rng = np.random.default_rng(0)

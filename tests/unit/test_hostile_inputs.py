@@ -106,7 +106,8 @@ def _tiff_declaring_pages(pages: int, side: int) -> bytes:
 
 def _small_model():
     from seg.features import FeatureSettings
-    from seg.model import ForestSettings, train
+    from seg.forest import ForestSettings
+    from seg.model import train
 
     rng = np.random.default_rng(0)
     image = rng.normal(0.3, 0.05, (32, 32)).astype(np.float32)

@@ -255,7 +255,8 @@ def test_objects_from_a_tiled_prediction_equal_untiled():
     """Touching disks straddling tile seams are the same objects (and the same split) as untiled."""
     import dataclasses
 
-    from seg.model import ForestSettings, train
+    from seg.forest import ForestSettings
+    from seg.model import train
     from seg.tiling import predict_proba_tiled
 
     tile = 64

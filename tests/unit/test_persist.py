@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seg import persist
 from seg.errors import ModelFileError
 from seg.features import FeatureSettings
 from seg.forest import Forest
-from seg.model import ForestSettings, Model, train
+from seg.forest import ForestSettings
+from seg.model import Model, train
+from seg.persist.writing import json_default
 from seg.persist import (
     BUNDLE_SUFFIX,
     PICKLE_MESSAGE,
@@ -163,7 +164,7 @@ def test_save_and_load_gives_identical_predictions_and_metadata(tmp_path, model,
     for field in ("feature_settings", "normalization", "forest_settings", "class_names",
                   "class_colors", "n_channels", "versions"):
         assert getattr(loaded, field) == getattr(model, field), field
-    assert loaded.training == json.loads(json.dumps(model.training, default=persist._json_default))
+    assert loaded.training == json.loads(json.dumps(model.training, default=json_default))
     original, reloaded = model.forest.to_arrays(), loaded.forest.to_arrays()
     assert original.keys() == reloaded.keys()
     for name in original:

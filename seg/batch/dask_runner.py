@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seg.apply import _one_line, apply_file
+from seg.batch.apply import one_line, apply_file
 from seg.errors import SegError
-from seg.files import display_name
-from seg.outcomes import ApplyOptions, BatchError, ImageOutcome
-from seg.reading import _peek_shape
+from seg.batch.files import display_name
+from seg.batch.outcomes import ApplyOptions, BatchError, ImageOutcome
+from seg.batch.reading import peek_shape
 from seg.tiling import TiledResult, Window, predict_window
 
 if TYPE_CHECKING:
@@ -37,21 +37,21 @@ __all__ = ["TASK_RETRIES", "dask_client"]
 
 TASK_RETRIES = 2
 
-_WORKER_MODELS: dict[str, Model] = {}
+WORKER_MODELS: dict[str, Model] = {}
 _WORKER_CACHE_SIZE = 4
 
 
 def _worker_model(digest: str, bundle: bytes) -> Model:
     """The model for ``digest``, deserialised once per worker process (the bundle is trusted
     here only as far as :func:`seg.persist.load_model` trusts any bundle)."""
-    model = _WORKER_MODELS.get(digest)
+    model = WORKER_MODELS.get(digest)
     if model is None:
         from seg.persist import load_model
 
         model = load_model(bundle, max_bytes=max(len(bundle) + 1, 200_000_000))
-        if len(_WORKER_MODELS) >= _WORKER_CACHE_SIZE:
-            _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
-        _WORKER_MODELS[digest] = model
+        if len(WORKER_MODELS) >= _WORKER_CACHE_SIZE:
+            WORKER_MODELS.pop(next(iter(WORKER_MODELS)))
+        WORKER_MODELS[digest] = model
     return model
 
 
@@ -123,7 +123,7 @@ class _DaskRunner:
         return map_windows
 
 
-def _run_on_dask(client, model, paths, names, out, options, progress) -> list[ImageOutcome]:
+def run_on_dask(client, model, paths, names, out, options, progress) -> list[ImageOutcome]:
     from distributed import as_completed
 
     runner = _DaskRunner(client, model)
@@ -132,7 +132,7 @@ def _run_on_dask(client, model, paths, names, out, options, progress) -> list[Im
     tiled_jobs = []
     n_features = model.feature_settings.n_features(model.n_channels)
     for index, (path, name) in enumerate(zip(paths, names)):
-        shape = _peek_shape(path)
+        shape = peek_shape(path)
         big = shape is not None and (
             options.tiling == "always"
             or (options.tiling == "auto" and shape[1] * shape[2] * n_features * 4
@@ -161,11 +161,11 @@ def _run_on_dask(client, model, paths, names, out, options, progress) -> list[Im
         try:
             outcome = future.result()
         except SegError as exc:
-            outcome = ImageOutcome(names[index], display_name(paths[index]), _one_line(exc))
+            outcome = ImageOutcome(names[index], display_name(paths[index]), one_line(exc))
         except Exception as exc:  # noqa: BLE001 - a worker died too often / lost; keep going
             outcome = ImageOutcome(
                 names[index], display_name(paths[index]),
-                f"failed on the cluster ({type(exc).__name__}: {_one_line(exc)})",
+                f"failed on the cluster ({type(exc).__name__}: {one_line(exc)})",
             )
         record(index, outcome)
     return [o for o in outcomes if o is not None]
@@ -215,7 +215,7 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
             self.__exit__(None, None, None)
             where = self.scheduler or "a local cluster"
             raise BatchError(
-                f"cannot connect to the Dask scheduler at {where}: {_one_line(exc)}; "
+                f"cannot connect to the Dask scheduler at {where}: {one_line(exc)}; "
                 "check the address and that the scheduler is running"
             ) from None
         return self.client

@@ -2,7 +2,7 @@
 
 A plain uncompressed TIFF above :data:`MEMMAP_ABOVE_BYTES` is opened as a read-only memmap, so
 the tiles of a huge frame are read from disk as they are predicted; every other input goes
-through :func:`seg.images.read_image`. :func:`_peek_shape` reads (T, H, W) from a file's header
+through :func:`seg.images.read_image`. :func:`peek_shape` reads (T, H, W) from a file's header
 without decoding pixels.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from seg.errors import ImageError
-from seg.files import display_name
+from seg.batch.files import display_name
 
 # Uncompressed TIFFs bigger than this are memory-mapped, so tiles are read from disk lazily.
 MEMMAP_ABOVE_BYTES: int = 256 << 20
@@ -23,7 +23,7 @@ _MAPPABLE_AXES.update({f"{frame}YX": (0, None) for frame in "TZIQ"})
 _MAPPABLE_AXES.update({f"{frame}YXS": (0, -1) for frame in "TZIQ"})
 
 
-def _open_lazily(path: Path, max_pixels: int) -> np.ndarray | None:
+def open_lazily(path: Path, max_pixels: int) -> np.ndarray | None:
     """A read-only memmap of a big uncompressed TIFF as (T, H, W, C), or None to read normally.
 
     Only plain layouts are mapped (grey or RGB, one frame or a stack of frames, uint8/uint16/
@@ -66,11 +66,11 @@ def _open_lazily(path: Path, max_pixels: int) -> np.ndarray | None:
     return array
 
 
-def _read(source: Path | bytes, max_pixels: int) -> np.ndarray:
+def read_input(source: Path | bytes, max_pixels: int) -> np.ndarray:
     from seg.images import read_image
 
     if isinstance(source, Path):
-        lazy = _open_lazily(source, max_pixels)
+        lazy = open_lazily(source, max_pixels)
         if lazy is not None:
             return lazy
         if not source.is_file():
@@ -82,15 +82,15 @@ def _read(source: Path | bytes, max_pixels: int) -> np.ndarray:
     return read_image(source, max_pixels=max_pixels)
 
 
-def _size_limit_hint(path: Path, max_pixels: int) -> str:
+def size_limit_hint(path: Path, max_pixels: int) -> str:
     """For an image refused as too large: how to raise the limit on the command line."""
-    shape = _peek_shape(path)
+    shape = peek_shape(path)
     if shape is None or shape[0] * shape[1] * shape[2] <= max_pixels:
         return ""
     return f" (command line: --max-pixels {shape[0] * shape[1] * shape[2]})"
 
 
-def _peek_shape(path: Path) -> tuple[int, int, int] | None:
+def peek_shape(path: Path) -> tuple[int, int, int] | None:
     """(T, H, W) from the file header without decoding pixels, or None if unknown."""
     try:
         if path.suffix.lower() in (".tif", ".tiff"):

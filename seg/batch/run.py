@@ -1,32 +1,4 @@
-"""Apply a trained model to many images: locally, tile by tile, or on a Dask cluster.
-
-The unit of work is one input image (a file, or uploaded bytes): read it, predict every frame
-(tile by tile when the frame's feature stack would be too big, see :mod:`seg.tiling`), measure
-the result and encode the outputs. :func:`apply_file` does that for a file and writes the outputs
-into a folder; :func:`apply_source` does it in memory (the app's batch page).
-:func:`run_batch` runs many files, either one after the other in this process (the default;
-the forest's numba predictor already uses every core) or on a ``dask.distributed`` client.
-
-Files written for an input ``cells.tif`` (stem ``cells``):
-
-- ``cells_mask.png`` — labels 1..K (8-bit; 16-bit ``.tif`` when K > 255); for a stack of
-  T > 1 frames ``cells_mask.tif``, a T-page TIFF;
-- ``cells_probabilities.tif`` — float32, (K, H, W) or (T, K, H, W) (optional);
-- ``cells_overlay.png`` — the image with the mask blended in (optional; stacks:
-  ``cells_overlay_t000.png`` per frame);
-- ``measurements.csv`` — one row per image, frame and class (:mod:`seg.measure`).
-
-Every file is written under a temporary name in the output folder and renamed into place
-(``os.replace``), so a crash, a killed worker or a full disk never leaves a half-written file
-under a final name. Existing files with the same names are replaced.
-
-The parts live in their own modules and are re-exported here, so ``seg.batch`` stays the one
-name to import: :mod:`seg.outcomes` (options, outcomes, reports, :class:`BatchError`),
-:mod:`seg.files` (safe names, inputs, output folder, atomic writes), :mod:`seg.reading`
-(reading inputs, memory-mapping big TIFFs), :mod:`seg.apply` (one image: predict, measure,
-encode) and :mod:`seg.dask_runner` (running on Dask). This module runs batches and packs
-their results (CSV, zip, thumbnails). Patch a name in the module that uses it, not here.
-"""
+"""Run many images (in process or on Dask) and pack their results: CSV, zip, thumbnails."""
 
 from __future__ import annotations
 
@@ -41,66 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-# Re-exported: callers import all of these from seg.batch.
-from seg.apply import (  # noqa: F401
-    MapperFactory,
-    WindowMapper,
-    apply_file,
-    apply_source,
-    encode_outputs,
-    measurement_rows,
-    needs_tiling,
-    predict_image,
-)
-from seg.dask_runner import _WORKER_MODELS, TASK_RETRIES, _run_on_dask, dask_client  # noqa: F401
-from seg.files import (  # noqa: F401
-    IMAGE_SUFFIXES,
-    atomic_write,
-    check_output_dir,
-    collect_inputs,
-    display_name,
-    safe_stem,
-    unique_stems,
-)
-from seg.outcomes import (  # noqa: F401
-    TILE_ABOVE_BYTES,
-    ApplyOptions,
-    BatchError,
-    BatchReport,
-    ImageOutcome,
-    ImageResult,
-)
-from seg.reading import MEMMAP_ABOVE_BYTES, _open_lazily, _read  # noqa: F401
+from seg.batch.apply import apply_file
+from seg.batch.dask_runner import run_on_dask
+from seg.batch.files import atomic_write, check_output_dir, unique_stems
+from seg.batch.outcomes import ApplyOptions, BatchReport, ImageOutcome, ImageResult
 
 if TYPE_CHECKING:
     from seg.model import Model
-
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "TILE_ABOVE_BYTES",
-    "BatchError",
-    "ApplyOptions",
-    "ImageOutcome",
-    "ImageResult",
-    "BatchReport",
-    "safe_stem",
-    "display_name",
-    "unique_stems",
-    "collect_inputs",
-    "check_output_dir",
-    "atomic_write",
-    "needs_tiling",
-    "predict_image",
-    "encode_outputs",
-    "measurement_rows",
-    "apply_source",
-    "apply_file",
-    "run_batch",
-    "measurements_csv",
-    "results_zip",
-    "overlay_thumbnail",
-    "dask_client",
-]
 
 MEASUREMENTS_FILE = "measurements.csv"
 
@@ -193,7 +112,7 @@ def run_batch(
     if client is None:
         outcomes = _run_in_process(model, paths, names, out, options, progress)
     else:
-        outcomes = _run_on_dask(client, model, paths, names, out, options, progress)
+        outcomes = run_on_dask(client, model, paths, names, out, options, progress)
     atomic_write(out / MEASUREMENTS_FILE, measurements_csv(outcomes).encode("utf-8"))
     _remove_leftovers(out, names)
     return BatchReport(outcomes, time.perf_counter() - start, out)

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from seg.outcomes import BatchError
+from seg.batch.outcomes import BatchError
 
 __all__ = ["IMAGE_SUFFIXES", "display_name", "safe_stem", "unique_stems", "collect_inputs",
            "check_output_dir", "atomic_write"]

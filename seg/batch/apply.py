@@ -4,7 +4,7 @@
 too big (:func:`needs_tiling`, see :mod:`seg.tiling`); :func:`measurement_rows` measures the
 labels; :func:`encode_outputs` encodes the output files. :func:`apply_source` does all of that in
 memory (the app's batch page) and :func:`apply_file` writes the outputs into a folder
-(atomically, see :func:`seg.files.atomic_write`). Bad input is reported in the outcome, not raised.
+(atomically, see :func:`seg.batch.files.atomic_write`). Bad input is reported in the outcome, not raised.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seg.errors import SegError
-from seg.files import atomic_write, display_name
-from seg.outcomes import ApplyOptions, ImageOutcome, ImageResult
-from seg.reading import _read, _size_limit_hint
+from seg.batch.files import atomic_write, display_name
+from seg.batch.outcomes import ApplyOptions, ImageOutcome, ImageResult
+from seg.batch.reading import read_input, size_limit_hint
 from seg.tiling import TiledResult, Window, apply_tiled, frame_statistics, predict_features
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def encode_outputs(
             )
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
 
@@ -230,13 +230,13 @@ def apply_source(
     start = time.perf_counter()
     image = labels = proba = None
     try:
-        image = _read(source, options.max_pixels)
+        image = read_input(source, options.max_pixels)
         outcome.shape = tuple(int(n) for n in image.shape[:3])
         labels, proba, outcome.tiled = predict_image(model, image, options)
         outcome.rows = measurement_rows(name, labels, model.class_names)
         outputs = dict(encode_outputs(model, name, image, labels, proba, options))
     except SegError as exc:
-        outcome.error = _one_line(exc)
+        outcome.error = one_line(exc)
         return ImageResult(outcome)
     except MemoryError:
         outcome.error = _memory_message(outcome.shape)
@@ -266,7 +266,7 @@ def apply_file(
     outcome = ImageOutcome(name=name, source=display_name(path))
     start = time.perf_counter()
     try:
-        image = _read(path, options.max_pixels)
+        image = read_input(path, options.max_pixels)
         outcome.shape = tuple(int(n) for n in image.shape[:3])
         labels, proba, outcome.tiled = predict_image(
             model, image, options, mapper_factory=mapper_factory
@@ -276,10 +276,10 @@ def apply_file(
             atomic_write(Path(out_dir) / file_name, data)
             outcome.files.append(file_name)
     except SegError as exc:
-        outcome.error = _one_line(exc) + _size_limit_hint(path, options.max_pixels)
+        outcome.error = one_line(exc) + size_limit_hint(path, options.max_pixels)
     except MemoryError:
         outcome.error = _memory_message(outcome.shape)
     except OSError as exc:  # writing the outputs: disk full, folder removed meanwhile
-        outcome.error = f"cannot write the outputs: {exc.strerror or _one_line(exc)}"
+        outcome.error = f"cannot write the outputs: {exc.strerror or one_line(exc)}"
     outcome.seconds = time.perf_counter() - start
     return outcome

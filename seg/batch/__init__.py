@@ -1,0 +1,95 @@
+"""Apply a trained model to many images: locally, tile by tile, or on a Dask cluster.
+
+The unit of work is one input image (a file, or uploaded bytes): read it, predict every frame
+(tile by tile when the frame's feature stack would be too big, see :mod:`seg.tiling`), measure
+the result and encode the outputs. :func:`apply_file` does that for a file and writes the outputs
+into a folder; :func:`apply_source` does it in memory (the app's batch page).
+:func:`run_batch` runs many files, either one after the other in this process (the default;
+the forest's numba predictor already uses every core) or on a ``dask.distributed`` client.
+
+Files written for an input ``cells.tif`` (stem ``cells``):
+
+- ``cells_mask.png`` — labels 1..K (8-bit; 16-bit ``.tif`` when K > 255); for a stack of
+  T > 1 frames ``cells_mask.tif``, a T-page TIFF;
+- ``cells_probabilities.tif`` — float32, (K, H, W) or (T, K, H, W) (optional);
+- ``cells_overlay.png`` — the image with the mask blended in (optional; stacks:
+  ``cells_overlay_t000.png`` per frame);
+- ``measurements.csv`` — one row per image, frame and class (:mod:`seg.measure`).
+
+Every file is written under a temporary name in the output folder and renamed into place
+(``os.replace``), so a crash, a killed worker or a full disk never leaves a half-written file
+under a final name. Existing files with the same names are replaced.
+
+Modules, one concept each: :mod:`seg.batch.outcomes` (options, outcomes, reports,
+:class:`BatchError`), :mod:`seg.batch.files` (safe names, inputs, output folder, atomic writes),
+:mod:`seg.batch.reading` (reading inputs, memory-mapping big TIFFs), :mod:`seg.batch.apply` (one
+image: predict, measure, encode), :mod:`seg.batch.dask_runner` (running on Dask) and
+:mod:`seg.batch.run` (many images; CSV, zip, thumbnails). This package re-exports their public
+names; patch a name in the module that uses it, not here.
+"""
+
+from __future__ import annotations
+
+from seg.batch.apply import MapperFactory
+from seg.batch.apply import WindowMapper
+from seg.batch.apply import apply_file
+from seg.batch.apply import apply_source
+from seg.batch.apply import encode_outputs
+from seg.batch.apply import measurement_rows
+from seg.batch.apply import needs_tiling
+from seg.batch.apply import predict_image
+from seg.batch.dask_runner import TASK_RETRIES
+from seg.batch.dask_runner import dask_client
+from seg.batch.files import IMAGE_SUFFIXES
+from seg.batch.files import atomic_write
+from seg.batch.files import check_output_dir
+from seg.batch.files import collect_inputs
+from seg.batch.files import display_name
+from seg.batch.files import safe_stem
+from seg.batch.files import unique_stems
+from seg.batch.outcomes import TILE_ABOVE_BYTES
+from seg.batch.outcomes import ApplyOptions
+from seg.batch.outcomes import BatchError
+from seg.batch.outcomes import BatchReport
+from seg.batch.outcomes import ImageOutcome
+from seg.batch.outcomes import ImageResult
+from seg.batch.reading import MEMMAP_ABOVE_BYTES
+from seg.batch.run import MEASUREMENTS_FILE
+from seg.batch.run import ProgressCallback
+from seg.batch.run import measurements_csv
+from seg.batch.run import overlay_thumbnail
+from seg.batch.run import results_zip
+from seg.batch.run import run_batch
+
+__all__ = [
+    "ApplyOptions",
+    "BatchError",
+    "BatchReport",
+    "IMAGE_SUFFIXES",
+    "ImageOutcome",
+    "ImageResult",
+    "MEASUREMENTS_FILE",
+    "MEMMAP_ABOVE_BYTES",
+    "MapperFactory",
+    "ProgressCallback",
+    "TASK_RETRIES",
+    "TILE_ABOVE_BYTES",
+    "WindowMapper",
+    "apply_file",
+    "apply_source",
+    "atomic_write",
+    "check_output_dir",
+    "collect_inputs",
+    "dask_client",
+    "display_name",
+    "encode_outputs",
+    "measurement_rows",
+    "measurements_csv",
+    "needs_tiling",
+    "overlay_thumbnail",
+    "predict_image",
+    "results_zip",
+    "run_batch",
+    "safe_stem",
+    "unique_stems",
+]
