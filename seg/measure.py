@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from seg.errors import ImageError, SettingsError
 
-__all__ = ["COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv", "size_histogram"]
+__all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv", "size_histogram"]
 
 COLUMNS: tuple[str, ...] = (
     "class",
@@ -27,6 +27,10 @@ COLUMNS: tuple[str, ...] = (
     "median_object_size",
     "max_object_size",
 )
+#: Columns of :func:`measure_stack` rows: the frame (0-based), then :data:`COLUMNS`.
+FRAME_COLUMNS: tuple[str, ...] = ("frame", *COLUMNS)
+#: Columns of a batch run's ``measurements.csv``: the image name, then :data:`FRAME_COLUMNS`.
+BATCH_COLUMNS: tuple[str, ...] = ("image", *FRAME_COLUMNS)
 
 _EIGHT_CONNECTED = np.ones((3, 3), bool)
 # Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -153,25 +157,37 @@ def _neutralize(value: object) -> object:
     return value
 
 
-def rows_to_csv(rows: Iterable[Mapping[str, object]]) -> str:
+def rows_to_csv(rows: Iterable[Mapping[str, object]], *, columns: Sequence[str] = ()) -> str:
     """Measurement rows as CSV text with a header line.
 
-    Columns are the keys in order of first appearance (missing cells stay empty). Fields are
-    quoted when needed; text starting with ``= + - @``, a tab or a carriage return (after
-    optional spaces) is prefixed with ``'`` so spreadsheets show it instead of running it.
-    An empty ``rows`` gives an empty string.
+    Parameters
+    ----------
+    rows : iterable of mappings
+        One CSV line each; a missing cell stays empty.
+    columns : sequence of str, optional
+        The leading header, written even when there are no rows (pass :data:`COLUMNS`,
+        :data:`FRAME_COLUMNS` or :data:`BATCH_COLUMNS` so readers always see the same header).
+        Keys of the rows not in ``columns`` follow in order of first appearance.
+
+    Returns
+    -------
+    str
+        ``\n``-terminated CSV; the empty string when there are neither rows nor ``columns``.
+        Fields are quoted when needed; text starting with ``= + - @``, a tab or a carriage
+        return (after optional spaces) is prefixed with ``'`` so spreadsheets show it instead
+        of running it.
     """
     rows = list(rows)
-    columns: dict[str, None] = {}
+    header: dict[str, None] = dict.fromkeys(columns)
     for row in rows:
-        columns.update(dict.fromkeys(row))
-    if not columns:
+        header.update(dict.fromkeys(row))
+    if not header:
         return ""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([_neutralize(str(column)) for column in columns])
+    writer.writerow([_neutralize(str(column)) for column in header])
     for row in rows:
-        writer.writerow([_neutralize(row.get(column, "")) for column in columns])
+        writer.writerow([_neutralize(row.get(column, "")) for column in header])
     return buffer.getvalue()
 
 

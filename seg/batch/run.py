@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import time
@@ -25,18 +24,14 @@ MEASUREMENTS_FILE = "measurements.csv"
 
 
 def measurements_csv(outcomes: Iterable[ImageOutcome]) -> str:
-    """CSV text of the measurement rows of all successful outcomes (header even when empty)."""
-    rows = [row for outcome in outcomes if outcome.ok for row in outcome.rows]
-    if rows:
-        from seg.measure import rows_to_csv
+    """CSV text of the measurement rows of all successful outcomes.
 
-        return rows_to_csv(rows)
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        ["image", "frame", "class", "label", "pixels", "area_fraction", "objects",
-         "mean_object_size"]
-    )
-    return buffer.getvalue()
+    The header is always :data:`seg.measure.BATCH_COLUMNS`, with rows or without.
+    """
+    from seg.measure import BATCH_COLUMNS, rows_to_csv
+
+    rows = [row for outcome in outcomes if outcome.ok for row in outcome.rows]
+    return rows_to_csv(rows, columns=BATCH_COLUMNS)
 
 
 def results_zip(results: Sequence[ImageResult], *, csv_text: str | None = None) -> bytes:

@@ -49,7 +49,7 @@ def size_histogram(labels: np.ndarray, label: int) -> dict[str, list]:
 
 def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassSpec]) -> None:
     """Table, area chart, object-size chart and CSV of the current frame."""
-    from seg.measure import rows_to_csv
+    from seg.measure import COLUMNS, rows_to_csv
 
     rows = frame_rows(state, prediction, classes, record.n_frames)
     st.dataframe(rows, hide_index=True, key="measure_table", column_config={
@@ -72,7 +72,7 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
                      height=60 + 24 * max(1, len(histogram["objects"])))
     frame = prediction.frame if record.n_frames > 1 else None
     suffix = f"_frame{frame:03d}" if frame is not None else ""
-    csv = rows_to_csv(rows).encode("utf-8")
+    csv = rows_to_csv(rows, columns=COLUMNS).encode("utf-8")
     st.download_button("Measurements CSV", data=csv, file_name=f"{safe_stem(record.name)}{suffix}_measurements.csv",
                        mime="text/csv", key="w_dl_measure_csv", on_click="ignore", icon=":material/download:")
 
@@ -94,7 +94,7 @@ def measure_all_frames(record: ImageRecord, model, classes: Sequence[ClassSpec],
 
 def stack_panel(state, record: ImageRecord, model, classes: Sequence[ClassSpec]) -> list[DownloadSpec]:
     """The "measure all frames" action and its line chart; returns the stack mask download."""
-    from seg.measure import rows_to_csv
+    from seg.measure import FRAME_COLUMNS, rows_to_csv
 
     key = (state[S.MODEL_VERSION], record.digest, tuple(c.name for c in classes))
     if st.button("Measure all frames", key=S.W_MEASURE_STACK, icon=":material/timeline:",
@@ -115,7 +115,7 @@ def stack_panel(state, record: ImageRecord, model, classes: Sequence[ClassSpec])
               "area fraction": [r["area_fraction"] for r in rows], "objects": [r["objects"] for r in rows]}
     st.line_chart(series, x="frame", y="area fraction", color="class", height=240)
     st.line_chart(series, x="frame", y="objects", color="class", height=200)
-    st.download_button("Measurements over frames CSV", data=rows_to_csv(rows).encode("utf-8"),
+    st.download_button("Measurements over frames CSV", data=rows_to_csv(rows, columns=FRAME_COLUMNS).encode("utf-8"),
                        file_name=f"{safe_stem(record.name)}_frames_measurements.csv", mime="text/csv",
                        key="w_dl_stack_csv", on_click="ignore", icon=":material/download:")
     return [stack_mask_download(record, labels, classes)]

@@ -260,9 +260,17 @@ def test_results_zip_holds_sanitised_names_and_the_csv(grey_model):
     assert {r["image"] for r in rows} == {"evil_name", "evil_name_2", "ok"}
 
 
-def test_measurements_csv_of_no_success_still_has_a_header():
-    outcome = batch.ImageOutcome("x", "x.png", "broken")
-    assert batch.measurements_csv([outcome]).splitlines()[0].startswith("image,frame,class")
+def test_measurements_csv_has_one_header_with_rows_and_without(grey_model):
+    from seg.measure import BATCH_COLUMNS
+
+    image, _ = synthetic_scene(seed=7)
+    broken = batch.ImageOutcome("x", "x.png", "broken")
+    done = batch.apply_source(grey_model, _png_bytes(image), "ok", source_name="ok.png").outcome
+    empty = batch.measurements_csv([broken])
+    full = batch.measurements_csv([broken, done])
+    assert empty == ",".join(BATCH_COLUMNS) + "\n"
+    assert full.splitlines()[0] == empty.rstrip("\n")
+    assert len(BATCH_COLUMNS) == 10 and list(csv.DictReader(io.StringIO(full)))[0]["image"] == "ok"
 
 
 def test_overlay_thumbnail_is_small(grey_model):

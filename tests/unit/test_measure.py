@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from seg.errors import ImageError, SettingsError
-from seg.measure import COLUMNS, measure, measure_stack, object_sizes, rows_to_csv, size_histogram
+from seg.measure import COLUMNS, FRAME_COLUMNS, measure, measure_stack, object_sizes, rows_to_csv, size_histogram
 
 NAMES = ["membrane", "cell"]
 
@@ -95,6 +95,9 @@ def test_csv_parses_back_and_neutralises_formula_names():
 
 def test_csv_of_no_rows_is_empty_and_missing_cells_stay_empty():
     assert rows_to_csv([]) == ""
+    assert rows_to_csv([], columns=FRAME_COLUMNS) == "frame," + ",".join(COLUMNS) + "\n"
+    frame_rows = measure_stack(_scene(), NAMES)
+    assert rows_to_csv(frame_rows, columns=FRAME_COLUMNS) == rows_to_csv(frame_rows)
     parsed = list(csv.DictReader(io.StringIO(rows_to_csv([{"a": 1}, {"a": 2, "b": "x"}]))))
     assert parsed == [{"a": "1", "b": ""}, {"a": "2", "b": "x"}]
 
