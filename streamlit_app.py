@@ -11,6 +11,7 @@ import streamlit as st
 from seg.ui import config, page
 from seg.ui import downloads as D
 from seg.ui import measurements as M
+from seg.ui import objects as O
 from seg.ui import state as S
 from seg.ui.canvas import geometry as canvas_geometry
 from seg.ui.classes import class_editor
@@ -70,6 +71,10 @@ def segment() -> None:
         with measure_panel:
             if measure_panel.open:
                 M.frame_panel(st.session_state, record, prediction, st.session_state[S.CLASSES])
+        objects_panel = st.expander("Objects", key="objects_panel", on_change="rerun", icon=":material/bubble_chart:")
+        with objects_panel:
+            if objects_panel.open:
+                files += page.guarded(O.objects_panel, st.session_state, record, prediction, st.session_state[S.CLASSES]) or []
     if record.n_frames > 1 and st.session_state[S.MODEL] is not None:
         stack_panel = st.expander("Measure all frames", key="stack_panel", on_change="rerun",
                                   icon=":material/timeline:")

@@ -39,9 +39,11 @@ __all__ = [
     "DEFAULT_MIN_DISTANCE",
     "DEFAULT_MIN_SIZE",
     "class_mask",
-    "segment_objects",
-    "measure_objects",
     "instance_tiff_bytes",
+    "measure_objects",
+    "object_rows",
+    "objects_csv",
+    "segment_objects",
 ]
 
 DEFAULT_MIN_DISTANCE: int = 5
@@ -363,3 +365,28 @@ def instance_tiff_bytes(instances: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, instances.astype(dtype, copy=False), compression="zlib")
     return buffer.getvalue()
+
+
+def object_rows(table: pd.DataFrame, *, image: str, frame: int) -> list[dict]:
+    """Rows of an objects CSV: ``image``, ``frame``, ``object`` (the instance label), then the
+    measurements of :func:`measure_objects`, as plain Python values."""
+    measurements = [column for column in table.columns if column != "label"]
+    rows = []
+    for record in table.to_dict("records"):
+        row: dict = {"image": str(image), "frame": int(frame), "object": int(record["label"])}
+        row.update({column: _plain(record[column]) for column in measurements})
+        rows.append(row)
+    return rows
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def objects_csv(rows: list[dict], columns: list[str]) -> str:
+    """CSV text of :func:`object_rows` (header ``image, frame, object, <columns>`` even with no
+    rows); ``columns`` are a :func:`measure_objects` table's columns."""
+    from seg.measure import rows_to_csv
+
+    header = ["image", "frame", "object", *(column for column in columns if column != "label")]
+    return rows_to_csv(rows, columns=header)

@@ -71,6 +71,7 @@ FLASH = "seg.flash"
 DOWNLOADS = "seg.downloads"
 MEASUREMENTS = "seg.measurements"
 STACK_MEASUREMENTS = "seg.stack_measurements"
+OBJECTS = "seg.objects"
 FORCE_UPDATE = "seg.force_update"
 
 # Widget keys (CSS class st-key-<key> in the browser).
@@ -191,6 +192,7 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (DOWNLOADS, []),
         (MEASUREMENTS, None),
         (STACK_MEASUREMENTS, None),
+        (OBJECTS, {}),
         (FORCE_UPDATE, False),
     ):
         state.setdefault(key, value)
@@ -247,7 +249,7 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
 
 #: Caches of data the app can compute again from the image, strokes and model (the bulk of a
 #: session's memory): emptied when the session's tab disconnects (seg/ui/lifetime.py).
-RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY)
+RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY, OBJECTS)
 
 
 def recomputable(state: MutableMapping[str, Any]) -> tuple:

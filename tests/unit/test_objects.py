@@ -115,7 +115,7 @@ def test_a_gap_enclosed_by_several_objects_is_not_filled():
     radius, step = 12, 1.95 * 12
     centres = [(30, 30), (30, 30 + step), (30 + step * np.sqrt(3) / 2, 30 + step / 2)]
     labels = disks((80, 80), centres, radius)
-    gap = (int(round(30 + step / (2 * np.sqrt(3)))), int(round(30 + step / 2)))
+    gap = (round(30 + step / (2 * np.sqrt(3))), round(30 + step / 2))
     assert labels[gap] == 1
     assert segment_objects(labels, 2)[gap] == 0
     assert segment_objects(labels, 2, split=False)[gap] > 0   # one object: its hole is filled
@@ -279,3 +279,21 @@ def test_objects_from_a_tiled_prediction_equal_untiled():
         (crossing["bbox_left"] // tile) != ((crossing["bbox_right"] - 1) // tile))
     assert crosses.sum() >= 8   # the test is about objects on the seams
     assert untiled.max() >= len(centres) - 4
+
+
+def test_objects_csv_has_image_frame_object_and_the_same_header_when_empty():
+    import csv as csv_module
+
+    from seg.objects import object_rows, objects_csv
+
+    instances = np.zeros((30, 30), np.int32)
+    instances[2:8, 2:8] = 4
+    table = measure_objects(instances, pixel_size=0.5)
+    text = objects_csv(object_rows(table, image="=cmd.tif", frame=3), list(table.columns))
+    rows = list(csv_module.DictReader(io.StringIO(text)))
+    assert rows[0]["image"] == "'=cmd.tif"      # spreadsheet formulas are neutralised
+    assert (rows[0]["frame"], rows[0]["object"], rows[0]["area"], rows[0]["area_um2"]) == ("3", "4", "36", "9.0")
+    empty = measure_objects(np.zeros((30, 30), np.int32), pixel_size=0.5)
+    header = objects_csv([], list(empty.columns))
+    assert header.splitlines() == [text.splitlines()[0]]
+    assert header.startswith("image,frame,object,area,")

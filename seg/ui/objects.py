@@ -1,0 +1,211 @@
+"""The objects panel: one class's objects as a table, a histogram and outlines on the image.
+
+Objects are found (:func:`seg.objects.segment_objects`) and measured
+(:func:`seg.objects.measure_objects`) only while the panel is open, once per prediction and
+settings (cached in ``state[S.OBJECTS]``); filtering, selecting a row and the histogram reuse
+that table. The picture shows the objects that pass the filter outlined in the class colour and
+the selected object filled; the downloads hold the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from seg.ui import config
+from seg.ui import state as S
+from seg.ui.downloads import DownloadSpec
+from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.text import escape_markdown, safe_stem
+from seg.ui.views import display_rgb
+
+HIGHLIGHT = "#ffd400"
+W_PICK = "w_obj_pick"
+# Columns not offered for filtering or the histogram (identifiers and positions).
+_NOT_MEASUREMENTS = ("label", "bbox_top", "bbox_left", "bbox_bottom", "bbox_right", "centroid_y", "centroid_x")
+
+
+@dataclass(frozen=True)
+class ObjectSettings:
+    """What the user chose in the panel: the class (1..K) and the options of segment_objects."""
+
+    class_label: int
+    split: bool
+    min_distance: int
+    min_size: int
+    fill_holes: bool
+    pixel_size: float | None
+
+
+@dataclass(frozen=True)
+class FoundObjects:
+    """Instances of one prediction under one :class:`ObjectSettings`, and their table."""
+
+    key: tuple
+    instances: np.ndarray   # (H, W) int32
+    table: Any              # pandas.DataFrame from measure_objects
+
+
+def find_objects(state: MutableMapping[str, Any], record: ImageRecord, prediction,
+                 settings: ObjectSettings) -> FoundObjects:
+    """Segment and measure the objects, cached per (prediction, settings)."""
+    from seg.objects import measure_objects, segment_objects
+
+    key = (prediction.key, settings)
+    cache: dict = state[S.OBJECTS]
+    found = cache.get("found")
+    if found is None or found.key != key:
+        instances = segment_objects(prediction.labels, settings.class_label, split=settings.split,
+                                    min_distance=settings.min_distance, min_size=settings.min_size,
+                                    fill_holes=settings.fill_holes)
+        table = measure_objects(instances, image=record.frames[prediction.frame],
+                                proba=prediction.probabilities(), class_label=settings.class_label,
+                                pixel_size=settings.pixel_size)
+        found = FoundObjects(key, instances, table)
+        cache.clear()
+        cache["found"] = found
+    return found
+
+
+def kept_instances(instances: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+    """``instances`` with every object not in ``labels`` set to 0 (labels keep their numbers)."""
+    keep = np.zeros(int(instances.max(initial=0)) + 1, bool)
+    keep[np.asarray(labels, dtype=np.int64)] = True
+    keep[0] = False
+    return np.where(keep[instances], instances, 0).astype(np.int32, copy=False)
+
+
+def objects_picture(rgb: np.ndarray, instances: np.ndarray, color: str, selected: int | None) -> np.ndarray:
+    """(h, w, 3) uint8: ``rgb`` with the objects' outlines in ``color`` and ``selected`` filled.
+
+    ``instances`` are resized to the picture (nearest pixel) before outlining, so outlines stay
+    one display pixel wide whatever the image size.
+    """
+    from seg.render import blend, outline, resize_labels
+
+    shown = resize_labels(instances, rgb.shape[:2])
+    if selected is not None:
+        rgb = blend(rgb, (shown == selected).astype(np.uint8), [HIGHLIGHT], 0.55)
+    edges = (outline(shown) > 0).astype(np.uint8)
+    return blend(rgb, edges, [color], 1.0)
+
+
+def _settings_widgets(classes: Sequence[ClassSpec], n_classes: int) -> ObjectSettings:
+    names = [c.name for c in classes][:n_classes]
+    choose, split, distance, size = st.columns(4)
+    class_label = choose.selectbox("Objects of class", list(range(1, len(names) + 1)), key="w_obj_class",
+                                   index=min(1, len(names) - 1), format_func=lambda k: names[k - 1])
+    do_split = split.checkbox("Split touching objects", value=True, key="w_obj_split",
+                              help="Watershed of the distance to the object's edge, seeded at its maxima.")
+    min_distance = distance.number_input("Min. centre distance (px)", 1, 500, 5, key="w_obj_min_distance",
+                                         disabled=not do_split,
+                                         help="Objects whose centres are closer stay one object.")
+    min_size = size.number_input("Min. size (px)", 0, 1_000_000, 10, key="w_obj_min_size",
+                                 help="Smaller objects are dropped.")
+    holes, pixel = st.columns(2)
+    fill = holes.checkbox("Fill holes", value=True, key="w_obj_fill_holes")
+    pixel_size = pixel.number_input("Pixel size (µm, 0 = unknown)", 0.0, 1e6, 0.0, key="w_obj_pixel_size",
+                                    format="%.4g", help="Adds area, perimeter and diameter in µm.")
+    return ObjectSettings(int(class_label or 1), bool(do_split), int(min_distance), int(min_size), bool(fill),
+                          float(pixel_size) if pixel_size else None)
+
+
+def _filter(table) -> tuple[Any, str]:
+    """The measurement chosen for the filter and histogram, and the rows within its range."""
+    measurements = [c for c in table.columns if c not in _NOT_MEASUREMENTS]
+    column = st.selectbox("Measurement", measurements, key="w_obj_measure",
+                          help="Filter the objects by it and show its histogram.") or "area"
+    values = table[column].to_numpy(dtype=np.float64)
+    if len(values) < 2 or values.min() == values.max():
+        return table, column
+    low, high = float(np.floor(values.min() * 1000) / 1000), float(np.ceil(values.max() * 1000) / 1000)
+    chosen = st.slider(f"Keep objects with {column} between", low, high, (low, high), key=f"w_obj_range_{column}")
+    keep = (values >= chosen[0]) & (values <= chosen[1])
+    return table[keep], column
+
+
+def _pick_row(state: MutableMapping[str, Any], labels: Sequence[int]) -> None:
+    """Table callback: the clicked row's object becomes the highlighted one."""
+    rows = list(state["objects_table"]["selection"]["rows"])
+    state[W_PICK] = labels[rows[0]] if rows and rows[0] < len(labels) else None
+
+
+def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | None:
+    """The "Highlight object" chooser (set by clicking a row, or by hand): a shown object or None."""
+    if state.get(W_PICK) not in labels:
+        state[W_PICK] = None
+    picked = st.selectbox("Highlight object", [None, *labels], key=W_PICK,
+                          format_func=lambda label: "none" if label is None else f"object {label}",
+                          help="Click a row of the table, or choose an object number here.")
+    return None if picked is None else int(picked)
+
+
+def _histogram(values: np.ndarray, column: str) -> None:
+    if values.size == 0:
+        return
+    counts, edges = np.histogram(values, bins=min(20, max(1, values.size)))
+    names = [f"{lo:.4g} – {hi:.4g}" for lo, hi in pairwise(edges)]
+    st.bar_chart({column: names, "objects": counts.tolist()}, x=column, y="objects", sort=False, height=220)
+
+
+def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
+                  classes: Sequence[ClassSpec]) -> list[DownloadSpec]:
+    """Controls, table, histogram and picture of the objects; returns their downloads."""
+    from seg.objects import instance_tiff_bytes, object_rows, objects_csv
+
+    settings = _settings_widgets(classes, prediction.n_classes)
+    found = find_objects(state, record, prediction, settings)
+    class_name = classes[settings.class_label - 1].name
+    if len(found.table) == 0:
+        st.info(f"No objects of class {escape_markdown(class_name)} in this frame.", icon=":material/info:")
+        return []
+    shown, column = _filter(found.table)
+    st.caption(f"{len(shown):,} of {len(found.table):,} objects of {escape_markdown(class_name)} shown.")
+    labels = [int(label) for label in shown["label"]]
+    st.dataframe(shown, hide_index=True, key="objects_table", on_select=lambda: _pick_row(state, labels),
+                 selection_mode="single-row", height=260)
+    selected = _picked(state, labels)
+    picture_column, chart_column = st.columns(2)
+    kept = kept_instances(found.instances, shown["label"].to_numpy())
+    size = _picture_size(record)
+    picture = objects_picture(display_rgb(state, record, prediction.frame, size), kept,
+                              classes[settings.class_label - 1].color, selected)
+    state[S.OBJECTS]["picture"] = picture
+    with picture_column:
+        caption = f"Object {selected} highlighted" if selected is not None else "Select a row to highlight its object"
+        st.image(picture, caption=caption, width="stretch")
+    with chart_column:
+        st.caption(f"Histogram of {column}")
+        _histogram(shown[column].to_numpy(dtype=np.float64), column)
+
+    stem = f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}" \
+           f"_{safe_stem(class_name, 'class')}"
+    frame = prediction.frame
+    columns = list(found.table.columns)
+    table = shown.copy()
+
+    def csv() -> bytes:
+        return objects_csv(object_rows(table, image=record.name, frame=frame), columns).encode("utf-8")
+
+    def tiff() -> bytes:
+        return instance_tiff_bytes(kept)
+
+    return [
+        DownloadSpec("w_dl_objects_tiff", "Object labels (TIFF)", f"{stem}_objects.tif", "image/tiff", tiff,
+                     "Each object's pixels hold its number (the table's label), 0 elsewhere: 16-bit, "
+                     "32-bit above 65,535 objects. Only the objects that pass the filter."),
+        DownloadSpec("w_dl_objects_csv", "Objects CSV", f"{stem}_objects.csv", "text/csv", csv,
+                     "One row per object that passes the filter: image, frame, object number, measurements."),
+    ]
+
+
+def _picture_size(record: ImageRecord) -> tuple[int, int]:
+    from seg.render import display_size
+
+    _, height, width = record.shape
+    return display_size(height, width, config.DISPLAY_MAX_SIDE)

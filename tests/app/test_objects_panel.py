@@ -1,0 +1,86 @@
+"""The objects panel on the main page (AppTest, strokes injected): table, filter, picture, downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import tifffile
+
+from tests.app.conftest import coins_strokes, download, draw
+
+
+def _open_panel(app):
+    draw(app, coins_strokes(app))
+    assert app.session_state["seg.objects"] == {}          # nothing computed while closed
+    app.session_state["objects_panel"] = True
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def _objects_table(app):
+    return next(d.value for d in app.dataframe if "solidity" in d.value.columns)
+
+
+def test_objects_of_the_coins_are_found_measured_and_filtered(app):
+    _open_panel(app)
+    found = app.session_state["seg.objects"]["found"]
+    table = _objects_table(app)
+    assert len(table) >= 15                                # 24 coins (touching ones split, some over-split)
+    assert list(table.columns)[:4] == ["label", "area", "centroid_y", "centroid_x"]
+    assert "probability_mean" in table.columns and "intensity_mean_c0" in table.columns
+    before = app.session_state["seg.objects"]["picture"].copy()
+
+    # Filter: keep objects with area >= the median; the table and the picture follow.
+    areas = found.table["area"].to_numpy()
+    threshold = float(np.median(areas))
+    slider = app.slider(key="w_obj_range_area")
+    slider.set_value((threshold, float(slider.max))).run()
+    assert not app.exception, [e.message for e in app.exception]
+    filtered = _objects_table(app)
+    assert len(filtered) == int((areas >= threshold).sum()) < len(table)
+    assert (filtered["area"] >= threshold).all()
+    after = app.session_state["seg.objects"]["picture"]
+    assert after.shape == before.shape and not np.array_equal(after, before)
+
+    # The downloads hold the filtered objects: CSV rows and TIFF values match the table.
+    name, data = download(app, "w_dl_objects_csv")
+    assert name.endswith("_coin_objects.csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    assert [int(r["object"]) for r in rows] == filtered["label"].tolist()
+    assert {r["frame"] for r in rows} == {"0"} and all(r["image"] for r in rows)
+    assert [int(r["area"]) for r in rows] == filtered["area"].tolist()
+    name, data = download(app, "w_dl_objects_tiff")
+    instances = tifffile.imread(io.BytesIO(data))
+    assert instances.dtype == np.uint16 and instances.shape == (303, 384)
+    assert sorted(set(np.unique(instances)) - {0}) == sorted(filtered["label"].tolist())
+
+
+def test_splitting_and_class_choice_change_the_objects(app):
+    _open_panel(app)
+    split = len(_objects_table(app))
+    app.checkbox(key="w_obj_split").uncheck().run()
+    unsplit = len(_objects_table(app))
+    assert unsplit < split                                  # touching coins become one object
+    app.number_input(key="w_obj_pixel_size").set_value(0.5).run()
+    table = _objects_table(app)
+    np.testing.assert_allclose(table["area_um2"], table["area"] * 0.25)
+    app.selectbox(key="w_obj_class").set_value(1).run()     # background: one big region
+    assert not app.exception
+    assert len(_objects_table(app)) <= 3
+
+
+def test_a_selected_row_is_highlighted(app):
+    _open_panel(app)
+    plain = app.session_state["seg.objects"]["picture"].copy()
+    # A click on a row sets this chooser (AppTest cannot click table rows; the browser test does).
+    table = _objects_table(app)
+    largest = int(table.loc[table["area"].idxmax(), "label"])
+    app.selectbox(key="w_obj_pick").set_value(largest).run()
+    assert not app.exception, [e.message for e in app.exception]
+    highlighted = app.session_state["seg.objects"]["picture"]
+    changed = np.any(highlighted != plain, axis=-1)
+    instances = app.session_state["seg.objects"]["found"].instances
+    assert changed.sum() >= 0.5 * (instances == largest).sum()   # its inside is filled (image at 1:1)
+    assert not changed[instances != largest].any()               # and nothing else changes
