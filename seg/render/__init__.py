@@ -29,7 +29,7 @@ Every public name is importable from ``seg.render`` itself.
 from __future__ import annotations
 
 # Re-exports: callers import these from seg.render as they did before the module was split.
-from seg.render.colors import PALETTE, color_for, default_colors, normalize_color, parse_color
+from seg.render.colors import PALETTE, color_for, default_colors, normalize_color, parse_color, parse_rgba
 from seg.render.display import to_display_rgb
 from seg.render.encoding import encode_jpeg, encode_png, mask_file, overlay_png, probabilities_tiff
 from seg.render.heatmaps import COLORMAPS, heatmap
@@ -42,6 +42,7 @@ __all__ = [
     "color_for",
     "default_colors",
     "parse_color",
+    "parse_rgba",
     "normalize_color",
     "to_display_rgb",
     "display_size",

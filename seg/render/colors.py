@@ -1,7 +1,8 @@
 """Class colours: the default palette, colour text -> RGB, and per-label colour lookup tables.
 
-Colours are lowercase ``"#rrggbb"`` strings; :func:`parse_color` also reads the ``"#rgb"``,
-``"rgb(...)"`` and ``"rgba(...)"`` forms that canvas JSON and hand-edited files contain.
+Colours are lowercase ``"#rrggbb"`` strings; :func:`parse_rgba` (the package's one colour
+parser) also reads the ``"#rgb"``, ``"rgb(...)"``, ``"rgba(...)"`` and CSS-name forms that canvas
+JSON and hand-edited files contain.
 ``colors[i]`` is the colour of label ``i + 1``; labels without a colour get :func:`color_for`.
 """
 
@@ -40,7 +41,7 @@ PALETTE: tuple[str, ...] = (
     "#aa4499",  # purple
 )
 
-_MAX_COLOR_TEXT = 64
+_MAX_COLOR_TEXT = 80
 
 
 def color_for(index: int) -> str:
@@ -64,26 +65,42 @@ def default_colors(n_classes: int) -> list[str]:
     return [color_for(i) for i in range(n_classes)]
 
 
-_HEX = re.compile(r"#([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})")
-_NUMBER = r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)%?)\s*"
-_FUNCTIONAL = re.compile(rf"rgba?\({_NUMBER},{_NUMBER},{_NUMBER}(?:,{_NUMBER})?\)")
+_HEX = re.compile(r"#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})")
+_NUMBER = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)%?)"
+_FUNCTIONAL = (
+    # CSS legacy syntax, rgb(r, g, b) / rgba(r, g, b, a), and modern syntax, rgb(r g b / a).
+    re.compile(rf"rgba?\(\s*{_NUMBER}\s*,\s*{_NUMBER}\s*,\s*{_NUMBER}\s*(?:,\s*{_NUMBER}\s*)?\)"),
+    re.compile(rf"rgba?\(\s*{_NUMBER}\s+{_NUMBER}\s+{_NUMBER}\s*(?:/\s*{_NUMBER}\s*)?\)"),
+)
+_ACCEPTED = "'#rrggbb' (e.g. '#e69f00'), '#rgb', 'rgb(r, g, b)', 'rgba(r, g, b, a)' or a CSS colour name"
 
 
-def parse_color(color: str) -> tuple[int, int, int]:
-    """Read a colour string as ``(r, g, b)`` integers in 0..255.
+def parse_rgba(color: str) -> tuple[int, int, int, float]:
+    """Read a colour string as ``(r, g, b, alpha)``: the one colour parser of the package.
 
     Parameters
     ----------
     color : str
-        ``"#rrggbb"``, ``"#rgb"``, ``"#rrggbbaa"``, ``"rgb(r, g, b)"`` or ``"rgba(r, g, b, a)"``
-        (components as 0..255 numbers or percentages, alpha 0..1 or a percentage and ignored).
-        Case and surrounding spaces do not matter.
+        One of, with case and surrounding spaces ignored:
+
+        - hex: ``"#rgb"``, ``"#rgba"``, ``"#rrggbb"``, ``"#rrggbbaa"``;
+        - functional: ``"rgb(r, g, b)"``, ``"rgba(r, g, b, a)"`` or ``"rgb(r g b / a)"``, with
+          components as 0..255 numbers or percentages and alpha as 0..1 or a percentage;
+        - a CSS colour name (``"red"``, ``"rebeccapurple"``: the 148 names of CSS Color 4).
+
+        Class colours, stroke colours of canvas JSON and hand-edited annotation files all go
+        through here, so every place accepts the same colours.
+
+    Returns
+    -------
+    (int, int, int, float)
+        Red, green, blue in 0..255 (halves round up, as browsers do) and alpha in 0..1.
 
     Raises
     ------
     SettingsError
-        Anything else, e.g. names ("red"), out-of-range components or non-strings. Class colours
-        come from files that users edit, so nothing is guessed.
+        Anything else: other notations (``"hsl(...)"``, ``"transparent"``), out-of-range
+        components, text over 80 characters, non-strings. Nothing is guessed.
     """
     if not isinstance(color, str):
         raise SettingsError(
@@ -92,23 +109,34 @@ def parse_color(color: str) -> tuple[int, int, int]:
     text = color.strip().lower()
     if len(text) > _MAX_COLOR_TEXT:
         raise SettingsError(f"colour {color[:_MAX_COLOR_TEXT]!r}... is too long; use '#rrggbb'")
+    if text.isalpha():
+        from PIL import ImageColor  # its table is CSS Color 4's named colours
+
+        text = ImageColor.colormap.get(text, text)
     match = _HEX.fullmatch(text)
     if match:
         digits = match.group(1)
-        if len(digits) == 3:
+        if len(digits) <= 4:
             digits = "".join(d * 2 for d in digits)
-        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-    match = _FUNCTIONAL.fullmatch(text)
-    if match:
-        red, green, blue, alpha = match.groups()
-        rgb = tuple(_color_component(value, color) for value in (red, green, blue))
-        if alpha is not None:
-            _check_alpha_component(alpha, color)
-        return rgb  # type: ignore[return-value]
-    raise SettingsError(
-        f"colour {color!r} is not understood; use '#rrggbb' (e.g. '#e69f00'), '#rgb', 'rgb(r, g, b)' "
-        "or 'rgba(r, g, b, a)'"
-    )
+        alpha = int(digits[6:8], 16) / 255.0 if len(digits) == 8 else 1.0
+        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), alpha
+    for pattern in _FUNCTIONAL:
+        match = pattern.fullmatch(text)
+        if match:
+            red, green, blue, alpha_text = match.groups()
+            red, green, blue = (_color_component(value, color) for value in (red, green, blue))
+            alpha = 1.0 if alpha_text is None else _alpha_component(alpha_text, color)
+            return red, green, blue, alpha
+    raise SettingsError(f"colour {color!r} is not understood; use {_ACCEPTED}")
+
+
+def parse_color(color: str) -> tuple[int, int, int]:
+    """Read a colour string as ``(r, g, b)`` integers in 0..255, ignoring its alpha.
+
+    Accepts exactly what :func:`parse_rgba` accepts and raises the same :class:`SettingsError`.
+    """
+    red, green, blue, _ = parse_rgba(color)
+    return red, green, blue
 
 
 def _color_component(text: str, color: str) -> int:
@@ -118,10 +146,11 @@ def _color_component(text: str, color: str) -> int:
     return math.floor(value + 0.5)  # halves round up, as browsers do
 
 
-def _check_alpha_component(text: str, color: str) -> None:
+def _alpha_component(text: str, color: str) -> float:
     value = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
     if not 0.0 <= value <= 1.0:
         raise SettingsError(f"colour {color!r} has alpha {text} outside 0..1 (0%..100%)")
+    return value
 
 
 def normalize_color(color: str) -> str:

@@ -55,6 +55,10 @@ def test_color_for_cycles_through_the_palette():
         ("rgba(10,20,30,50%)", (10, 20, 30)),
         ("rgb(100%, 0%, 50%)", (255, 0, 128)),
         ("rgb(12.6, 0, 0)", (13, 0, 0)),
+        ("#f00a", (255, 0, 0)),
+        ("rgb(255 128 0 / 50%)", (255, 128, 0)),
+        (" Red ", (255, 0, 0)),
+        ("rebeccapurple", (102, 51, 153)),
     ],
 )
 def test_parse_color_accepts_the_forms_canvas_and_files_use(text, expected):
@@ -63,7 +67,7 @@ def test_parse_color_accepts_the_forms_canvas_and_files_use(text, expected):
 
 @pytest.mark.parametrize(
     "junk",
-    ["", "red", "#12", "#12345", "#gggggg", "rgb(1,2)", "rgb(256,0,0)", "rgb(-1,0,0)", "rgba(1,2,3,2)",
+    ["", "reddish", "transparent", "hsl(0, 100%, 50%)", "rgb(1 2, 3)", "rgb(1,,2,3)", "#12", "#12345", "#gggggg", "rgb(1,2)", "rgb(256,0,0)", "rgb(-1,0,0)", "rgba(1,2,3,2)",
      "rgb(1,2,3,4,5)", "#e69f00; drop table", "rgb(" + "1" * 500 + ",0,0)", None, 123, ["#fff"]],
 )
 def test_parse_color_refuses_junk_with_a_settings_error(junk):
@@ -287,7 +291,7 @@ def test_blend_handles_many_classes():
         ({"labels": np.full((4, 4), -1, np.int32)}, ImageError),
         ({"labels": np.zeros((4, 4), np.float32)}, ImageError),
         ({"rgb": np.zeros((4, 4), np.uint8)}, ImageError),
-        ({"colors": ["blue"]}, SettingsError),
+        ({"colors": ["bleu"]}, SettingsError),
         ({"colors": "#ff0000"}, SettingsError),
     ],
 )

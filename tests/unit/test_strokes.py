@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from seg.errors import AnnotationError
+from seg.errors import AnnotationError, SettingsError
 from seg.strokes import (
     ERASER_COLOR,
     MAX_OBJECTS,
@@ -236,6 +236,24 @@ def test_normalize_color():
     for bad in ["#12", "rgb(300,0,0)", "rgba(0,0,0,0)", "transparent", "hsl(0,100%,50%)", "", None, 3]:
         with pytest.raises(AnnotationError):
             normalize_color(bad)
+
+
+@pytest.mark.parametrize("notation", ["#e69f00", "#E69F00", "#fc0", "#fc08", "#e69f0080", "rgb(230, 159, 0)",
+                                      "rgba(230,159,0,0.5)", "rgb(230 159 0 / 40%)", "orange", " Navy "])
+def test_stroke_and_class_colours_accept_the_same_notations(notation):
+    from seg.render import normalize_color as class_color
+
+    assert normalize_color(notation) == class_color(notation)
+
+
+@pytest.mark.parametrize("junk", ["reddish", "hsl(0,100%,50%)", "rgb(256,0,0)", "#12345", "rgb(1,2)", ""])
+def test_stroke_and_class_colours_refuse_the_same_junk(junk):
+    from seg.render import normalize_color as class_color
+
+    with pytest.raises(AnnotationError):
+        normalize_color(junk)
+    with pytest.raises(SettingsError):
+        class_color(junk)
 
 
 def test_strokes_of_unknown_colours_and_shapes_are_skipped():
