@@ -57,6 +57,10 @@ _LAZY = {
     "measure_stack": "seg.measure",
     "segment_objects": "seg.objects",
     "measure_objects": "seg.objects",
+    "AccuracyReport": "seg.evaluate",
+    "estimate_accuracy": "seg.evaluate",
+    "suggest_settings": "seg.evaluate",
+    "label_next": "seg.evaluate",
 }
 
 __all__ = sorted(

@@ -28,7 +28,8 @@ from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_featu
 from seg.forest import Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
 
-__all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors"]
+__all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors",
+           "checked_training_labels"]
 
 _COLOR = re.compile(r"#[0-9a-f]{6}")
 
@@ -141,6 +142,22 @@ class Model:
         """Probabilities from precomputed features ``(..., F)`` -> ``(..., K)`` float32."""
         return self.forest.predict_proba(features)
 
+    def feature_importance(self):
+        """How much the forest relies on each feature: mean decrease of Gini impurity.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per feature, largest importance first: ``feature`` (as
+            ``feature_settings.feature_names``), ``source``, ``group``, ``kind``, ``sigma`` and
+            ``importance`` (summing to 1). See :mod:`seg.evaluate.importance`; permutation
+            importance on held-out strokes is :func:`seg.evaluate.permutation_importance`.
+        """
+        from seg.evaluate.importance import importance_table, impurity_importance
+
+        layout = self.feature_settings.describe_features(self.n_channels)
+        return importance_table(layout, impurity_importance(self.forest))
+
     def _frames(self, image: np.ndarray) -> np.ndarray:
         frames = as_frames(image)
         self._check_channels(frames.shape[-1])
@@ -205,12 +222,10 @@ def train(
         if not isinstance(value, kind):
             raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
     frames = as_frames(image)
-    labels = _checked_labels(labels, frames.shape[:3])
-    n_classes = _class_count(labels, class_names)
-    names = _class_names(class_names, n_classes)
+    labels, names = checked_training_labels(labels, frames.shape[:3], class_names)
+    n_classes = len(names)
     colors = _class_colors(class_colors, n_classes)
     counts = _labelled_counts(labels, n_classes)
-    _check_two_classes(counts, names)
 
     n_channels = frames.shape[-1]
     n_features = settings.n_features(n_channels)
@@ -289,6 +304,36 @@ def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...
     return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,
                  class_colors=colors, n_channels=n_channels, forest_settings=forest, training=training,
                  versions=library_versions())
+
+
+def checked_training_labels(labels: np.ndarray, shape: tuple[int, int, int],
+                            class_names: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Scribbles checked as :func:`train` checks them, and the class names.
+
+    Parameters
+    ----------
+    labels : (H, W) or (T, H, W) integer array
+        0 = unlabelled, 1..K = class.
+    shape : (T, H, W)
+        Of the image the scribbles belong to.
+    class_names : sequence of str, optional
+        K = its length; default K = the largest label, names "class 1", ...
+
+    Returns
+    -------
+    labels : (T, H, W) integer array
+    names : tuple of K str
+
+    Raises
+    ------
+    TrainingError
+        Shapes that do not match, labels outside 0..K, fewer than two classes scribbled.
+    """
+    labels = _checked_labels(labels, shape)
+    n_classes = _class_count(labels, class_names)
+    names = _class_names(class_names, n_classes)
+    _check_two_classes(_labelled_counts(labels, n_classes), names)
+    return labels, names
 
 
 def _checked_labels(labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -53,6 +53,7 @@ from seg.features.settings import (  # noqa: F401 - limits re-exported too
     MAX_SIGMA,
     MIN_SIGMA,
     PRESETS,
+    FeatureInfo,
     FeatureSettings,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "FEATURE_SETS",
     "CHANNEL_MODES",
     "FeatureSettings",
+    "FeatureInfo",
     "PRESETS",
     "DEFAULT_PRESET",
     "compute_features",

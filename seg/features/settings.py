@@ -49,6 +49,31 @@ _GROUPS = ("intensity", "edges", "texture")
 
 
 @dataclass(frozen=True)
+class FeatureInfo:
+    """One feature of the stack :func:`compute_features` returns (see :meth:`FeatureSettings.describe_features`).
+
+    Attributes
+    ----------
+    name : str
+        As :meth:`FeatureSettings.feature_names`, e.g. ``"luminance gradient magnitude σ=4.0"``.
+    source : str
+        ``"ch0"``, ``"ch1"``, ... or ``"luminance"`` (the channel mean).
+    group : {"intensity", "edges", "texture"}
+        The toggle of :class:`FeatureSettings` that switches the feature on.
+    kind : str
+        E.g. ``"gaussian"``, ``"hessian eigenvalue 1"``.
+    sigma : float
+        Gaussian scale in pixels.
+    """
+
+    name: str
+    source: str
+    group: str
+    kind: str
+    sigma: float
+
+
+@dataclass(frozen=True)
 class FeatureSettings:
     """Which features to compute, at which scales; stored inside every model.
 
@@ -141,16 +166,23 @@ class FeatureSettings:
 
     def feature_names(self, n_channels: int) -> list[str]:
         """Human-readable name of every feature, in output order, e.g. ``"ch0 gaussian σ=1.0"``."""
-        labels = _sigma_labels(self.sigmas())
-        names = []
+        return [feature.name for feature in self.describe_features(n_channels)]
+
+    def describe_features(self, n_channels: int) -> list["FeatureInfo"]:
+        """What every feature is, in output order: name, source, group, kind and scale."""
+        sigmas = self.sigmas()
+        labels = _sigma_labels(sigmas)
+        group_of = {kind: group for group, kinds in _KINDS[self.feature_set].items() for kind in kinds}
+        layout = []
         for item, _kind, name in feature_layout(self, n_channels):
             source = "luminance" if item.luminance else f"ch{item.input}"
             sigma = labels[item.sigma]
             if name == "difference of gaussians":
                 previous = labels[item.sigma - 1] if item.sigma else "0"
                 sigma = f"{previous}−{sigma}"
-            names.append(f"{source} {name} σ={sigma}")
-        return names
+            layout.append(FeatureInfo(name=f"{source} {name} σ={sigma}", source=source, group=group_of[name],
+                                      kind=name, sigma=sigmas[item.sigma]))
+        return layout
 
     def margin(self) -> int:
         """Context pixels a tile needs on each side so its interior equals untiled features.

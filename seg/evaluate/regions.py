@@ -1,0 +1,137 @@
+"""Where to label next: the few regions where one more stroke is likely to help most.
+
+Two kinds of region, strokes first:
+
+- a *misclassified stroke*: a scribble that the forest, retrained without it, mostly labels as
+  another class (from :func:`seg.evaluate.estimate_accuracy`): the classifier does not yet know
+  that kind of structure, so more strokes of it are needed;
+- an *uncertain* window: a square where the forest's mean uncertainty
+  (:func:`seg.model.uncertainty`, 1 - margin of the two best classes) is highest; windows are
+  picked greedily and never overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from seg.errors import ImageError, SettingsError
+
+__all__ = ["MISCLASSIFIED_BELOW", "Region", "label_next"]
+
+MISCLASSIFIED_BELOW = 0.5
+"""A held-out stroke with accuracy under this is listed as misclassified."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box to look at, in image pixels.
+
+    Attributes
+    ----------
+    frame : int
+    row0, col0, row1, col1 : int
+        Box rows ``row0:row1`` and columns ``col0:col1`` (end exclusive).
+    reason : {"misclassified stroke", "uncertain"}
+    score : float
+        For a stroke: 1 - its held-out accuracy; for a window: its mean uncertainty. In [0, 1].
+    """
+
+    frame: int
+    row0: int
+    col0: int
+    row1: int
+    col1: int
+    reason: str
+    score: float
+
+    @property
+    def center(self) -> tuple[int, int]:
+        """(row, col) of the box centre."""
+        return (self.row0 + self.row1) // 2, (self.col0 + self.col1) // 2
+
+    def describe(self) -> str:
+        """E.g. ``"uncertain (0.62) at rows 120–184, columns 30–94"``."""
+        frame = f"frame {self.frame}, " if self.frame else ""
+        return (f"{self.reason} ({self.score:.2f}) at {frame}rows {self.row0}–{self.row1}, "
+                f"columns {self.col0}–{self.col1}")
+
+
+def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: int | None = None,
+               frame: int = 0) -> list[Region]:
+    """The few regions most worth a new stroke, most useful first.
+
+    Parameters
+    ----------
+    uncertainty : (H, W) float array in [0, 1]
+        Per-pixel uncertainty of the current model on ``frame`` (:func:`seg.model.uncertainty`).
+    report : AccuracyReport, optional
+        From :func:`seg.evaluate.estimate_accuracy`; its misclassified held-out strokes of
+        ``frame`` come first.
+    count : int
+        Regions returned at most (1..50).
+    window : int, optional
+        Side of the uncertain windows in pixels; default an eighth of the shorter side, at least 16.
+    frame : int
+        Frame the uncertainty belongs to.
+
+    Returns
+    -------
+    list of Region
+    """
+    uncertainty = np.asarray(uncertainty)
+    if uncertainty.ndim != 2 or not np.issubdtype(uncertainty.dtype, np.floating) or uncertainty.size == 0:
+        raise ImageError(f"label_next needs an (H, W) float uncertainty map, got {uncertainty.dtype} "
+                         f"{uncertainty.shape}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 50:
+        raise SettingsError(f"count must be a whole number from 1 to 50, got {count!r}")
+    height, width = uncertainty.shape
+    side = max(16, min(height, width) // 8) if window is None else int(window)
+    side = max(1, min(side, height, width))
+    regions = _misclassified(report, frame, height, width)[:count]
+    regions += _uncertain_windows(uncertainty, side, count - len(regions), frame,
+                                  [(r.row0, r.col0, r.row1, r.col1) for r in regions])
+    return regions
+
+
+def _misclassified(report, frame: int, height: int, width: int) -> list[Region]:
+    if report is None or report.accuracy is None:
+        return []
+    out = []
+    for accuracy, box in zip(report.group_accuracy, report.group_boxes):
+        if box[0] == frame and accuracy < MISCLASSIFIED_BELOW:
+            r0, c0, r1, c1 = (int(v) for v in box[1:])
+            pad = 8
+            out.append(Region(frame, max(0, r0 - pad), max(0, c0 - pad), min(height, r1 + pad),
+                              min(width, c1 + pad), "misclassified stroke", float(1.0 - accuracy)))
+    return sorted(out, key=lambda r: -r.score)
+
+
+def _uncertain_windows(uncertainty: np.ndarray, side: int, count: int, frame: int,
+                       taken: list[tuple[int, int, int, int]]) -> list[Region]:
+    if count <= 0:
+        return []
+    height, width = uncertainty.shape
+    # Mean uncertainty of the window whose top-left corner is each pixel (windows stay inside).
+    mean = ndi.uniform_filter(uncertainty.astype(np.float32), size=side, mode="constant",
+                              origin=-(side // 2) if side > 1 else 0)
+    mean = mean[: height - side + 1, : width - side + 1].copy()
+    for r0, c0, r1, c1 in taken:
+        _block(mean, r0, c0, r1, c1, side)
+    out = []
+    for _ in range(count):
+        best = int(np.argmax(mean))
+        score = float(mean.flat[best])
+        if not np.isfinite(score) or score <= 0.0:
+            break
+        r0, c0 = divmod(best, mean.shape[1])
+        out.append(Region(frame, r0, c0, r0 + side, c0 + side, "uncertain", min(score, 1.0)))
+        _block(mean, r0, c0, r0 + side, c0 + side, side)
+    return out
+
+
+def _block(mean: np.ndarray, r0: int, c0: int, r1: int, c1: int, side: int) -> None:
+    """Forbid every window corner whose window would overlap the box."""
+    mean[max(0, r0 - side + 1): max(0, r1), max(0, c0 - side + 1): max(0, c1)] = -np.inf
