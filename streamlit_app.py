@@ -60,7 +60,8 @@ def segment() -> None:
     # ----------------------------------------------------------------------- downloads
     files = [D.annotations_download(record, st.session_state[S.CLASSES], strokes.all)]
     if prediction is not None and prediction.key[1] == record.digest:
-        files = D.prediction_downloads(record, prediction.frame, prediction, st.session_state[S.CLASSES], opacity) + files
+        classes = st.session_state[S.CLASSES]
+        files = D.prediction_downloads(record, prediction.frame, prediction, classes, opacity) + files
     if st.session_state[S.MODEL] is not None:
         files.append(D.model_download(record, st.session_state[S.MODEL]))
 
@@ -74,7 +75,8 @@ def segment() -> None:
         objects_panel = st.expander("Objects", key="objects_panel", on_change="rerun", icon=":material/bubble_chart:")
         with objects_panel:
             if objects_panel.open:
-                files += page.guarded(O.objects_panel, st.session_state, record, prediction, st.session_state[S.CLASSES]) or []
+                classes = st.session_state[S.CLASSES]
+                files += page.guarded(O.objects_panel, st.session_state, record, prediction, classes) or []
     if record.n_frames > 1 and st.session_state[S.MODEL] is not None:
         stack_panel = st.expander("Measure all frames", key="stack_panel", on_change="rerun",
                                   icon=":material/timeline:")

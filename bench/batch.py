@@ -31,7 +31,6 @@ sys.path.insert(0, str(REPO))
 
 from bench.datasets import isbi_dir, load_isbi, simulate_scribbles  # noqa: E402
 from seg import batch  # noqa: E402
-from seg.batch import reading  # noqa: E402
 from seg.model import train  # noqa: E402
 from seg.persist import save_model  # noqa: E402
 

@@ -98,11 +98,11 @@ class Stopwatch:
         self._name = ""
         self._start = 0.0
 
-    def __call__(self, name: str) -> "Stopwatch":
+    def __call__(self, name: str) -> Stopwatch:
         self._name = name
         return self
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._start = time.perf_counter()
         return self
 

@@ -51,13 +51,14 @@ def main() -> None:
             image = rng.random(shape, dtype=np.float32)
             axis = None if channels == 1 else -1
             ref_wall, ref_cpu = _median_time(
-                lambda: multiscale_basic_features(image, sigma_min=1, sigma_max=16,
-                                                  channel_axis=axis),
+                lambda image=image, axis=axis: multiscale_basic_features(image, sigma_min=1, sigma_max=16,
+                                                                         channel_axis=axis),
                 args.repeats,
             )
             label = f"{size}x{size}x{channels}"
             for name, settings in PRESETS.items():
-                wall, cpu = _median_time(lambda: compute_features(image, settings), args.repeats)
+                wall, cpu = _median_time(lambda image=image, settings=settings: compute_features(image, settings),
+                                         args.repeats)
                 n_features = settings.n_features(channels)
                 print(f"{label:<14}{name:<22}{n_features:>4}{wall:>8.3f}{cpu:>8.3f}"
                       f"{ref_wall:>13.3f}{ref_cpu:>7.3f}{ref_wall / wall:>13.1f}x"

@@ -29,9 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datasets import an_rgb_image, load_isbi, simulate_scribbles, tile_image  # noqa: E402
 from seg.features import PRESETS, compute_features  # noqa: E402
-from seg.forest import warm_up  # noqa: E402
+from seg.forest import ForestSettings, warm_up  # noqa: E402
 from seg.images import Normalization, normalize  # noqa: E402
-from seg.forest import ForestSettings
 from seg.model import train  # noqa: E402
 
 GALLERY = PRESETS["scikit-image gallery"]
@@ -78,8 +77,8 @@ def ours(image, labels, feats, forest: ForestSettings, settings):
 
 
 def reference(labels, feats):
-    from sklearn.ensemble import RandomForestClassifier
     from skimage.future import fit_segmenter, predict_segmenter
+    from sklearn.ensemble import RandomForestClassifier
 
     def step():
         # Seeded (the gallery's is not) so that the accuracy column is reproducible.

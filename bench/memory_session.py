@@ -45,8 +45,8 @@ STROKE_POINTS = 30
 def _app_defaults():
     """Feature, forest and normalisation settings the app starts with."""
     from seg.features import DEFAULT_PRESET, PRESETS
-    from seg.images import Normalization
     from seg.forest import ForestSettings
+    from seg.images import Normalization
 
     return PRESETS[DEFAULT_PRESET], ForestSettings(), Normalization()
 

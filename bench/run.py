@@ -238,8 +238,8 @@ class AppSession:
 
     def __init__(self, case: Case) -> None:
         from seg.features import DEFAULT_PRESET, PRESETS
-        from seg.images import Normalization, as_frames
         from seg.forest import ForestSettings
+        from seg.images import Normalization, as_frames
         from seg.render import PALETTE
         from seg.ui import canvas as C
         from seg.ui import pipeline as P
@@ -375,7 +375,8 @@ def accuracy_rows(mode: Mode) -> dict[str, Any]:
             for who, predicted in predictions.items():
                 scores[who][index] = {"mean_iou": common.mean_iou(predicted, test_truth, (MEMBRANE, CELL)),
                                       "membrane_f1": common.f1_score(predicted, test_truth, MEMBRANE)}
-        per_model.append({"train_slice": first, "scribbled_fraction": float(np.count_nonzero(scribbles) / scribbles.size),
+        per_model.append({"train_slice": first,
+                          "scribbled_fraction": float(np.count_nonzero(scribbles) / scribbles.size),
                           "scores": scores})
 
     def average(who: str, seen: bool, metric: str) -> float:

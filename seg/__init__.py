@@ -9,7 +9,8 @@ texture at several scales) of those pixels train a random forest, which then lab
 >>> mask = model.predict(image[0])                    # (H, W) labels 1..K
 >>> seg.save_model(model, "cells.segmodel")
 
-Public names are loaded lazily so that ``import seg`` (and ``python -m seg --help``) stays fast.
+Public names are loaded lazily so that ``import seg`` (and ``python -m seg --help``) stays fast;
+``seg/__init__.pyi`` declares them for IDEs and type checkers.
 """
 
 from __future__ import annotations
@@ -63,10 +64,46 @@ _LAZY = {
     "label_next": "seg.evaluate",
 }
 
-__all__ = sorted(
-    [*_LAZY, "SegError", "ImageError", "ImageTooLargeError", "AnnotationError", "SettingsError", "TrainingError",
-     "ModelFileError", "ModelMismatchError", "__version__"]
-)
+# Every public name: the errors above and the lazy names (seg/__init__.pyi lists the same names
+# with their types for IDEs and type checkers; tests/unit/test_packaging.py keeps the three equal).
+__all__ = [
+    "AnnotationError",
+    "Annotations",
+    "DEFAULT_PRESET",
+    "FeatureSettings",
+    "Forest",
+    "ForestSettings",
+    "ImageError",
+    "ImageTooLargeError",
+    "Model",
+    "ModelFileError",
+    "ModelMismatchError",
+    "Normalization",
+    "PRESETS",
+    "SegError",
+    "SettingsError",
+    "Stroke",
+    "TrainingError",
+    "__version__",
+    "as_frames",
+    "clean_labels",
+    "compute_features",
+    "describe_model",
+    "export_joblib",
+    "load_model",
+    "measure_classes",
+    "measure_objects",
+    "measure_stack",
+    "model_to_bytes",
+    "normalize",
+    "parse_canvas",
+    "rasterize",
+    "read_image",
+    "save_model",
+    "segment_objects",
+    "train",
+    "uncertainty",
+]
 
 
 def __getattr__(name: str):

@@ -282,7 +282,8 @@ def _walk(x, base, nodes, count, root, levels, feature, threshold, left):  # pra
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth, labels, block_size):  # pragma: no cover
+def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth, labels,
+                   block_size):  # pragma: no cover
     """Winning label (1..K) of every pixel; ``x`` is the (N*F,) float32 flat feature array."""
     n = labels.shape[0]
     n_classes = value.shape[1]
@@ -328,7 +329,8 @@ def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth,
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, proba, labels, block_size):  # pragma: no cover
+def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, proba, labels,
+                  block_size):  # pragma: no cover
     """Class probabilities (N, K) float32 of every pixel, and labels too if ``labels`` has N rows."""
     n = proba.shape[0]
     n_classes = value.shape[1]
@@ -443,7 +445,8 @@ class Forest:
         X = np.ascontiguousarray(X, dtype=np.float32)
         y = np.asarray(y)
         if X.ndim != 2 or y.ndim != 1 or len(y) != len(X) or len(y) == 0:
-            raise TrainingError(f"Training needs (N, F) features and (N,) labels with N > 0, got {X.shape} and {y.shape}.")
+            raise TrainingError(
+                f"Training needs (N, F) features and (N,) labels with N > 0, got {X.shape} and {y.shape}.")
         if y.min() < 1 or y.max() > n_classes:
             raise TrainingError(f"Training labels must be 1..{n_classes}, got {y.min()}..{y.max()}.")
         estimator = make_estimator(settings, n_samples=len(y))
@@ -577,7 +580,8 @@ class Forest:
             with numba.parallel_chunksize(_BLOCKS_PER_GRAB):
                 _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
                               labels[start:stop] if with_labels else labels, self._block_size)
-        return proba.reshape(*shape, self.n_classes), _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)
+        labels = _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)
+        return proba.reshape(*shape, self.n_classes), labels
 
     def _rows(self, features: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         """(N, F) rows of ``features`` and their leading shape, after checking F."""

@@ -15,7 +15,8 @@ from scipy import ndimage
 
 from seg.errors import ImageError, SettingsError
 
-__all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv", "size_histogram"]
+__all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv",
+           "size_histogram"]
 
 COLUMNS: tuple[str, ...] = (
     "class",

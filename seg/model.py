@@ -299,7 +299,7 @@ def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...
         "frames": [int(t) for t in frames],
         "n_samples": int(len(y)),
         "image_shape": [int(n) for n in image_shape],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,
                  class_colors=colors, n_channels=n_channels, forest_settings=forest, training=training,

@@ -21,7 +21,6 @@ applies them to a window, giving the same numbers as :func:`seg.images.normalize
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING

@@ -192,11 +192,13 @@ class Viewport:
 
     def display_rows(self) -> np.ndarray:
         """(canvas_height,) int64: the image row under the centre of each canvas row."""
-        return self.top + (2 * np.arange(self.canvas_height, dtype=np.int64) + 1) * self.height // (2 * self.canvas_height)
+        centres = 2 * np.arange(self.canvas_height, dtype=np.int64) + 1
+        return self.top + centres * self.height // (2 * self.canvas_height)
 
     def display_columns(self) -> np.ndarray:
         """(canvas_width,) int64: the image column under the centre of each canvas column."""
-        return self.left + (2 * np.arange(self.canvas_width, dtype=np.int64) + 1) * self.width // (2 * self.canvas_width)
+        centres = 2 * np.arange(self.canvas_width, dtype=np.int64) + 1
+        return self.left + centres * self.width // (2 * self.canvas_width)
 
     def token(self) -> str:
         """Short text naming the window and canvas (part of the canvas key: a new view remounts)."""

@@ -30,36 +30,36 @@ names; patch a name in the module that uses it, not here.
 
 from __future__ import annotations
 
-from seg.batch.apply import MapperFactory
-from seg.batch.apply import WindowMapper
-from seg.batch.apply import apply_file
-from seg.batch.apply import apply_source
-from seg.batch.apply import encode_outputs
-from seg.batch.apply import measurement_rows
-from seg.batch.apply import needs_tiling
-from seg.batch.apply import predict_image
-from seg.batch.dask_runner import TASK_RETRIES
-from seg.batch.dask_runner import dask_client
-from seg.batch.files import IMAGE_SUFFIXES
-from seg.batch.files import atomic_write
-from seg.batch.files import check_output_dir
-from seg.batch.files import collect_inputs
-from seg.batch.files import display_name
-from seg.batch.files import safe_stem
-from seg.batch.files import unique_stems
-from seg.batch.outcomes import TILE_ABOVE_BYTES
-from seg.batch.outcomes import ApplyOptions
-from seg.batch.outcomes import BatchError
-from seg.batch.outcomes import BatchReport
-from seg.batch.outcomes import ImageOutcome
-from seg.batch.outcomes import ImageResult
+from seg.batch.apply import (
+    MapperFactory,
+    WindowMapper,
+    apply_file,
+    apply_source,
+    encode_outputs,
+    measurement_rows,
+    needs_tiling,
+    predict_image,
+)
+from seg.batch.dask_runner import TASK_RETRIES, dask_client
+from seg.batch.files import (
+    IMAGE_SUFFIXES,
+    atomic_write,
+    check_output_dir,
+    collect_inputs,
+    display_name,
+    safe_stem,
+    unique_stems,
+)
+from seg.batch.outcomes import TILE_ABOVE_BYTES, ApplyOptions, BatchError, BatchReport, ImageOutcome, ImageResult
 from seg.batch.reading import MEMMAP_ABOVE_BYTES
-from seg.batch.run import MEASUREMENTS_FILE
-from seg.batch.run import ProgressCallback
-from seg.batch.run import measurements_csv
-from seg.batch.run import overlay_thumbnail
-from seg.batch.run import results_zip
-from seg.batch.run import run_batch
+from seg.batch.run import (
+    MEASUREMENTS_FILE,
+    ProgressCallback,
+    measurements_csv,
+    overlay_thumbnail,
+    results_zip,
+    run_batch,
+)
 
 __all__ = [
     "ApplyOptions",

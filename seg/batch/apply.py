@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seg.errors import SegError
 from seg.batch.files import atomic_write, display_name
 from seg.batch.outcomes import ApplyOptions, ImageOutcome, ImageResult
 from seg.batch.reading import read_input, size_limit_hint
+from seg.errors import SegError
 from seg.tiling import TiledResult, Window, apply_tiled, frame_statistics, predict_features
 
 if TYPE_CHECKING:

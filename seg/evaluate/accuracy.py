@@ -492,7 +492,8 @@ def estimate_accuracy(
         np.bincount(cv.group, minlength=cv.n_groups), 1)
     return AccuracyReport(
         settings=data.settings, forest=forest, accuracy=estimate, interval=interval,
-        per_class=_per_class(confusion, names, per_class_strokes), confusion=confusion, n_groups=cv.n_groups, held_out_accuracy=float(right.mean()),
+        per_class=_per_class(confusion, names, per_class_strokes), confusion=confusion, n_groups=cv.n_groups,
+        held_out_accuracy=float(right.mean()),
         group_accuracy=group_accuracy, group_boxes=boxes, cross_validation=cv)
 
 

@@ -8,9 +8,9 @@ each strip then calls the numba kernels of :mod:`seg.features.kernels`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -31,9 +31,9 @@ from seg.features.settings import (
     MAX_CHANNELS,
     PRESETS,
     FeatureSettings,
-    halo_rows,
     feature_layout,
     gaussian_radius,
+    halo_rows,
     structure_sigma,
     truncate_for,
 )
@@ -146,7 +146,7 @@ def _run(task: Callable[[int], None], items: Iterable[int], workers: int) -> Non
             pass
 
 
-def _strip_height(plan: "_Plan", height: int, width: int, workers: int) -> int:
+def _strip_height(plan: _Plan, height: int, width: int, workers: int) -> int:
     """Rows per strip: big enough to amortise the halo, small enough for memory and balance."""
     rows_fixed, rows_per_row = plan.scratch_rows()
     by_memory = max(32, (_STRIP_BYTES // (4 * width) - rows_fixed) // rows_per_row)
@@ -176,7 +176,7 @@ class _Plan:
 
     @classmethod
     def build(cls, settings: FeatureSettings, layout: list, n_inputs: int,
-              sigmas: tuple[float, ...]) -> "_Plan":
+              sigmas: tuple[float, ...]) -> _Plan:
         basic = settings.feature_set == "basic"
         n_kinds = sum(len(v) for v in _KINDS[settings.feature_set].values())
         slots = np.full((n_inputs, len(sigmas), n_kinds), -1, np.int64)

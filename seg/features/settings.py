@@ -8,8 +8,9 @@ and the tiling margin, both derived from the scales and kernel radii defined her
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +169,7 @@ class FeatureSettings:
         """Human-readable name of every feature, in output order, e.g. ``"ch0 gaussian σ=1.0"``."""
         return [feature.name for feature in self.describe_features(n_channels)]
 
-    def describe_features(self, n_channels: int) -> list["FeatureInfo"]:
+    def describe_features(self, n_channels: int) -> list[FeatureInfo]:
         """What every feature is, in output order: name, source, group, kind and scale."""
         sigmas = self.sigmas()
         labels = _sigma_labels(sigmas)
@@ -202,7 +203,7 @@ class FeatureSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSettings":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSettings:
         """Rebuild settings from :meth:`to_dict` output, e.g. read from an untrusted model file.
 
         Raises

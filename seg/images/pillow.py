@@ -13,7 +13,7 @@ import numpy as np
 from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin
 
 from seg.errors import ImageError
-from seg.images.guards import check_extent, decoding, Limits
+from seg.images.guards import Limits, check_extent, decoding
 
 _PIL_OPENERS = {
     "PNG": PngImagePlugin.PngImageFile,

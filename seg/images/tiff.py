@@ -17,7 +17,7 @@ import tifffile
 from PIL import Image, TiffImagePlugin
 
 from seg.errors import ImageError
-from seg.images.guards import check_extent, decoding, Limits
+from seg.images.guards import Limits, check_extent, decoding
 from seg.images.pillow import pil_pixels
 
 # A TIFF may store each channel of a frame as its own page (ImageJ does). More pages than this

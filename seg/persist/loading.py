@@ -8,16 +8,16 @@ and builds the model through the validating constructors, whose refusals become
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from seg.errors import ModelFileError, SegError
 from seg.features import FeatureSettings
-from seg.forest import Forest
+from seg.forest import Forest, ForestSettings
 from seg.images import Normalization
-from seg.forest import ForestSettings
 from seg.model import Model
 from seg.persist.archive import checked_members, open_archive, read_member, refuse_non_zip
 from seg.persist.arrays import read_array

@@ -152,7 +152,8 @@ def match_members(declared: dict, infos: dict[str, zipfile.ZipInfo]) -> None:
     expected = {member_name(name) for name in declared}
     if members != expected:
         raise ModelFileError(
-            f"The model bundle's arrays do not match {MANIFEST_NAME}: missing {shorten_names(sorted(expected - members))}, "
+            f"The model bundle's arrays do not match {MANIFEST_NAME}: "
+            f"missing {shorten_names(sorted(expected - members))}, "
             f"undeclared {shorten_names(sorted(members - expected))}. The file was altered."
         )
 

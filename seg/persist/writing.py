@@ -13,7 +13,7 @@ import os
 import secrets
 import zipfile
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,7 @@ def _created(model: Model) -> str:
     recorded = model.training.get("created") if isinstance(model.training, dict) else None
     if isinstance(recorded, str) and parse_time(recorded):
         return recorded
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def json_default(value: Any) -> Any:

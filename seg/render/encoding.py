@@ -14,7 +14,7 @@ import tifffile
 from PIL import Image
 
 from seg.errors import ImageError, SettingsError
-from seg.render.overlays import check_labels, blend
+from seg.render.overlays import blend, check_labels
 
 
 def encode_png(rgb: np.ndarray, *, compress_level: int = 1) -> bytes:

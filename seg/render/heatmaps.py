@@ -27,7 +27,7 @@ _COLORMAP_STOPS = {
 COLORMAPS: tuple[str, ...] = tuple(_COLORMAP_STOPS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _colormap_table(name: str) -> np.ndarray:
     stops = _COLORMAP_STOPS[name]
     rgb = np.frombuffer(bytes.fromhex(stops), np.uint8).reshape(-1, 3).astype(float)

@@ -131,7 +131,7 @@ def _blend_pixels(
                 out[i, j, c] = (np.uint32(rgb[i, j, c]) * factor + add[label, c]) >> 8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _blend_kernel():
     # Imported here so that `import seg.render` stays light; compiled on first use.
     import numba

@@ -17,7 +17,7 @@ import numpy as np
 
 from seg.errors import AnnotationError
 from seg.strokes.canvas import MAX_TOTAL_POINTS
-from seg.strokes.checks import MAX_IMAGE_PIXELS, check_shape, check_integer, load_json, check_number, describe_value
+from seg.strokes.checks import MAX_IMAGE_PIXELS, check_integer, check_number, check_shape, describe_value, load_json
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.raster import rasterize

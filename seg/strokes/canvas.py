@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import MAX_COORDINATE, check_integer, load_json, check_number, describe_value
-from seg.strokes.colors import ERASER_COLOR, parse_stroke_color, normalize_color
+from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, describe_value, load_json
+from seg.strokes.colors import ERASER_COLOR, normalize_color, parse_stroke_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.paths import flatten_path, path_bounds, read_commands
 from seg.strokes.stroke import MAX_LABEL, Stroke

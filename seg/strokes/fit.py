@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import MAX_COORDINATE, check_shape, check_integer, check_number
+from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, check_shape
+
 
 @dataclass(frozen=True)
 class BackgroundFit:

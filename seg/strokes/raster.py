@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
-from seg.strokes.checks import check_shape, check_integer, describe_value
+from seg.strokes.checks import check_integer, check_shape, describe_value
 from seg.strokes.stroke import Stroke
 
 MAX_RASTER_WORK = 50_000_000     # (segment, row) pairs one rasterize call may visit

@@ -18,6 +18,7 @@ from seg.ui.downloads import DownloadSpec, stack_mask_download
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import safe_stem
 
+
 def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[ClassSpec],
                n_frames: int = 1) -> list[dict]:
     """Rows of :func:`seg.measure.measure` for the predicted frame, cached per prediction

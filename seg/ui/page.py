@@ -123,7 +123,7 @@ def frame_picker(record: ImageRecord) -> int:
     return int(frame)
 
 
-# --------------------------------------------------------------------------- the pen (sidebar) and the view bar (above the canvas)
+# ----------------------------------------------------------- the pen (sidebar) and the view bar (above the canvas)
 
 
 def drawing_tools() -> tuple[str, int]:

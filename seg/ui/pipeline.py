@@ -84,7 +84,7 @@ class Prediction:
 
     @classmethod
     def compute(cls, key: tuple, frame: int, model, features: np.ndarray, display: tuple[int, int],
-                previous: "Prediction | None" = None) -> "Prediction":
+                previous: Prediction | None = None) -> Prediction:
         """Predict the display pixels of ``features`` (H, W, F) shown at ``display`` = (h, w).
 
         The display pixels' features are gathered once per feature stack and display size and

@@ -171,9 +171,11 @@ def test_resuming_from_a_hostile_annotation_file_shows_its_names_literally():
     at.run()
     shape = at.session_state["seg.image"].shape
     annotations = Annotations([HOSTILE["html"], HOSTILE["markdown"]], ["#e69f00", "#56b4e9"], shape,
-                              [Stroke("path", 1, [(10, 158), (300, 158)], 6.0), Stroke("path", 2, [(198, 193), (226, 193)], 6.0)],
+                              [Stroke("path", 1, [(10, 158), (300, 158)], 6.0),
+                               Stroke("path", 2, [(198, 193), (226, 193)], 6.0)],
                               image_name=HOSTILE["path"])
-    upload(at, "w_annotations_upload", "[x](javascript:alert(1)).json", annotations.to_json().encode(), "application/json")
+    upload(at, "w_annotations_upload", "[x](javascript:alert(1)).json", annotations.to_json().encode(),
+           "application/json")
     assert errors(at) == []
     (flash,) = [s.value for s in at.success]
     _assert_literal(flash, "[x](javascript:alert(1)).json")

@@ -98,7 +98,8 @@ def assert_strokes_predicted(mask: np.ndarray, strokes_by_class) -> None:
         for points in strokes:
             rows, cols = stroke_pixels(points, mask.shape)
             agreement = float((mask[rows, cols] == label).mean())
-            assert agreement > 0.8, f"class {label} stroke {points}: only {agreement:.0%} of its pixels predicted {label}"
+            assert agreement > 0.8, \
+                f"class {label} stroke {points}: only {agreement:.0%} of its pixels predicted {label}"
 
 
 def assert_no_traceback(page) -> None:

@@ -78,10 +78,12 @@ def _shape_masks(side: int) -> list[tuple[str, np.ndarray]]:
     c = side / 2
     return [
         ("disk", (rows - c) ** 2 + (cols - c) ** 2 <= (0.28 * side) ** 2),
-        ("top_left_square", (rows >= 0.12 * side) & (rows < 0.5 * side) & (cols >= 0.12 * side) & (cols < 0.5 * side)),
+        ("top_left_square",
+         (rows >= 0.12 * side) & (rows < 0.5 * side) & (cols >= 0.12 * side) & (cols < 0.5 * side)),
         ("bottom_band", (rows >= 0.6 * side) & (rows < 0.86 * side)),
         ("left_column", (cols >= 0.15 * side) & (cols < 0.43 * side)),
-        ("bottom_right_square", (rows >= 0.52 * side) & (rows < 0.9 * side) & (cols >= 0.52 * side) & (cols < 0.9 * side)),
+        ("bottom_right_square",
+         (rows >= 0.52 * side) & (rows < 0.9 * side) & (cols >= 0.52 * side) & (cols < 0.9 * side)),
         ("right_column", cols >= 0.62 * side),
         ("cross", (np.abs(rows - c) <= 0.08 * side) | (np.abs(cols - c) <= 0.08 * side)),
         ("lower_triangle", rows > cols + 0.12 * side),
@@ -315,7 +317,7 @@ async def canvas_box(page, width: int, height: int) -> H.CanvasBox:
 
 async def upload_image(page, name: str, data: bytes, *, canvas_side: int = CANVAS_SIDE) -> int:
     """Upload an image into the main page's uploader; wait for its canvas (``canvas_side`` px)."""
-    uploader = page.locator(f".st-key-w_image_upload input[type='file']")
+    uploader = page.locator(".st-key-w_image_upload input[type='file']")
     await uploader.set_input_files({"name": name, "mimeType": "image/png", "buffer": data})
     # The canvas lives in a shadow root (document.querySelector cannot see it): poll its box.
     canvas = page.locator(H.CANVAS).first
@@ -516,8 +518,8 @@ def big_image(side: int = 2000) -> np.ndarray:
 
 def model_bundle(scene: Scene) -> bytes:
     """A .segmodel trained on ``scene`` with the app's default feature preset."""
-    from seg.persist import model_to_bytes
     from seg.model import train
+    from seg.persist import model_to_bytes
 
     labels = np.zeros_like(scene.truth)
     for label in (BACKGROUND, SHAPE):

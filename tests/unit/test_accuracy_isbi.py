@@ -17,8 +17,8 @@ import pytest
 
 from bench.datasets import MAX_SCRIBBLE_FRACTION, load_isbi, simulate_scribbles
 from seg.features import PRESETS
-from seg.images import Normalization
 from seg.forest import ForestSettings
+from seg.images import Normalization
 from seg.model import train
 
 pytestmark = pytest.mark.slow

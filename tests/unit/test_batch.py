@@ -18,10 +18,8 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from seg import batch
-from seg.batch import reading
-from seg.batch import ApplyOptions, BatchError
+from seg.batch import ApplyOptions, BatchError, reading
 from seg.errors import ImageError
-
 
 # --------------------------------------------------------------------------- shared fixtures
 

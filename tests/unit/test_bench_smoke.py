@@ -22,7 +22,6 @@ sys.path.insert(0, str(BENCH))
 import common  # noqa: E402
 import run  # noqa: E402
 
-
 # --------------------------------------------------------------------------------- fast-path guard
 
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from seg.errors import ModelFileError, ModelMismatchError, TrainingError
-from seg.forest import ARRAY_NAMES, Forest, make_estimator
-from seg.forest import ForestSettings
+from seg.forest import ARRAY_NAMES, Forest, ForestSettings, make_estimator
 
 SMALL = ForestSettings(n_estimators=9, max_depth=None, max_samples=None, class_weight=None, min_samples_leaf=1)
 
@@ -260,7 +259,8 @@ def tamper_n_features(a):
 
 @pytest.mark.parametrize("tamper", [
     tamper_child_out_of_range, tamper_cycle, tamper_child_pointing_back, tamper_child_in_other_tree,
-    tamper_shared_subtree, tamper_same_children, tamper_one_child, tamper_feature, tamper_negative_feature, tamper_nan_threshold, tamper_negative_value,
+    tamper_shared_subtree, tamper_same_children, tamper_one_child, tamper_feature, tamper_negative_feature,
+    tamper_nan_threshold, tamper_negative_value,
     tamper_leaf_sum, tamper_roots, tamper_dtype, tamper_shape, tamper_value_shape, tamper_missing,
     tamper_extra, tamper_n_features,
 ])

@@ -459,7 +459,8 @@ def test_reported_canvas_fit_with_hostile_values_only_raises_annotation_error(re
 
 
 def _valid_annotations() -> dict:
-    strokes = [Stroke("path", 1, [(1, 2), (10, 12), (20, 5)], 3.0), Stroke("rect", 2, [(5, 5), (20, 5), (20, 15), (5, 15)], 2.0, frame=1),
+    strokes = [Stroke("path", 1, [(1, 2), (10, 12), (20, 5)], 3.0),
+               Stroke("rect", 2, [(5, 5), (20, 5), (20, 15), (5, 15)], 2.0, frame=1),
                Stroke("line", 0, [(3, 3), (30, 30)], 4.0)]
     text = Annotations(["background", "cell"], ["#e69f00", "#56b4e9"], (2, 40, 50), strokes,
                        image_name="plate 1.tif").to_json()
@@ -579,7 +580,8 @@ _HOSTILE_NAMES = ["../model.json", "/model.json", "arrays/../model.json", "array
                   "model.js\u03bfn", "arrays/feature.npy\x00.txt", "arrays/", "../../../../tmp/seg-pwned",
                   "arrays/__init__.py", "model.pkl", "a" * 300]
 _HOSTILE_PAYLOADS = [b"", pickle.dumps({"x": 1}), pickle.dumps(os.system, protocol=0), b"PK\x03\x04",
-                     zlib.compress(bytes(1 << 20)), _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x00" * 8)]
+                     zlib.compress(bytes(1 << 20)),
+                     _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x00" * 8)]
 _NPY_HEADERS = [
     "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
     "{'descr': '<U8', 'fortran_order': False, 'shape': (3,), }",

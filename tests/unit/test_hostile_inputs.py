@@ -282,7 +282,8 @@ _IMAGE_CASES = {
     "stack over the total limit": ("stack.tif", lambda: _tiff_declaring_pages(300, 512),
                                    ("more than this app opens", "python -m seg apply")),
     "animated GIF named .png": ("animation.png", _animated_gif, ("GIF", "multi-page TIFF")),
-    "10 000 pages of 512 x 512": ("pages.tif", lambda: _tiff_declaring_pages(10_000, 512), ("more than this app opens",)),
+    "10 000 pages of 512 x 512": ("pages.tif", lambda: _tiff_declaring_pages(10_000, 512),
+                                  ("more than this app opens",)),
     "10 001 pages": ("pages.tif", lambda: _tiff_declaring_pages(10_001, 4), ("too many frames", "python -m seg apply")),
     "a model bundle": ("model.png", lambda: _raw_zip([("model.json", b"{}", 8)]), ("ZIP",)),
 }

@@ -9,8 +9,8 @@ import pytest
 
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import PRESETS, FeatureSettings
-from seg.images import Normalization
 from seg.forest import ForestSettings
+from seg.images import Normalization
 from seg.model import Model, clean_labels, train, uncertainty
 from seg.render import PALETTE
 

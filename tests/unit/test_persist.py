@@ -18,10 +18,8 @@ from hypothesis import strategies as st
 
 from seg.errors import ModelFileError
 from seg.features import FeatureSettings
-from seg.forest import Forest
-from seg.forest import ForestSettings
+from seg.forest import Forest, ForestSettings
 from seg.model import Model, train
-from seg.persist.writing import json_default
 from seg.persist import (
     BUNDLE_SUFFIX,
     PICKLE_MESSAGE,
@@ -32,6 +30,7 @@ from seg.persist import (
     save_model,
     writing,
 )
+from seg.persist.writing import json_default
 
 FEATURES = FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=4.0)
 FOREST = ForestSettings(n_estimators=4, max_depth=6, max_samples=None, class_weight=None,
@@ -609,7 +608,7 @@ def test_npy_with_trailing_or_missing_data_is_refused(bundle):
 def test_tampered_forest_arrays_are_refused(bundle):
     manifest, members = _parts(bundle)
     refused = 0
-    for name, spec in manifest["arrays"].items():
+    for name in manifest["arrays"]:
         array = np.load(io.BytesIO(members[f"arrays/{name}.npy"]))
         if array.dtype.kind == "f":
             tampered = np.full_like(array, np.nan)

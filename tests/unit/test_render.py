@@ -67,7 +67,8 @@ def test_parse_color_accepts_the_forms_canvas_and_files_use(text, expected):
 
 @pytest.mark.parametrize(
     "junk",
-    ["", "reddish", "transparent", "hsl(0, 100%, 50%)", "rgb(1 2, 3)", "rgb(1,,2,3)", "#12", "#12345", "#gggggg", "rgb(1,2)", "rgb(256,0,0)", "rgb(-1,0,0)", "rgba(1,2,3,2)",
+    ["", "reddish", "transparent", "hsl(0, 100%, 50%)", "rgb(1 2, 3)", "rgb(1,,2,3)", "#12", "#12345", "#gggggg",
+     "rgb(1,2)", "rgb(256,0,0)", "rgb(-1,0,0)", "rgba(1,2,3,2)",
      "rgb(1,2,3,4,5)", "#e69f00; drop table", "rgb(" + "1" * 500 + ",0,0)", None, 123, ["#fff"]],
 )
 def test_parse_color_refuses_junk_with_a_settings_error(junk):
