@@ -26,6 +26,8 @@ from seg.errors import (
     SegError,
     SettingsError,
     TrainingError,
+    VolumeHeaderError,
+    VoxelSizeError,
 )
 
 __version__ = "0.1.0"
@@ -57,6 +59,8 @@ _LAZY = {
     "measure_classes": ("seg.measure", "measure"),
     "measure_stack": "seg.measure",
     "segment_objects": "seg.objects",
+    "Volume": "seg.images.volume",
+    "read_volume": "seg.images.volume",
     "measure_objects": "seg.objects",
     "AccuracyReport": "seg.evaluate",
     "estimate_accuracy": "seg.evaluate",
@@ -84,6 +88,9 @@ __all__ = [
     "SettingsError",
     "Stroke",
     "TrainingError",
+    "Volume",
+    "VolumeHeaderError",
+    "VoxelSizeError",
     "__version__",
     "as_frames",
     "clean_labels",
@@ -99,6 +106,7 @@ __all__ = [
     "parse_canvas",
     "rasterize",
     "read_image",
+    "read_volume",
     "save_model",
     "segment_objects",
     "train",

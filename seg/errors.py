@@ -16,6 +16,8 @@ __all__ = [
     "TrainingError",
     "ModelFileError",
     "ModelMismatchError",
+    "VolumeHeaderError",
+    "VoxelSizeError",
 ]
 
 
@@ -64,3 +66,11 @@ class ModelFileError(SegError):
 
 class ModelMismatchError(SegError):
     """A valid model was applied to an image it cannot handle (e.g. a different channel count)."""
+
+
+class VolumeHeaderError(ImageError):
+    """A volume file's header is broken or declares absurd dimensions (seen before any voxel is read)."""
+
+
+class VoxelSizeError(ImageError):
+    """A voxel size (spacing) is zero, negative, not finite or not three numbers (dz, dy, dx)."""

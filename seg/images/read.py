@@ -67,7 +67,7 @@ def read_image(
         positive_int(max_pixels, "max_pixels"), positive_int(max_frames, "max_frames"),
         None if max_frame_pixels is None else positive_int(max_frame_pixels, "max_frame_pixels"),
     )
-    with _open_source(source, limits) as (stream, label):
+    with open_source(source, limits) as (stream, label):
         kind = _sniff(stream, label)
         if kind == "TIFF":
             image = read_tiff(stream, label, limits)
@@ -77,7 +77,7 @@ def read_image(
 
 
 @contextmanager
-def _open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
+def open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
     """Yield a seekable binary stream positioned at the start of the image, and its label."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(source), "the image"
