@@ -9,12 +9,14 @@ they survive reruns (e.g. clicking a download button):
 ``batch.stacks``     {stem: measurement rows} of inputs with more than one frame
 ``batch.zip``        bytes of the zip (masks + measurements.csv)
 ``batch.csv``        text of measurements.csv
+``batch.objects_csv`` text of objects.csv, or None when no objects were asked for
 ``batch.summary``    one-line summary of the run
 The model trained on the main page is read from ``seg.model`` (see the contract).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 
@@ -23,6 +25,7 @@ import streamlit as st
 from seg import batch
 from seg.errors import SegError
 from seg.ui.lifetime import run_finished, watch_session
+from seg.ui.objects import batch_objects_choice
 
 MODEL_KEY = "seg.model"
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in batch.IMAGE_SUFFIXES)
@@ -110,7 +113,9 @@ def run(model, uploads, options: batch.ApplyOptions) -> None:
     report = batch.BatchReport(outcomes, time.perf_counter() - start)
     st.session_state["batch.outcomes"] = outcomes
     st.session_state["batch.csv"] = csv_text
-    st.session_state["batch.zip"] = batch.results_zip(results, csv_text=csv_text)
+    objects_text = batch.objects_csv(model, outcomes, options) if options.objects is not None else None
+    st.session_state["batch.objects_csv"] = objects_text
+    st.session_state["batch.zip"] = batch.results_zip(results, csv_text=csv_text, objects_text=objects_text)
     st.session_state["batch.summary"] = report.summary(max_listed=0)  # failures listed apart
     st.session_state["batch.thumbnails"] = thumbnails
     st.session_state["batch.stacks"] = {
@@ -139,6 +144,9 @@ def show_results() -> None:
             "Download measurements (CSV)", st.session_state["batch.csv"],
             file_name="measurements.csv", mime="text/csv", key="w_batch_csv",
         )
+        if st.session_state.get("batch.objects_csv") is not None:
+            left.download_button("Download objects (CSV)", st.session_state["batch.objects_csv"],
+                                 file_name="objects.csv", mime="text/csv", key="w_batch_objects_csv")
     thumbnails = st.session_state.get("batch.thumbnails", [])
     if thumbnails:
         st.markdown("**Spot check** (first frame of each image)")
@@ -171,7 +179,7 @@ model = choose_model()
 uploads = st.file_uploader(
     "Images or stacks", type=IMAGE_TYPES, accept_multiple_files=True, key="w_batch_images"
 )
-options = choose_options()
+options = dataclasses.replace(choose_options(), objects=batch_objects_choice(model))
 ready = model is not None and bool(uploads)
 label = f"Segment {len(uploads)} image{'s' if len(uploads or []) != 1 else ''}" if uploads else "Segment"
 if st.button(label, type="primary", disabled=not ready, key="w_batch_run"):

@@ -41,8 +41,10 @@ __all__ = [
     "class_mask",
     "instance_tiff_bytes",
     "measure_objects",
+    "object_columns",
     "object_rows",
     "objects_csv",
+    "objects_of_stack",
     "segment_objects",
 ]
 
@@ -390,3 +392,53 @@ def objects_csv(rows: list[dict], columns: list[str]) -> str:
 
     header = ["image", "frame", "object", *(column for column in columns if column != "label")]
     return rows_to_csv(rows, columns=header)
+
+
+def object_columns(n_channels: int | None, *, probability: bool, pixel_size: float | None = None,
+                   unit: str = "um") -> list[str]:
+    """The columns :func:`measure_objects` gives for these arguments (with or without objects):
+    an image of ``n_channels`` channels (None: no image), a class probability or not."""
+    empty = np.zeros((1, 1), np.int32)
+    image = None if n_channels is None else np.zeros((1, 1, n_channels), np.float32)
+    proba = np.zeros((1, 1), np.float32) if probability else None
+    return list(measure_objects(empty, image=image, proba=proba, pixel_size=pixel_size, unit=unit).columns)
+
+
+def objects_of_stack(
+    name: str,
+    labels: np.ndarray,
+    class_label: int,
+    *,
+    image: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[dict]]:
+    """Objects of one class in every frame of a label stack, and their CSV rows.
+
+    Parameters
+    ----------
+    name : str
+        The image's name in the ``image`` column.
+    labels : (T, H, W) integer array
+        Predicted labels 1..K (the same whether the frames were predicted whole or in tiles).
+    class_label : int
+        The class, 1..K.
+    image : (T, H, W, C) array, optional
+        Adds intensities per channel.
+    proba : (T, H, W, K) float array, optional
+        Adds ``probability_mean``.
+
+    Returns
+    -------
+    instances : (T, H, W) int32
+        Objects numbered from 1 in each frame (:func:`segment_objects` with its defaults).
+    rows : list of dict
+        :func:`object_rows` of every frame, frame by frame.
+    """
+    instances = np.zeros(labels.shape, np.int32)
+    rows: list[dict] = []
+    for t in range(labels.shape[0]):
+        instances[t] = segment_objects(labels[t], class_label)
+        table = measure_objects(instances[t], image=None if image is None else np.asarray(image[t]),
+                                proba=None if proba is None else proba[t], class_label=class_label)
+        rows.extend(object_rows(table, image=name, frame=t))
+    return instances, rows

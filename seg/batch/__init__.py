@@ -14,7 +14,9 @@ Files written for an input ``cells.tif`` (stem ``cells``):
 - ``cells_probabilities.tif`` — float32, (K, H, W) or (T, K, H, W) (optional);
 - ``cells_overlay.png`` — the image with the mask blended in (optional; stacks:
   ``cells_overlay_t000.png`` per frame);
-- ``measurements.csv`` — one row per image, frame and class (:mod:`seg.measure`).
+- ``measurements.csv`` — one row per image, frame and class (:mod:`seg.measure`);
+- with ``ApplyOptions.objects``: ``cells_objects.tif`` (instance labels of that class, one page
+  per frame) and one ``objects.csv`` per run (image, frame, object, measurements; :mod:`seg.objects`).
 
 Every file is written under a temporary name in the output folder and renamed into place
 (``os.replace``), so a crash, a killed worker or a full disk never leaves a half-written file
@@ -36,6 +38,7 @@ from seg.batch.apply import (
     apply_file,
     apply_source,
     encode_outputs,
+    find_objects,
     measurement_rows,
     needs_tiling,
     predict_image,
@@ -54,8 +57,11 @@ from seg.batch.outcomes import TILE_ABOVE_BYTES, ApplyOptions, BatchError, Batch
 from seg.batch.reading import MEMMAP_ABOVE_BYTES
 from seg.batch.run import (
     MEASUREMENTS_FILE,
+    OBJECTS_FILE,
     ProgressCallback,
+    check_objects_class,
     measurements_csv,
+    objects_csv,
     overlay_thumbnail,
     results_zip,
     run_batch,
@@ -69,6 +75,7 @@ __all__ = [
     "ImageOutcome",
     "ImageResult",
     "MEASUREMENTS_FILE",
+    "OBJECTS_FILE",
     "MEMMAP_ABOVE_BYTES",
     "MapperFactory",
     "ProgressCallback",
@@ -78,13 +85,16 @@ __all__ = [
     "apply_file",
     "apply_source",
     "atomic_write",
+    "check_objects_class",
     "check_output_dir",
     "collect_inputs",
     "dask_client",
     "display_name",
     "encode_outputs",
+    "find_objects",
     "measurement_rows",
     "measurements_csv",
+    "objects_csv",
     "needs_tiling",
     "overlay_thumbnail",
     "predict_image",

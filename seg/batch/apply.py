@@ -26,8 +26,8 @@ from seg.tiling import TiledResult, Window, apply_tiled, frame_statistics, predi
 if TYPE_CHECKING:
     from seg.model import Model
 
-__all__ = ["needs_tiling", "predict_image", "encode_outputs", "measurement_rows", "apply_source",
-           "apply_file"]
+__all__ = ["needs_tiling", "predict_image", "encode_outputs", "measurement_rows", "find_objects",
+           "apply_source", "apply_file"]
 
 
 
@@ -151,6 +151,7 @@ def encode_outputs(
     labels: np.ndarray,
     proba: np.ndarray | None,
     options: ApplyOptions,
+    instances: np.ndarray | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Encode the output files of one image, one at a time: ``(file name, bytes)``.
 
@@ -161,6 +162,9 @@ def encode_outputs(
     image : (T, H, W, C) array
     labels : (T, H, W)
     proba : (T, H, W, K) float32 or None
+    instances : (T, H, W) int32, optional
+        Object labels (``options.objects``): ``NAME_objects.tif``, 16-bit (32-bit above 65,535
+        objects in a frame), one page per frame.
     """
     from seg import render
 
@@ -178,6 +182,24 @@ def encode_outputs(
             yield f"{name}_overlay{suffix}.png", _overlay_png(
                 model, np.asarray(image[t]), labels[t], options.overlay_alpha
             )
+    if instances is not None:
+        from seg.objects import instance_tiff_bytes
+
+        yield f"{name}_objects.tif", instance_tiff_bytes(instances[0] if n_frames == 1 else instances)
+
+
+def find_objects(name: str, image: np.ndarray, labels: np.ndarray, proba: np.ndarray | None,
+                 options: ApplyOptions) -> tuple[np.ndarray | None, list[dict]]:
+    """Object labels (T, H, W) and CSV rows of ``options.objects``' class; (None, []) without.
+
+    Found on the full-resolution labels after prediction, so a frame predicted in tiles has the
+    same objects as untiled, objects across tile borders included (see :mod:`seg.objects`).
+    """
+    if options.objects is None:
+        return None, []
+    from seg.objects import objects_of_stack
+
+    return objects_of_stack(name, labels, options.objects, image=image, proba=proba)
 
 
 def one_line(error: BaseException) -> str:
@@ -234,7 +256,8 @@ def apply_source(
         outcome.shape = tuple(int(n) for n in image.shape[:3])
         labels, proba, outcome.tiled = predict_image(model, image, options)
         outcome.rows = measurement_rows(name, labels, model.class_names)
-        outputs = dict(encode_outputs(model, name, image, labels, proba, options))
+        instances, outcome.object_rows = find_objects(name, image, labels, proba, options)
+        outputs = dict(encode_outputs(model, name, image, labels, proba, options, instances))
     except SegError as exc:
         outcome.error = one_line(exc)
         return ImageResult(outcome)
@@ -272,7 +295,8 @@ def apply_file(
             model, image, options, mapper_factory=mapper_factory
         )
         outcome.rows = measurement_rows(name, labels, model.class_names)
-        for file_name, data in encode_outputs(model, name, image, labels, proba, options):
+        instances, outcome.object_rows = find_objects(name, image, labels, proba, options)
+        for file_name, data in encode_outputs(model, name, image, labels, proba, options, instances):
             atomic_write(Path(out_dir) / file_name, data)
             outcome.files.append(file_name)
     except SegError as exc:

@@ -45,6 +45,9 @@ class ApplyOptions:
         Size limit (T*H*W) of one input image.
     overlay_alpha : float
         Opacity of the mask in overlays.
+    objects : int or None
+        A class 1..K: also find its objects (:func:`seg.objects.segment_objects`), write
+        ``NAME_objects.tif`` (instance labels) and one ``objects.csv`` for the run.
     """
 
     masks: bool = True
@@ -55,6 +58,7 @@ class ApplyOptions:
     tile_above_bytes: int = TILE_ABOVE_BYTES
     max_pixels: int = 100_000_000
     overlay_alpha: float = 0.5
+    objects: int | None = None
 
     def __post_init__(self) -> None:
         if self.tiling not in ("auto", "always", "never"):
@@ -63,6 +67,9 @@ class ApplyOptions:
             raise BatchError(f"overlay opacity {self.overlay_alpha} must be between 0 and 1")
         if self.max_pixels < 1:
             raise BatchError(f"max_pixels {self.max_pixels} must be a positive number of pixels")
+        if self.objects is not None and (isinstance(self.objects, bool) or not isinstance(self.objects, int)
+                                         or self.objects < 1):
+            raise BatchError(f"objects {self.objects!r} must be a class number 1..K (or None for no objects)")
 
 
 @dataclass
@@ -82,6 +89,8 @@ class ImageOutcome:
     seconds : float
     rows : list of dict
         Measurement rows (``image``, ``frame``, ``class``, ...).
+    object_rows : list of dict
+        With ``ApplyOptions.objects``: one row per object (``image``, ``frame``, ``object``, ...).
     files : list of str
         Names of the files written (or encoded) for this image.
     tiled : bool
@@ -94,6 +103,7 @@ class ImageOutcome:
     shape: tuple[int, ...] = ()
     seconds: float = 0.0
     rows: list[dict] = field(default_factory=list)
+    object_rows: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     tiled: bool = False
 

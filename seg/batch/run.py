@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from seg.model import Model
 
 MEASUREMENTS_FILE = "measurements.csv"
+OBJECTS_FILE = "objects.csv"
 
 
 def measurements_csv(outcomes: Iterable[ImageOutcome]) -> str:
@@ -34,8 +35,29 @@ def measurements_csv(outcomes: Iterable[ImageOutcome]) -> str:
     return rows_to_csv(rows, columns=BATCH_COLUMNS)
 
 
-def results_zip(results: Sequence[ImageResult], *, csv_text: str | None = None) -> bytes:
-    """A zip of every successful result's output files plus ``measurements.csv``.
+def objects_csv(model: Model, outcomes: Iterable[ImageOutcome], options: ApplyOptions) -> str:
+    """CSV text of the object rows of all successful outcomes (``options.objects``' class):
+    ``image, frame, object``, then the measurements; the same header with or without objects."""
+    from seg.objects import object_columns
+    from seg.objects import objects_csv as to_csv
+
+    columns = object_columns(model.n_channels, probability=options.probabilities)
+    return to_csv([row for outcome in outcomes if outcome.ok for row in outcome.object_rows], columns)
+
+
+def check_objects_class(model: Model, options: ApplyOptions) -> None:
+    """Refuse ``options.objects`` beyond the model's classes before any image is read."""
+    if options.objects is not None and options.objects > model.n_classes:
+        from seg.batch.outcomes import BatchError
+
+        raise BatchError(f"objects class {options.objects} does not exist: the model has "
+                         f"{model.n_classes} classes ({', '.join(model.class_names)}), numbered 1..{model.n_classes}")
+
+
+def results_zip(results: Sequence[ImageResult], *, csv_text: str | None = None,
+                objects_text: str | None = None) -> bytes:
+    """A zip of every successful result's output files plus ``measurements.csv`` (and
+    ``objects.csv`` when ``objects_text`` is given).
 
     Member names are the sanitised output names only (no folders).
     """
@@ -47,6 +69,8 @@ def results_zip(results: Sequence[ImageResult], *, csv_text: str | None = None) 
         if csv_text is None:
             csv_text = measurements_csv(r.outcome for r in results)
         archive.writestr(MEASUREMENTS_FILE, csv_text)
+        if objects_text is not None:
+            archive.writestr(OBJECTS_FILE, objects_text)
     return buffer.getvalue()
 
 
@@ -80,7 +104,8 @@ def run_batch(
     client: Any = None,
     progress: ProgressCallback | None = None,
 ) -> BatchReport:
-    """Apply a model to many files, write their outputs and ``measurements.csv``.
+    """Apply a model to many files, write their outputs and ``measurements.csv`` (and
+    ``objects.csv`` with ``options.objects``).
 
     Parameters
     ----------
@@ -100,6 +125,7 @@ def run_batch(
     BatchReport
         Outcomes in input order. Bad images are reported there, not raised.
     """
+    check_objects_class(model, options)
     out = check_output_dir(out_dir)
     paths = [Path(p) for p in paths]
     names = unique_stems(paths)
@@ -109,6 +135,8 @@ def run_batch(
     else:
         outcomes = run_on_dask(client, model, paths, names, out, options, progress)
     atomic_write(out / MEASUREMENTS_FILE, measurements_csv(outcomes).encode("utf-8"))
+    if options.objects is not None:
+        atomic_write(out / OBJECTS_FILE, objects_csv(model, outcomes, options).encode("utf-8"))
     _remove_leftovers(out, names)
     return BatchReport(outcomes, time.perf_counter() - start, out)
 

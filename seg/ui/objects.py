@@ -209,3 +209,15 @@ def _picture_size(record: ImageRecord) -> tuple[int, int]:
 
     _, height, width = record.shape
     return display_size(height, width, config.DISPLAY_MAX_SIDE)
+
+
+def batch_objects_choice(model) -> int | None:
+    """The batch page's "Find objects of class" choice: a class number 1..K, or None."""
+    if model is None:
+        return None
+    names = list(model.class_names)
+    choice = st.selectbox("Find objects of class", [None, *range(1, len(names) + 1)], key="w_batch_objects",
+                          format_func=lambda k: "no objects" if k is None else names[k - 1],
+                          help="Adds NAME_objects.tif (each object numbered) to the zip and a table of "
+                          "every object (objects.csv), as `python -m seg apply --objects` does.")
+    return None if choice is None else int(choice)

@@ -84,3 +84,33 @@ def test_a_selected_row_is_highlighted(app):
     instances = app.session_state["seg.objects"]["found"].instances
     assert changed.sum() >= 0.5 * (instances == largest).sum()   # its inside is filled (image at 1:1)
     assert not changed[instances != largest].any()               # and nothing else changes
+
+
+def test_the_batch_page_writes_objects_when_asked():
+    import zipfile
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import png_bytes
+    from tests.unit.test_batch import synthetic_scene, train_small
+
+    image, truth = synthetic_scene(seed=0)
+    model = train_small(image, truth)
+    page = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "1_Batch_apply.py"),
+                             default_timeout=60)
+    page.session_state["seg.model"] = model
+    page.run()
+    page.selectbox(key="w_batch_objects").set_value(2).run()
+    page.file_uploader(key="w_batch_images").set_value([("blobs.png", png_bytes(image), "image/png")])
+    page.run()
+    page.button(key="w_batch_run").click()
+    page.run()
+    assert not page.exception, [e.message for e in page.exception]
+    archive = zipfile.ZipFile(io.BytesIO(page.session_state["batch.zip"]))
+    assert sorted(archive.namelist()) == ["blobs_mask.png", "blobs_objects.tif", "measurements.csv", "objects.csv"]
+    rows = list(csv.DictReader(io.StringIO(archive.read("objects.csv").decode())))
+    instances = tifffile.imread(io.BytesIO(archive.read("blobs_objects.tif")))
+    assert len(rows) == instances.max() >= 3
+    assert [int(r["area"]) for r in rows] == [int((instances == k).sum()) for k in range(1, len(rows) + 1)]
+    assert page.session_state["batch.objects_csv"] == archive.read("objects.csv").decode()
