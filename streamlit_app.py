@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from seg.ui import accuracy as A
 from seg.ui import config, page
 from seg.ui import downloads as D
 from seg.ui import measurements as M
@@ -77,6 +78,11 @@ def segment() -> None:
             if objects_panel.open:
                 classes = st.session_state[S.CLASSES]
                 files += page.guarded(O.objects_panel, st.session_state, record, prediction, classes) or []
+        accuracy_panel = st.expander("How good is it?", key="accuracy_panel", on_change="rerun",
+                                     icon=":material/fact_check:")
+        with accuracy_panel:
+            if accuracy_panel.open:
+                page.guarded(A.accuracy_panel, st.session_state, record, prediction, labels, st.session_state[S.CLASSES])
     if record.n_frames > 1 and st.session_state[S.MODEL] is not None:
         stack_panel = st.expander("Measure all frames", key="stack_panel", on_change="rerun",
                                   icon=":material/timeline:")

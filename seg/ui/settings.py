@@ -86,12 +86,17 @@ def init_settings(state) -> None:
 
 def adopt_model_settings(state, model) -> None:
     """Make a loaded model's feature/forest/normalisation settings the current ones (callbacks only)."""
-    state[FEATURE_BASE] = model.feature_settings
-    state[S.W_PRESET] = next((n for n, s in _presets().items() if s == model.feature_settings), CUSTOM)
-    _write_feature_widgets(state, model.feature_settings)
-    state[FOREST_BASE] = model.forest_settings
-    _write_forest_widgets(state, model.forest_settings)
+    adopt_settings(state, model.feature_settings, model.forest_settings)
     state[NORMALIZATION] = model.normalization
+
+
+def adopt_settings(state, feature_settings, forest_settings) -> None:
+    """Make these feature and forest settings the current ones (callbacks only)."""
+    state[FEATURE_BASE] = feature_settings
+    state[S.W_PRESET] = next((n for n, s in _presets().items() if s == feature_settings), CUSTOM)
+    _write_feature_widgets(state, feature_settings)
+    state[FOREST_BASE] = forest_settings
+    _write_forest_widgets(state, forest_settings)
 
 
 def _on_preset() -> None:

@@ -72,6 +72,7 @@ DOWNLOADS = "seg.downloads"
 MEASUREMENTS = "seg.measurements"
 STACK_MEASUREMENTS = "seg.stack_measurements"
 OBJECTS = "seg.objects"
+ACCURACY = "seg.accuracy"
 FORCE_UPDATE = "seg.force_update"
 
 # Widget keys (CSS class st-key-<key> in the browser).
@@ -193,6 +194,7 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (MEASUREMENTS, None),
         (STACK_MEASUREMENTS, None),
         (OBJECTS, {}),
+        (ACCURACY, {}),
         (FORCE_UPDATE, False),
     ):
         state.setdefault(key, value)
@@ -249,7 +251,7 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
 
 #: Caches of data the app can compute again from the image, strokes and model (the bulk of a
 #: session's memory): emptied when the session's tab disconnects (seg/ui/lifetime.py).
-RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY, OBJECTS)
+RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY)
 
 
 def recomputable(state: MutableMapping[str, Any]) -> tuple:

@@ -1,0 +1,287 @@
+"""The "How good is it?" panel: estimated accuracy, feature importance, suggested settings and
+where to label next.
+
+The accuracy estimate (:func:`seg.evaluate.estimate_accuracy`) retrains the forest up to eight
+times, about half a second at 1 MP, so it runs when asked and is kept with the model version it
+was made for: after a new stroke or other settings it is shown as *stale* until refreshed.
+Impurity importance comes with the model at no cost; permutation importance and suggested
+settings are on demand too. Everything computed is kept in ``state[S.ACCURACY]``, a dict released with
+the other recomputable caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from seg.ui import state as S
+from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.text import escape_markdown
+from seg.ui.views import display_rgb
+
+W_REGION = "w_next_region"
+HIGHLIGHT = (255, 212, 0)
+BOX = (255, 255, 255)
+EXPLAIN = ("Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
+           "retrained without some of your strokes and predicts them; those results are reweighted to "
+           "look like the rest of the image (its mix of predicted classes and of sure and unsure pixels). "
+           "The 90 % interval reflects how many strokes the estimate rests on.")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the estimates are made from: the current model and the scribbled frames."""
+
+    version: int                   # state[S.MODEL_VERSION] of the model
+    model: Any
+    image: np.ndarray              # (T, H, W, C) frames of the record
+    labels: np.ndarray             # (T, H, W) scribbles, zeros in frames without strokes
+    features: list                 # per frame: (H, W, F) float32 or None (no strokes)
+    proba: list                    # per frame: (H, W, K) float32 or None
+    class_names: tuple[str, ...]
+
+
+def gather_inputs(state: MutableMapping[str, Any], record: ImageRecord, prediction,
+                  labels: Mapping[int, np.ndarray], classes: Sequence[ClassSpec]) -> Inputs | None:
+    """The inputs of the current model, or None when there is no model trained on scribbles."""
+    from seg.ui import pipeline as P
+
+    model = state[S.MODEL]
+    scribbled = sorted(f for f, image in labels.items() if image.any())
+    if model is None or not scribbled:
+        return None
+    stacks, _ = P.features_for(state, record, scribbled, model.feature_settings, model.normalization,
+                               keep=[prediction.frame])
+    n_frames, height, width = record.shape
+    label_stack = np.zeros((n_frames, height, width), np.uint16)
+    features: list = [None] * n_frames
+    proba: list = [None] * n_frames
+    for frame, stack in zip(scribbled, stacks):
+        label_stack[frame] = labels[frame]
+        features[frame] = stack
+    if prediction.frame in scribbled:
+        proba[prediction.frame] = prediction.probabilities()
+    names = tuple(c.name for c in classes)[: model.n_classes]
+    return Inputs(int(state[S.MODEL_VERSION]), model, record.frames, label_stack, features, proba, names)
+
+
+def _keep(state: MutableMapping[str, Any], inputs: Inputs, name: str, compute) -> None:
+    """Run ``compute()`` and keep its result as ``name`` with the model version, or its error."""
+    from seg.errors import SegError
+
+    try:
+        value = compute()
+    except SegError as error:
+        state[S.ACCURACY]["error"] = str(error)
+        return
+    state[S.ACCURACY].update({name: value, f"{name}_version": inputs.version, "error": None})
+
+
+def estimate(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+    """Compute the accuracy report (button callback)."""
+    from seg.evaluate import estimate_accuracy
+
+    model = inputs.model
+    _keep(state, inputs, "report", lambda: estimate_accuracy(
+        inputs.image, inputs.labels, model.feature_settings, model.forest_settings, class_names=inputs.class_names,
+        normalization=model.normalization, features=inputs.features, proba=inputs.proba))
+
+
+def permutation(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+    """Permutation importance on held-out strokes (button callback)."""
+    from seg.evaluate import held_out_importance
+
+    model = inputs.model
+    _keep(state, inputs, "permutation", lambda: held_out_importance(
+        inputs.image, inputs.labels, model.feature_settings, model.forest_settings,
+        normalization=model.normalization, features=inputs.features))
+
+
+def suggest(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+    """Rank the presets and a few forests by the estimate (button callback)."""
+    from seg.evaluate import suggest_settings
+
+    _keep(state, inputs, "suggestions", lambda: suggest_settings(
+        inputs.image, inputs.labels, normalization=inputs.model.normalization, class_names=inputs.class_names))
+
+
+def use_settings(feature_settings, forest_settings) -> None:
+    """Make suggested settings the current ones (button callback); the model retrains."""
+    from seg.ui.settings import adopt_settings
+
+    adopt_settings(st.session_state, feature_settings, forest_settings)
+
+
+def preset_name(settings) -> str:
+    """The preset's name, or a short description of custom settings."""
+    from seg.features import PRESETS
+
+    for name, preset in PRESETS.items():
+        if preset == settings:
+            return name
+    return f"{settings.feature_set} σ {settings.sigma_min:g}–{settings.sigma_max:g}"
+
+
+def forest_name(forest) -> str:
+    depth = "unlimited" if forest.max_depth is None else forest.max_depth
+    return f"{forest.n_estimators} trees, depth {depth}, leaf ≥ {forest.min_samples_leaf}"
+
+
+# --------------------------------------------------------------------------------- the panel
+
+
+def accuracy_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
+                   labels: Mapping[int, np.ndarray], classes: Sequence[ClassSpec]) -> None:
+    """The panel's content (the caller shows it only while its expander is open)."""
+    inputs = gather_inputs(state, record, prediction, labels, classes)
+    if inputs is None:
+        st.info("Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
+                icon=":material/draw:")
+        return
+    cache = state[S.ACCURACY]
+    if cache.get("error"):
+        st.error(escape_markdown(cache["error"]))
+    _accuracy_section(cache, inputs)
+    _next_section(state, record, prediction, cache, inputs)
+    _importance_section(cache, inputs)
+    _suggest_section(cache, inputs)
+
+
+def _stale(cache: Mapping[str, Any], name: str, inputs: Inputs) -> bool:
+    return cache.get(f"{name}_version") != inputs.version
+
+
+def _accuracy_section(cache: dict, inputs: Inputs) -> None:
+    st.markdown("**Accuracy**", help=EXPLAIN)
+    report = cache.get("report")
+    stale = report is not None and _stale(cache, "report", inputs)
+    label = "Refresh estimate" if report is not None else "Estimate accuracy"
+    st.button(label, key="w_estimate_accuracy", icon=":material/fact_check:", on_click=estimate,
+              args=(st.session_state, inputs), type="primary" if stale or report is None else "secondary")
+    if report is None:
+        st.caption("Estimated from your strokes on request (it retrains the forest a few times).")
+        return
+    if stale:
+        st.warning("Stale: the scribbles or settings changed since this estimate. Press “Refresh estimate”.",
+                   icon=":material/update:")
+    if report.accuracy is None:
+        st.info(escape_markdown(f"Too few strokes to estimate: {report.reason}."), icon=":material/info:")
+        return
+    low, high = report.interval
+    columns = st.columns(3)
+    columns[0].metric("Estimated accuracy", f"{report.accuracy:.1%}",
+                      help="On the unlabelled pixels of the scribbled frames.")
+    columns[1].metric("90 % interval", f"{low:.0%} – {high:.0%}")
+    columns[2].metric("Strokes", report.n_groups, help="Connected scribbles per class: the units held out.")
+    st.caption(f"Plain held-out strokes: {report.held_out_accuracy:.1%} of their pixels right "
+               "(biased towards the easy middles of structures).")
+    table = report.per_class.reset_index()
+    st.dataframe(table, hide_index=True, key="w_accuracy_per_class",
+                 column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                for name in ("precision", "recall", "iou")})
+    import pandas as pd
+
+    names = list(report.per_class.index)
+    confusion = pd.DataFrame(report.confusion, index=[f"scribbled {n}" for n in names],
+                             columns=[f"predicted {n}" for n in names])
+    st.caption("Confusion of the held-out stroke pixels")
+    st.dataframe(confusion, key="w_accuracy_confusion")
+
+
+def _next_section(state, record: ImageRecord, prediction, cache: dict, inputs: Inputs) -> None:
+    from seg.evaluate import label_next
+    from seg.model import uncertainty
+
+    st.markdown("**Label here next**", help="Held-out strokes the model gets wrong, then the windows where it "
+                "is least sure. A stroke there helps most.")
+    report = cache.get("report")
+    fresh = report if report is not None and not _stale(cache, "report", inputs) else None
+    memo = cache.get("next")
+    key = (prediction.key, id(fresh))
+    if memo is None or memo[0] != key:
+        regions = label_next(uncertainty(prediction.probabilities()), fresh, frame=prediction.frame)
+        memo = cache["next"] = (key, regions)
+    regions = memo[1]
+    if not regions:
+        st.caption("The model is sure everywhere: nothing to suggest.")
+        return
+    options = list(range(len(regions)))
+    choice = st.radio("Regions", options, key=W_REGION, format_func=lambda i: f"{i + 1}. {regions[i].describe()}",
+                      label_visibility="collapsed")
+    if choice not in options:
+        choice = 0
+    _, height, width = record.shape
+    size = _display_size(height, width)
+    picture = boxes_picture(display_rgb(state, record, prediction.frame, size), regions, (height, width), choice)
+    st.image(picture, caption="Boxes: where to label next (the selected one in yellow)", width="stretch")
+
+
+def _display_size(height: int, width: int, longest: int = 640) -> tuple[int, int]:
+    scale = min(1.0, longest / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def boxes_picture(rgb: np.ndarray, regions, image_shape: tuple[int, int], selected: int | None) -> np.ndarray:
+    """``rgb`` (h, w, 3) with every region's box outlined, the selected one thicker and yellow."""
+    out = np.array(rgb, copy=True)
+    h, w = out.shape[:2]
+    sy, sx = h / image_shape[0], w / image_shape[1]
+    for i, region in enumerate(regions):
+        r0, r1 = int(region.row0 * sy), max(int(region.row1 * sy) - 1, int(region.row0 * sy))
+        c0, c1 = int(region.col0 * sx), max(int(region.col1 * sx) - 1, int(region.col0 * sx))
+        color, thick = (HIGHLIGHT, 3) if i == selected else (BOX, 1)
+        for t in range(thick):
+            top, bottom = min(r0 + t, h - 1), max(r1 - t, 0)
+            left, right = min(c0 + t, w - 1), max(c1 - t, 0)
+            out[top, left:right + 1] = color
+            out[bottom, left:right + 1] = color
+            out[top:bottom + 1, left] = color
+            out[top:bottom + 1, right] = color
+    return out
+
+
+def _importance_section(cache: dict, inputs: Inputs) -> None:
+    from seg.evaluate import importance_by_scale
+
+    st.markdown("**What the model looks at**", help="Share of the forest's impurity decrease per feature group and "
+                "scale; permutation importance: how much held-out accuracy drops when a feature is shuffled.")
+    by_scale = importance_by_scale(inputs.model.feature_importance())
+    st.bar_chart(by_scale.set_index("label")["importance"], horizontal=True, x_label="importance", y_label="")
+    st.button("Permutation importance on held-out strokes", key="w_permutation_importance",
+              icon=":material/shuffle:", on_click=permutation, args=(st.session_state, inputs))
+    table = cache.get("permutation")
+    if table is not None:
+        if _stale(cache, "permutation", inputs):
+            st.caption("Stale: made for an earlier model.")
+        summed = importance_by_scale(table)
+        st.dataframe(summed[["label", "importance"]], hide_index=True, key="w_permutation_table")
+
+
+def _suggest_section(cache: dict, inputs: Inputs) -> None:
+    st.markdown("**Suggest settings**", help="Every feature preset, and two other forests, compared by the same "
+                "estimate; takes a few seconds per candidate on large images.")
+    st.button("Suggest settings", key="w_suggest_settings", icon=":material/tune:", on_click=suggest,
+              args=(st.session_state, inputs))
+    ranked = cache.get("suggestions")
+    if not ranked:
+        return
+    if _stale(cache, "suggestions", inputs):
+        st.caption("Stale: made for earlier scribbles.")
+    import pandas as pd
+
+    rows = [{"features": preset_name(s), "forest": forest_name(r.forest), "accuracy": r.accuracy,
+             "interval": "" if r.interval is None else f"{r.interval[0]:.2f}–{r.interval[1]:.2f}"}
+            for s, r in ranked]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="w_suggestions",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})
+    best_settings, best = ranked[0]
+    current = (inputs.model.feature_settings, inputs.model.forest_settings)
+    if best.accuracy is None or (best_settings, best.forest) == current:
+        st.caption("The current settings are the best of these.")
+        return
+    st.button(f"Use {preset_name(best_settings)} ({forest_name(best.forest)})", key="w_use_suggestion",
+              icon=":material/check:", on_click=use_settings, args=(best_settings, best.forest))
