@@ -23,7 +23,7 @@ Every file is written under a temporary name in the output folder and renamed in
 under a final name. Existing files with the same names are replaced.
 
 Modules, one concept each: :mod:`seg.batch.outcomes` (options, outcomes, reports,
-:class:`BatchError`), :mod:`seg.batch.files` (safe names, inputs, output folder, atomic writes),
+:class:`BatchError`), :mod:`seg.batch.files` (inputs, output folder; safe names and atomic writes are :mod:`seg.files`),
 :mod:`seg.batch.reading` (reading inputs, memory-mapping big TIFFs), :mod:`seg.batch.apply` (one
 image: predict, measure, encode), :mod:`seg.batch.dask_runner` (running on Dask) and
 :mod:`seg.batch.run` (many images; CSV, zip, thumbnails). This package re-exports their public
@@ -44,15 +44,7 @@ from seg.batch.apply import (
     predict_image,
 )
 from seg.batch.dask_runner import TASK_RETRIES, dask_client
-from seg.batch.files import (
-    IMAGE_SUFFIXES,
-    atomic_write,
-    check_output_dir,
-    collect_inputs,
-    display_name,
-    safe_stem,
-    unique_stems,
-)
+from seg.batch.files import IMAGE_SUFFIXES, check_output_dir, collect_inputs
 from seg.batch.outcomes import TILE_ABOVE_BYTES, ApplyOptions, BatchError, BatchReport, ImageOutcome, ImageResult
 from seg.batch.reading import MEMMAP_ABOVE_BYTES
 from seg.batch.run import (
@@ -66,6 +58,7 @@ from seg.batch.run import (
     results_zip,
     run_batch,
 )
+from seg.files import atomic_write, display_name, safe_stem, unique_stems
 
 __all__ = [
     "ApplyOptions",

@@ -4,7 +4,7 @@
 too big (:func:`needs_tiling`, see :mod:`seg.tiling`); :func:`measurement_rows` measures the
 labels; :func:`encode_outputs` encodes the output files. :func:`apply_source` does all of that in
 memory (the app's batch page) and :func:`apply_file` writes the outputs into a folder
-(atomically, see :func:`seg.batch.files.atomic_write`). Bad input is reported in the outcome, not raised.
+(atomically, see :func:`seg.files.atomic_write`). Bad input is reported in the outcome, not raised.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seg.batch.files import atomic_write, display_name
 from seg.batch.outcomes import ApplyOptions, ImageOutcome, ImageResult
 from seg.batch.reading import read_input, size_limit_hint
 from seg.errors import SegError
+from seg.files import atomic_write, display_name
 from seg.tiling import TiledResult, Window, apply_tiled, frame_statistics, predict_features
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seg.batch.apply import apply_file, one_line
-from seg.batch.files import display_name
 from seg.batch.outcomes import ApplyOptions, BatchError, ImageOutcome
 from seg.batch.reading import peek_shape
 from seg.errors import SegError
+from seg.files import display_name
 from seg.tiling import TiledResult, Window, predict_window
 
 if TYPE_CHECKING:

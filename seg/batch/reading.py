@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seg.batch.files import display_name
 from seg.errors import ImageError
+from seg.files import display_name
 
 # Uncompressed TIFFs bigger than this are memory-mapped, so tiles are read from disk lazily.
 MEMMAP_ABOVE_BYTES: int = 256 << 20

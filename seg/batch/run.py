@@ -14,8 +14,9 @@ import numpy as np
 
 from seg.batch.apply import apply_file
 from seg.batch.dask_runner import run_on_dask
-from seg.batch.files import atomic_write, check_output_dir, unique_stems
+from seg.batch.files import check_output_dir
 from seg.batch.outcomes import ApplyOptions, BatchReport, ImageOutcome, ImageResult
+from seg.files import PARTIAL_SUFFIX, atomic_write, unique_stems
 
 if TYPE_CHECKING:
     from seg.model import Model
@@ -145,7 +146,7 @@ def _remove_leftovers(out: Path, names: Sequence[str]) -> None:
     """Delete temporary files of this batch's outputs left by a worker killed while writing."""
     prefixes = tuple(f".{name}_" for name in names)
     for entry in os.scandir(out):
-        if entry.name.endswith(".part") and entry.name.startswith(prefixes):
+        if entry.name.endswith(PARTIAL_SUFFIX) and entry.name.startswith(prefixes):
             try:
                 os.unlink(entry.path)
             except FileNotFoundError:  # another process cleaned it up meanwhile

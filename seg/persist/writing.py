@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import zipfile
 import zlib
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import ModelFileError
+from seg.files import atomic_write
 from seg.model import Model
 from seg.persist.schema import (
     _ARRAY_NAME,
@@ -157,20 +157,8 @@ def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    # A random name opened with O_EXCL cannot collide with or follow anything already there;
-    # mode 0o666 lets the umask decide the final permissions as for any ordinary file.
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
     except OSError as exc:
         raise ModelFileError(
             f"Could not write the model file {str(path)!r}: {exc.strerror or exc}. "

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from seg.files import safe_stem
 from seg.ui import state as S
 from seg.ui.state import ClassSpec, ImageRecord
-from seg.ui.text import escape_markdown, safe_stem
+from seg.ui.text import escape_markdown
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from seg.files import safe_stem
 from seg.ui import state as S
 from seg.ui.downloads import DownloadSpec, stack_mask_download
 from seg.ui.state import ClassSpec, ImageRecord
-from seg.ui.text import safe_stem
 
 
 def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[ClassSpec],

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from seg.files import safe_stem
 from seg.ui import config
 from seg.ui import state as S
 from seg.ui.downloads import DownloadSpec
 from seg.ui.state import ClassSpec, ImageRecord
-from seg.ui.text import escape_markdown, safe_stem
+from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
 HIGHLIGHT = "#ffd400"
@@ -184,7 +185,7 @@ def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, predicti
         _histogram(shown[column].to_numpy(dtype=np.float64), column)
 
     stem = f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}" \
-           f"_{safe_stem(class_name, 'class')}"
+           f"_{safe_stem(class_name, fallback='class')}"
     frame = prediction.frame
     columns = list(found.table.columns)
     table = shown.copy()

@@ -1,17 +1,15 @@
-"""Showing user-supplied text safely: markdown escaping and file names."""
+"""Showing user-supplied text safely: markdown escaping (safe file names: :mod:`seg.files`)."""
 
 from __future__ import annotations
 
 import re
 import string
-import unicodedata
 
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 # GitHub-flavoured Markdown turns bare URLs, "www." and e-mail addresses into links even when
 # every punctuation character is escaped; an invisible word joiner breaks those patterns.
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=:)|(?<=www)(?=\.)|(?<=@)")
 _JOINER = "\u2060"
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def escape_markdown(text: str) -> str:
@@ -24,15 +22,3 @@ def escape_markdown(text: str) -> str:
     """
     text = _AUTOLINK.sub(_JOINER, str(text).replace("\n", " "))
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def safe_stem(name: str, default: str = "image") -> str:
-    """A file-name stem derived from an uploaded file name: no directories, no odd characters.
-
-    ``"../../etc/passwd"`` -> ``"passwd"``, ``"cells 01.tif"`` -> ``"cells_01"``.
-    """
-    base = re.split(r"[\\/]", str(name))[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
-    stem = _UNSAFE_FILE_CHARS.sub("_", stem).strip("._-")
-    return stem[:80] or default

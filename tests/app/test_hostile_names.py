@@ -35,7 +35,7 @@ HOSTILE = {
     "url": "http://evil.example www.evil.example me@evil.example",
 }
 _PUNCTUATION = r"[!-/:-@\[-`{-~]"
-_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_SAFE_FILE_NAME = re.compile(r"[\w-][\w.-]*")
 
 
 def _assert_literal(markdown: str, text: str) -> None:
@@ -55,7 +55,7 @@ def _rename(at, index: int, name: str) -> str:
 
 
 def _assert_safe_file_name(name: str) -> None:
-    """ASCII letters, digits, ``._-`` only (what the main page's downloads use)."""
+    """Letters (any script), digits, ``._-`` only: :func:`seg.files.safe_stem`'s alphabet."""
     assert _SAFE_FILE_NAME.fullmatch(name) and ".." not in name, name
 
 

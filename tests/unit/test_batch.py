@@ -144,23 +144,6 @@ def test_check_output_dir_refuses_a_path_below_a_file(tmp_path):
     assert batch.check_output_dir(tmp_path / "new" / "out").is_dir()
 
 
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    target = tmp_path / "x.bin"
-    batch.atomic_write(target, b"one")
-    batch.atomic_write(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert sorted(os.listdir(tmp_path)) == ["x.bin"]
-
-
-def test_atomic_write_failure_keeps_the_old_file_whole(tmp_path):
-    target = tmp_path / "x.bin"
-    batch.atomic_write(target, b"old")
-    with pytest.raises(TypeError):
-        batch.atomic_write(target, object())  # type: ignore[arg-type]
-    assert target.read_bytes() == b"old"
-    assert sorted(os.listdir(tmp_path)) == ["x.bin"]
-
-
 # --------------------------------------------------------------------------- one image, many images
 
 
