@@ -72,4 +72,3 @@ def test_batch_outputs_and_model_files_share_the_writer(tmp_path, monkeypatch):
     Image.fromarray((image * 255).astype(np.uint8)).save(tmp_path / "in.png")
     batch.run_batch(model, [tmp_path / "in.png"], tmp_path / "out")
     assert written == ["m.segmodel", "in_mask.png", "measurements.csv"]
-
