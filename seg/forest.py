@@ -47,7 +47,8 @@ import numpy as np
 
 from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError
 
-__all__ = ["Forest", "ForestSettings", "ARRAY_NAMES", "make_estimator", "warm_up"]
+__all__ = ["Forest", "ForestSettings", "ARRAY_NAMES", "MAX_CLASSES", "MAX_TREES", "MAX_TREE_DEPTH", "MAX_FOREST_NODES",
+           "make_estimator", "warm_up"]
 
 ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value", "roots", "n_features")
 
@@ -59,8 +60,16 @@ _ROWS_PER_CHUNK = 1 << 18   # pixels per kernel call: bounds the float32 copy of
 # other one at the end of every kernel call.
 _BLOCKS_PER_GRAB = 16
 _LEAF_SUM_TOLERANCE = 1e-6
-_MAX_TREES = 2000
-_MAX_DEPTH = 64
+MAX_TREES = 2000
+"""Most trees a forest may have (``ForestSettings.n_estimators`` and any loaded bundle)."""
+MAX_TREE_DEPTH = 64
+"""Deepest tree: the bound of ``ForestSettings.max_depth``, and what ``max_depth=None`` grows
+to at most. Prediction walks every tree to its depth, so trees x depth bounds the work per pixel."""
+MAX_CLASSES = 64
+"""Most classes a model may have (training and loading a bundle). Scribbled classes are a few;
+the cost of class probabilities grows with K (a (H, W, K) float32 map is 4 K bytes per pixel)."""
+MAX_FOREST_NODES = 10_000_000
+"""Most nodes over all trees of a loaded forest (~300 MB of arrays for two classes)."""
 _MAX_SEED = 2**32 - 1
 
 
@@ -84,7 +93,8 @@ class ForestSettings:
     n_estimators : int
         Number of trees, 1..2000.
     max_depth : int or None
-        Maximum tree depth (1..64), None for unlimited.
+        Maximum tree depth (1..64); None grows trees until their leaves are pure, up to
+        :data:`MAX_TREE_DEPTH` (64).
     max_samples : float, int or None
         Pixels drawn (with replacement) to grow each tree. A float in (0, 1] is a fraction of
         the labelled pixels, kept between ``min_tree_samples`` and ``max_tree_samples``; an int
@@ -115,9 +125,9 @@ class ForestSettings:
     max_tree_samples: int = 5000
 
     def __post_init__(self) -> None:
-        _check_int("n_estimators", self.n_estimators, 1, _MAX_TREES)
+        _check_int("n_estimators", self.n_estimators, 1, MAX_TREES)
         if self.max_depth is not None:
-            _check_int("max_depth", self.max_depth, 1, _MAX_DEPTH, "or None for unlimited")
+            _check_int("max_depth", self.max_depth, 1, MAX_TREE_DEPTH, f"or None (up to {MAX_TREE_DEPTH})")
         self._check_max_samples()
         if self.class_weight not in ("balanced", None):
             raise SettingsError(f"ForestSettings.class_weight must be 'balanced' or None, got {self.class_weight!r}")
@@ -518,6 +528,37 @@ class Forest:
     def n_nodes(self) -> int:
         return int(self._arrays["feature"].shape[0])
 
+    @property
+    def depth(self) -> int:
+        """Depth of the deepest tree (0 for a forest of single leaves)."""
+        return int(self._fast[5].max())
+
+    def check_within(self, settings: ForestSettings) -> None:
+        """Refuse a forest bigger than the settings it claims to be trained with.
+
+        A model file carries both, and prediction costs trees x depth per pixel: a bundle whose
+        settings say 16 trees of depth 6 must not hold 2 000 000 trees or a chain of 200 000
+        splits (``describe_model`` would report the settings, the app would take minutes).
+
+        Raises
+        ------
+        ModelFileError
+            More trees than ``settings.n_estimators``, a tree deeper than ``settings.max_depth``
+            (:data:`MAX_TREE_DEPTH` for None), or a tree with more nodes than that depth allows.
+        """
+        if self.n_trees > settings.n_estimators:
+            raise _refuse(f"the forest has {self.n_trees:,} trees but its settings say n_estimators = "
+                          f"{settings.n_estimators}")
+        depth_limit = settings.max_depth if settings.max_depth is not None else MAX_TREE_DEPTH
+        nodes = np.diff(np.append(self._arrays["roots"], self.n_nodes).astype(np.int64))
+        biggest = int(nodes.max())
+        if biggest > 2 ** (depth_limit + 1) - 1:
+            raise _refuse(f"a tree has {biggest:,} nodes, more than a tree of depth {depth_limit} can have "
+                          f"({2 ** (depth_limit + 1) - 1:,})")
+        if self.depth > depth_limit:
+            raise _refuse(f"a tree is {self.depth:,} levels deep but the settings say max_depth = "
+                          f"{settings.max_depth} (at most {depth_limit})")
+
     def __repr__(self) -> str:
         return (f"Forest(n_trees={self.n_trees}, n_nodes={self.n_nodes}, "
                 f"n_features={self.n_features}, n_classes={self.n_classes})")
@@ -613,9 +654,14 @@ class Forest:
             If any array is missing, of the wrong dtype or shape, or describes something that is
             not a forest (child indices out of range or pointing backwards, feature indices out
             of range, non-finite thresholds, probabilities that are negative, non-finite or do
-            not sum to 1 at leaves).
+            not sum to 1 at leaves), or is larger than any forest may be: more than
+            :data:`MAX_TREES` trees, :data:`MAX_FOREST_NODES` nodes or a tree deeper than
+            :data:`MAX_TREE_DEPTH` (see also :meth:`check_within`).
         """
-        return cls(_validated(arrays))
+        forest = cls(_validated(arrays))
+        if forest.depth > MAX_TREE_DEPTH:
+            raise _refuse(f"a tree is {forest.depth:,} levels deep, more than {MAX_TREE_DEPTH}")
+        return forest
 
 
 # --------------------------------------------------------------------------------- validation
@@ -651,8 +697,10 @@ def _validated(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise _refuse(f"'value' has shape {a['value'].shape}, expected ({n_nodes}, K) with 1 <= K <= 65535")
     if a["n_features"].shape != () or not 1 <= int(a["n_features"]) <= 1 << 20:
         raise _refuse(f"'n_features' must be a scalar in 1..{1 << 20}, got {a['n_features']!r}")
-    if n_nodes < 1 or n_nodes >= 1 << 31:
-        raise _refuse(f"the forest has {n_nodes} nodes")
+    if n_nodes < 1 or n_nodes > MAX_FOREST_NODES:
+        raise _refuse(f"the forest has {n_nodes:,} nodes; a forest has 1..{MAX_FOREST_NODES:,}")
+    if a["roots"].ndim == 1 and a["roots"].size > MAX_TREES:
+        raise _refuse(f"the forest has {a['roots'].size:,} trees, more than {MAX_TREES}")
     roots = a["roots"]
     if roots.ndim != 1 or roots.size < 1 or roots[0] != 0 or np.any(np.diff(roots.astype(np.int64)) < 1) \
             or roots[-1] >= n_nodes:
@@ -706,7 +754,7 @@ def make_estimator(settings: ForestSettings, n_samples: int):
     per_tree = settings.tree_samples(n_samples)
     return RandomForestClassifier(
         n_estimators=settings.n_estimators,
-        max_depth=settings.max_depth,
+        max_depth=settings.max_depth if settings.max_depth is not None else MAX_TREE_DEPTH,
         # scikit-learn refuses a count above the data size; None means "all of them".
         max_samples=None if per_tree >= n_samples else per_tree,
         min_samples_leaf=settings.min_samples_leaf,

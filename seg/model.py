@@ -25,8 +25,9 @@ from scipy import ndimage as ndi
 
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
-from seg.forest import Forest, ForestSettings
+from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
+from seg.text import is_encodable
 
 __all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors",
            "checked_training_labels"]
@@ -364,6 +365,9 @@ def _class_count(labels: np.ndarray, class_names: Sequence[str] | None) -> int:
 
 
 def _class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
+    if n_classes > MAX_CLASSES:
+        raise TrainingError(f"{n_classes:,} classes are more than a model may have ({MAX_CLASSES}); "
+                            "merge classes or train several models.")
     if class_names is None:
         return tuple(f"class {i}" for i in range(1, n_classes + 1))
     if isinstance(class_names, str):
@@ -371,6 +375,10 @@ def _class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str
     names = tuple(class_names)
     if not all(isinstance(n, str) and n.strip() for n in names):
         raise TrainingError(f"Class names must be non-empty strings, got {list(names)!r}.")
+    bad = [n for n in names if not is_encodable(n)]
+    if bad:
+        raise TrainingError(f"Class name {bad[0]!r} is not valid Unicode text (a lone surrogate); "
+                            "rename the class.")
     if len(set(names)) != len(names):
         raise TrainingError(f"Class names must be distinct, got {list(names)!r}.")
     return names

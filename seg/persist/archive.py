@@ -3,6 +3,11 @@
 Refuses empty files, pickles (also compressed ones) and non-ZIP content by their first bytes;
 foreign, duplicate, encrypted or oddly compressed members; and sizes or compression ratios that
 look like a zip bomb. Every member is inflated in memory, never more than its declared size + 1.
+
+:func:`check_central_directory` reads the end-of-central-directory record (and the ZIP64 one)
+*before* :mod:`zipfile` parses the directory: zipfile walks every directory entry in Python,
+so a 200 MB directory of millions of empty entries would cost ~20 s and ~2 GB before the member
+count could be checked.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import bz2
 import io
 import lzma
 import pickletools
+import struct
 import zipfile
 import zlib
 from collections import Counter
@@ -19,6 +25,7 @@ from seg.errors import ModelFileError
 from seg.persist.schema import (
     _ARRAY_MEMBER,
     MANIFEST_NAME,
+    MAX_CENTRAL_DIRECTORY_BYTES,
     MAX_COMPRESSION_RATIO,
     MAX_MANIFEST_BYTES,
     MAX_MEMBERS,
@@ -98,7 +105,57 @@ def _is_compressed_pickle(data: bytes) -> bool:
     return False
 
 
+# End-of-central-directory record: signature, disk, directory disk, entries on this disk,
+# entries in total, directory size, directory offset, comment length (22 bytes + comment).
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD_SIGNATURE = b"PK\x05\x06"
+# ZIP64 locator (20 bytes, just before the EOCD record) and ZIP64 EOCD record (56 bytes, just
+# before the locator, where zipfile looks for it): signature, record size, versions, disks,
+# entries on this disk, entries in total, directory size, directory offset.
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
+_MAX_COMMENT = 0xFFFF
+
+
+def check_central_directory(data: bytes) -> None:
+    """Refuse a central directory with too many entries or bytes before zipfile parses it.
+
+    Reads the records zipfile itself relies on (the end-of-central-directory record, found as
+    zipfile finds it, and the ZIP64 record if a locator precedes it) and checks every entry
+    count and directory size they declare against :data:`MAX_MEMBERS` and
+    :data:`MAX_CENTRAL_DIRECTORY_BYTES`. zipfile reads exactly the declared directory size,
+    so this bounds its work.
+    """
+    end = len(data) - _EOCD.size
+    if end >= 0 and data[end:end + 4] == _EOCD_SIGNATURE and data[-2:] == b"\x00\x00":
+        position = end
+    else:
+        position = data.rfind(_EOCD_SIGNATURE, max(end - _MAX_COMMENT, 0))
+    if position < 0 or position + _EOCD.size > len(data):
+        raise ModelFileError("The model bundle is truncated or damaged: its ZIP end-of-central-directory "
+                             "record is missing. Download or copy the .segmodel file again.")
+    _, _, _, on_disk, entries, size, _, _ = _EOCD.unpack_from(data, position)
+    declared = [(on_disk, size), (entries, size)]
+    locator = position - _ZIP64_LOCATOR.size
+    if locator >= 0 and data[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
+        record = locator - _ZIP64_EOCD.size
+        if record >= 0 and data[record:record + 4] == _ZIP64_EOCD_SIGNATURE:
+            fields = _ZIP64_EOCD.unpack_from(data, record)
+            declared = [(fields[6], fields[8]), (fields[7], fields[8]), *declared]  # zipfile uses these
+    for count, nbytes in declared:
+        if count > MAX_MEMBERS:
+            raise ModelFileError(f"The model bundle's ZIP directory lists {count:,} members, more than any "
+                                 f"seg bundle ({MAX_MEMBERS}); it was not made by seg.")
+        if nbytes > MAX_CENTRAL_DIRECTORY_BYTES:
+            raise ModelFileError(f"The model bundle's ZIP directory is {nbytes:,} bytes, more than any seg "
+                                 f"bundle needs ({MAX_CENTRAL_DIRECTORY_BYTES:,}); it was not made by seg.")
+
+
 def open_archive(data: bytes) -> zipfile.ZipFile:
+    """A zipfile view of ``data``, after :func:`check_central_directory` bounded its directory."""
+    check_central_directory(data)
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except Exception as exc:  # untrusted decoding: whatever zipfile throws means "damaged"

@@ -106,6 +106,7 @@ def _build_model(manifest: dict, arrays: dict[str, np.ndarray]) -> Model:
     normalization = _decode("normalization", Normalization.from_dict, manifest["normalization"])
     forest_settings = _decode("forest_settings", ForestSettings.from_dict, manifest["forest_settings"])
     forest = _decode("forest arrays", Forest.from_arrays, arrays)
+    forest.check_within(forest_settings)
     names, colors = manifest["class_names"], [c.lower() for c in manifest["class_colors"]]
     n_channels = manifest["n_channels"]
     if not len(names) == len(colors) == forest.n_classes:

@@ -1,6 +1,7 @@
 """``model.json``: parsed strictly and checked against the schema before anything is built.
 
-Duplicate keys, NaN/Infinity, missing or unknown keys, the wrong format, a newer or unknown
+Duplicate keys, NaN/Infinity and numbers that overflow to infinity (``1e400``), text that is not
+encodable (lone surrogates such as ``"\\ud800"``), missing or unknown keys, the wrong format, a newer or unknown
 schema version, wrong field types and foreign array declarations (names, dtypes, shapes, total
 size) are refused; the declared arrays must match the archive's members exactly.
 """
@@ -37,7 +38,14 @@ from seg.persist.schema import (
 def parse_manifest(raw: bytes) -> dict:
     try:
         manifest = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
-                              parse_constant=_reject_constant)
+                              parse_constant=_reject_constant, parse_float=_finite_float)
+        # A JSON escape can spell a lone surrogate ("\ud800"), which no file, CSV or terminal
+        # can encode: refuse it here, not when the model is saved or its classes are printed.
+        json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ModelFileError(f"{MANIFEST_NAME} in the model bundle holds text that is not valid Unicode "
+                             f"({exc.reason} at {exc.object[exc.start:exc.end]!r}); the file was altered "
+                             "or damaged. Save the model again from seg.") from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{MANIFEST_NAME} in the model bundle is not valid UTF-8 JSON ({exc}); "
                              "the file is damaged or was not made by seg.") from exc
@@ -69,6 +77,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf, which json.dumps cannot write back
+        raise ValueError(f"the number {text[:40]} is beyond the float range")
+    return value
 
 
 def _check_schema_version(version: Any) -> None:

@@ -11,6 +11,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from seg.forest import MAX_CLASSES  # noqa: F401  (one class limit for training and loading)
+
 BUNDLE_SUFFIX = ".segmodel"
 SCHEMA_VERSION = 1
 FORMAT_NAME = "seg-model"
@@ -20,12 +22,14 @@ MANIFEST_NAME = "model.json"
 ARRAY_DIR = "arrays/"
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_MEMBERS = 256
+# A seg bundle's directory entry is ~46 bytes + a name of at most 75 + a ZIP64 extra field;
+# 1 MiB leaves room for any seg bundle and bounds zipfile's Python walk over it (~20 ms).
+MAX_CENTRAL_DIRECTORY_BYTES = 1 << 20
 # Genuine forest arrays compress a few times at most; zeros compress ~1000:1. The ratio is
 # only judged on members big enough to matter.
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1 << 20
 MAX_ARRAY_NDIM = 8
-MAX_CLASSES = 65_535
 MAX_CHANNELS = 64
 MAX_NAME_CHARS = 200
 

@@ -14,7 +14,9 @@ def describe_model(model: Model) -> dict:
     dict
         ``classes`` (list of {"name", "color"}), ``n_channels``, ``feature_preset`` (a name from
         ``seg.features.PRESETS`` or ``"custom"``), ``feature_settings`` (dict), ``n_features``,
-        ``trees``, ``created`` (ISO string or None) and ``versions``.
+        ``trees``, ``depth`` (of the deepest tree) and ``nodes`` of the forest the bundle really
+        holds (loading refuses more than its settings allow), ``created`` (ISO string or None)
+        and ``versions``.
     """
     preset = next((name for name, s in PRESETS.items() if s == model.feature_settings), "custom")
     created = model.training.get("created") if isinstance(model.training, dict) else None
@@ -24,7 +26,9 @@ def describe_model(model: Model) -> dict:
         "feature_preset": preset,
         "feature_settings": model.feature_settings.to_dict(),
         "n_features": int(model.forest.n_features),
-        "trees": int(model.forest_settings.n_estimators),
+        "trees": model.forest.n_trees,
+        "depth": model.forest.depth,
+        "nodes": model.forest.n_nodes,
         "created": created if isinstance(created, str) else None,
         "versions": dict(model.versions),
     }

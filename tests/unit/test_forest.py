@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seg.errors import ModelFileError, ModelMismatchError, TrainingError
-from seg.forest import ARRAY_NAMES, Forest, ForestSettings, make_estimator
+from seg.forest import ARRAY_NAMES, MAX_TREE_DEPTH, Forest, ForestSettings, make_estimator
 
 SMALL = ForestSettings(n_estimators=9, max_depth=None, max_samples=None, class_weight=None, min_samples_leaf=1)
 
@@ -277,9 +277,8 @@ def test_from_arrays_refuses_non_arrays():
         Forest.from_arrays({name: [0] for name in ARRAY_NAMES})
 
 
-def test_a_deep_chain_tree_from_a_file_predicts_safely():
-    # A valid but degenerate tree: every right child is a leaf, the left ones go 300 deep.
-    depth = 300
+def _chain_tree(depth: int) -> dict:
+    """A valid but degenerate tree: every right child is a leaf, the left ones go ``depth`` deep."""
     n_nodes = 2 * depth + 1
     feature = np.full(n_nodes, -1, np.int32)
     threshold = np.zeros(n_nodes)
@@ -291,8 +290,18 @@ def test_a_deep_chain_tree_from_a_file_predicts_safely():
         feature[node], threshold[node] = 0, float(level)
         left[node], right[node] = node + 2, node + 1
     value[-1] = [0.0, 1.0]
-    forest = Forest.from_arrays({"feature": feature, "threshold": threshold, "children_left": left,
-                                 "children_right": right, "value": value, "roots": np.array([0], np.int32),
-                                 "n_features": np.array(1, np.int64)})
+    return {"feature": feature, "threshold": threshold, "children_left": left,
+            "children_right": right, "value": value, "roots": np.array([0], np.int32),
+            "n_features": np.array(1, np.int64)}
+
+
+def test_a_deep_chain_tree_from_a_file_predicts_safely():
+    forest = Forest.from_arrays(_chain_tree(MAX_TREE_DEPTH))
     x = np.array([[-1.0], [5.5], [1e9]], np.float32)
     assert forest.predict(x).tolist() == [2, 1, 1]
+    assert forest.depth == MAX_TREE_DEPTH
+
+
+def test_a_chain_deeper_than_any_tree_is_refused():
+    with pytest.raises(ModelFileError, match=f"300 levels deep, more than {MAX_TREE_DEPTH}"):
+        Forest.from_arrays(_chain_tree(300))

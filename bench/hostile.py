@@ -1,0 +1,132 @@
+"""Hostile uploads at full size: time and peak memory until each is refused (or read).
+
+Every case of issue 15 is built here, at the size that used to stall the server (the ~200 MB
+ones included), written to a temporary folder, and handed to the public entry point a host
+uses (``load_model``, ``read_image``, ``Annotations.from_json``, ``rasterize``, the command
+line) in a fresh Python process per case, so the peak RSS is that case's alone. The builders
+are plain functions of their size, so the unit tests (``tests/unit/test_hostile_limits.py``)
+build the same files small.
+
+Run::
+
+    python bench/hostile.py            # all cases; table + bench/results/hostile.json
+    python bench/hostile.py --only png_chunks zip_directory
+
+Targets: every case <= 3 s and <= 1.5 GB peak RSS on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGET_SECONDS = 3.0
+TARGET_MB = 1500.0
+
+
+# --------------------------------------------------------------------------------- model bundles
+
+
+def tiny_model():
+    """A real two-class model trained on a 32x32 grey image (seconds, once per process)."""
+    from seg.model import train
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (32, 32), dtype=np.uint8)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[2:6, 2:30] = 1
+    labels[20:24, 2:30] = 2
+    return train(image, labels, class_names=["a", "b"])
+
+
+def bundle_with_forest(model, arrays: dict) -> bytes:
+    """``model`` saved with other forest arrays (the Forest constructor trusts them)."""
+    from seg.forest import Forest
+    from seg.persist import model_to_bytes
+
+    return model_to_bytes(dataclasses.replace(model, forest=Forest(arrays)))
+
+
+def chain_forest(depth: int, n_features: int) -> dict:
+    """One tree that is a chain of ``depth`` splits (every right child a leaf)."""
+    n_nodes = 2 * depth + 1
+    split = np.arange(0, 2 * depth, 2)
+    feature = np.full(n_nodes, -1, np.int32)
+    feature[split] = 0
+    threshold = np.zeros(n_nodes)
+    threshold[split] = np.arange(depth, dtype=np.float64)
+    left = np.full(n_nodes, -1, np.int32)
+    right = np.full(n_nodes, -1, np.int32)
+    left[split], right[split] = split + 2, split + 1
+    value = np.tile([1.0, 0.0], (n_nodes, 1))
+    value[-1] = [0.0, 1.0]
+    return {"feature": feature, "threshold": threshold, "children_left": left, "children_right": right,
+            "value": value, "roots": np.array([0], np.int32), "n_features": np.array(n_features, np.int64)}
+
+
+def leaf_forest(n_trees: int, n_features: int) -> dict:
+    """``n_trees`` trees of one leaf each."""
+    return {"feature": np.full(n_trees, -1, np.int32), "threshold": np.zeros(n_trees),
+            "children_left": np.full(n_trees, -1, np.int32), "children_right": np.full(n_trees, -1, np.int32),
+            "value": np.tile([1.0, 0.0], (n_trees, 1)), "roots": np.arange(n_trees, dtype=np.int32),
+            "n_features": np.array(n_features, np.int64)}
+
+
+def edit_manifest(bundle: bytes, edit: Callable[[str], str]) -> bytes:
+    """The bundle with its model.json text replaced by ``edit(text)`` (other members kept)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "model.json":
+                data = edit(data.decode("utf-8")).encode("utf-8")
+            target.writestr(info.filename, data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def many_classes(bundle: bytes, n_classes: int) -> bytes:
+    """model.json listing ``n_classes`` classes (the forest keeps its own)."""
+    def edit(text: str) -> str:
+        manifest = json.loads(text)
+        manifest["class_names"] = [f"c{i}" for i in range(n_classes)]
+        manifest["class_colors"] = [f"#{i:06x}" for i in range(n_classes)]
+        return json.dumps(manifest)
+    return edit_manifest(bundle, edit)
+
+
+def zip_directory_flood(entries: int) -> bytes:
+    """A ZIP whose central directory lists ``entries`` empty members (ZIP64 records past 65535)."""
+    name = b"model.json"
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
+    entry = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0,
+                        len(name), 0, 0, 0, 0, 0, 0) + name
+    directory = entry * entries
+    offset = len(local)
+    tail = b""
+    if entries > 0xFFFF:
+        record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                             len(directory), offset)
+        locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, offset + len(directory), 1)
+        tail = record + locator
+    short = min(entries, 0xFFFF)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, short, short, min(len(directory), 0xFFFFFFFF),
+                      offset, 0)
+    return local + directory + tail + end
