@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from seg.errors import ImageError, SettingsError
+from seg.images.frames import MAX_CHANNELS  # the one channel limit, owned by seg.images
 
 FEATURE_SETS: tuple[str, ...] = ("basic", "extended")
 CHANNEL_MODES: tuple[str, ...] = ("separate", "luminance")
 MIN_SIGMA = 0.1          # below this the Gaussian kernel is a single tap: the image itself
 MAX_SIGMA = 64.0         # kernels of 513 taps; beyond that tiles and memory get silly
 MAX_NUM_SIGMA = 16
-MAX_CHANNELS = 64
 
 _TRUNCATE = 4.0              # basic: kernel radius int(4 sigma + 0.5), as scipy and scikit-image
 _EXTENDED_TRUNCATE = 3.0     # extended: 3 sigma as vigra (ilastik); 25 % fewer taps, same use

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from seg.forest import MAX_CLASSES  # noqa: F401  (one class limit for training and loading)
+from seg.images.frames import MAX_CHANNELS  # noqa: F401  (one channel limit for images, features and loading)
 
 BUNDLE_SUFFIX = ".segmodel"
 SCHEMA_VERSION = 1
@@ -30,7 +31,6 @@ MAX_CENTRAL_DIRECTORY_BYTES = 1 << 20
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1 << 20
 MAX_ARRAY_NDIM = 8
-MAX_CHANNELS = 64
 MAX_NAME_CHARS = 200
 
 ALLOWED_DTYPES = (

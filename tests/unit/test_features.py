@@ -494,3 +494,20 @@ def test_feature_names_stay_unique_for_close_sigmas():
     settings = FeatureSettings(sigma_min=1.0, sigma_max=1.01, num_sigma=3)
     names = settings.feature_names(2)
     assert len(set(names)) == len(names) == settings.n_features(2)
+
+
+def test_images_features_and_model_files_share_one_channel_limit():
+    from seg import persist
+    from seg.features.settings import feature_layout
+    from seg.images import MAX_CHANNELS, as_frames
+
+    assert persist.MAX_CHANNELS == MAX_CHANNELS
+    assert as_frames(np.zeros((4, 4, MAX_CHANNELS), np.uint8)).shape[-1] == MAX_CHANNELS
+    assert len(feature_layout(FeatureSettings(), MAX_CHANNELS)) > 0
+    compute_features(np.zeros((4, 4, MAX_CHANNELS), np.float32), FeatureSettings(sigma_max=1.0))
+    with pytest.raises(ImageError, match=f"limit of {MAX_CHANNELS}"):
+        as_frames(np.zeros((4, 4, MAX_CHANNELS + 1), np.uint8))
+    with pytest.raises(ImageError, match=f"1 to {MAX_CHANNELS}"):
+        feature_layout(FeatureSettings(), MAX_CHANNELS + 1)
+    with pytest.raises(ImageError, match=f"1..{MAX_CHANNELS} channels"):
+        compute_features(np.zeros((4, 4, MAX_CHANNELS + 1), np.float32), FeatureSettings(sigma_max=1.0))
