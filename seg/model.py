@@ -106,7 +106,7 @@ class Model:
         frames = as_frames(frame)
         if frames.shape[0] != 1:
             raise ImageError(f"Model.features needs one frame (H, W) or (H, W, C), got shape {np.shape(frame)}")
-        self._check_channels(frames.shape[-1])
+        self.check_channels(frames.shape[-1])
         return compute_features(normalize(frames[0], self.normalization), self.feature_settings)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
@@ -161,10 +161,11 @@ class Model:
 
     def _frames(self, image: np.ndarray) -> np.ndarray:
         frames = as_frames(image)
-        self._check_channels(frames.shape[-1])
+        self.check_channels(frames.shape[-1])
         return frames
 
-    def _check_channels(self, n_channels: int) -> None:
+    def check_channels(self, n_channels: int) -> None:
+        """Raise :class:`ModelMismatchError` unless images of ``n_channels`` channels fit this model."""
         if n_channels != self.n_channels:
             raise ModelMismatchError(
                 f"This model was trained on images with {self.n_channels} channel(s) but the image has "

@@ -221,14 +221,13 @@ def _supported(frame: np.ndarray) -> np.ndarray:
     return converted[..., 0] if frame.ndim == 2 else converted
 
 
-def _check_channels(model: Model, frame: np.ndarray) -> None:
-    channels = 1 if frame.ndim == 2 else frame.shape[-1]
-    if frame.ndim not in (2, 3) or channels != model.n_channels:
+def _check_frame(model: Model, frame: np.ndarray) -> None:
+    if frame.ndim not in (2, 3):
         raise ModelMismatchError(
-            f"the model was trained on images with {model.n_channels} channel(s) but this frame "
-            f"has shape {tuple(frame.shape)} ({channels} channel(s)): apply it to images like "
-            "the ones it was trained on, or train a new model"
+            f"a frame must be (H, W) or (H, W, C), got shape {tuple(frame.shape)}: pass one frame "
+            "of an image like the ones the model was trained on"
         )
+    model.check_channels(1 if frame.ndim == 2 else frame.shape[-1])
 
 
 def predict_features(
@@ -370,7 +369,7 @@ def apply_tiled(
     labels : (H, W) uint8/uint16 or None
     proba : (H, W, K) float32 or None
     """
-    _check_channels(model, frame)
+    _check_frame(model, frame)
     frame = _supported(frame)
     windows = tile_windows(frame.shape[:2], tile, int(model.feature_settings.margin()))
     if statistics is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from seg.batch.outcomes import ApplyOptions, ImageOutcome, ImageResult
 from seg.batch.reading import read_input, size_limit_hint
 from seg.errors import SegError
 from seg.files import atomic_write, display_name
-from seg.tiling import TiledResult, Window, apply_tiled, frame_statistics, predict_features
+from seg.tiling import WindowMapper, apply_tiled, frame_statistics, predict_features
 
 if TYPE_CHECKING:
     from seg.model import Model
@@ -47,18 +47,6 @@ def needs_tiling(model: Model, height: int, width: int, options: ApplyOptions) -
     return height * width * n_features * 4 > options.tile_above_bytes
 
 
-def _check_channels(model: Model, image: np.ndarray) -> None:
-    from seg.errors import ModelMismatchError
-
-    channels = image.shape[-1]
-    if channels != model.n_channels:
-        raise ModelMismatchError(
-            f"the model expects {model.n_channels} channel(s) but the image has {channels}: "
-            "apply the model to images like the ones it was trained on"
-        )
-
-
-WindowMapper = Callable[[Sequence[Window]], Iterable[TiledResult]]
 # (frame, statistics, labels?, proba?) -> a WindowMapper for seg.tiling.apply_tiled
 MapperFactory = Callable[[np.ndarray, "np.ndarray | None", bool, bool], WindowMapper]
 
@@ -95,7 +83,7 @@ def predict_image(
     ModelMismatchError
         The image's channel count differs from the model's.
     """
-    _check_channels(model, image)
+    model.check_channels(image.shape[-1])
     n_frames, height, width = image.shape[:3]
     tiled = needs_tiling(model, height, width, options)
     labels_out: np.ndarray | None = None

@@ -178,7 +178,8 @@ def test_apply_source_reports_a_channel_mismatch(grey_model):
     rgb, _ = synthetic_scene(channels=3)
     result = batch.apply_source(grey_model, _png_bytes(rgb), "rgb")
     assert not result.outcome.ok
-    assert "channel" in result.outcome.error
+    # the same message as model.predict's: one channel check for the model, the tiles and the batch
+    assert "trained on images with 1 channel(s) but the image has 3" in result.outcome.error
 
 
 def test_stack_gives_one_mask_page_and_measurement_rows_per_frame(grey_model, tmp_path):

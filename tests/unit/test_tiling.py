@@ -128,5 +128,7 @@ def test_wrong_channel_count_is_refused():
     image, truth = synthetic_scene((64, 64))
     model = train_small(image, truth, trees=2)
     rgb = np.zeros((64, 64, 3), dtype=np.uint8)
-    with pytest.raises(ModelMismatchError, match="channel"):
+    with pytest.raises(ModelMismatchError, match=r"trained on images with 1 channel\(s\) but the image has 3"):
         tiling.predict_tiled(model, rgb, tile=32)
+    with pytest.raises(ModelMismatchError, match=r"\(H, W\) or \(H, W, C\), got shape \(2, 64, 64, 1\)"):
+        tiling.predict_tiled(model, np.zeros((2, 64, 64, 1), np.uint8), tile=32)
