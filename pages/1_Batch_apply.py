@@ -24,11 +24,12 @@ import streamlit as st
 
 from seg import batch
 from seg.errors import SegError
+from seg.images import IMAGE_SUFFIXES
 from seg.ui.lifetime import run_finished, watch_session
 from seg.ui.objects import batch_objects_choice
 
 MODEL_KEY = "seg.model"
-IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in batch.IMAGE_SUFFIXES)
+IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 GALLERY_SIZE = 24
 THUMBNAIL_SIDE = 160
 SESSION_MODEL = "Model trained in this session"

@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130
 _LISTED_FAILURES = 5
 
 _APPLY_EPILOG = """\
-inputs: image files, folders (their .png/.tif/.tiff/.jpg/.jpeg/.bmp/.gif/.webp files, not
+inputs: image files, folders (their {suffixes} files, not
 recursive) and glob patterns (quote them: "data/*.tif"). Multi-page TIFFs are stacks.
 
 outputs (in --out, created if needed; files with the same names are replaced):
@@ -91,6 +91,8 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m seg`` argument parser (sub-commands ``apply`` and ``train``)."""
+    from seg.images import IMAGE_SUFFIXES
+
     parser = argparse.ArgumentParser(
         prog="python -m seg",
         description="Trainable image segmentation without a browser: train a model from an "
@@ -104,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "apply", help="segment images with a trained model",
         description="Segment images with a trained .segmodel bundle; write masks and "
         "measurements.csv into a folder.",
-        formatter_class=_Formatter, epilog=_APPLY_EPILOG,
+        formatter_class=_Formatter, epilog=_APPLY_EPILOG.replace("{suffixes}", "/".join(IMAGE_SUFFIXES)),
     )
     apply.add_argument("model", metavar="MODEL",
                        help="model bundle (.segmodel) saved by the app or 'seg train'")

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seg.batch.outcomes import BatchError
+from seg.images.read import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the one list, owned by seg.images)
 
 __all__ = ["IMAGE_SUFFIXES", "collect_inputs", "check_output_dir"]
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-)
 
 
 def _has_glob(text: str) -> bool:
@@ -51,7 +49,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     import glob
 
     paths: list[Path] = []
-    suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+    suffixes = ", ".join(IMAGE_SUFFIXES)
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)

@@ -48,9 +48,10 @@ from __future__ import annotations
 from seg.images.frames import MAX_CHANNELS, as_frames, describe, image_digest
 from seg.images.guards import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, MIN_SIDE
 from seg.images.normalization import Normalization, normalization_statistics, normalize
-from seg.images.read import read_image
+from seg.images.read import IMAGE_SUFFIXES, read_image
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_FRAMES",
     "MIN_SIDE",

@@ -23,6 +23,13 @@ from seg.images.tiff import read_tiff
 
 _FORMATS = "PNG, JPEG, TIFF or BMP"
 
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+"""File-name suffixes of the formats :func:`read_image` reads (lowercase, with the dot).
+
+The one list of accepted image types: the command line and batch folders pick files by it and
+the upload widgets offer it. :func:`read_image` itself goes by the content, not the name.
+"""
+
 
 def read_image(
     source: str | os.PathLike | bytes | BinaryIO,

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from seg.errors import ImageError, ImageTooLargeError, ModelFileError, ModelMismatchError, SegError
+from seg.images import IMAGE_SUFFIXES
 from seg.ui import canvas as C
 from seg.ui import config
 from seg.ui import settings as settings_ui
@@ -24,7 +25,7 @@ from seg.ui.pipeline import KEEP_UPLOADED_MODEL
 from seg.ui.state import ImageRecord, digest_bytes
 from seg.ui.text import escape_markdown
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 ANNOTATION_TYPES = ["json"]
 MODEL_TYPES = ["segmodel", "zip"]
 

@@ -121,6 +121,24 @@ def test_collect_inputs_expands_folders_globs_and_files(tmp_path):
     assert [p.name for p in found] == ["a.png", "b.png", "c.tif", "d.png"]
 
 
+def test_a_folder_gives_every_readable_image_and_no_unreadable_one(tmp_path):
+    """The folder filter is seg.images' one list: every file it picks is read, GIF/WebP are not picked."""
+    from PIL import Image
+
+    from seg.images import IMAGE_SUFFIXES, read_image
+
+    picture = Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8))
+    for suffix in (*IMAGE_SUFFIXES, ".gif", ".webp", ".PNG"):
+        picture.save(tmp_path / f"x{suffix.lstrip('.')}{suffix}")
+    found = batch.collect_inputs([tmp_path])
+    assert sorted(p.suffix.lower() for p in found) == sorted([*IMAGE_SUFFIXES, ".png"])
+    for path in found:
+        assert read_image(path).shape == (1, 48, 64, 1), path.name
+    for refused in (".gif", ".webp"):
+        with pytest.raises(ImageError):
+            read_image(tmp_path / f"x{refused[1:]}{refused}")
+
+
 @pytest.mark.parametrize("case", ["missing", "empty folder", "no glob match", "nothing"])
 def test_collect_inputs_refuses_with_a_clear_message(tmp_path, case):
     (tmp_path / "empty").mkdir()

@@ -80,6 +80,9 @@ def test_help_documents_both_commands_with_examples():
     for text in ["--out", "--probabilities", "--overlays", "--workers", "--scheduler", "--tile",
                  "--max-pixels", "examples:", "measurements.csv", "replaced"]:
         assert text in apply_help
+    from seg.images import IMAGE_SUFFIXES  # the inputs it names are the ones the reader reads
+
+    assert "/".join(IMAGE_SUFFIXES) in apply_help and ".gif" not in apply_help and ".webp" not in apply_help
     train_help = run_seg("train", "--help").stdout
     for text in ["--preset", "--trees", "--depth", "examples:"]:
         assert text in train_help
