@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = ["main", "build_parser", "ProgressBar"]
 
@@ -285,7 +285,7 @@ def _forest_settings(trees: int | None, depth: int | None, seed: int):
 
     from seg.forest import ForestSettings
 
-    changes = {"random_state": seed}
+    changes: dict[str, Any] = {"random_state": seed}
     if trees is not None:
         changes["n_estimators"] = trees
     if depth is not None:

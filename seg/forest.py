@@ -189,7 +189,7 @@ class ForestSettings:
 
 
 def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise SettingsError(f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, "
                             f"got {value!r}".replace("  ", " "))
 
@@ -478,7 +478,7 @@ class Forest:
         if classes.ndim != 1 or classes.min() < 1 or classes.max() > n_classes:
             raise TrainingError(f"The forest's classes {classes.tolist()} are not labels in 1..{n_classes}.")
         columns = classes.astype(np.int64) - 1
-        parts = {name: [] for name in ARRAY_NAMES[:-1]}
+        parts: dict[str, list[Any]] = {name: [] for name in ARRAY_NAMES[:-1]}
         offset = 0
         for tree in (e.tree_ for e in estimator.estimators_):
             left, right = tree.children_left, tree.children_right
@@ -496,7 +496,7 @@ class Forest:
             parts["value"].append(value)
             parts["roots"].append([offset])
             offset += tree.node_count
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "feature": np.concatenate(parts["feature"]).astype(np.int32),
             "threshold": np.concatenate(parts["threshold"]).astype(np.float64),
             "children_left": np.concatenate(parts["children_left"]).astype(np.int32),

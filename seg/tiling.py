@@ -374,6 +374,7 @@ def apply_tiled(
     windows = tile_windows(frame.shape[:2], tile, int(model.feature_settings.margin()))
     if statistics is None:
         statistics = frame_statistics(frame, model.normalization)
+    results: Iterable[TiledResult]
     if map_windows is None:
         results = _map_in_process(model, frame, windows, statistics, labels=labels, proba=proba)
     else:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs the pip requirements and Debian's
-# chromium (for the browser tests), then runs pytest. Extra arguments go to pytest.
+# chromium (for the browser tests), lints (ruff) and type-checks (mypy on seg/, settings in
+# pyproject.toml), then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,5 +14,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+
+"$PYTHON" -m ruff check --no-cache .
+"$PYTHON" -m mypy --cache-dir "${TMPDIR:-/tmp}/seg-mypy-cache"
 
 exec "$PYTHON" -m pytest tests -p no:cacheprovider --timeout=900 -q "$@"

@@ -187,8 +187,8 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
             raise BatchError(f"number of workers {workers} must be at least 1")
         self.scheduler = scheduler
         self.workers = workers
-        self.client = None
-        self.cluster = None
+        self.client: Any = None
+        self.cluster: Any = None
 
     def __enter__(self):
         if not self.scheduler and not self.workers:

@@ -18,7 +18,7 @@ from seg.files import display_name
 # Uncompressed TIFFs bigger than this are memory-mapped, so tiles are read from disk lazily.
 MEMMAP_ABOVE_BYTES: int = 256 << 20
 
-_MAPPABLE_AXES = {"YX": (None, None), "YXS": (None, -1)}
+_MAPPABLE_AXES: dict[str, tuple[int | None, int | None]] = {"YX": (None, None), "YXS": (None, -1)}
 _MAPPABLE_AXES.update({f"{frame}YX": (0, None) for frame in "TZIQ"})
 _MAPPABLE_AXES.update({f"{frame}YXS": (0, -1) for frame in "TZIQ"})
 
@@ -43,7 +43,7 @@ def open_lazily(path: Path, max_pixels: int) -> np.ndarray | None:
         plain = photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB)
         if axes not in _MAPPABLE_AXES or not plain:
             return None
-        array = tifffile.memmap(path, mode="r")
+        array: np.ndarray = tifffile.memmap(path, mode="r")
     except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError):
         # compressed, tiled or odd TIFF: tifffile cannot map it; read_image decides about it
         return None

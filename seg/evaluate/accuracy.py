@@ -155,7 +155,7 @@ class AccuracyReport:
 
     def summary(self) -> str:
         """One line for people, e.g. ``"accuracy 0.91 (90 % interval 0.86-0.94, 12 strokes)"``."""
-        if self.accuracy is None:
+        if self.accuracy is None or self.interval is None:
             return f"too few strokes to estimate: {self.reason}"
         low, high = self.interval
         return (f"accuracy {self.accuracy:.2f} (90 % interval {low:.2f}–{high:.2f}, "

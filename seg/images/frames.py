@@ -64,7 +64,7 @@ def _frames_shape(shape: tuple[int, ...], label: str) -> tuple[int, int, int, in
     if len(shape) == 3:
         return (1, *shape)
     if len(shape) == 4:
-        return shape  # type: ignore[return-value]
+        return shape
     raise ImageError(
         f"Cannot use {label}: it has {len(shape)} dimensions (shape {shape}); expected (H, W), "
         "(H, W, C) or (T, H, W, C)."
@@ -118,7 +118,7 @@ def image_digest(image: np.ndarray) -> str:
     array = np.ascontiguousarray(image)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.view(np.uint8).reshape(-1) if array.size else b"")
+    digest.update(array.view(np.uint8).reshape(-1).data if array.size else b"")
     return digest.hexdigest()
 
 

@@ -7,15 +7,16 @@ grey, others to RGB).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
-from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin
+from PIL import BmpImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from seg.errors import ImageError
 from seg.images.guards import Limits, check_extent, decoding
 
-_PIL_OPENERS = {
+_PIL_OPENERS: dict[str, Callable[[BinaryIO], ImageFile.ImageFile]] = {
     "PNG": PngImagePlugin.PngImageFile,
     # The JPEG class itself, not Pillow's factory: a multi-picture (MPO) camera file is then read
     # as its primary image instead of being refused as animated.

@@ -101,8 +101,7 @@ def open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
             yield stream, label
     elif hasattr(source, "read"):
         name = getattr(source, "name", None)
-        named = isinstance(name, (str, os.PathLike))
-        label = repr(os.path.basename(os.fspath(name))) if named else "the image"
+        label = repr(os.path.basename(os.fspath(name))) if isinstance(name, (str, os.PathLike)) else "the image"
         # Read a bounded amount: a stream is not allowed to exhaust memory before any check runs.
         limit = limits.max_bytes + (1 << 26)
         data = source.read(limit + 1)

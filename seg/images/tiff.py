@@ -50,7 +50,7 @@ def read_tiff(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
             data = None  # decoded by Pillow below, once tifffile has let go of the stream
         else:
             raise ImageError(
-                f"Cannot read {label}: its {keyframe.compression.name} compression needs the "
+                f"Cannot read {label}: its {_compression_name(keyframe.compression)} compression needs the "
                 "'imagecodecs' package for multi-page TIFFs. Install it (pip install "
                 "imagecodecs) or save the stack uncompressed or with zlib/deflate compression."
             )
@@ -245,3 +245,8 @@ def _white_value(keyframe: Any, dtype: Any) -> int | None:
         return None  # signed or float "white is zero" data has no agreed maximum: left as is
     bits = min(int(keyframe.bitspersample), dtype.itemsize * 8)
     return (1 << bits) - 1
+
+
+def _compression_name(code: Any) -> str:
+    """tifffile's name of a compression, or its number when tifffile does not know it."""
+    return str(getattr(code, "name", code))

@@ -20,6 +20,8 @@ import struct
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from seg.errors import ModelFileError
 from seg.persist.schema import (
@@ -86,7 +88,7 @@ def _is_compressed_pickle(data: bytes) -> bool:
     joblib compresses pickles with these codecs. Only two bytes are inflated, so a
     compressed bomb costs nothing here.
     """
-    decoders = []
+    decoders: list[Callable[[], Any]] = []
     if data[0] == 0x78 and int.from_bytes(data[:2], "big") % 31 == 0:
         decoders.append(lambda: zlib.decompressobj(zlib.MAX_WBITS))
     if data[:2] == b"\x1f\x8b":

@@ -112,7 +112,10 @@ def parse_rgba(color: str) -> tuple[int, int, int, float]:
     if text.isalpha():
         from PIL import ImageColor  # its table is CSS Color 4's named colours
 
-        text = ImageColor.colormap.get(text, text)
+        # Pillow's table maps a name to '#rrggbb' until ImageColor.getrgb has resolved that name
+        # once anywhere in the process; then it holds the (r, g, b) tuple instead.
+        named = ImageColor.colormap.get(text, text)
+        text = named if isinstance(named, str) else "#{:02x}{:02x}{:02x}".format(*named[:3])
     match = _HEX.fullmatch(text)
     if match:
         digits = match.group(1)

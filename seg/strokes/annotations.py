@@ -255,7 +255,7 @@ def _stroke_from_dict(entry: Any, what: str) -> Stroke:
             raise AnnotationError(f"{what} points must be [x, y] number pairs, got {describe_value(point)}")
     width = check_number(entry["width"], f"{what} width")
     try:
-        return Stroke(entry["kind"], entry["label"], points, width, entry["frame"])
+        return Stroke(entry["kind"], entry["label"], points, width, entry["frame"])  # type: ignore[arg-type]
     except AnnotationError as error:
         raise AnnotationError(f"{what}: {error}") from None
 

@@ -309,7 +309,7 @@ def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: in
     affine = _compose(fit._affine(), _compose(_object_affine(obj, where, size[0], size[1]), to_local))
     subpaths = np.array([segment[0] for segment in segments])
     orders = np.array([segment[1] for segment in segments])
-    controls = np.array([segment[2] for segment in segments], dtype=np.float64).reshape(-1, 2)
+    controls: np.ndarray = np.array([segment[2] for segment in segments], dtype=np.float64).reshape(-1, 2)
     controls = _to_image(controls, affine, where).reshape(-1, 4, 2)
     width = _stroke_width(obj, where, fit)
     return [_stroke("path", label, xy, width, frame, where)
@@ -364,7 +364,7 @@ def _parse_rect(obj: dict, where: str, fit: BackgroundFit, label: int, frame: in
 
 def _stroke(kind: str, label: int, xy: np.ndarray, width: float, frame: int, where: str) -> Stroke:
     try:
-        return Stroke(kind, label, xy, width, frame)
+        return Stroke(kind, label, xy, width, frame)  # type: ignore[arg-type]  # Stroke takes any (N, 2) points
     except AnnotationError as error:
         raise AnnotationError(f"{where}: {error}") from None
 

@@ -30,7 +30,8 @@ def read_commands(commands: list, where: str) -> tuple[list, list]:
     """
     segments: list = []
     bounds_points: list = []
-    current = start = None
+    current: tuple[float, float] | None = None
+    start: tuple[float, float] = (0.0, 0.0)   # set with current by every M
     subpath = -1
     for number, command in enumerate(commands):
         if not isinstance(command, (list, tuple)) or not command or not isinstance(command[0], str):

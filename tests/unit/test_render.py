@@ -65,6 +65,16 @@ def test_parse_color_accepts_the_forms_canvas_and_files_use(text, expected):
     assert render.parse_color(text) == expected
 
 
+def test_named_colour_still_parses_after_pillow_resolved_it():
+    # ImageColor.getrgb (ImageDraw with a named colour, anywhere in the process) caches the
+    # (r, g, b) tuple in the table the parser looks names up in.
+    from PIL import ImageColor
+
+    ImageColor.getrgb("teal")
+    assert render.parse_color("teal") == (0, 128, 128)
+    assert render.parse_color("Teal ") == (0, 128, 128)
+
+
 @pytest.mark.parametrize(
     "junk",
     ["", "reddish", "transparent", "hsl(0, 100%, 50%)", "rgb(1 2, 3)", "rgb(1,,2,3)", "#12", "#12345", "#gggggg",
