@@ -68,49 +68,21 @@ _LAZY = {
     "label_next": "seg.evaluate",
 }
 
-# Every public name: the errors above and the lazy names (seg/__init__.pyi lists the same names
-# with their types for IDEs and type checkers; tests/unit/test_packaging.py keeps the three equal).
+# Every public name: the errors imported above, the version and the lazy names. seg/__init__.pyi
+# declares the same names with their types (tests/unit/test_packaging.py keeps the two equal).
 __all__ = [
     "AnnotationError",
-    "Annotations",
-    "DEFAULT_PRESET",
-    "FeatureSettings",
-    "Forest",
-    "ForestSettings",
     "ImageError",
     "ImageTooLargeError",
-    "Model",
     "ModelFileError",
     "ModelMismatchError",
-    "Normalization",
-    "PRESETS",
     "SegError",
     "SettingsError",
-    "Stroke",
     "TrainingError",
-    "Volume",
     "VolumeHeaderError",
     "VoxelSizeError",
     "__version__",
-    "as_frames",
-    "clean_labels",
-    "compute_features",
-    "describe_model",
-    "export_joblib",
-    "load_model",
-    "measure_classes",
-    "measure_objects",
-    "measure_stack",
-    "model_to_bytes",
-    "normalize",
-    "parse_canvas",
-    "rasterize",
-    "read_image",
-    "read_volume",
-    "save_model",
-    "segment_objects",
-    "train",
-    "uncertainty",
+    *_LAZY,
 ]
 
 
