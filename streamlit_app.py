@@ -82,7 +82,8 @@ def segment() -> None:
                                      icon=":material/fact_check:")
         with accuracy_panel:
             if accuracy_panel.open:
-                page.guarded(A.accuracy_panel, st.session_state, record, prediction, labels, st.session_state[S.CLASSES])
+                classes = st.session_state[S.CLASSES]
+                page.guarded(A.accuracy_panel, st.session_state, record, prediction, labels, classes)
     if record.n_frames > 1 and st.session_state[S.MODEL] is not None:
         stack_panel = st.expander("Measure all frames", key="stack_panel", on_change="rerun",
                                   icon=":material/timeline:")

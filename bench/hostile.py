@@ -17,18 +17,12 @@ Targets: every case <= 3 s and <= 1.5 GB peak RSS on a 2-core machine.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
-import os
 import struct
-import subprocess
 import sys
-import tempfile
-import time
 import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 

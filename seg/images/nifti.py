@@ -70,7 +70,7 @@ def read_nifti(stream: BinaryIO, label: str, limits: Limits) -> NiftiVolume:
     """
     head = stream.read(2)
     stream.seek(0)
-    raw: BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb") if head == GZIP_MAGIC else stream
+    raw: gzip.GzipFile | BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb") if head == GZIP_MAGIC else stream
     with decoding(label, "NIfTI (gzip)"):
         header_bytes = raw.read(_NIFTI2_SIZE)
     header = _parse_header(header_bytes, label)
@@ -226,6 +226,6 @@ def nifti_bytes(
         image = nibabel.Nifti1Image(voxels, np.diag([dx, dy, dz, 1.0]))
     else:  # pixdim follows from the affine: the input's geometry is kept exactly
         image = nibabel.Nifti1Image(voxels, np.asarray(affine, dtype=np.float64))
-    image.header.set_xyzt_units(xyz=_UNIT_CODES.get(unit, "unknown"))
+    image.header.set_xyzt_units(xyz=_UNIT_CODES.get(unit or "", "unknown"))
     data = image.to_bytes()
     return gzip.compress(data, compresslevel=6, mtime=0) if compress else data

@@ -158,7 +158,8 @@ def as_volume(array: np.ndarray, spacing: Sequence[float] | None = None, unit: s
             f"A volume must be (Z, Y, X) or (Z, Y, X, C) with at most {MAX_CHANNELS} channels, got "
             f"shape {np.shape(array)}."
         )
-    return Volume(supported_dtype(data, "the volume"), (1.0, 1.0, 1.0) if spacing is None else spacing, unit)
+    spacing = (1.0, 1.0, 1.0) if spacing is None else spacing
+    return Volume(supported_dtype(data, "the volume"), spacing, unit)  # type: ignore[arg-type]  # Volume checks it
 
 
 def read_volume(
@@ -364,7 +365,7 @@ def volume_tiff_bytes(array: np.ndarray, spacing: Sequence[float], unit: str | N
     if array.dtype not in (np.uint8, np.uint16, np.float32):
         array = array.astype(np.float32)
     buffer = io.BytesIO()
-    metadata = {"axes": axes, "spacing": dz, "unit": {"µm": "micron"}.get(unit, unit or "pixel")}
+    metadata = {"axes": axes, "spacing": dz, "unit": {"µm": "micron"}.get(unit or "", unit or "pixel")}
     tifffile.imwrite(buffer, array, imagej=True, resolution=(1 / dx, 1 / dy), metadata=metadata)
     return buffer.getvalue()
 

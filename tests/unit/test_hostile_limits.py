@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,8 @@ import pytest
 
 from seg.errors import ModelFileError, TrainingError
 from seg.forest import MAX_CLASSES, MAX_TREE_DEPTH, MAX_TREES
-from seg.persist import describe_model, load_model, model_to_bytes
 from seg.persist import archive as archive_module
+from seg.persist import describe_model, load_model, model_to_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import hostile  # noqa: E402
