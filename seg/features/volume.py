@@ -113,7 +113,7 @@ def volume_feature_names(settings: FeatureSettings, n_channels: int, mode: str =
     if _check_mode(mode) == "per_slice":
         return [f"{name} (per slice)" for name in settings.feature_names(n_channels)]
     sigmas = settings.sigmas()
-    names = []
+    names: list[str] = []
     for index, luminance, groups in _plan(settings, n_channels):
         source = "luminance" if luminance else f"ch{index}"
         for sigma in sigmas:

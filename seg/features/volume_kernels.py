@@ -40,8 +40,7 @@ def symmetric_eigenvalues(a00, a01, a02, a11, a12, a22, out, slot, start, stop):
             continue
         det = b00 * (b11 * b22 - m12 * m12) - m01 * (m01 * b22 - m12 * m02) + m02 * (m01 * m12 - b11 * m02)
         r = det / (2.0 * p * p * p)
-        r = min(max(r, -1.0), 1.0)
-        phi = math.acos(r) / 3.0
+        phi = math.acos(min(max(r, -1.0), 1.0)) / 3.0
         largest = q + 2.0 * p * math.cos(phi)
         smallest = q + 2.0 * p * math.cos(phi + third)
         out[i, slot] = largest
