@@ -8,6 +8,9 @@ line) catch ``SegError`` and show its message; anything else is a bug and is all
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 __all__ = [
     "SegError",
     "ImageError",
@@ -18,6 +21,7 @@ __all__ = [
     "ModelMismatchError",
     "VolumeHeaderError",
     "VoxelSizeError",
+    "describe_value",
 ]
 
 
@@ -74,3 +78,25 @@ class VolumeHeaderError(ImageError):
 
 class VoxelSizeError(ImageError):
     """A voxel size (spacing) is zero, negative, not finite or not three numbers (dz, dy, dx)."""
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 2
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfrozenset = 4
+_MAX_DESCRIPTION = 80
+
+
+def describe_value(value: Any) -> str:
+    """A short description of a (possibly huge or hostile) value, for an error message.
+
+    ``repr``-like (``'abc'``, ``12``, ``[1, 2, 3, 4, ...]``, ``{'a': [...]}``) but bounded: long
+    strings and numbers, long or deeply nested containers are elided by :mod:`reprlib` before
+    any text is built, so a 1 GB string or a million-element list costs no more than a short
+    one; at most 80 characters. A value whose ``repr`` fails is described by its type name.
+    """
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # e.g. int('9' * 5000): repr refuses integers over 4300 digits
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 3] + "..."

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, describe_value
 
 __all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv",
            "size_histogram"]
@@ -55,7 +55,7 @@ def _check_labels(labels: np.ndarray, ndim: tuple[int, ...]) -> np.ndarray:
 def _check_names(class_names: Sequence[str]) -> list[str]:
     if isinstance(class_names, (str, bytes)):
         raise SettingsError(
-            f"class_names must be a list of names (one per class), got the single string {class_names!r:.80}"
+            f"class_names must be a list of names (one per class), got the single string {describe_value(class_names)}"
         )
     return [str(name) for name in class_names]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ModelFileError
+from seg.errors import ModelFileError, describe_value
 from seg.persist.schema import (
     _ARRAY_NAME,
     _COLOR,
@@ -30,7 +30,6 @@ from seg.persist.schema import (
     SCHEMA_VERSION,
     member_name,
     parse_time,
-    short_repr,
     shorten_names,
 )
 
@@ -53,7 +52,7 @@ def parse_manifest(raw: bytes) -> dict:
         raise ModelFileError(f"{MANIFEST_NAME} must hold a JSON object, not {type(manifest).__name__}; "
                              "this is not a seg model bundle.")
     if manifest.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{MANIFEST_NAME} declares format {short_repr(manifest.get('format'))}, "
+        raise ModelFileError(f"{MANIFEST_NAME} declares format {describe_value(manifest.get('format'))}, "
                              f"not {FORMAT_NAME!r}; this is not a seg model bundle.")
     _check_schema_version(manifest.get("schema_version"))
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
@@ -88,7 +87,7 @@ def _finite_float(text: str) -> float:
 
 def _check_schema_version(version: Any) -> None:
     if type(version) is not int:  # bool is an int subclass; true is not a version
-        raise ModelFileError(f"{MANIFEST_NAME} has schema_version {short_repr(version)}, not an integer; "
+        raise ModelFileError(f"{MANIFEST_NAME} has schema_version {describe_value(version)}, not an integer; "
                              "the file is damaged or was not made by seg.")
     if version > SCHEMA_VERSION:
         raise ModelFileError(
@@ -108,9 +107,9 @@ def _check_manifest_types(manifest: dict) -> None:
         value = manifest[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ModelFileError(f"{MANIFEST_NAME} field {key!r} should be a JSON {_json_kind(kind)}, "
-                                 f"not {short_repr(value)}; the file was altered.")
+                                 f"not {describe_value(value)}; the file was altered.")
     if parse_time(manifest["created"]) is None:
-        raise ModelFileError(f"{MANIFEST_NAME} field 'created' is {short_repr(manifest['created'])}, "
+        raise ModelFileError(f"{MANIFEST_NAME} field 'created' is {describe_value(manifest['created'])}, "
                              "not an ISO 8601 time; the file was altered.")
     if not 1 <= manifest["n_channels"] <= MAX_CHANNELS:
         raise ModelFileError(f"{MANIFEST_NAME} field 'n_channels' is {manifest['n_channels']}, "
@@ -130,7 +129,7 @@ def _check_manifest_types(manifest: dict) -> None:
 def _check_strings(key: str, values: list) -> None:
     bad = [v for v in values if not isinstance(v, str) or len(v) > MAX_NAME_CHARS]
     if bad:
-        raise ModelFileError(f"{MANIFEST_NAME} field {key!r} holds {short_repr(bad[0])}, not a string of "
+        raise ModelFileError(f"{MANIFEST_NAME} field {key!r} holds {describe_value(bad[0])}, not a string of "
                              f"at most {MAX_NAME_CHARS} characters; the file was altered.")
 
 
@@ -140,18 +139,18 @@ def checked_array_declarations(arrays: dict, max_bytes: int) -> dict[str, tuple[
     total = 0
     for name, spec in arrays.items():
         if not _ARRAY_NAME.fullmatch(name):
-            raise ModelFileError(f"{MANIFEST_NAME} declares an array named {short_repr(name)}; "
+            raise ModelFileError(f"{MANIFEST_NAME} declares an array named {describe_value(name)}; "
                                  "names are letters, digits and '_'. The file was altered.")
         if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
             raise ModelFileError(f"{MANIFEST_NAME} array {name!r} must be {{'dtype': ..., 'shape': [...]}}, "
-                                 f"not {short_repr(spec)}.")
+                                 f"not {describe_value(spec)}.")
         dtype, shape = spec["dtype"], spec["shape"]
         if dtype not in ALLOWED_DTYPES:
-            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has dtype {short_repr(dtype)}; bundles hold only "
+            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has dtype {describe_value(dtype)}; bundles hold only "
                                  f"{', '.join(ALLOWED_DTYPES)}. The file was altered or is not from seg.")
         if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_NDIM
                 or not all(type(n) is int and n >= 0 for n in shape)):
-            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has shape {short_repr(shape)}; expected a list "
+            raise ModelFileError(f"{MANIFEST_NAME} array {name!r} has shape {describe_value(shape)}; expected a list "
                                  f"of at most {MAX_ARRAY_NDIM} non-negative integers.")
         dt = np.dtype(dtype).newbyteorder("<")
         total += math.prod(shape) * dt.itemsize

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from seg.forest import MAX_CLASSES  # noqa: F401  (one class limit for training and loading)
 from seg.images.frames import MAX_CHANNELS  # noqa: F401  (one channel limit for images, features and loading)
@@ -57,11 +56,6 @@ def parse_time(text: str) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
-
-
-def short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def shorten_names(names: list[str], limit: int = 5) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seg.errors import SettingsError
+from seg.errors import SettingsError, describe_value
 
 PALETTE: tuple[str, ...] = (
     # Okabe & Ito (2008), "Color Universal Design", in their order, without black: black means
@@ -104,7 +104,7 @@ def parse_rgba(color: str) -> tuple[int, int, int, float]:
     """
     if not isinstance(color, str):
         raise SettingsError(
-            f"colour must be a string like '#e69f00', got {type(color).__name__} {color!r:.80}"
+            f"colour must be a string like '#e69f00', got {type(color).__name__} {describe_value(color)}"
         )
     text = color.strip().lower()
     if len(text) > _MAX_COLOR_TEXT:
@@ -171,7 +171,7 @@ def _rgb_of(color: object) -> tuple[int, int, int]:
     except TypeError:
         values = []
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise SettingsError(f"colour {color!r:.80} is neither a colour string nor three integers 0..255")
+        raise SettingsError(f"colour {describe_value(color)} is neither a colour string nor three integers 0..255")
     return values[0], values[1], values[2]
 
 
@@ -189,7 +189,7 @@ def color_table(colors: Sequence[object], size: int) -> np.ndarray:
     """``(size, 3) uint8`` RGB per label: row 0 black, row i the colour of label i."""
     if isinstance(colors, str):
         raise SettingsError(
-            f"colors must be a list of colours (one per class), got the string {colors!r:.80}"
+            f"colors must be a list of colours (one per class), got the string {describe_value(colors)}"
         )
     table = _palette_table(max(size, 1)).copy()
     for label, color in enumerate(colors, start=1):

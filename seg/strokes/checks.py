@@ -3,7 +3,7 @@
 Every value read from a canvas drawing or an annotation file passes through one of these: a
 finite number within ``MAX_COORDINATE``, a bounded integer, an image shape within
 ``MAX_IMAGE_PIXELS``, JSON text within ``MAX_JSON_BYTES``. Anything else raises
-:class:`~seg.errors.AnnotationError` naming the field and the value (shortened by :func:`describe_value`).
+:class:`~seg.errors.AnnotationError` naming the field and the value (shortened by :func:`seg.errors.describe_value`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numbers
 from typing import Any
 
-from seg.errors import AnnotationError
+from seg.errors import AnnotationError, describe_value
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
@@ -44,12 +44,6 @@ def check_integer(value: Any, what: str, *, low: int = 0, high: int | None = Non
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise AnnotationError(f"{what} must be in {bound}, got {number}")
     return number
-
-
-def describe_value(value: Any) -> str:
-    """A short description of a (possibly huge or hostile) value for an error message."""
-    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_json(text: str | bytes, what: str) -> Any:

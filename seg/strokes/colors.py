@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from seg.errors import AnnotationError, SettingsError
+from seg.errors import AnnotationError, SettingsError, describe_value
 from seg.render.colors import parse_rgba
-from seg.strokes.checks import describe_value
 
 ERASER_COLOR: str = "#ffffff"
 """Stroke colour of the eraser tool; strokes of this colour write label 0."""
