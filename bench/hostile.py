@@ -124,3 +124,95 @@ def zip_directory_flood(entries: int) -> bytes:
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, short, short, min(len(directory), 0xFFFFFFFF),
                       offset, 0)
     return local + directory + tail + end
+
+
+# --------------------------------------------------------------------------------- images
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, "PNG")
+    return out.getvalue()
+
+
+def _png_chunk(name: bytes, data: bytes = b"") -> bytes:
+    return struct.pack(">L", len(data)) + name + data + struct.pack(">L", zlib.crc32(name + data))
+
+
+def png_chunk_flood(chunks: int, *, name: bytes = b"prVt") -> bytes:
+    """A 16x16 PNG with ``chunks`` empty private ancillary chunks before its image data."""
+    png = png_bytes(np.zeros((16, 16), np.uint8))
+    at = png.index(b"IDAT") - 4
+    return png[:at] + _png_chunk(name) * chunks + png[at:]
+
+
+def jpeg_bytes(image: np.ndarray, **options) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each marker segment, entropy-coded data included with its SOS."""
+    import re
+
+    segments, position = [], 2
+    while position < len(data):
+        marker = data[position + 1]
+        if marker == 0xD9:
+            segments.append((marker, position, position + 2))
+            break
+        length = struct.unpack_from(">H", data, position + 2)[0]
+        end = position + 2 + length
+        if marker == 0xDA:
+            end = re.compile(rb"\xff[^\x00\xd0-\xd7]").search(data, end).start()
+        segments.append((marker, position, end))
+        position = end
+    return segments
+
+
+def jpeg_scan_bomb(side: int, scans: int) -> bytes:
+    """A flat ``side`` x ``side`` progressive JPEG whose last AC scan is repeated ``scans`` times
+    (libjpeg warns about the bogus progression and decodes every repeat over the whole image)."""
+    data = jpeg_bytes(np.full((side, side), 128, np.uint8), progressive=True, quality=90)
+    segments = _jpeg_segments(data)
+    marker, start, end = [s for s in segments if s[0] == 0xDA][-1]
+    eoi = segments[-1][1]
+    return data[:eoi] + data[start:end] * scans + data[eoi:]
+
+
+def jpeg_lying_size(side: int, declared: int) -> bytes:
+    """A ``side`` x ``side`` JPEG whose frame header declares ``declared`` x ``declared``."""
+    data = bytearray(jpeg_bytes(np.random.default_rng(0).integers(0, 255, (side, side), dtype=np.uint8)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", declared, declared)
+    return bytes(data)
+
+
+def tiff_tag_flood(pages: int, tags_per_page: int) -> bytes:
+    """A classic TIFF of ``pages`` 8x8 pages, each IFD padded with ``tags_per_page`` private tags."""
+    image = [(256, 3, 1, 8), (257, 3, 1, 8), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+             (273, 4, 1, 8), (277, 3, 1, 1), (278, 3, 1, 8), (279, 4, 1, 64)]
+    junk = [(60000 + i % 5000, 3, 1, 7) for i in range(tags_per_page)]
+    entries = b"".join(struct.pack("<HHLL", *tag) for tag in sorted(image + junk, key=lambda t: t[0]))
+    ifd_size = 2 + len(entries) + 4
+    out = bytearray(b"II*\x00" + struct.pack("<L", 72) + bytes(64))
+    for page in range(pages):
+        following = len(out) + ifd_size if page < pages - 1 else 0
+        out += struct.pack("<H", len(image) + len(junk)) + entries + struct.pack("<L", following)
+    return bytes(out)
+
+
+def bmp_rle8(side: int) -> bytes:
+    """A ``side`` x ``side`` 8-bit run-length BMP of one-pixel runs (the slowest to decode)."""
+    row = b"\x01\x07" * side + b"\x00\x00"
+    pixels = row * side + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    header = b"BM" + struct.pack("<LHHL", offset + len(pixels), 0, 0, offset)
+    info = struct.pack("<LllHHLLllLL", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return header + info + palette + pixels

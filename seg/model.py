@@ -27,7 +27,7 @@ from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingEr
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
 from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
-from seg.text import is_encodable
+from seg.files import is_encodable
 
 __all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors",
            "checked_training_labels"]

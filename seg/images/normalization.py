@@ -121,7 +121,14 @@ def normalize(frame: np.ndarray, normalization: Normalization = Normalization())
         out /= np.float32(np.iinfo(planes.dtype).max)
     elif normalization.mode == "percentile":
         statistics = _percentile_statistics(planes, normalization)
-        _stretch_inplace(out, statistics[:, 0], statistics[:, 1])
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is found and named below
+            _stretch_inplace(out, statistics[:, 0], statistics[:, 1])
+        if planes.dtype.kind == "f" and not np.isfinite(out).all():
+            raise ImageError(
+                f"Cannot normalise the frame: its values range from {float(planes.min()):.3g} to "
+                f"{float(planes.max()):.3g}, too wide to stretch in float32 (differences overflow). "
+                "Rescale the image (e.g. to 0..1) or clip its outliers, and save it again."
+            )
     return out if array.ndim == 3 else out[..., 0]
 
 

@@ -16,9 +16,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from seg.errors import ImageError, ImageTooLargeError
+from seg.files import open_regular
 from seg.images.frames import frames_from_pages
 from seg.images.guards import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, Limits, positive_int
 from seg.images.pillow import read_pil
+from seg.images.prescan import check_structure
 from seg.images.tiff import read_tiff
 
 _FORMATS = "PNG, JPEG, TIFF or BMP"
@@ -76,6 +78,7 @@ def read_image(
     )
     with open_source(source, limits) as (stream, label):
         kind = _sniff(stream, label)
+        check_structure(stream, kind, label, max_frames=limits.max_frames)
         if kind == "TIFF":
             image = read_tiff(stream, label, limits)
         else:
@@ -91,32 +94,42 @@ def open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
     elif isinstance(source, (str, os.PathLike)):
         label = repr(os.path.basename(os.fspath(source)) or os.fspath(source))
         try:
-            stream = open(source, "rb")  # noqa: SIM115 - closed below
+            stream = open_regular(source)
         except OSError as exc:
             raise ImageError(
                 f"Cannot open {label}: {exc.strerror or exc}. Check that the path points to an "
                 "image file."
             ) from exc
         with stream:
+            _check_stream_size(os.fstat(stream.fileno()).st_size, label, limits)
             yield stream, label
     elif hasattr(source, "read"):
         name = getattr(source, "name", None)
         label = repr(os.path.basename(os.fspath(name))) if isinstance(name, (str, os.PathLike)) else "the image"
         # Read a bounded amount: a stream is not allowed to exhaust memory before any check runs.
-        limit = limits.max_bytes + (1 << 26)
-        data = source.read(limit + 1)
+        data = source.read(_file_limit(limits) + 1)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"read_image needs a binary file object (mode 'rb'), got {source!r}")
-        if len(data) > limit:
-            raise ImageTooLargeError(
-                f"Cannot read {label}: the file is larger than {limit:,} bytes, more than any "
-                f"image within max_pixels={limits.max_pixels:,} needs. Raise max_pixels to open it.",
-                limit="max_pixels", size=f"more than {limit:,} bytes",
-            )
+        _check_stream_size(len(data), label, limits)
         yield io.BytesIO(data), label
     else:
         raise TypeError(
             f"read_image reads a path, bytes or a binary file object, got {type(source).__name__}"
+        )
+
+
+def _file_limit(limits: Limits) -> int:
+    """Largest file any image within the limits needs: its decoded bytes plus 64 MiB of slack."""
+    return limits.max_bytes + (1 << 26)
+
+
+def _check_stream_size(size: int, label: str, limits: Limits) -> None:
+    limit = _file_limit(limits)
+    if size > limit:
+        raise ImageTooLargeError(
+            f"Cannot read {label}: the file is larger than {limit:,} bytes, more than any "
+            f"image within max_pixels={limits.max_pixels:,} needs. Raise max_pixels to open it.",
+            limit="max_pixels", size=f"more than {limit:,} bytes",
         )
 
 

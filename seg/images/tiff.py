@@ -2,7 +2,8 @@
 
 :class:`_TiffLayout` maps the first series' axes onto ``(T, H, W, C)`` (frame axes T, Z, I, Q;
 channel axes C, S, E), drops alpha samples, applies palettes and inverts "white is zero" data.
-Page counts and the declared size are checked before any pixel is decoded. A single-page TIFF
+Page and tag counts (:mod:`seg.images.prescan`, before tifffile opens the file) and the declared
+size are checked before any pixel is decoded. A single-page TIFF
 whose codec tifffile lacks is decoded by Pillow instead.
 """
 
@@ -20,10 +21,6 @@ from seg.errors import ImageError
 from seg.images.guards import Limits, check_extent, decoding
 from seg.images.pillow import pil_pixels
 
-# A TIFF may store each channel of a frame as its own page (ImageJ does). More pages than this
-# per allowed frame are refused before tifffile parses every page (which costs ~15 us each).
-_PAGES_PER_FRAME = 4
-
 # tifffile axis codes: T time, Z depth, I page index, Q unknown / C channel, S sample, E lambda.
 _FRAME_AXES = "TZIQ"
 _CHANNEL_AXES = "CSE"
@@ -33,7 +30,6 @@ _ALPHA_EXTRASAMPLES = (1, 2)  # TIFF ExtraSamples: associated and unassociated a
 def read_tiff(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
     """Decode the first TIFF series -> (T, H, W, C) array."""
     with decoding(label, "TIFF"), tifffile.TiffFile(stream) as tif:
-        _check_page_count(tif, label, limits)
         if not tif.series:
             raise ImageError(f"Cannot read {label}: the TIFF holds no image data.")
         series = tif.series[0]
@@ -58,20 +54,6 @@ def read_tiff(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
         stream.seek(0)
         return _read_tiff_with_pil(stream, label, limits)
     return layout.to_frames(data, label)
-
-
-def _check_page_count(tif: tifffile.TiffFile, label: str, limits: Limits) -> None:
-    """Refuse a file with a huge chain of pages before tifffile parses every one of them."""
-    cap = limits.max_frames * _PAGES_PER_FRAME
-    try:
-        tif.pages[cap]  # walks the chain of page offsets only as far as the cap
-    except IndexError:
-        return
-    raise ImageError(
-        f"Cannot read {label}: the TIFF has more than {cap:,} pages ({_PAGES_PER_FRAME} per "
-        f"frame of max_frames={limits.max_frames:,}). Open a subset of the frames, or raise the "
-        "limit with max_frames=..."
-    )
 
 
 def _check_imagej_complete(tif: tifffile.TiffFile, layout: _TiffLayout, label: str) -> None:

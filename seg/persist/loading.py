@@ -16,6 +16,7 @@ import numpy as np
 
 from seg.errors import ModelFileError, SegError
 from seg.features import FeatureSettings
+from seg.files import FileTooLargeError, read_limited
 from seg.forest import Forest, ForestSettings
 from seg.images import Normalization
 from seg.model import Model
@@ -59,11 +60,9 @@ def load_model(source: str | os.PathLike | bytes | BinaryIO, *, max_bytes: int =
 
 def _read_path(path: Path, max_bytes: int) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_big(size, max_bytes)
-        with path.open("rb") as handle:
-            return _read_limited(handle, max_bytes)
+        return read_limited(path, max_bytes)
+    except FileTooLargeError as exc:
+        raise _too_big(exc.size, max_bytes, at_least=exc.at_least) from exc
     except FileNotFoundError as exc:
         raise ModelFileError(f"No model file at {str(path)!r}. Check the path.") from exc
     except OSError as exc:
