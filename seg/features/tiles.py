@@ -183,6 +183,10 @@ class TileFeatures:
         ordered = [kept[key] for key in sorted(kept)]
         return np.concatenate([x for _, x, _ in ordered]), np.concatenate([y for _, _, y in ordered])
 
+    def drop_tiles(self) -> None:
+        """Drop the cached tiles, keep the labelled pixels' rows (a frame no longer looked at)."""
+        self._tiles.clear()
+
     def release(self) -> None:
         """Drop every cached tile and sample (they are computed again when needed)."""
         self._tiles.clear()

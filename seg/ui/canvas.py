@@ -11,72 +11,154 @@ draws the canvas with the new overlay as its background, so the overlay never la
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from seg.ui import config
+import numpy as np
+
+from seg.viewport import Viewport
 
 #: The value the component reports before any stroke.
 EMPTY_DRAWING: dict[str, Any] = {"version": "7.4.0", "objects": []}
 
 
-@dataclass(frozen=True)
-class CanvasGeometry:
-    """Sizes of one image on screen.
+def canvas_key(digest: str, frame: int, nonce: int, viewport: Viewport) -> str:
+    """Key of the canvas for one frame of one image shown through one viewport.
 
-    ``canvas_*`` is the drawing surface in screen pixels; ``background_*`` the pixel size of the
-    encoded background (never larger than the image: the browser enlarges small images).
+    A new image (digest), frame or viewport gets a fresh canvas (mounted with the strokes
+    projected into that view); ``nonce`` is bumped to remount it with rewritten strokes (resume
+    from a file, recolour or remove a class).
+    """
+    return f"canvas-{digest[:12]}-f{frame}-n{nonce}-v{viewport.token()}"
+
+
+# --------------------------------------------------------------------------- image <-> canvas
+
+
+def transform_drawing(objects: Sequence[Mapping], scale: tuple[float, float], offset: tuple[float, float]) -> list[dict]:
+    """Fabric objects moved by ``p -> p * scale + offset`` (per axis), stroke widths scaled too.
+
+    The strokes are kept in image pixels (a Fabric drawing whose canvas *is* the image); the
+    canvas of a viewport shows them through ``scale = viewport.scale`` and ``offset = -origin *
+    scale``. Positions, path points, line ends and sizes scale per axis; stroke widths by the mean
+    of both axes, as :class:`seg.strokes.BackgroundFit` reads them. Applied to an object and then
+    with the inverse (``1 / scale``, ``-offset / scale``) it gives the object back (to rounding).
+    """
+    sx, sy = float(scale[0]), float(scale[1])
+    ox, oy = float(offset[0]), float(offset[1])
+    mean = 0.5 * (sx + sy)
+    out = []
+    for obj in objects:
+        if not isinstance(obj, Mapping):
+            continue
+        moved = dict(obj)
+        for name, factor, shift in (("left", sx, ox), ("top", sy, oy)):
+            if _is_number(moved.get(name)):
+                moved[name] = moved[name] * factor + shift
+        for name, factor in (("width", sx), ("height", sy), ("x1", sx), ("x2", sx), ("y1", sy), ("y2", sy),
+                             ("rx", sx), ("ry", sy), ("radius", mean), ("strokeWidth", mean)):
+            if _is_number(moved.get(name)):
+                moved[name] = moved[name] * factor
+        path = moved.get("path")
+        if isinstance(path, list):
+            moved["path"] = [_move_command(command, sx, sy, ox, oy) for command in path]
+        out.append(moved)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _move_command(command: Any, sx: float, sy: float, ox: float, oy: float) -> Any:
+    """An absolute Fabric path command (M, L, Q, C, ...: x, y pairs after the letter) moved."""
+    if not isinstance(command, list) or not command or not isinstance(command[0], str) \
+            or command[0].upper() not in "MLQCTS" or not all(_is_number(v) for v in command[1:]):
+        return command  # anything else is passed on unchanged; the parser judges it
+    values = command[1:]
+    moved = [v * sx + ox if i % 2 == 0 else v * sy + oy for i, v in enumerate(values)]
+    return [command[0], *moved]
+
+
+def _extent(obj: Mapping) -> tuple[float, float, float]:
+    """(centre x, centre y, half size) of an object, generously (it decides what a view sends)."""
+    numbers = {name: float(obj[name]) for name in ("left", "top", "width", "height", "strokeWidth", "radius")
+               if _is_number(obj.get(name))}
+    half = numbers.get("width", 0.0) + numbers.get("height", 0.0) + numbers.get("strokeWidth", 0.0) \
+        + 2 * numbers.get("radius", 0.0)
+    return numbers.get("left", 0.0), numbers.get("top", 0.0), half
+
+
+def _same_object(shown: Mapping, reported: Any) -> bool:
+    """Whether the canvas's object is the one it was mounted with (Fabric rounds numbers)."""
+    if not isinstance(reported, Mapping):
+        return False
+    if str(shown.get("type", "")).lower() != str(reported.get("type", "")).lower():
+        return False
+    if str(shown.get("stroke", "")).lower() != str(reported.get("stroke", "")).lower():
+        return False
+    for name in ("left", "top"):
+        a, b = shown.get(name), reported.get(name)
+        if _is_number(a) and _is_number(b) and abs(a - b) > 1.0:
+            return False
+    return True
+
+
+@dataclass(frozen=True, eq=False)
+class MountedCanvas:
+    """The canvas shown for one frame through one viewport, and the strokes it was mounted with.
+
+    Strokes are stored in image pixels (``seg.drawings``). A canvas shows those that reach into
+    its viewport, projected to canvas pixels (:attr:`initial_drawing`); the others are kept aside.
+    The canvas reports its objects in its own pixels and in order: the ones it was mounted with
+    (fewer after undo or reset), then the new ones. :meth:`merge` turns a report back into the
+    frame's strokes in image pixels, keeping the strokes outside the view and their order.
     """
 
-    image_height: int
-    image_width: int
-    canvas_height: int
-    canvas_width: int
+    key: str
+    digest: str
+    frame: int
+    viewport: Viewport
+    base: tuple = ()          # the frame's image-space objects when mounted
+    shown: tuple = ()         # indices into base of the objects sent to the canvas, in order
+    initial_drawing: dict = field(default_factory=lambda: dict(EMPTY_DRAWING))
 
-    @property
-    def background_size(self) -> tuple[int, int]:
-        """(height, width) of the encoded background image."""
-        if self.canvas_width >= self.image_width:
-            return self.image_height, self.image_width
-        return self.canvas_height, self.canvas_width
+    @classmethod
+    def mount(cls, key: str, digest: str, frame: int, viewport: Viewport, drawing: Mapping | None) -> "MountedCanvas":
+        base = tuple(_objects(drawing))
+        low = np.array([viewport.left, viewport.top], float)
+        high = low + (viewport.width, viewport.height)
+        shown = []
+        for index, obj in enumerate(base):
+            x, y, half = _extent(obj) if isinstance(obj, Mapping) else (0.0, 0.0, 0.0)
+            if low[0] - half <= x <= high[0] + half and low[1] - half <= y <= high[1] + half:
+                shown.append(index)
+        sent = transform_drawing([base[i] for i in shown], *_projection(viewport))
+        return cls(key, digest, int(frame), viewport, base, tuple(shown), {**EMPTY_DRAWING, "objects": sent})
 
     def fit_dict(self) -> dict[str, float]:
-        """The canvas -> image mapping in the component's ``background_fit`` form.
+        """The canvas -> image mapping (``background_fit`` form, see :meth:`Viewport.fit_dict`)."""
+        return self.viewport.fit_dict()
 
-        Computed here rather than read from the component: the canvas has a fixed pixel size
-        and the background is stretched onto it, so the mapping is known before the browser
-        reports it (and the first run, before the component has mounted, needs it too).
-        """
-        return {
-            "natural_width": self.image_width,
-            "natural_height": self.image_height,
-            "scale_x": self.canvas_width / self.image_width,
-            "scale_y": self.canvas_height / self.image_height,
-            "offset_x": 0.0,
-            "offset_y": 0.0,
-        }
-
-
-def geometry(height: int, width: int, max_side: int = config.DISPLAY_MAX_SIDE) -> CanvasGeometry:
-    """Screen size for an image of ``height`` x ``width`` pixels: longest side ``max_side``
-    (small images are enlarged at most :data:`config.MAX_UPSCALE` times)."""
-    scale = min(config.MAX_UPSCALE, max_side / max(height, width))
-    return CanvasGeometry(
-        image_height=height,
-        image_width=width,
-        canvas_height=max(1, round(height * scale)),
-        canvas_width=max(1, round(width * scale)),
-    )
+    def merge(self, reported: Mapping) -> dict:
+        """The frame's image-space drawing after the canvas reported ``reported`` (its own pixels)."""
+        objects = _objects(reported)
+        sent = self.initial_drawing["objects"]
+        kept = 0
+        while kept < min(len(objects), len(sent)) and _same_object(sent[kept], objects[kept]):
+            kept += 1
+        dropped = set(self.shown[kept:])
+        scale, offset = _projection(self.viewport)
+        inverse = (1 / scale[0], 1 / scale[1]), (-offset[0] / scale[0], -offset[1] / scale[1])
+        merged = [obj for index, obj in enumerate(self.base) if index not in dropped]
+        merged += transform_drawing(objects[kept:], *inverse)
+        return {**EMPTY_DRAWING, "objects": merged}
 
 
-def canvas_key(digest: str, frame: int, nonce: int) -> str:
-    """Key of the canvas for one frame of one image.
-
-    A new image (digest) or frame gets a fresh canvas; ``nonce`` is bumped to remount it with
-    rewritten strokes (resume from a file, recolour or remove a class).
-    """
-    return f"canvas-{digest[:12]}-f{frame}-n{nonce}"
+def _projection(viewport: Viewport) -> tuple[tuple[float, float], tuple[float, float]]:
+    scale_x, scale_y = viewport.scale
+    return (scale_x, scale_y), (-viewport.left * scale_x, -viewport.top * scale_y)
 
 
 def pending_drawing(state: Mapping[str, Any], key: str | None) -> dict | None:
@@ -102,56 +184,63 @@ def _rgba(color: str, alpha: float) -> str:
 
 def draw_canvas(
     *,
-    key: str,
-    geometry: CanvasGeometry,
+    mounted: MountedCanvas,
     background: bytes,
     tool: str,
     stroke_color: str,
-    stroke_width: int,
-    initial_drawing: dict | None,
+    stroke_width: float,
 ) -> tuple[dict | None, dict | None]:
     """Show the canvas; returns (Fabric JSON, background_fit) as reported by the browser.
 
     ``tool`` is "freedraw" | "line" | "rect" (the eraser is "freedraw" with the eraser colour);
-    ``background`` is pre-encoded PNG/JPEG bytes (a PIL image would be re-encoded every run).
+    ``background`` is pre-encoded PNG/JPEG bytes at the canvas size (a PIL image would be
+    re-encoded every run); ``stroke_width`` in canvas pixels.
     """
     from streamlit_drawable_canvas import st_canvas
 
     result = st_canvas(
         fill_color=_rgba(stroke_color, 0.3),
-        stroke_width=int(stroke_width),
+        stroke_width=round(float(stroke_width), 2),
         stroke_color=stroke_color,
         background_image=background,
         update_streamlit=True,
-        height=geometry.canvas_height,
-        width=geometry.canvas_width,
+        height=mounted.viewport.canvas_height,
+        width=mounted.viewport.canvas_width,
         drawing_mode=tool,
-        initial_drawing=initial_drawing,
-        key=key,
+        initial_drawing=mounted.initial_drawing,
+        key=mounted.key,
     )
     return result.json_data, result.background_fit
 
 
+def draw_overview(*, key: str, viewport: Viewport, background: bytes) -> None:
+    """The overview: a small canvas in point mode; a click there reports a point object."""
+    from streamlit_drawable_canvas import st_canvas
+
+    st_canvas(fill_color="rgba(255, 200, 0, 0.8)", stroke_width=1, stroke_color="#ffc800",
+              background_image=background, update_streamlit=True, height=viewport.canvas_height,
+              width=viewport.canvas_width, drawing_mode="point", point_display_radius=3, key=key)
+
+
 def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:
-    """Copy the strokes the last shown canvas reported into ``seg.drawings``.
+    """Merge the strokes the last shown canvas reported into ``seg.drawings`` (image pixels).
 
     Called at the top of every run and in callbacks that rewrite strokes. Returns whether the
     stored strokes changed. Strokes of a canvas that belonged to another image are ignored.
     """
     from seg.ui import state as S
 
-    owner = state.get(S.CANVAS_OWNER)
-    key = state.get(S.CANVAS_KEY)
-    if not owner or owner[0] != digest:
+    mounted: MountedCanvas | None = state.get(S.CANVAS)
+    if mounted is None or mounted.digest != digest:
         return False
-    drawing = pending_drawing(state, key)
-    if drawing is None:
+    reported = pending_drawing(state, mounted.key)
+    if reported is None:
         return False
-    frame = int(owner[1])
     drawings: dict = state[S.DRAWINGS]
-    if drawings.get(frame) == drawing:
+    merged = mounted.merge(reported)
+    if drawings.get(mounted.frame, EMPTY_DRAWING).get("objects", []) == merged["objects"]:
         return False
-    drawings[frame] = drawing
+    drawings[mounted.frame] = merged
     return True
 
 
@@ -159,12 +248,12 @@ def remount(state: MutableMapping[str, Any]) -> None:
     """Show a new canvas (mounted with ``seg.drawings``) instead of the current one.
 
     Called after the stored strokes were rewritten; the old canvas's value must no longer be
-    copied back over them (it still holds the strokes as they were before).
+    merged back into them (it still holds the strokes as they were before).
     """
     from seg.ui import state as S
 
     state[S.CANVAS_NONCE] = int(state.get(S.CANVAS_NONCE, 0)) + 1
-    state[S.CANVAS_OWNER] = None
+    state[S.CANVAS] = None
 
 
 def _objects(drawing: Mapping | None) -> list:

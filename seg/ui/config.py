@@ -6,14 +6,24 @@ Streamlit refuses bigger files before any of our code runs.
 
 from __future__ import annotations
 
-#: Largest frame the app accepts (rows * columns). Bigger images belong to ``python -m seg apply``.
-MAX_FRAME_PIXELS: int = 16_000_000
+#: Largest frame the app opens (rows * columns): a guard against hostile files (checked from the
+#: header before decoding), not a limit for ordinary images. Memory grows with the view and the
+#: annotations, plus the image itself (1 byte per pixel and channel at 8 bits) and its display copy.
+MAX_FRAME_PIXELS: int = 1_000_000_000
 
-#: Largest image or stack the app accepts (frames * rows * columns).
-MAX_TOTAL_PIXELS: int = 64_000_000
+#: Largest image or stack the app opens (frames * rows * columns).
+MAX_TOTAL_PIXELS: int = 2_000_000_000
 
-#: Frames larger than this open with live update off (draw several strokes, then press Update).
-LIVE_MAX_PIXELS: int = 4_000_000
+#: Frames up to this size keep their whole feature stack in memory (as before viewports: every
+#: view and download reads it). Larger frames get their features tile by tile, where the view and
+#: the strokes need them (seg.features.tiles), and are predicted whole only on demand.
+WHOLE_FEATURES_MAX_PIXELS: int = 4_000_000
+
+#: Bytes of feature tiles kept per large frame (least recently used dropped first). The overlay
+#: is live while the tiles under the viewport fit (at 1:1 a 760-pixel view needs 4-9 tiles of
+#: 512 px, 42 MB each with 40 features); zoomed further out the app shows the last whole-frame
+#: segmentation and offers "Segment whole image".
+MAX_CACHED_TILE_BYTES: int = 800_000_000
 
 #: Longest side of the drawing canvas in screen pixels. Labels and predictions stay at full
 #: resolution; only the picture under the pen is resized.

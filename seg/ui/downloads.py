@@ -46,9 +46,14 @@ def mask_help(classes: Sequence[ClassSpec]) -> str:
             "8-bit PNG (16-bit TIFF above 255 classes); open it in Fiji, QuPath or Python.")
 
 
-def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: Sequence[ClassSpec],
+def prediction_downloads(record: ImageRecord, prediction, classes: Sequence[ClassSpec],
                          opacity: float) -> list[DownloadSpec]:
-    """Mask, overlay and probabilities of ``frame`` (full resolution, predicted on click)."""
+    """Mask, overlay and probabilities of the predicted frame (full resolution, made on click).
+
+    Probabilities of a large (tiled) frame are not offered: K float32 values per pixel of a
+    100-megapixel frame do not belong in a browser download (``python -m seg apply --proba``).
+    """
+    frame = prediction.frame
     colors = [c.color for c in classes]
     names = [c.name for c in classes][: prediction.n_classes]
     image = record.frames[frame]
@@ -70,7 +75,7 @@ def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: S
 
         return probabilities_tiff(prediction.probabilities(), class_names=names)
 
-    return [
+    files = [
         DownloadSpec("w_dl_mask", "Label mask", f"{stem}_mask{extension}",
                      "image/png" if extension == ".png" else "image/tiff", mask, mask_help(classes)),
         DownloadSpec("w_dl_overlay", "Overlay PNG", f"{stem}_overlay.png", "image/png", overlay,
@@ -78,6 +83,7 @@ def prediction_downloads(record: ImageRecord, frame: int, prediction, classes: S
         DownloadSpec("w_dl_proba", "Probabilities TIFF", f"{stem}_probabilities.tif", "image/tiff", probabilities,
                      "float32, one page per class (class axis first), values 0..1."),
     ]
+    return files[:2] if prediction.tiled else files
 
 
 def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], strokes: tuple) -> DownloadSpec:

@@ -26,7 +26,7 @@ def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[Cl
     from seg.measure import measure
 
     names = [c.name for c in classes][: prediction.n_classes]
-    key = (prediction.key, tuple(names))
+    key = (prediction.key.labels_id(), tuple(names))
     cached = state.get(S.MEASUREMENTS)
     if cached is None or cached[0] != key:
         cached = (key, measure(prediction.labels, names, frame=prediction.frame if n_frames > 1 else None))
@@ -81,11 +81,12 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
 def measure_all_frames(record: ImageRecord, model, classes: Sequence[ClassSpec], progress=None):
     """Predict every frame with ``model`` and measure it: (rows with "frame", (T, H, W) labels, ms)."""
     from seg.measure import measure_stack
+    from seg.tiling import predict_tiled
 
     start = time.perf_counter()
     stack = []
     for frame in range(record.n_frames):
-        stack.append(model.predict(record.frames[frame]))
+        stack.append(predict_tiled(model, record.frames[frame]))  # equal to model.predict, bounded memory
         if progress is not None:
             progress(frame + 1, record.n_frames)
     labels = np.stack(stack)

@@ -6,6 +6,7 @@ import functools
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import streamlit as st
 
 from seg.errors import SegError
@@ -67,6 +68,13 @@ def begin_run(started: float | None = None) -> Run:
     return run
 
 
+def begin_fragment() -> Run:
+    """Start a run of the workspace fragment (alone after a stroke, or within a page run)."""
+    watch_session()
+    S.forget_released(st.session_state)
+    return Run()
+
+
 def show_flash() -> None:
     """Messages queued by callbacks (a refused rename, a resumed file) shown once."""
     for kind, message in st.session_state[S.FLASH]:
@@ -126,55 +134,74 @@ def frame_picker(record: ImageRecord) -> int:
 # ----------------------------------------------------------- the pen (sidebar) and the view bar (above the canvas)
 
 
+@dataclass(frozen=True)
+class Pen:
+    """What a stroke draws: the active class, the tool and the width in image pixels."""
+
+    active: ClassSpec
+    tool: str
+    width: float
+
+    @property
+    def eraser(self) -> bool:
+        return self.tool == "eraser"
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """Whether every stroke retrains (live), and whether "Update" was pressed."""
+
+    live: bool
+    clicked: bool
+
+    @property
+    def due(self) -> bool:
+        return self.live or self.clicked
+
+
 def drawing_tools() -> tuple[str, int]:
-    """Tool (freehand / line / rectangle / eraser) and stroke width in screen pixels."""
+    """Tool (freehand / line / rectangle / eraser) and stroke width in image pixels."""
     tool = st.segmented_control("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, required=True,
                                 help="The eraser removes scribbles (its pixels become unlabelled).")
-    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH, help="In screen pixels.")
+    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH,
+                      help="In image pixels; the canvas shows it at the current zoom.")
     return tool or "freedraw", int(width)
 
 
-def view_controls(classes) -> tuple[str, float]:
+def view_controls(classes) -> V.Look:
     """What the canvas shows under the strokes, and how strongly."""
     options = V.view_options(classes)
     if st.session_state.get(S.W_VIEW) not in options:
         st.session_state[S.W_VIEW] = V.SEGMENTATION
     view = st.selectbox("Show", options, key=S.W_VIEW, format_func=lambda o: V.view_title(o, classes), width=300)
     opacity = st.slider("Opacity", 0.0, 1.0, key=S.W_OPACITY, step=0.05, width=160)
-    return view, float(opacity)
+    return V.Look(view, float(opacity))
 
 
-def live_controls() -> tuple[bool, bool]:
-    """Live-update switch and the explicit Update button (for huge images)."""
+def live_controls() -> LiveUpdate:
+    """Live-update switch and the explicit Update button."""
     live = st.toggle("Live update", key=S.W_LIVE,
-                     help="Retrain and segment after every stroke. Switch off for huge images and press Update.")
+                     help="Retrain and segment after every stroke. Switch off to draw several strokes, then press Update.")
     clicked = st.button("Update", key=S.W_UPDATE, disabled=live, icon=":material/refresh:",
-                        help="Retrain on the strokes so far and segment this frame.")
-    return bool(live), bool(clicked)
+                        help="Retrain on the strokes so far and segment what the canvas shows.")
+    return LiveUpdate(bool(live), bool(clicked))
 
 
-def drawing_controls() -> tuple[str, str, int]:
-    """The pen, in the sidebar: active class, tool (freehand / line / rectangle / eraser), width.
-
-    Returns (active class, tool, width).
-    """
+def drawing_controls() -> Pen:
+    """The pen, in the sidebar: active class, tool (freehand / line / rectangle / eraser), width."""
     from seg.ui.classes import active_class_picker
 
     active = active_class_picker()
     tool, width = drawing_tools()
-    return active, tool, width
+    return Pen(active, tool, width)
 
 
-def view_bar(classes) -> tuple[str, float, bool, bool]:
-    """The controls above the canvas: view, opacity, live update.
-
-    Returns (view, opacity, live, update clicked).
-    """
+def view_bar(classes) -> tuple[V.Look, LiveUpdate]:
+    """The controls above the canvas: view, opacity, live update."""
     with st.container(key="viewbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
-        view, opacity = view_controls(classes)
-        live, clicked = live_controls()
-    st.space("medium")  # room for the canvas's own toolbar, which appears above its top-right corner
-    return view, opacity, live, clicked
+        look = view_controls(classes)
+        live = live_controls()
+    return look, live
 
 
 def resume_panel() -> None:
@@ -195,62 +222,89 @@ def resume_panel() -> None:
 # --------------------------------------------------------------------------- strokes -> segmentation
 
 
-def read_strokes(record: ImageRecord, frame: int, geometry: C.CanvasGeometry) -> tuple[P.Strokes, dict]:
-    """The strokes of every frame, taken from the canvas value before the canvas is drawn."""
+def read_strokes(record: ImageRecord) -> tuple[P.Strokes, dict]:
+    """The strokes of every frame (image pixels), merged with what the canvas reported before
+    the canvas is drawn again."""
     state = st.session_state
     C.sync_canvas(state, record.digest)
-    fit = P.canvas_fit(record, geometry.fit_dict())
-    state[S.CANVAS_FIT] = geometry.fit_dict()
-    strokes = P.collect_strokes(state[S.DRAWINGS], fit, state[S.CLASSES], state[S.PARSED])
+    strokes = P.collect_strokes(state[S.DRAWINGS], P.image_fit(record), state[S.CLASSES], state[S.PARSED])
     return strokes, P.label_images(state, record, strokes)
 
 
-def segment(run: Run, record, frame, strokes, labels, settings, live: bool, update_clicked: bool,
-            geometry: C.CanvasGeometry) -> None:
+def segment(run: Run, scene: P.Scene, strokes: P.Strokes, labels: dict, settings: P.Settings,
+            live: LiveUpdate) -> None:
     """Retrain/predict if live (or Update was pressed); records timings in ``run``."""
-    feature_settings, forest_settings, normalization = settings
-    if not (live or update_clicked):
+    if not live.due:
         run.paused = True
         return
-    done = P.refresh(st.session_state, record, frame, strokes, labels, st.session_state[S.CLASSES],
-                     feature_settings, forest_settings, normalization, geometry.background_size)
+    done = P.refresh(st.session_state, scene, strokes, labels, st.session_state[S.CLASSES], settings)
     run.timings.update(features=done.features_ms, train=done.train_ms, predict=done.predict_ms)
 
 
-def show_canvas(run: Run, record: ImageRecord, frame: int, geometry: C.CanvasGeometry, active: ClassSpec,
-                tool: str, width: int, view: str, opacity: float) -> tuple:
-    """The canvas with image + current view as background; returns the background cache key."""
+def current_prediction(record: ImageRecord) -> P.Prediction | None:
+    """The session's prediction if it belongs to ``record``."""
+    prediction = st.session_state[S.PREDICTION]
+    return prediction if prediction is not None and prediction.key.is_for(record) else None
+
+
+def show_canvas(run: Run, scene: P.Scene, pen: Pen, look: V.Look) -> tuple:
+    """The canvas with the viewport's picture + current view as background; returns the
+    background cache key."""
     from seg.strokes import ERASER_COLOR
 
     state = st.session_state
-    prediction = state[S.PREDICTION]
-    if prediction is not None and prediction.key[1] != record.digest:
-        prediction = None
-    background, bg_key, render_ms = V.background_bytes(state, record, frame, geometry, prediction, view,
-                                                       opacity, state[S.CLASSES])
+    record = scene.record
+    background, bg_key, render_ms = V.background_bytes(state, scene, current_prediction(record), look,
+                                                       state[S.CLASSES])
     run.timings["render"] = render_ms
-    key = C.canvas_key(record.digest, frame, int(state[S.CANVAS_NONCE]))
-    if state[S.CANVAS_INITIAL][0] != key or key not in state:
+    key = C.canvas_key(record.digest, scene.frame, int(state[S.CANVAS_NONCE]), scene.viewport)
+    mounted = state[S.CANVAS]
+    if mounted is None or mounted.key != key or key not in state:
         # A canvas being mounted (new key, or its state dropped after another page was shown)
         # starts from the stored strokes. For a mounted canvas the drawing stays fixed: changing
         # it would reload the canvas (and drop a stroke in progress).
-        state[S.CANVAS_INITIAL] = (key, state[S.DRAWINGS].get(frame))
-    state[S.CANVAS_KEY] = key
-    state[S.CANVAS_OWNER] = (record.digest, frame)
-    eraser = tool == "eraser"
+        mounted = C.MountedCanvas.mount(key, record.digest, scene.frame, scene.viewport,
+                                        state[S.DRAWINGS].get(scene.frame))
+        state[S.CANVAS] = mounted
+    st.space("small")  # room for the canvas's own toolbar, which appears above its top-right corner
     with st.container(key="canvas_area"):
-        C.draw_canvas(key=key, geometry=geometry, background=background,
-                      tool="freedraw" if eraser else tool,
-                      stroke_color=ERASER_COLOR if eraser else active.color, stroke_width=width,
-                      initial_drawing=state[S.CANVAS_INITIAL][1])
+        C.draw_canvas(mounted=mounted, background=background,
+                      tool="freedraw" if pen.eraser else pen.tool,
+                      stroke_color=ERASER_COLOR if pen.eraser else pen.active.color,
+                      stroke_width=max(0.25, pen.width * scene.viewport.zoom))
     return bg_key
+
+
+def whole_image_panel(scene: P.Scene, prediction: P.Prediction | None) -> None:
+    """For a large frame: say what the overlay shows and offer the whole-frame segmentation."""
+    if prediction is None or not prediction.tiled or prediction.frame != scene.frame:
+        return
+    state = st.session_state
+    with st.container(key="whole_image", horizontal=True, vertical_alignment="center"):
+        if prediction.display_labels is None:
+            st.caption("Zoomed out too far for a live overlay of this large image (its feature tiles would "
+                       "not fit in memory): zoom in to see the segmentation after every stroke, or segment "
+                       "the whole image.")
+        elif not prediction.has_labels:
+            st.caption("The overlay shows the segmentation of what is on screen. Downloads and measurements "
+                       "need the whole image segmented.")
+        if not prediction.has_labels and st.button("Segment whole image", key=S.W_SEGMENT_WHOLE,
+                                                   icon=":material/select_all:"):
+            bar = st.progress(0.0, text="Segmenting the whole image…")
+            labels = prediction.compute_labels(
+                progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}"))
+            bar.empty()
+            state[S.WHOLE] = P.WholeLabels(prediction.key, labels)
+            state[S.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels
+            st.rerun()
 
 
 def count_update(run: Run, strokes: P.Strokes, bg_key: tuple) -> int:
     """Bump "update #N" when the strokes, model, prediction or picture changed in this run."""
     state = st.session_state
     prediction = state[S.PREDICTION]
-    signature = (hash(strokes.all), state[S.MODEL_VERSION], prediction.key if prediction else None, bg_key)
+    signature = (hash(strokes.all), state[S.MODEL_VERSION], prediction.key if prediction else None, bg_key,
+                 state[S.WHOLE].key if state[S.WHOLE] is not None else None)
     if signature != state.get(S.SIGNATURE):
         state[S.SIGNATURE] = signature
         state[S.UPDATE] = int(state[S.UPDATE]) + 1
@@ -276,23 +330,33 @@ def model_summary() -> None:
         f"({info['feature_preset']}) · {info['trees']} trees{trained}"))
 
 
-def prepare_next_stroke(run: Run, record: ImageRecord, frame: int, labels: dict, settings, live: bool) -> None:
+def prepare_next_stroke(run: Run, scene: P.Scene, labels: dict, settings: P.Settings | None,
+                        live: LiveUpdate) -> None:
     """Work done after the page is shown so that the next stroke is fast.
 
-    Computes the current frame's features (the first stroke then only trains and predicts) and,
-    once per server process, loads the forest kernels and scikit-learn. The page is already
-    visible; the status marker below is written only afterwards.
+    Computes the features the next stroke needs (the current frame's stack, or the feature tiles
+    under the viewport of a large frame, when they fit the budget), so that the first stroke then
+    only trains and predicts, and, once per server process, loads the forest kernels and
+    scikit-learn. The page is already visible; the status marker below is written only afterwards.
     """
-    if not live or settings is None:
+    if not live.live or settings is None:
         return
     start = time.perf_counter()
     _warm_engine()
-    feature_settings, _, normalization = settings
+    feature_settings, normalization = settings.features, settings.normalization
     model = st.session_state[S.MODEL]
     if model is not None:  # predictions use the model's own settings
         feature_settings, normalization = model.feature_settings, model.normalization
     labelled = [f for f, image in labels.items() if image.any()]
-    _, spent = P.features_for(st.session_state, record, [frame], feature_settings, normalization, keep=labelled)
+    sources, spent = P.feature_sources(st.session_state, scene.record, [scene.frame], feature_settings,
+                                       normalization, keep=labelled)
+    source = sources[0]
+    if not isinstance(source, np.ndarray):
+        rows, cols = scene.viewport.display_rows(), scene.viewport.display_columns()
+        if source.fits(rows, cols) and not source.ready(rows, cols):
+            for tile in source.tiles_under(rows, cols):
+                source.tile_features(*tile)
+            spent = 1.0
     if spent:
         run.timings["prepare"] = (time.perf_counter() - start) * 1000
 

@@ -3,9 +3,12 @@
 One run of the app calls :func:`collect_strokes` (cheap: JSON -> strokes -> label images) and, when
 live update is on or the user pressed "Update", :func:`refresh` which
 
-1. computes features once per (image, frame, feature settings, normalisation) — cached,
+1. computes features once per (image, frame, feature settings, normalisation) — cached: the whole
+   frame's stack for frames up to :data:`seg.ui.config.WHOLE_FEATURES_MAX_PIXELS`, else tile by
+   tile where the viewport and the strokes need them (:class:`seg.features.tiles.TileFeatures`),
 2. retrains only when the strokes, classes or settings changed (the *training key*),
-3. predicts the current frame only when the model or frame changed (the *prediction key*).
+3. predicts the pixels the canvas shows only when the model, frame or viewport changed (the
+   *prediction key*).
 
 Each step's wall time is recorded in milliseconds for the status line. Everything lives in the
 session-state mapping passed in (no module globals), so the functions can be tested with a dict.
@@ -16,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,23 +29,10 @@ from seg.errors import TrainingError
 from seg.ui import config
 from seg.ui import state as S
 from seg.ui.state import ClassSpec, ImageRecord
+from seg.viewport import Viewport
 
 #: Training key placeholder set when a model is uploaded: adopt the next key without training.
 KEEP_UPLOADED_MODEL = "keep-uploaded-model"
-
-
-def display_samples(natural: tuple[int, int], display: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the image pixels that the display pixels show.
-
-    Obtained from :func:`seg.render.resize_labels` itself (applied to index ramps), so labels
-    predicted at exactly these pixels equal the full-resolution labels resized for display.
-    """
-    from seg.render import resize_labels
-
-    (height, width), (rows, cols) = natural, display
-    row_index = resize_labels(np.arange(height, dtype=np.int64)[:, None], (rows, 1))[:, 0]
-    col_index = resize_labels(np.arange(width, dtype=np.int64)[None, :], (1, cols))[0]
-    return row_index, col_index
 
 
 def gather_pixels(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -53,101 +43,208 @@ def gather_pixels(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     return gathered.reshape(len(rows), len(cols), *image.shape[2:])
 
 
+@dataclass(frozen=True)
+class Scene:
+    """What the canvas shows: one frame of an image through a viewport."""
+
+    record: ImageRecord
+    frame: int
+    viewport: Viewport
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The feature, forest and normalisation settings a model is trained with."""
+
+    features: Any        # seg.features.FeatureSettings
+    forest: Any          # seg.model.ForestSettings
+    normalization: Any   # seg.images.Normalization
+
+
+@dataclass(frozen=True)
+class PredictionKey:
+    """What a :class:`Prediction` was made for: a model version, an image frame and a viewport."""
+
+    model_version: int
+    digest: str
+    frame: int
+    view: str
+
+    def is_for(self, record: ImageRecord) -> bool:
+        """Whether it belongs to the image ``record`` (any frame or view)."""
+        return self.digest == record.digest
+
+    def labels_id(self) -> tuple[int, str, int]:
+        """(model version, digest, frame): equal for predictions with the same full-resolution
+        labels (they differ only in the viewport)."""
+        return self.model_version, self.digest, self.frame
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """The segmentation of one frame, computed as far as it is looked at.
 
-    Every stroke needs only what the canvas shows: the labels of the pixels under the display
-    pixels (for a 2-megapixel image shown at 760 px that is a quarter of the work, and exactly
-    what the full-resolution labels resized for display would be). Full-resolution labels
-    (measurements, downloads) and probabilities (uncertainty and probability views, the
-    probabilities download) are computed from the same cached features on first use.
+    Every stroke needs only what the canvas shows: the labels of the image pixels under the
+    canvas pixels of the viewport (:meth:`seg.viewport.Viewport.display_rows`), exactly what the
+    full-resolution labels resized for display would be. Full-resolution labels (measurements,
+    downloads) and probabilities are computed on first use: from the cached feature stack of a
+    small frame, or through the tiled path (:func:`seg.tiling.apply_tiled`, equal to
+    ``Model.predict``) for a large one, which :meth:`compute_labels` runs with a progress callback.
 
     Attributes
     ----------
-    key : tuple
-        (model version, image digest, frame) it was made for.
-    display_labels : (h, w) uint8 or uint16, values 1..K, at the canvas background's size
+    key : PredictionKey
+    display_labels : (h, w) uint8 or uint16, values 1..K, at the canvas size; None when the
+        viewport needs more feature tiles than the memory budget allows (zoomed far out on a
+        large frame) and no whole-frame labels exist yet
     n_classes : int
         K of the model that made it.
     """
 
-    key: tuple
-    frame: int
-    display_labels: np.ndarray
+    key: PredictionKey
+    display_labels: np.ndarray | None
     n_classes: int
     _model: Any = dataclasses.field(repr=False, default=None)
-    _features: Any = dataclasses.field(repr=False, default=None)
+    _features: Any = dataclasses.field(repr=False, default=None)  # (H, W, F) stack or TileFeatures
+    _frame: Any = dataclasses.field(repr=False, default=None)     # raw (H, W[, C]) frame (tiled path)
     _samples: Any = dataclasses.field(repr=False, default=None)   # (rows, cols) or None = all pixels
     _shown: Any = dataclasses.field(repr=False, default=None)     # (h, w, F) features of the display pixels
     _memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
-    @classmethod
-    def compute(cls, key: tuple, frame: int, model, features: np.ndarray, display: tuple[int, int],
-                previous: Prediction | None = None) -> Prediction:
-        """Predict the display pixels of ``features`` (H, W, F) shown at ``display`` = (h, w).
+    @property
+    def frame(self) -> int:
+        return self.key.frame
 
-        The display pixels' features are gathered once per feature stack and display size and
-        reused from ``previous`` on the next stroke: gathering costs more than predicting them.
+    @property
+    def tiled(self) -> bool:
+        """Whether the frame's features are computed tile by tile (a large frame)."""
+        return not isinstance(self._features, np.ndarray)
+
+    @classmethod
+    def compute(cls, key: PredictionKey, model, features, viewport: Viewport, *, frame: np.ndarray | None = None,
+                whole: WholeLabels | None = None, previous: "Prediction | None" = None) -> "Prediction":
+        """Predict the pixels ``viewport`` shows.
+
+        ``features`` is the frame's (H, W, F) stack or its :class:`TileFeatures` (then ``frame``
+        is the raw frame, for whole-frame prediction). The display pixels' features are gathered
+        once per feature source and viewport and reused from ``previous`` on the next stroke:
+        gathering costs more than predicting them. When the tiles under the viewport do not fit
+        the memory budget, the display labels come from ``whole`` (if it is for this model) or
+        are None.
         """
-        samples = None
-        shown = features
-        if tuple(display) != features.shape[:2]:
-            if previous is not None and previous._features is features and previous._shown is not None \
-                    and previous._shown.shape[:2] == tuple(display):
-                samples, shown = previous._samples, previous._shown
-            else:
-                samples = display_samples(features.shape[:2], display)
-                shown = gather_pixels(features, *samples)
-        prediction = cls(key=key, frame=int(frame), display_labels=model.predict_features(shown),
-                         n_classes=int(model.n_classes), _model=model, _features=features, _samples=samples,
-                         _shown=None if samples is None else shown)
-        if samples is None:
+        rows, cols = viewport.display_rows(), viewport.display_columns()
+        full = isinstance(features, np.ndarray) and (len(rows), len(cols)) == features.shape[:2]
+        samples = None if full else (rows, cols)
+        common = dict(key=key, n_classes=int(model.n_classes), _model=model, _features=features, _frame=frame)
+        if not isinstance(features, np.ndarray) and not features.fits(rows, cols):
+            shown_labels = None
+            if whole is not None and whole.is_for(key):
+                shown_labels = whole.labels[np.ix_(rows, cols)]
+            prediction = cls(display_labels=shown_labels, _samples=samples, **common)
+            if whole is not None and whole.is_for(key):
+                prediction._memo["labels"] = whole.labels
+            return prediction
+        if full:
+            shown = features
+        elif previous is not None and previous._features is features and previous._shown is not None \
+                and previous.key.view == key.view:
+            shown = previous._shown
+        elif isinstance(features, np.ndarray):
+            shown = gather_pixels(features, rows, cols)
+        else:
+            shown = features.gather(rows, cols)
+        prediction = cls(display_labels=model.predict_features(shown), _samples=samples,
+                         _shown=None if full else shown, **common)
+        if full:
             prediction._memo["labels"] = prediction.display_labels
+        if whole is not None and whole.is_for(key):
+            prediction._memo["labels"] = whole.labels
         return prediction
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether full-resolution labels are at hand without the tiled whole-frame pass."""
+        return not self.tiled or "labels" in self._memo
 
     @property
     def labels(self) -> np.ndarray:
         """(H, W) full-resolution labels, values 1..K (computed once, then kept)."""
+        return self.compute_labels()
+
+    def compute_labels(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The full-resolution labels; a large frame is predicted tile by tile, reporting
+        ``progress(done, total)`` (equal to ``Model.predict`` of the whole frame)."""
         if "labels" not in self._memo:
-            self._memo["labels"] = self._model.predict_features(self._features)
+            if self.tiled:
+                from seg.tiling import apply_tiled
+
+                self._memo["labels"], _ = apply_tiled(self._model, self._frame, progress=progress)
+            else:
+                self._memo["labels"] = self._model.predict_features(self._features)
         return self._memo["labels"]
 
     def probabilities(self) -> np.ndarray:
         """(H, W, K) float32 full-resolution class probabilities (computed once, then kept)."""
         if "proba" not in self._memo:
-            self._memo["proba"] = self._model.predict_proba_features(self._features)
+            if self.tiled:
+                from seg.tiling import predict_proba_tiled
+
+                self._memo["proba"] = predict_proba_tiled(self._model, self._frame)
+            else:
+                self._memo["proba"] = self._model.predict_proba_features(self._features)
         return self._memo["proba"]
 
-    def display_probabilities(self) -> np.ndarray:
-        """(h, w, K) float32 probabilities of the display pixels."""
+    def display_probabilities(self) -> np.ndarray | None:
+        """(h, w, K) float32 probabilities of the display pixels (None without display labels)."""
         if "display_proba" not in self._memo:
-            if self._samples is None or "proba" in self._memo:
-                proba = self.probabilities()
-                self._memo["display_proba"] = proba if self._samples is None else \
-                    gather_pixels(proba, *self._samples)
-            else:
+            if self._shown is not None:
                 self._memo["display_proba"] = self._model.predict_proba_features(self._shown)
+            elif self._samples is None:
+                self._memo["display_proba"] = self.probabilities()
+            else:
+                return None
         return self._memo["display_proba"]
 
     def release(self) -> None:
         """Drop the features, model and everything computed from them (the session's tab
         disconnected, see :mod:`seg.ui.lifetime`); :attr:`released` is True from then on."""
-        for name in ("_model", "_features", "_samples", "_shown"):
+        for name in ("_model", "_features", "_frame", "_samples", "_shown"):
             object.__setattr__(self, name, None)
         self._memo.clear()
 
     @property
     def released(self) -> bool:
-        return self._features is None
+        return self._model is None
 
-    def display_uncertainty(self) -> np.ndarray:
+    def display_uncertainty(self) -> np.ndarray | None:
         """(h, w) float32 in [0, 1]: 1 - (best - second best probability) of the display pixels."""
         if "display_uncertainty" not in self._memo:
+            proba = self.display_probabilities()
+            if proba is None:
+                return None
             from seg.model import uncertainty
 
-            self._memo["display_uncertainty"] = uncertainty(self.display_probabilities())
+            self._memo["display_uncertainty"] = uncertainty(proba)
         return self._memo["display_uncertainty"]
+
+
+@dataclass(frozen=True, eq=False)
+class WholeLabels:
+    """Full-resolution labels of a large frame from one model (shown when zoomed far out)."""
+
+    key: PredictionKey
+    labels: np.ndarray
+
+    def is_for(self, key: PredictionKey) -> bool:
+        """Whether these labels are of the model and frame of ``key`` (any view)."""
+        return self.key.labels_id() == key.labels_id()
+
+    def release(self) -> None:
+        object.__setattr__(self, "labels", None)
+
+    @property
+    def released(self) -> bool:
+        return self.labels is None
 
 
 @dataclass(frozen=True)
@@ -169,18 +266,18 @@ def settings_token(value: Any) -> str:
     return json.dumps(value.to_dict(), sort_keys=True, default=str)
 
 
-def canvas_fit(record: ImageRecord, fit_dict: Mapping[str, float]):
-    """:class:`seg.strokes.BackgroundFit` of the canvas for ``record``."""
+def image_fit(record: ImageRecord):
+    """:class:`seg.strokes.BackgroundFit` of the stored strokes: they are kept in image pixels."""
     from seg.strokes import BackgroundFit
 
     _, height, width = record.shape
-    return BackgroundFit.from_component(dict(fit_dict), image_shape=(height, width))
+    return BackgroundFit(width, height)
 
 
 def collect_strokes(
     drawings: Mapping[int, dict], fit, classes: Sequence[ClassSpec], cache: dict | None = None
 ) -> Strokes:
-    """Parse the stored canvas JSON of every frame into strokes (image pixel coordinates).
+    """Parse the stored JSON of every frame into strokes (image pixel coordinates).
 
     ``cache`` (a dict kept in session state) holds a :class:`seg.strokes.CanvasParser` per frame:
     after a stroke only the new canvas object is parsed, and an unchanged frame not at all.
@@ -275,6 +372,43 @@ def _bound_cache(cache: dict, required: set) -> None:
             total -= cache.pop(key).nbytes
 
 
+def tiled(record: ImageRecord) -> bool:
+    """Whether frames of ``record`` get their features tile by tile (too large for a whole stack)."""
+    _, height, width = record.shape
+    return height * width > config.WHOLE_FEATURES_MAX_PIXELS
+
+
+def feature_sources(
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    frames: Sequence[int],
+    feature_settings,
+    normalization,
+    *,
+    keep: Sequence[int] = (),
+) -> tuple[list, float]:
+    """Features of ``frames``: whole stacks for small frames (:func:`features_for`), else one
+    :class:`seg.features.tiles.TileFeatures` per frame (tiles computed when first used); and the
+    ms spent computing now."""
+    if not tiled(record):
+        return features_for(state, record, frames, feature_settings, normalization, keep=keep)
+    from seg.features.tiles import TileFeatures
+
+    cache: dict = state[S.TILES]
+    wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
+    for key in [k for k in cache if k not in wanted]:
+        del cache[key]
+    start = time.perf_counter()
+    sources = []
+    for frame in frames:
+        key = _feature_key(record, frame, feature_settings, normalization)
+        if key not in cache:
+            cache[key] = TileFeatures(record.frames[frame], feature_settings, normalization,
+                                      budget=config.MAX_CACHED_TILE_BYTES)
+        sources.append(cache[key])
+    return sources, (time.perf_counter() - start) * 1000
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -290,14 +424,14 @@ class TrainingInputs:
     normalization: str
 
 
-def training_key(record, strokes: Strokes, classes, feature_settings, forest_settings, normalization) -> TrainingInputs:
+def training_key(record: ImageRecord, strokes: Strokes, classes: Sequence[ClassSpec], settings: Settings) -> TrainingInputs:
     return TrainingInputs(
         digest=record.digest,
         strokes=strokes.all,
         colors=tuple(c.color for c in classes),
-        feature_settings=settings_token(feature_settings),
-        forest_settings=settings_token(forest_settings),
-        normalization=settings_token(normalization),
+        feature_settings=settings_token(settings.features),
+        forest_settings=settings_token(settings.forest),
+        normalization=settings_token(settings.normalization),
     )
 
 
@@ -340,29 +474,22 @@ class Refresh:
 
 def refresh(
     state: MutableMapping[str, Any],
-    record: ImageRecord,
-    frame: int,
+    scene: Scene,
     strokes: Strokes,
     labels: Mapping[int, np.ndarray],
     classes: Sequence[ClassSpec],
-    feature_settings,
-    forest_settings,
-    normalization,
-    display_size: tuple[int, int],
+    settings: Settings,
 ) -> Refresh:
-    """Retrain if the training key changed, then predict ``frame`` if the model or frame changed.
-
-    ``display_size`` is the (h, w) of the canvas background: only those pixels are predicted
-    now (see :class:`Prediction`).
-    """
+    """Retrain if the training key changed, then predict what the canvas shows if the model,
+    frame or viewport changed (only the canvas's pixels, see :class:`Prediction`)."""
     done = Refresh()
+    record = scene.record
     labelled = sorted(f for f, image in labels.items() if image.any())
-    key = training_key(record, strokes, classes, feature_settings, forest_settings, normalization)
+    key = training_key(record, strokes, classes, settings)
     if state[S.TRAIN_KEY] == KEEP_UPLOADED_MODEL:
         state[S.TRAIN_KEY] = key  # an uploaded model is used until strokes or settings change
     if key != state[S.TRAIN_KEY]:
-        _retrain(state, record, frame, labels, labelled, classes, feature_settings, forest_settings,
-                 normalization, done)
+        _retrain(state, scene, labels, labelled, classes, settings, done)
         state[S.TRAIN_KEY] = key
     model = state[S.MODEL]
     if model is None:
@@ -370,23 +497,24 @@ def refresh(
         done.notice = state.get(S.NOTICE)
         return done
     state[S.MODEL] = model = apply_class_names(model, classes)
-    pred_key = (state[S.MODEL_VERSION], record.digest, int(frame), tuple(display_size))
+    pred_key = PredictionKey(int(state[S.MODEL_VERSION]), record.digest, int(scene.frame), scene.viewport.token())
     current = state[S.PREDICTION]
     if current is None or current.key != pred_key:
-        stacks, spent = features_for(state, record, [frame], model.feature_settings, model.normalization,
-                                     keep=labelled)
+        sources, spent = feature_sources(state, record, [scene.frame], model.feature_settings, model.normalization,
+                                         keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
-        state[S.PREDICTION] = Prediction.compute(pred_key, frame, model, stacks[0], display_size,
-                                                         previous=current)
+        state[S.PREDICTION] = Prediction.compute(pred_key, model, sources[0], scene.viewport,
+                                                 frame=record.frames[scene.frame], whole=state.get(S.WHOLE),
+                                                 previous=current)
         done.predict_ms = (time.perf_counter() - start) * 1000
         done.predicted = True
     done.notice = state.get(S.NOTICE)
     return done
 
 
-def _retrain(state, record, frame, labels, labelled, classes, feature_settings, forest_settings,
-             normalization, done: Refresh) -> None:
+def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings, done: Refresh) -> None:
+    record = scene.record
     present = classes_present(labels, len(classes))
     state[S.NOTICE] = None
     if len(present) < 2:
@@ -399,22 +527,38 @@ def _retrain(state, record, frame, labels, labelled, classes, feature_settings, 
                 if present else "Draw a few strokes on each class to see a segmentation."
             )
         return
-    stacks, spent = features_for(state, record, labelled, feature_settings, normalization, keep=[frame])
+    sources, spent = feature_sources(state, record, labelled, settings.features, settings.normalization,
+                                     keep=[scene.frame])
     done.features_ms += spent
-    from seg.model import train
+    from seg.model import train, train_samples
 
     start = time.perf_counter()
     try:
-        model = train(
-            record.frames[labelled],
-            np.stack([labels[f] for f in labelled]),
-            feature_settings,
-            [c.name for c in classes],
-            class_colors=[c.color for c in classes],
-            forest=forest_settings,
-            normalization=normalization,
-            features=stacks,
-        )
+        if tiled(record):
+            gathered = [source.labelled_samples(labels[f]) for f, source in zip(labelled, sources)]
+            for f, source in zip(labelled, sources):
+                if f != scene.frame:
+                    source.drop_tiles()  # keep only the labelled rows of other frames
+            gather_ms = (time.perf_counter() - start) * 1000
+            done.features_ms += gather_ms
+            start = time.perf_counter()
+            model = train_samples(
+                np.concatenate([x for x, _ in gathered]), np.concatenate([y for _, y in gathered]),
+                n_channels=record.n_channels, image_shape=record.frames.shape, frames=labelled,
+                settings=settings.features, class_names=[c.name for c in classes],
+                class_colors=[c.color for c in classes], forest=settings.forest,
+                normalization=settings.normalization)
+        else:
+            model = train(
+                record.frames[labelled],
+                np.stack([labels[f] for f in labelled]),
+                settings.features,
+                [c.name for c in classes],
+                class_colors=[c.color for c in classes],
+                forest=settings.forest,
+                normalization=settings.normalization,
+                features=sources,
+            )
     except TrainingError as exc:
         state[S.NOTICE] = str(exc)
         return

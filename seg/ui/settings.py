@@ -142,8 +142,8 @@ def forest_settings_from_widgets(state):
 def settings_panel(n_channels: int):
     """Sidebar expander with presets, feature groups, scales and forest size.
 
-    Returns (FeatureSettings, ForestSettings, Normalization). Invalid combinations (e.g. every
-    feature group switched off) raise :class:`seg.errors.SettingsError` for the caller to show.
+    Returns :class:`seg.ui.pipeline.Settings`. Invalid combinations (e.g. every feature group
+    switched off) raise :class:`seg.errors.SettingsError` for the caller to show.
     """
     presets = _presets()
     options = [*presets, CUSTOM]
@@ -172,5 +172,7 @@ def settings_panel(n_channels: int):
         st.selectbox("Maximum tree depth", [None, *depths], key=S.W_DEPTH,
                      format_func=lambda d: "unlimited" if d is None else str(d),
                      help="Deeper trees fit the scribbles more closely (and may over-fit them).")
-    return (feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
-            st.session_state[NORMALIZATION])
+    from seg.ui.pipeline import Settings
+
+    return Settings(feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
+                    st.session_state[NORMALIZATION])

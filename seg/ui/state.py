@@ -10,17 +10,20 @@ Data keys
 ``seg.image``           :class:`ImageRecord` of the image being segmented
 ``seg.classes``         list of :class:`ClassSpec`, label = position + 1
 ``seg.drawings``        {frame: Fabric JSON} strokes of every frame of the current image
+``seg.drawings`` holds Fabric JSON in *image* pixels (the canvas of a viewport shows a projection)
 ``seg.canvas_nonce``    int, bumped to remount the canvas with new strokes (resume, recolour, ...)
-``seg.canvas_key``      the key of the canvas shown in the last run (its value holds the strokes)
-``seg.canvas_owner``    (image digest, frame) of that canvas
-``seg.canvas_initial``  (canvas key, Fabric JSON) strokes the canvas was mounted with
-``seg.canvas_fit``      dict of the canvas -> image mapping used for strokes (see seg.strokes)
+``seg.canvas``          :class:`seg.ui.canvas.MountedCanvas` shown in the last run (its key's value
+                        holds the strokes in canvas pixels; it maps them back to image pixels)
+``seg.viewport``        :class:`seg.viewport.Viewport` of the current image (None: fit the canvas)
+``seg.overview_nonce``  int, bumped to clear the overview after a click on it centred the view
 ``seg.labels``          {frame: (strokes, (H, W) label image)} rasterised scribbles
-``seg.parsed``          {frame: (fit, colours, seg.strokes.CanvasParser)} parsers of the canvas JSON
-``seg.features``        {(digest, frame, settings): (H, W, F) float32} bounded feature cache
+``seg.parsed``          {frame: (fit, colours, seg.strokes.CanvasParser)} parsers of the stored JSON
+``seg.features``        {(digest, frame, settings): (H, W, F) float32} feature stacks of small frames
+``seg.tiles``           {(digest, frame, settings): seg.features.tiles.TileFeatures} of large frames
 ``seg.model``           the current :class:`seg.model.Model` (contract: other pages read it)
 ``seg.model_source``    "trained" | "uploaded" | None
-``seg.prediction``      :class:`seg.ui.pipeline.Prediction` of the current frame, or None
+``seg.prediction``      :class:`seg.ui.pipeline.Prediction` of the current frame and view, or None
+``seg.whole``           :class:`seg.ui.pipeline.WholeLabels`: the last whole-frame labels of a large frame
 ``seg.update``          int N of "update #N" in the status marker
 ``seg.signature``       what was shown at update N (strokes, model, prediction, picture)
 ``seg.timings``         {"features": ms, "train": ms, "predict": ms, "render": ms} of update N
@@ -28,7 +31,7 @@ Data keys
 ``seg.upload_errors``   {uploader key: (file id, message)} the last refused upload per uploader
 ``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
 
-The feature cache, the cached pictures (``seg.backgrounds``, ``seg.display``) and the prediction
+The feature caches, the cached pictures (``seg.backgrounds``, ``seg.display``) and the prediction
 are emptied (released) when the session's tab disconnects (:data:`RECOMPUTABLE_CACHES`,
 :mod:`seg.ui.lifetime`); the page computes them again if the tab comes back.
 """
@@ -48,13 +51,14 @@ CLASSES = "seg.classes"
 NEXT_CLASS_ID = "seg.next_class_id"
 DRAWINGS = "seg.drawings"
 CANVAS_NONCE = "seg.canvas_nonce"
-CANVAS_KEY = "seg.canvas_key"
-CANVAS_OWNER = "seg.canvas_owner"
-CANVAS_INITIAL = "seg.canvas_initial"
-CANVAS_FIT = "seg.canvas_fit"
+CANVAS = "seg.canvas"
+VIEWPORT = "seg.viewport"
+OVERVIEW_NONCE = "seg.overview_nonce"
 LABELS = "seg.labels"
 PARSED = "seg.parsed"
 FEATURES = "seg.features"
+TILES = "seg.tiles"
+WHOLE = "seg.whole"
 MODEL = "seg.model"
 MODEL_SOURCE = "seg.model_source"
 MODEL_VERSION = "seg.model_version"
@@ -73,7 +77,6 @@ MEASUREMENTS = "seg.measurements"
 STACK_MEASUREMENTS = "seg.stack_measurements"
 OBJECTS = "seg.objects"
 ACCURACY = "seg.accuracy"
-FORCE_UPDATE = "seg.force_update"
 
 # Widget keys (CSS class st-key-<key> in the browser).
 W_SAMPLE = "w_sample"
@@ -88,6 +91,14 @@ W_VIEW = "w_view"
 W_OPACITY = "w_opacity"
 W_LIVE = "w_live"
 W_UPDATE = "w_update"
+W_ZOOM = "w_zoom"
+W_ZOOM_IN = "w_zoom_in"
+W_ZOOM_OUT = "w_zoom_out"
+W_PAN_LEFT = "w_pan_left"
+W_PAN_RIGHT = "w_pan_right"
+W_PAN_UP = "w_pan_up"
+W_PAN_DOWN = "w_pan_down"
+W_SEGMENT_WHOLE = "w_segment_whole"
 W_PRESET = "w_preset"
 W_FEATURE_SET = "w_feature_set"
 W_INTENSITY = "w_intensity"
@@ -99,7 +110,6 @@ W_CHANNEL_MODE = "w_channel_mode"
 W_TREES = "w_trees"
 W_DEPTH = "w_depth"
 W_NEW_CLASS = "w_new_class"
-W_MEASURE = "w_measure"
 W_MEASURE_STACK = "w_measure_stack"
 
 #: Widgets whose values survive a visit to another page (Streamlit drops the state of widgets that
@@ -171,13 +181,14 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
     for key, value in (
         (DRAWINGS, {}),
         (CANVAS_NONCE, 0),
-        (CANVAS_KEY, None),
-        (CANVAS_OWNER, None),
-        (CANVAS_INITIAL, (None, None)),
-        (CANVAS_FIT, None),
+        (CANVAS, None),
+        (VIEWPORT, None),
+        (OVERVIEW_NONCE, 0),
         (LABELS, {}),
         (PARSED, {}),
         (FEATURES, {}),
+        (TILES, {}),
+        (WHOLE, None),
         (MODEL, None),
         (MODEL_SOURCE, None),
         (MODEL_VERSION, 0),
@@ -195,7 +206,6 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (STACK_MEASUREMENTS, None),
         (OBJECTS, {}),
         (ACCURACY, {}),
-        (FORCE_UPDATE, False),
     ):
         state.setdefault(key, value)
 
@@ -236,11 +246,14 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
     for key in RECOMPUTABLE_CACHES:  # emptied, not replaced: see recomputable()
         state[key].clear()
     state[PREDICTION] = None
+    state[WHOLE] = None
+    state[VIEWPORT] = None
+    state[W_ZOOM] = "fit"
     state[TRAIN_KEY] = None
     state[MEASUREMENTS] = None
     state[STACK_MEASUREMENTS] = None
     state[CANVAS_NONCE] = int(state.get(CANVAS_NONCE, 0)) + 1
-    state[CANVAS_OWNER] = None
+    state[CANVAS] = None
     if state.get(MODEL_SOURCE) == "trained":
         # A model trained on the previous image's strokes no longer matches any stroke; an
         # uploaded model is kept because applying it to new images is the point of uploading it.
@@ -251,19 +264,20 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
 
 #: Caches of data the app can compute again from the image, strokes and model (the bulk of a
 #: session's memory): emptied when the session's tab disconnects (seg/ui/lifetime.py).
-RECOMPUTABLE_CACHES = (FEATURES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY)
+RECOMPUTABLE_CACHES = (FEATURES, TILES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY)
 
 
 def recomputable(state: MutableMapping[str, Any]) -> tuple:
-    """The session's recomputable caches and its prediction, to release on disconnect."""
-    return (*(state[key] for key in RECOMPUTABLE_CACHES), state.get(PREDICTION))
+    """The session's recomputable caches, its prediction and whole-frame labels, to release on disconnect."""
+    return (*(state[key] for key in RECOMPUTABLE_CACHES), state.get(PREDICTION), state.get(WHOLE))
 
 
 def forget_released(state: MutableMapping[str, Any]) -> None:
     """Drop a prediction released while the tab was away, so that it is computed again."""
-    prediction = state.get(PREDICTION)
-    if prediction is not None and prediction.released:
-        state[PREDICTION] = None
+    for key in (PREDICTION, WHOLE):
+        value = state.get(key)
+        if value is not None and value.released:
+            state[key] = None
 
 
 def flash(state: MutableMapping[str, Any], kind: str, message: str) -> None:

@@ -63,11 +63,6 @@ def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
     record = read_upload(name, data)
     S.set_image(state, record)
     state[S.W_SAMPLE] = None  # so that picking any sample again switches back to it
-    _, height, width = record.shape
-    if height * width > config.LIVE_MAX_PIXELS and state.get(S.W_LIVE, True):
-        state[S.W_LIVE] = False
-        S.flash(state, "info", f"{record.name} is large ({height * width / 1e6:.0f} megapixels per frame): live "
-                               "update is off. Draw a few strokes, then press Update (or switch live update on).")
 
 
 def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
@@ -87,11 +82,9 @@ def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
             f"{tuple(annotations.image_shape)}, but the current image {record.name!r} is {record.shape}; "
             "open the image they belong to first, then upload them again"
         )
-    from seg.ui.canvas import geometry
-    from seg.ui.pipeline import canvas_fit
+    from seg.ui.pipeline import image_fit
 
-    _, height, width = record.shape
-    fit = canvas_fit(record, geometry(height, width).fit_dict())
+    fit = image_fit(record)  # strokes are stored in image pixels
     frames = sorted({s.frame for s in annotations.strokes})
     S.replace_classes(state, annotations.class_names, annotations.class_colors)
     state[S.DRAWINGS] = {f: annotations.to_canvas_json(f, fit) for f in frames}

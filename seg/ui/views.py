@@ -1,7 +1,7 @@
 """What the canvas shows under the strokes: the image, tinted by the current view.
 
-The background is passed to the canvas as encoded bytes at display size and cached per
-(image, frame, prediction, view, opacity, colours): toggling a view back or rerunning for an
+The background is passed to the canvas as encoded bytes at the canvas size and cached per
+(image, frame, viewport, prediction, view, opacity, colours): toggling a view back or rerunning for an
 unrelated widget costs a dictionary lookup, not an encode.
 """
 
@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from seg.ui import config
 from seg.ui import state as S
-from seg.ui.canvas import CanvasGeometry
 from seg.ui.state import ClassSpec, ImageRecord
+from seg.viewport import Viewport
 
 SEGMENTATION = "segmentation"
 UNCERTAINTY = "uncertainty"
 IMAGE_ONLY = "image"
 PROBABILITY = "probability:"   # + class id
+
+@dataclass(frozen=True)
+class Look:
+    """How the canvas background looks: which view (segmentation, uncertainty, ...) and how opaque."""
+
+    view: str
+    opacity: float
+
 
 #: Backgrounds up to this many pixels are PNG (crisp class borders); bigger ones JPEG (fast).
 PNG_MAX_PIXELS = 400_000
@@ -51,69 +60,109 @@ def _class_index(option: str, classes: Sequence[ClassSpec]) -> int | None:
     return next((i for i, c in enumerate(classes) if c.id == class_id), None)
 
 
-def display_rgb(state: MutableMapping[str, Any], record: ImageRecord, frame: int, size: tuple[int, int]) -> np.ndarray:
-    """(h, w, 3) uint8 picture of ``frame`` at ``size``, cached per session for this image."""
-    from seg.render import resize_rgb, to_display_rgb
+def _display_frame(state: MutableMapping[str, Any], record: ImageRecord, frame: int) -> np.ndarray:
+    """The whole frame as display pixels (grey (H, W) or (H, W, 3) uint8), cached for the last
+    two frames of this image: every view is a crop of it, with the frame's contrast stretch."""
+    from seg.render import to_display_rgb
 
     cache: dict = state[S.DISPLAY]
-    key = (record.digest, int(frame), tuple(size))
+    key = ("frame", record.digest, int(frame))
     if key not in cache:
-        for old in [k for k in cache if k[0] != record.digest]:
+        for old in [k for k in cache if k[0] == "frame" and k[1] != record.digest]:
             del cache[old]
-        if len(cache) >= 4:  # a stack: keep the last few frames only
-            del cache[next(iter(cache))]
-        cache[key] = resize_rgb(to_display_rgb(record.frames[frame]), size)
+        frames = [k for k in cache if k[0] == "frame"]
+        if len(frames) >= 2:  # a stack: keep the last two frames only
+            del cache[frames[0]]
+        rgb = to_display_rgb(record.frames[frame])
+        cache[key] = np.ascontiguousarray(rgb[..., 0]) if record.n_channels == 1 else rgb
     return cache[key]
+
+
+def display_rgb(state: MutableMapping[str, Any], record: ImageRecord, frame: int,
+                viewport: Viewport | tuple[int, int]) -> np.ndarray:
+    """(h, w, 3) uint8 picture of what ``viewport`` shows of ``frame``, at the canvas size
+    (or of the whole frame at ``(h, w)``)."""
+    from seg.render import resize_rgb
+
+    if not isinstance(viewport, Viewport):
+        _, height, width = record.shape
+        viewport = Viewport(height, width, 0, 0, height, width, *viewport)
+
+    cache: dict = state[S.DISPLAY]
+    key = ("view", record.digest, int(frame), viewport.token())
+    if key not in cache:
+        for old in [k for k in cache if k[0] == "view" and k[1] != record.digest]:
+            del cache[old]
+        views = [k for k in cache if k[0] == "view"]
+        if len(views) >= config.MAX_CACHED_BACKGROUNDS:
+            del cache[views[0]]
+        picture = resize_rgb(_display_frame(state, record, frame)[viewport.window], viewport.canvas_size)
+        cache[key] = np.repeat(picture[..., None], 3, axis=2) if picture.ndim == 2 else picture
+    return cache[key]
+
+
+def overview_bytes(state: MutableMapping[str, Any], record: ImageRecord, frame: int, overview: Viewport,
+                   viewport: Viewport) -> bytes:
+    """PNG of the whole frame at ``overview`` size with the current ``viewport`` outlined."""
+    from seg.render import encode_png
+
+    rgb = display_rgb(state, record, frame, overview).copy()
+    (x0, y0), (x1, y1) = overview.to_canvas([[viewport.left, viewport.top],
+                                             [viewport.left + viewport.width, viewport.top + viewport.height]])
+    height, width = rgb.shape[:2]
+    left, right = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.ceil(x1) - 1, 0, width - 1))
+    top, bottom = int(np.clip(np.floor(y0), 0, height - 1)), int(np.clip(np.ceil(y1) - 1, 0, height - 1))
+    outline = np.array([255, 200, 0], np.uint8)
+    for thickness in range(2):
+        rgb[min(top + thickness, bottom), left:right + 1] = outline
+        rgb[max(bottom - thickness, top), left:right + 1] = outline
+        rgb[top:bottom + 1, min(left + thickness, right)] = outline
+        rgb[top:bottom + 1, max(right - thickness, left)] = outline
+    return encode_png(rgb)
 
 
 def background_bytes(
     state: MutableMapping[str, Any],
-    record: ImageRecord,
-    frame: int,
-    geometry: CanvasGeometry,
+    scene,
     prediction,
-    view: str,
-    opacity: float,
+    look: Look,
     classes: Sequence[ClassSpec],
 ) -> tuple[bytes, tuple, float]:
-    """Encoded background, its cache key and the ms spent rendering (0 when cached)."""
-    shown = prediction if prediction is not None and prediction.frame == frame else None
+    """Encoded background of ``scene`` (a :class:`seg.ui.pipeline.Scene`), its cache key and the
+    ms spent rendering (0 when cached)."""
+    shown = prediction if prediction is not None and prediction.frame == scene.frame \
+        and prediction.key.view == scene.viewport.token() else None
     colors = tuple(c.color for c in classes)
-    key = (record.digest, int(frame), shown.key if shown else None, view, round(float(opacity), 3), colors)
+    key = (scene.record.digest, int(scene.frame), scene.viewport.token(), shown.key if shown else None, look.view,
+           round(float(look.opacity), 3), colors)
     cache: dict = state[S.BACKGROUNDS]
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last
         return cache[key], key, 0.0
     start = time.perf_counter()
-    data = _render(state, record, frame, geometry, shown, view, opacity, classes)
+    data = _render(state, scene, shown, look, classes)
     cache[key] = data
     while len(cache) > config.MAX_CACHED_BACKGROUNDS:
         del cache[next(iter(cache))]
     return data, key, (time.perf_counter() - start) * 1000
 
 
-def _render(state, record, frame, geometry, prediction, view, opacity, classes) -> bytes:
+def _render(state, scene, prediction, look: Look, classes) -> bytes:
     from seg.render import blend, blend_images, encode_jpeg, encode_png, heatmap
 
-    size = geometry.background_size
-    rgb = display_rgb(state, record, frame, size)
-    if prediction is not None and view != IMAGE_ONLY:
+    size = scene.viewport.canvas_size
+    rgb = display_rgb(state, scene.record, scene.frame, scene.viewport)
+    if prediction is not None and prediction.display_labels is not None and look.view != IMAGE_ONLY:
         # The prediction holds the labels of exactly the display pixels (no resizing needed).
-        if view == SEGMENTATION:
-            rgb = blend(rgb, _fit(prediction.display_labels, size), [c.color for c in classes], opacity)
+        if look.view == SEGMENTATION:
+            rgb = blend(rgb, prediction.display_labels, [c.color for c in classes], look.opacity)
         else:
-            values = _heat_values(prediction, view, classes)
+            values = _heat_values(prediction, look.view, classes)
             if values is not None:
-                rgb = blend_images(rgb, heatmap(_fit(values, size)), opacity)
+                rgb = blend_images(rgb, heatmap(values), look.opacity)
     if size[0] * size[1] <= PNG_MAX_PIXELS:
         return encode_png(rgb)
     return encode_jpeg(rgb, quality=90)
-
-
-def _fit(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from seg.render import resize_labels
-
-    return resize_labels(values, size)  # returns ``values`` itself when the size already matches
 
 
 def _heat_values(prediction, view: str, classes: Sequence[ClassSpec]) -> np.ndarray | None:
@@ -122,4 +171,5 @@ def _heat_values(prediction, view: str, classes: Sequence[ClassSpec]) -> np.ndar
     index = _class_index(view, classes)
     if index is None or index >= prediction.n_classes:
         return None
-    return prediction.display_probabilities()[..., index]
+    proba = prediction.display_probabilities()
+    return None if proba is None else proba[..., index]

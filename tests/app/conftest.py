@@ -2,8 +2,8 @@
 
 Strokes are injected the way the browser reports them: the canvas component's value in
 ``session_state[<canvas key>]`` is ``{"drawing": {"raw": <Fabric JSON>, "data": None},
-"backgroundFit": {...}}``; the app exposes the current canvas key in ``seg.canvas_key`` and the
-canvas -> image mapping in ``seg.canvas_fit``.
+"backgroundFit": {...}}``; the app exposes the canvas it shows in ``seg.canvas`` (a
+:class:`seg.ui.canvas.MountedCanvas`: its ``key`` and its canvas -> image mapping ``fit_dict()``).
 """
 
 from __future__ import annotations
@@ -52,15 +52,24 @@ def fabric_path(points_xy: list[tuple[float, float]], color: str, width: float) 
     }
 
 
+def canvas_fit(at) -> dict:
+    """The canvas -> image mapping of the canvas shown (``background_fit`` form)."""
+    return at.session_state["seg.canvas"].fit_dict()
+
+
+def canvas_key(at) -> str:
+    return at.session_state["seg.canvas"].key
+
+
 def to_canvas(at, points_xy):
-    fit = at.session_state["seg.canvas_fit"]
-    return [(x * fit["scale_x"], y * fit["scale_y"]) for x, y in points_xy]
+    fit = canvas_fit(at)
+    return [(x * fit["scale_x"] + fit["offset_x"], y * fit["scale_y"] + fit["offset_y"]) for x, y in points_xy]
 
 
 def draw(at, strokes: list[tuple], width: float = 12.0) -> None:
     """Replace the canvas content by ``strokes`` = [(image points, colour[, canvas width]), ...], rerun."""
-    key = at.session_state["seg.canvas_key"]
-    fit = at.session_state["seg.canvas_fit"]
+    key = canvas_key(at)
+    fit = canvas_fit(at)
     objects = [fabric_path(to_canvas(at, s[0]), s[1], s[2] if len(s) > 2 else width) for s in strokes]
     at.session_state[key] = {
         "drawing": {"raw": {"version": "7.4.0", "objects": objects, "background": ""}, "data": None},

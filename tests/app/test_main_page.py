@@ -54,7 +54,7 @@ def test_starts_on_the_coins_sample_with_two_classes_and_a_hint(app):
     assert "coins" in app.session_state["seg.image"].name
     assert app.session_state["seg.image"].shape == (1, 303, 384)
     assert status(app).startswith("ready · update #")
-    assert app.session_state["seg.canvas_key"].startswith("canvas-")
+    assert app.session_state["seg.canvas"].key.startswith("canvas-")
     assert app.session_state["seg.model"] is None
     # Only the annotations download exists before any segmentation.
     assert [s.key for s in app.session_state["seg.downloads"]] == ["w_dl_annotations"]
@@ -127,8 +127,8 @@ def test_a_visit_to_another_page_keeps_strokes_settings_and_model(app):
     assert app.selectbox(key="w_preset").value == "fine detail"
     assert app.session_state["seg.model"] is model          # nothing retrained
     # The canvas is mounted again with every stroke drawn so far.
-    key, initial = app.session_state["seg.canvas_initial"]
-    assert key == app.session_state["seg.canvas_key"] and len(initial["objects"]) == 4
+    mounted = app.session_state["seg.canvas"]
+    assert mounted.key in app.session_state and len(mounted.initial_drawing["objects"]) == 4
 
 
 def test_a_tab_that_comes_back_after_its_caches_were_released_sees_the_same_segmentation(app):
@@ -225,7 +225,7 @@ def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
     image[:, 700:] = 200
     image += np.random.default_rng(2).integers(0, 30, image.shape).astype(np.uint8)
     upload(app, "w_image_upload", "wide.png", png_bytes(image), "image/png")
-    fit = app.session_state["seg.canvas_fit"]
+    fit = app.session_state["seg.canvas"].fit_dict()
     assert round(fit["scale_x"] * 1500) == 760          # the canvas fits the page
     background, bright = class_colors(app)[:2]
     draw(app, [([(50.0, 150.0), (600.0, 150.0)], background), ([(800.0, 150.0), (1400.0, 150.0)], bright)])
@@ -244,18 +244,60 @@ def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
     assert np.array_equal(again.display_labels, resize_labels(again.labels, shown.shape))
 
 
-def test_a_huge_image_opens_with_live_update_off(app, monkeypatch):
+def test_a_large_image_is_zoomed_panned_and_segmented_tile_by_tile(app, monkeypatch):
+    """Above WHOLE_FEATURES_MAX_PIXELS features are computed per tile; strokes drawn on zoomed,
+    panned views land at exact image pixels, and the whole image is segmented on demand,
+    equal to Model.predict."""
+    from seg.features.tiles import TileFeatures
     from seg.ui import config
 
-    monkeypatch.setattr(config, "LIVE_MAX_PIXELS", 1000)     # "huge" = more than 1000 pixels here
-    upload(app, "w_image_upload", "huge.png", png_bytes(np.zeros((40, 50), np.uint8)), "image/png")
-    assert app.toggle(key="w_live").value is False
-    assert any("live update is off" in i.value for i in app.info)
-    assert "paused" in status(app)
+    monkeypatch.setattr(config, "WHOLE_FEATURES_MAX_PIXELS", 100_000)   # "large" = above 0.1 MP here
+    image = np.full((900, 1600), 40, np.uint8)
+    image[:, 800:] = 200
+    image += np.random.default_rng(3).integers(0, 30, image.shape).astype(np.uint8)
+    upload(app, "w_image_upload", "large.png", png_bytes(image), "image/png")
+    app.selectbox(key="w_zoom").set_value(2.0).run()                    # 2:1 around the centre
+    view = app.session_state["seg.canvas"].viewport
+    assert (view.zoom, view.width, view.left) == (2.0, 380, 610)
+    background, bright = class_colors(app)[:2]
+    draw(app, [([(700.0, 450.0), (760.0, 450.0)], background), ([(850.0, 460.0), (900.0, 460.0)], bright)],
+         width=4.0)                                                      # 4 canvas px = 2 image px
+    labels = app.session_state["seg.labels"][0][1]
+    assert labels[450, 700] == 1 and labels[450, 760] == 1 and labels[460, 899] == 2
+    assert labels[452, 730] == 0 and labels[448, 730] == 0               # 2 px wide around y = 450
+    prediction = _prediction(app)
+    assert prediction.tiled and not prediction.has_labels
+    assert isinstance(app.session_state["seg.tiles"][next(iter(app.session_state["seg.tiles"]))], TileFeatures)
+    shown = prediction.display_labels
+    assert shown[:, :340].max() == 1 and shown[:, 420:].min() == 2       # dark left of x = 800, bright right
+    for _ in range(3):                                                   # far right, out of the first view
+        app.button(key="w_pan_right").click().run()
+    view = app.session_state["seg.canvas"].viewport
+    assert view.left == 1600 - 380
+    draw(app, [([(1300.0, 100.0), (1500.0, 100.0)], bright)], width=4.0)
+    labels = app.session_state["seg.labels"][0][1]
+    assert labels[450, 700] == 1 and labels[100, 1300] == 2 and labels[100, 1499] == 2   # all strokes kept
+    assert len(app.session_state["seg.drawings"][0]["objects"]) == 3
+    assert app.session_state["seg.canvas"].initial_drawing["objects"] == []   # the first strokes are off screen
+    assert _prediction(app).display_labels.min() == 2
+    app.selectbox(key="w_zoom").set_value("fit").run()                  # the overview: 8 tiles of 512 fit
+    app.button(key="w_segment_whole").click().run()
+    prediction = _prediction(app)
+    assert prediction.has_labels
+    model = app.session_state["seg.model"]
+    assert np.array_equal(prediction.labels, model.predict(image))
+    _, mask = download(app, "w_dl_mask")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(mask))), model.predict(image))
+    assert "w_dl_proba" not in [spec.key for spec in app.session_state["seg.downloads"]]
+
+
+def test_frames_beyond_the_frame_limit_are_refused(app, monkeypatch):
+    from seg.ui import config
+
     monkeypatch.setattr(config, "MAX_FRAME_PIXELS", 1000)
     upload(app, "w_image_upload", "huger.png", png_bytes(np.zeros((40, 60), np.uint8)), "image/png")
     assert any("megapixels per frame" in e for e in errors(app))
-    assert app.session_state["seg.image"].name == "huge.png"
+    assert app.session_state["seg.image"].name != "huger.png"
 
 
 def test_refused_uploads_show_the_reason_and_keep_the_work(app):
@@ -287,7 +329,7 @@ def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(a
     draw(app, [([(2.0, 3.0), (60.0, 3.0)], background)], width=4)      # frame 0: background only
     assert app.session_state["seg.prediction"] is None
     app.slider(key="w_frame").set_value(2).run()
-    assert app.session_state["seg.canvas_key"].endswith("-f2-n" + app.session_state["seg.canvas_key"].split("-n")[-1])
+    assert "-f2-n" in app.session_state["seg.canvas"].key
     draw(app, [([(25.0, 20.0), (35.0, 20.0)], fg)], width=4)             # frame 2: foreground only
     model = app.session_state["seg.model"]
     assert model is not None, status(app)           # only the two frames together have two classes
@@ -295,9 +337,9 @@ def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(a
     assert sorted(app.session_state["seg.drawings"]) == [0, 2]
     # Back on frame 0 its canvas is mounted again with frame 0's strokes.
     app.slider(key="w_frame").set_value(0).run()
-    key, initial = app.session_state["seg.canvas_initial"]
-    assert key == app.session_state["seg.canvas_key"] and "-f0-" in key
-    assert [o["stroke"] for o in initial["objects"]] == [background]
+    mounted = app.session_state["seg.canvas"]
+    assert "-f0-" in mounted.key
+    assert [o["stroke"] for o in mounted.initial_drawing["objects"]] == [background]
     assert _prediction(app).frame == 0 and app.session_state["seg.model"] is model   # no retraining
 
     # Measure all frames: one row per class and frame, plotted over time.
@@ -390,8 +432,8 @@ def test_annotations_round_trip_resumes_strokes_and_classes(app):
     assert np.array_equal(fresh.session_state["seg.labels"][0][1], labels_before)
     assert np.array_equal(_prediction(fresh).labels, prediction_before)
     # The canvas is remounted with the strokes drawn back on it.
-    key, initial = fresh.session_state["seg.canvas_initial"]
-    assert key == fresh.session_state["seg.canvas_key"] and len(initial["objects"]) == 4
+    mounted = fresh.session_state["seg.canvas"]
+    assert len(mounted.initial_drawing["objects"]) == 4
 
     # Annotations of another image are refused with the reason; nothing changes.
     other = new_app()
