@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seg.ui import accuracy, downloads, measurements, objects, page
-from seg.ui import config
+from seg.ui import accuracy, config, downloads, measurements, objects, page
 from seg.ui import state as keys
 from seg.ui.classes import class_editor
 from seg.ui.navigation import navigation_bar

@@ -84,8 +84,9 @@ class Session:
     def __init__(self, image: np.ndarray, name: str) -> None:
         from seg.images import as_frames
         from seg.render import PALETTE
-        from seg.ui import canvas as C
+        from seg.ui import pipeline as P
         from seg.ui import state as S
+        from seg.ui.navigation import fit_view
 
         self.state: dict = {}
         S.init_state(self.state, default_classes=[("membrane", PALETTE[0]), ("cell", PALETTE[1])])
@@ -93,8 +94,8 @@ class Session:
         # The app digests the uploaded file's bytes; the name stands in for them here.
         self.record = S.ImageRecord(name=name, digest=S.digest_bytes(name.encode()), frames=frames)
         S.set_image(self.state, self.record)
-        self.geometry = C.geometry(*frames.shape[1:3])
-        self.settings = _app_defaults()
+        self.scene = P.Scene(self.record, 0, fit_view(self.record))
+        self.settings = P.Settings(*_app_defaults())
 
     def stroke(self, strokes: list) -> dict:
         """Rasterise, retrain, predict and render for the strokes so far; returns ms per step."""
@@ -107,11 +108,9 @@ class Session:
         drawn = P.Strokes({0: tuple(strokes)})
         labels = P.label_images(state, self.record, drawn)
         raster_ms = (time.perf_counter() - start) * 1000
-        features, forest, normalization = self.settings
-        done = P.refresh(state, self.record, 0, drawn, labels, state[S.CLASSES], features, forest,
-                         normalization, self.geometry.background_size)
-        _, _, render_ms = V.background_bytes(state, self.record, 0, self.geometry, state[S.PREDICTION],
-                                             V.SEGMENTATION, OPACITY, state[S.CLASSES])
+        done = P.refresh(state, self.scene, drawn, labels, state[S.CLASSES], self.settings)
+        _, _, render_ms = V.background_bytes(state, self.scene, state[S.PREDICTION],
+                                             V.Look(V.SEGMENTATION, OPACITY), state[S.CLASSES])
         return {"rasterize": raster_ms, "features": done.features_ms, "train": done.train_ms,
                 "predict": done.predict_ms, "render": render_ms,
                 "total": (time.perf_counter() - start) * 1000}
@@ -120,8 +119,7 @@ class Session:
         """Compute the features before the first stroke, as the app does after showing a new image."""
         from seg.ui import pipeline as P
 
-        features, _, normalization = self.settings
-        P.features_for(self.state, self.record, [0], features, normalization)
+        P.feature_sources(self.state, self.record, [0], self.settings.features, self.settings.normalization)
 
     def hold_full_prediction(self) -> None:
         """Compute the full-resolution labels too (measurements and downloads keep them)."""

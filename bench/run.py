@@ -241,18 +241,18 @@ class AppSession:
         from seg.forest import ForestSettings
         from seg.images import Normalization, as_frames
         from seg.render import PALETTE
-        from seg.ui import canvas as C
         from seg.ui import pipeline as P
         from seg.ui import state as S
+        from seg.ui.navigation import fit_view
 
         self.state: dict = {}
         S.init_state(self.state, default_classes=[("membrane", PALETTE[0]), ("cell", PALETTE[1])])
         frames = as_frames(case.image)
         self.record = S.ImageRecord(name=case.name, digest=S.digest_bytes(frames.tobytes()), frames=frames)
         S.set_image(self.state, self.record)
-        self.geometry = C.geometry(*frames.shape[1:3])
-        self.settings = (PRESETS[DEFAULT_PRESET], ForestSettings(), Normalization())
-        P.features_for(self.state, self.record, [0], self.settings[0], self.settings[2])   # cache them
+        self.scene = P.Scene(self.record, 0, fit_view(self.record))
+        self.settings = P.Settings(PRESETS[DEFAULT_PRESET], ForestSettings(), Normalization())
+        P.feature_sources(self.state, self.record, [0], self.settings.features, self.settings.normalization)
         self.count = 0
 
     def stroke(self, labels: np.ndarray, watch: common.Stopwatch) -> bytes:
@@ -266,16 +266,14 @@ class AppSession:
         # A stroke object unique to this call changes the training key, as a new stroke does;
         # the label image itself is passed in (the simulated scribbles).
         strokes = P.Strokes({0: (Stroke("path", MEMBRANE, ((float(self.count), 0.5),), 1.0),)})
-        features, forest, normalization = self.settings
-        done = P.refresh(self.state, self.record, 0, strokes, {0: labels}, self.state[S.CLASSES],
-                         features, forest, normalization, self.geometry.background_size)
+        done = P.refresh(self.state, self.scene, strokes, {0: labels}, self.state[S.CLASSES], self.settings)
         if not done.trained or not done.predicted:
             raise RuntimeError(f"the app pipeline did not retrain and predict: {done}")
         watch.steps["train"] = done.train_ms / 1000
         watch.steps["predict"] = done.predict_ms / 1000
         with watch("render+encode"):
-            data, _, _ = V.background_bytes(self.state, self.record, 0, self.geometry, self.state[S.PREDICTION],
-                                            V.SEGMENTATION, OPACITY, self.state[S.CLASSES])
+            data, _, _ = V.background_bytes(self.state, self.scene, self.state[S.PREDICTION],
+                                            V.Look(V.SEGMENTATION, OPACITY), self.state[S.CLASSES])
         return data
 
 
@@ -331,7 +329,7 @@ def speed_rows(case: Case, mode: Mode, guard: bool) -> list[dict[str, Any]]:
     ours, data, ref, uri = common.measure_pair(lambda w: session.stroke(case.plus_one, w), reference_displayed,
                                                **settings)
     row = _row("displayed update", case, ours, ref)
-    row["display_size"] = list(session.geometry.background_size)
+    row["display_size"] = list(session.scene.viewport.canvas_size)
     row["ours_bytes"] = len(data)
     row["reference_bytes"] = len(uri)
     rows.append(row)

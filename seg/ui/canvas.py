@@ -36,7 +36,8 @@ def canvas_key(digest: str, frame: int, nonce: int, viewport: Viewport) -> str:
 # --------------------------------------------------------------------------- image <-> canvas
 
 
-def transform_drawing(objects: Sequence[Mapping], scale: tuple[float, float], offset: tuple[float, float]) -> list[dict]:
+def transform_drawing(objects: Sequence[Mapping], scale: tuple[float, float],
+                      offset: tuple[float, float]) -> list[dict]:
     """Fabric objects moved by ``p -> p * scale + offset`` (per axis), stroke widths scaled too.
 
     The strokes are kept in image pixels (a Fabric drawing whose canvas *is* the image); the
@@ -125,7 +126,7 @@ class MountedCanvas:
     initial_drawing: dict = field(default_factory=lambda: dict(EMPTY_DRAWING))
 
     @classmethod
-    def mount(cls, key: str, digest: str, frame: int, viewport: Viewport, drawing: Mapping | None) -> "MountedCanvas":
+    def mount(cls, key: str, digest: str, frame: int, viewport: Viewport, drawing: Mapping | None) -> MountedCanvas:
         base = tuple(_objects(drawing))
         low = np.array([viewport.left, viewport.top], float)
         high = low + (viewport.width, viewport.height)

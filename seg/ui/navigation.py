@@ -14,8 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from seg.ui import canvas
-from seg.ui import config
+from seg.ui import canvas, config
 from seg.ui import state as keys
 from seg.ui.state import ImageRecord
 from seg.ui.text import escape_markdown

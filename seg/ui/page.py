@@ -181,7 +181,8 @@ def view_controls(classes) -> V.Look:
 def live_controls() -> LiveUpdate:
     """Live-update switch and the explicit Update button."""
     live = st.toggle("Live update", key=S.W_LIVE,
-                     help="Retrain and segment after every stroke. Switch off to draw several strokes, then press Update.")
+                     help="Retrain and segment after every stroke. Switch off to draw several strokes, "
+                          "then press Update.")
     clicked = st.button("Update", key=S.W_UPDATE, disabled=live, icon=":material/refresh:",
                         help="Retrain on the strokes so far and segment what the canvas shows.")
     return LiveUpdate(bool(live), bool(clicked))

@@ -122,7 +122,7 @@ class Prediction:
 
     @classmethod
     def compute(cls, key: PredictionKey, model, features, viewport: Viewport, *, frame: np.ndarray | None = None,
-                whole: WholeLabels | None = None, previous: "Prediction | None" = None) -> "Prediction":
+                whole: WholeLabels | None = None, previous: Prediction | None = None) -> Prediction:
         """Predict the pixels ``viewport`` shows.
 
         ``features`` is the frame's (H, W, F) stack or its :class:`TileFeatures` (then ``frame``
@@ -424,7 +424,8 @@ class TrainingInputs:
     normalization: str
 
 
-def training_key(record: ImageRecord, strokes: Strokes, classes: Sequence[ClassSpec], settings: Settings) -> TrainingInputs:
+def training_key(record: ImageRecord, strokes: Strokes, classes: Sequence[ClassSpec],
+                 settings: Settings) -> TrainingInputs:
     return TrainingInputs(
         digest=record.digest,
         strokes=strokes.all,

@@ -756,7 +756,7 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
         at.run()
         upload(at, "w_image_upload", "long.png", png_bytes(image), "image/png")
         background, foreground = class_colors(at)[:2]
-        key, fit = at.session_state["seg.canvas_key"], at.session_state["seg.canvas_fit"]
+        key, fit = at.session_state["seg.canvas"].key, at.session_state["seg.canvas"].fit_dict()
         reported_fit = {"naturalWidth": fit["natural_width"], "naturalHeight": fit["natural_height"],
                         "scaleX": fit["scale_x"], "scaleY": fit["scale_y"], "offsetX": 0, "offsetY": 0}
         objects = []
