@@ -119,7 +119,7 @@ class Session:
         """Compute the features before the first stroke, as the app does after showing a new image."""
         from seg.ui import pipeline as P
 
-        P.feature_sources(self.state, self.record, [0], self.settings.features, self.settings.normalization)
+        P.features_for(self.state, self.record, [0], self.settings.features, self.settings.normalization)
 
     def hold_full_prediction(self) -> None:
         """Compute the full-resolution labels too (measurements and downloads keep them)."""

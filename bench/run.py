@@ -252,7 +252,7 @@ class AppSession:
         S.set_image(self.state, self.record)
         self.scene = P.Scene(self.record, 0, fit_view(self.record))
         self.settings = P.Settings(PRESETS[DEFAULT_PRESET], ForestSettings(), Normalization())
-        P.feature_sources(self.state, self.record, [0], self.settings.features, self.settings.normalization)
+        P.features_for(self.state, self.record, [0], self.settings.features, self.settings.normalization)
         self.count = 0
 
     def stroke(self, labels: np.ndarray, watch: common.Stopwatch) -> bytes:

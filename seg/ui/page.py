@@ -349,7 +349,7 @@ def prepare_next_stroke(run: Run, scene: P.Scene, labels: dict, settings: P.Sett
     if model is not None:  # predictions use the model's own settings
         feature_settings, normalization = model.feature_settings, model.normalization
     labelled = [f for f, image in labels.items() if image.any()]
-    sources, spent = P.feature_sources(st.session_state, scene.record, [scene.frame], feature_settings,
+    sources, spent = P.features_for(st.session_state, scene.record, [scene.frame], feature_settings,
                                        normalization, keep=labelled)
     source = sources[0]
     if not isinstance(source, np.ndarray):

@@ -323,6 +323,12 @@ def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: 
 # --------------------------------------------------------------------------- features
 
 
+def tiled(record: ImageRecord) -> bool:
+    """Whether frames of ``record`` get their features tile by tile (too large for a whole stack)."""
+    _, height, width = record.shape
+    return height * width > config.WHOLE_FEATURES_MAX_PIXELS
+
+
 def _feature_key(record: ImageRecord, frame: int, feature_settings, normalization) -> tuple:
     return (record.digest, int(frame), settings_token(feature_settings), settings_token(normalization))
 
@@ -335,16 +341,20 @@ def features_for(
     normalization,
     *,
     keep: Sequence[int] = (),
-) -> tuple[list[np.ndarray], float]:
-    """Feature stacks of ``frames`` (computed at most once each) and the ms spent computing.
+) -> tuple[list, float]:
+    """Features of ``frames`` (computed at most once each) and the ms spent computing now.
 
-    The cache keeps only this image/settings and the frames in ``frames`` or ``keep``; older
-    entries (other images, other settings, frames whose strokes were erased) are dropped.
+    Small frames get their (H, W, F) stack; larger ones (:func:`tiled`) a
+    :class:`seg.features.tiles.TileFeatures` whose tiles are computed when first used. The caches
+    keep only this image/settings and the frames in ``frames`` or ``keep``; older entries (other
+    images, other settings, frames whose strokes were erased) are dropped.
     """
     from seg.features import compute_features
+    from seg.features.tiles import TileFeatures
     from seg.images import normalize
 
-    cache: dict = state[S.FEATURES]
+    large = tiled(record)
+    cache: dict = state[S.TILES if large else S.FEATURES]
     wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
     for key in [k for k in cache if k not in wanted]:
         del cache[key]
@@ -352,13 +362,17 @@ def features_for(
     stacks = []
     for frame in frames:
         key = _feature_key(record, frame, feature_settings, normalization)
-        if key not in cache:
+        if key not in cache and large:
+            cache[key] = TileFeatures(record.frames[frame], feature_settings, normalization,
+                                      budget=config.MAX_CACHED_TILE_BYTES)
+        elif key not in cache:
             start = time.perf_counter()
             normalized = normalize(record.frames[frame], normalization)
             cache[key] = compute_features(normalized, feature_settings)
             spent += (time.perf_counter() - start) * 1000
         stacks.append(cache[key])
-    _bound_cache(cache, required={_feature_key(record, f, feature_settings, normalization) for f in frames})
+    if not large:
+        _bound_cache(cache, required={_feature_key(record, f, feature_settings, normalization) for f in frames})
     return stacks, spent
 
 
@@ -370,43 +384,6 @@ def _bound_cache(cache: dict, required: set) -> None:
             break
         if key not in required:
             total -= cache.pop(key).nbytes
-
-
-def tiled(record: ImageRecord) -> bool:
-    """Whether frames of ``record`` get their features tile by tile (too large for a whole stack)."""
-    _, height, width = record.shape
-    return height * width > config.WHOLE_FEATURES_MAX_PIXELS
-
-
-def feature_sources(
-    state: MutableMapping[str, Any],
-    record: ImageRecord,
-    frames: Sequence[int],
-    feature_settings,
-    normalization,
-    *,
-    keep: Sequence[int] = (),
-) -> tuple[list, float]:
-    """Features of ``frames``: whole stacks for small frames (:func:`features_for`), else one
-    :class:`seg.features.tiles.TileFeatures` per frame (tiles computed when first used); and the
-    ms spent computing now."""
-    if not tiled(record):
-        return features_for(state, record, frames, feature_settings, normalization, keep=keep)
-    from seg.features.tiles import TileFeatures
-
-    cache: dict = state[S.TILES]
-    wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
-    for key in [k for k in cache if k not in wanted]:
-        del cache[key]
-    start = time.perf_counter()
-    sources = []
-    for frame in frames:
-        key = _feature_key(record, frame, feature_settings, normalization)
-        if key not in cache:
-            cache[key] = TileFeatures(record.frames[frame], feature_settings, normalization,
-                                      budget=config.MAX_CACHED_TILE_BYTES)
-        sources.append(cache[key])
-    return sources, (time.perf_counter() - start) * 1000
 
 
 # --------------------------------------------------------------------------- training
@@ -501,7 +478,7 @@ def refresh(
     pred_key = PredictionKey(int(state[S.MODEL_VERSION]), record.digest, int(scene.frame), scene.viewport.token())
     current = state[S.PREDICTION]
     if current is None or current.key != pred_key:
-        sources, spent = feature_sources(state, record, [scene.frame], model.feature_settings, model.normalization,
+        sources, spent = features_for(state, record, [scene.frame], model.feature_settings, model.normalization,
                                          keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
@@ -528,7 +505,7 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
                 if present else "Draw a few strokes on each class to see a segmentation."
             )
         return
-    sources, spent = feature_sources(state, record, labelled, settings.features, settings.normalization,
+    sources, spent = features_for(state, record, labelled, settings.features, settings.normalization,
                                      keep=[scene.frame])
     done.features_ms += spent
     from seg.model import train, train_samples
