@@ -26,6 +26,9 @@ __all__ = [
     "simulate_scribbles",
     "an_rgb_image",
     "MAX_SCRIBBLE_FRACTION",
+    "texture_mosaic",
+    "noisy_blobs",
+    "coins_with_truth",
 ]
 
 N_SLICES = 30
@@ -196,3 +199,76 @@ def an_rgb_image(n: int = 2, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
     blue = 0.35 + 0.6 * grey * (1.0 - 0.4 * wave)
     rgb = np.stack([red, green, blue], axis=-1)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8), truth
+
+
+# --------------------------------------------------------------------------------- beyond EM
+
+
+def texture_mosaic(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three of scikit-image's bundled textures (brick, grass, gravel) in irregular regions.
+
+    The region boundaries follow a smoothed random field, so the truth is exact and the task is
+    texture, not intensity: the three textures have similar mean grey levels.
+
+    Returns
+    -------
+    image : (size, size) uint8
+    truth : (size, size) uint8 in {1, 2, 3} (brick, grass, gravel)
+    """
+    from skimage import data
+    from skimage.filters import gaussian
+
+    textures = [data.brick(), data.grass(), data.gravel()]
+    rng = np.random.default_rng(seed)
+    fields = [gaussian(rng.normal(size=(size, size)), sigma=size / 8) for _ in textures]
+    truth = (np.argmax(np.stack(fields), axis=0) + 1).astype(np.uint8)
+    image = np.zeros((size, size), np.float64)
+    for k, texture in enumerate(textures):
+        tile = np.resize(texture, (size, size)).astype(np.float64)
+        tile = (tile - tile.mean()) / tile.std() * 30 + 128     # equal mean and contrast
+        image[truth == k + 1] = tile[truth == k + 1]
+    return np.clip(image, 0, 255).astype(np.uint8), truth
+
+
+def noisy_blobs(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fluorescence-like blobs: ``skimage.data.binary_blobs`` blurred, unevenly lit, with noise.
+
+    Returns
+    -------
+    image : (size, size) uint8
+    truth : (size, size) uint8, 1 = background, 2 = blob
+    """
+    from skimage import data
+    from skimage.filters import gaussian
+
+    blobs = data.binary_blobs(length=size, blob_size_fraction=0.04, volume_fraction=0.3, rng=seed)
+    rows, cols = np.mgrid[:size, :size] / size
+    light = 0.6 + 0.4 * np.cos(rows * 2.0) * np.cos(cols * 1.5)
+    image = gaussian(blobs.astype(np.float64), sigma=2.0) * light
+    image = image + np.random.default_rng(seed).normal(0, 0.12, image.shape)
+    image = (image - image.min()) / (image.max() - image.min()) * 255
+    return image.astype(np.uint8), np.where(blobs, 2, 1).astype(np.uint8)
+
+
+def coins_with_truth() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's coins with the gallery's region-based segmentation as (approximate) truth.
+
+    The truth is the watershed of the Sobel elevation map from markers below 30 (background)
+    and above 150 (coins), holes filled ("Comparing edge-based and region-based segmentation").
+
+    Returns
+    -------
+    image : (303, 384) uint8
+    truth : (303, 384) uint8, 1 = background, 2 = coin
+    """
+    from skimage import data
+    from skimage.filters import sobel
+    from skimage.segmentation import watershed
+
+    image = data.coins()
+    markers = np.zeros(image.shape, np.uint8)
+    markers[image < 30] = 1
+    markers[image > 150] = 2
+    regions = watershed(sobel(image), markers)
+    coins = ndi.binary_fill_holes(regions == 2)
+    return image, np.where(coins, 2, 1).astype(np.uint8)

@@ -35,7 +35,7 @@ from seg.evaluate.importance import (
     permutation_importance,
 )
 from seg.evaluate.regions import Region, label_next
-from seg.evaluate.suggest import default_candidates, suggest_settings
+from seg.evaluate.suggest import MIN_GAIN, default_candidates, suggest_settings, worth_switching
 
 __all__ = [
     "MIN_STROKES_PER_CLASS",
@@ -57,4 +57,6 @@ __all__ = [
     "stroke_folds",
     "stroke_groups",
     "suggest_settings",
+    "worth_switching",
+    "MIN_GAIN",
 ]

@@ -8,6 +8,7 @@ it was grown on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +19,11 @@ from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_featu
 from seg.forest import ForestSettings
 from seg.images import Normalization, as_frames, normalize
 
-__all__ = ["default_candidates", "suggest_settings"]
+__all__ = ["MIN_GAIN", "default_candidates", "suggest_settings", "worth_switching", "preset_name", "forest_name"]
+
+MIN_GAIN = 0.01
+"""A suggestion replaces the current settings only if its estimate is this much higher: the top of
+six noisy estimates is often a little better by chance alone (bench/suggest_settings.py)."""
 
 
 def default_candidates():
@@ -77,3 +82,49 @@ def suggest_settings(image: np.ndarray, labels: np.ndarray, candidates: Sequence
                                          normalization=normalization, features=features[settings]))
     order = sorted(range(len(reports)), key=lambda i: (reports[i].accuracy is None, -(reports[i].accuracy or 0.0), i))
     return [(pairs[i][0], reports[i]) for i in order]
+
+
+def preset_name(settings: FeatureSettings) -> str:
+    """The preset's name, or a short description of custom settings, e.g. ``"extended σ 1–8"``;
+    chosen channels are added, e.g. ``"balanced, channels 0, 2"``."""
+    general = dataclasses.replace(settings, channels=None)
+    name = next((n for n, preset in PRESETS.items() if preset == general),
+                f"{settings.feature_set} σ {settings.sigma_min:g}–{settings.sigma_max:g}")
+    if settings.channels is not None:
+        name += ", channels " + ", ".join(str(c) for c in settings.channels)
+    return name
+
+
+def forest_name(forest: ForestSettings) -> str:
+    """E.g. ``"16 trees, depth 6, leaf ≥ 2"``."""
+    depth = "unlimited" if forest.max_depth is None else forest.max_depth
+    return f"{forest.n_estimators} trees, depth {depth}, leaf ≥ {forest.min_samples_leaf}"
+
+
+def worth_switching(ranked: Sequence[tuple[FeatureSettings, AccuracyReport]], settings: FeatureSettings,
+                    forest: ForestSettings | None = None, *, min_gain: float = MIN_GAIN):
+    """The top suggestion if it is estimated at least ``min_gain`` better than the current settings.
+
+    Parameters
+    ----------
+    ranked : list of (FeatureSettings, AccuracyReport)
+        :func:`suggest_settings` output.
+    settings, forest : the current settings (``forest`` default: ``ForestSettings()``)
+    min_gain : float
+
+    Returns
+    -------
+    (FeatureSettings, AccuracyReport) or None
+        None when there is no estimate, the current settings are the top, or the gain is smaller
+        than ``min_gain`` (current settings not among the candidates count as 0).
+    """
+    forest = ForestSettings() if forest is None else forest
+    if not ranked or ranked[0][1].accuracy is None:
+        return None
+    best_settings, best = ranked[0]
+    if (best_settings, best.forest) == (settings, forest):
+        return None
+    current = next((r.accuracy for s, r in ranked if (s, r.forest) == (settings, forest)), None)
+    if current is not None and best.accuracy < current + min_gain:
+        return None
+    return best_settings, best

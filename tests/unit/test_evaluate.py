@@ -19,6 +19,7 @@ from seg.evaluate import (
     stroke_folds,
     stroke_groups,
     suggest_settings,
+    worth_switching,
 )
 from seg.features import PRESETS, FeatureSettings
 from seg.forest import Forest, ForestSettings
@@ -246,6 +247,20 @@ def test_suggestions_are_ranked_best_first_and_keep_their_forest():
         suggest_settings(image, labels, ["balanced"])
 
 
+def test_a_suggestion_must_beat_the_current_settings_by_the_minimum_gain():
+    image, truth = two_blobs()
+    labels = blob_scribbles(truth)
+    intensity_only = FeatureSettings(sigma_min=1.0, sigma_max=1.0, edges=False, texture=False)
+    edges_only = FeatureSettings(sigma_min=8.0, sigma_max=8.0, intensity=False, texture=False)
+    ranked = suggest_settings(image, labels, [intensity_only, edges_only])
+    gain = ranked[0][1].accuracy - ranked[1][1].accuracy
+    assert gain > 0.01
+    assert worth_switching(ranked, edges_only) == ranked[0]
+    assert worth_switching(ranked, intensity_only) is None              # already the best
+    assert worth_switching(ranked, edges_only, min_gain=gain + 0.01) is None
+    assert worth_switching(ranked, PRESETS["balanced"]) == ranked[0]    # current not compared: switch
+
+
 def test_default_suggestions_cover_every_preset():
     image, truth = two_blobs()
     ranked = suggest_settings(image, blob_scribbles(truth))
@@ -283,3 +298,21 @@ def test_misclassified_held_out_strokes_come_first():
     assert regions[0].reason == "misclassified stroke"
     assert regions[0].row0 <= 88 and regions[0].row1 >= 91 and regions[0].col0 <= 2 and regions[0].col1 >= 14
     assert len(regions) == 3
+
+
+def test_readme_accuracy_example_runs(tmp_path, monkeypatch, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    example = next(b for b in blocks if "estimate_accuracy" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own README: model, image
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102
+    # The first example scribbles one stroke per class: too few to estimate, and it says so.
+    assert namespace["report"].accuracy is None
+    assert "at least 2 separate strokes" in capsys.readouterr().out
+    assert len(namespace["ranked"]) == 6
+    assert namespace["regions"] and all(r.reason == "uncertain" for r in namespace["regions"])
