@@ -110,16 +110,17 @@ def _as_inputs(frame: object, settings: FeatureSettings) -> tuple[np.ndarray, in
             f"frame of shape {frame.shape} is not usable: need at least 1x1 pixels and "
             f"1..{MAX_CHANNELS} channels"
         )
-    luminance = settings.channel_mode == "luminance" and n_channels > 1
-    inputs = np.empty((n_channels + luminance, height, width), np.float32)
-    channels = inputs[:n_channels]
-    channels[...] = np.moveaxis(frame, -1, 0)
+    used = settings.used_channels(n_channels)
+    luminance = settings.channel_mode == "luminance" and len(used) > 1
+    inputs = np.empty((len(used) + luminance, height, width), np.float32)
+    channels = inputs[:len(used)]
+    channels[...] = np.moveaxis(frame if len(used) == n_channels else frame[..., list(used)], -1, 0)
     if not np.isfinite(channels).all():
         raise ImageError(
             "frame contains NaN or infinite values; replace them before computing features"
         )
     if luminance:
-        np.mean(channels, axis=0, dtype=np.float32, out=inputs[n_channels])
+        np.mean(channels, axis=0, dtype=np.float32, out=inputs[len(used)])
     return inputs, n_channels
 
 

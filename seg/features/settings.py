@@ -94,6 +94,9 @@ class FeatureSettings:
         ``"separate"``: every feature for every channel. ``"luminance"``: intensity per channel,
         edges and texture once, on the channel mean (far fewer features for RGB). Identical for
         single-channel images.
+    channels : tuple of int or None
+        Channels (0-based) that feed the features, e.g. ``(0, 2)``: the others are ignored (the
+        model still expects images with all of them). None: every channel.
     """
 
     feature_set: str = "extended"
@@ -104,8 +107,10 @@ class FeatureSettings:
     sigma_max: float = 16.0
     num_sigma: int | None = None
     channel_mode: str = "separate"
+    channels: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        self._check_channels()
         _check_choice("feature_set", self.feature_set, FEATURE_SETS)
         _check_choice("channel_mode", self.channel_mode, CHANNEL_MODES)
         for name in _GROUPS:
@@ -146,6 +151,35 @@ class FeatureSettings:
                 + (" (derived from sigma_min and sigma_max)" if self.num_sigma is None else "")
             )
 
+    def _check_channels(self) -> None:
+        if self.channels is None:
+            return
+        values = self.channels
+        if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list)) or not values \
+                or len(values) > MAX_CHANNELS:
+            raise SettingsError(f"FeatureSettings.channels must be None (all channels) or a non-empty list of "
+                                f"channel numbers, got {values!r:.100}")
+        if any(isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or not 0 <= c < MAX_CHANNELS
+               for c in values) or len(set(values)) != len(values):
+            raise SettingsError(f"FeatureSettings.channels must be distinct channel numbers 0..{MAX_CHANNELS - 1}, "
+                                f"got {list(values)!r:.100}")
+        object.__setattr__(self, "channels", tuple(sorted(int(c) for c in values)))
+
+    def used_channels(self, n_channels: int) -> tuple[int, ...]:
+        """The channels of an ``n_channels`` image that feed the features, ascending.
+
+        Raises
+        ------
+        ImageError
+            If :attr:`channels` names a channel the image does not have.
+        """
+        if self.channels is None:
+            return tuple(range(n_channels))
+        if self.channels[-1] >= n_channels:
+            raise ImageError(f"The feature settings use channel(s) {list(self.channels)} but the image has "
+                             f"{n_channels} channel(s) (0..{n_channels - 1}): choose channels the image has.")
+        return self.channels
+
     # -- scales and layout ---------------------------------------------------------------------
 
     def _num_sigma(self) -> int:
@@ -176,7 +210,7 @@ class FeatureSettings:
         group_of = {kind: group for group, kinds in _KINDS[self.feature_set].items() for kind in kinds}
         layout = []
         for item, _kind, name in feature_layout(self, n_channels):
-            source = "luminance" if item.luminance else f"ch{item.input}"
+            source = "luminance" if item.luminance else f"ch{item.channel}"
             sigma = labels[item.sigma]
             if name == "difference of gaussians":
                 previous = labels[item.sigma - 1] if item.sigma else "0"
@@ -200,7 +234,9 @@ class FeatureSettings:
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of every field (round-trips through :meth:`from_dict`)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["channels"] = None if self.channels is None else list(self.channels)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSettings:
@@ -223,10 +259,11 @@ class FeatureSettings:
                 f"Unknown feature setting(s) {unknown}; expected only {names}. "
                 "The model file may come from a newer or foreign program."
             )
-        missing = [name for name in names if name not in data]
+        # "channels" came later: files written before it use every channel.
+        missing = [name for name in names if name not in data and name != "channels"]
         if missing:
             raise SettingsError(f"Feature settings are missing {missing}; expected all of {names}")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -282,9 +319,10 @@ def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: b
 
 @dataclass(frozen=True)
 class _Item:
-    input: int        # index into the stacked inputs: channels, then the luminance (if any)
+    input: int        # index into the stacked inputs: used channels, then the luminance (if any)
     sigma: int        # index into settings.sigmas()
     luminance: bool
+    channel: int = -1  # the image channel (-1: the luminance)
 
 
 def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_Item, int, str]]:
@@ -300,20 +338,21 @@ def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_It
     n_sigma = len(settings.sigmas())
     layout: list[tuple[_Item, int, str]] = []
 
-    def add(input_index: int, groups: Iterable[str], luminance: bool) -> None:
+    def add(input_index: int, channel: int, groups: Iterable[str], luminance: bool) -> None:
         for s in range(n_sigma):
-            item = _Item(input_index, s, luminance)
+            item = _Item(input_index, s, luminance, channel)
             for group in groups:
                 if wanted[group]:
                     layout.extend((item, all_kinds.index(name), name) for name in kinds[group])
 
-    if settings.channel_mode == "luminance" and n_channels > 1:
-        for c in range(n_channels):
-            add(c, ["intensity"], False)
-        add(n_channels, ["edges", "texture"], True)
+    used = settings.used_channels(int(n_channels))
+    if settings.channel_mode == "luminance" and len(used) > 1:
+        for index, c in enumerate(used):
+            add(index, c, ["intensity"], False)
+        add(len(used), -1, ["edges", "texture"], True)
     else:
-        for c in range(n_channels):
-            add(c, _GROUPS, False)
+        for index, c in enumerate(used):
+            add(index, c, _GROUPS, False)
     return layout
 
 

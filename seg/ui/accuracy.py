@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from seg.evaluate.suggest import forest_name, preset_name
 from seg.ui import state as S
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
@@ -103,10 +104,16 @@ def permutation(state: MutableMapping[str, Any], inputs: Inputs) -> None:
 
 def suggest(state: MutableMapping[str, Any], inputs: Inputs) -> None:
     """Rank the presets and a few forests by the estimate (button callback)."""
-    from seg.evaluate import suggest_settings
+    import dataclasses
 
+    from seg.evaluate import default_candidates, suggest_settings
+
+    # Candidates use the channels the current model uses.
+    channels = inputs.model.feature_settings.channels
+    candidates = [(dataclasses.replace(s, channels=channels), f) for s, f in default_candidates()]
     _keep(state, inputs, "suggestions", lambda: suggest_settings(
-        inputs.image, inputs.labels, normalization=inputs.model.normalization, class_names=inputs.class_names))
+        inputs.image, inputs.labels, candidates, normalization=inputs.model.normalization,
+        class_names=inputs.class_names))
 
 
 def use_settings(feature_settings, forest_settings) -> None:
@@ -114,21 +121,6 @@ def use_settings(feature_settings, forest_settings) -> None:
     from seg.ui.settings import adopt_settings
 
     adopt_settings(st.session_state, feature_settings, forest_settings)
-
-
-def preset_name(settings) -> str:
-    """The preset's name, or a short description of custom settings."""
-    from seg.features import PRESETS
-
-    for name, preset in PRESETS.items():
-        if preset == settings:
-            return name
-    return f"{settings.feature_set} σ {settings.sigma_min:g}–{settings.sigma_max:g}"
-
-
-def forest_name(forest) -> str:
-    depth = "unlimited" if forest.max_depth is None else forest.max_depth
-    return f"{forest.n_estimators} trees, depth {depth}, leaf ≥ {forest.min_samples_leaf}"
 
 
 # --------------------------------------------------------------------------------- the panel
@@ -278,10 +270,13 @@ def _suggest_section(cache: dict, inputs: Inputs) -> None:
             for s, r in ranked]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="w_suggestions",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})
-    best_settings, best = ranked[0]
-    current = (inputs.model.feature_settings, inputs.model.forest_settings)
-    if best.accuracy is None or (best_settings, best.forest) == current:
-        st.caption("The current settings are the best of these.")
+    from seg.evaluate import MIN_GAIN, worth_switching
+
+    model = inputs.model
+    change = worth_switching(ranked, model.feature_settings, model.forest_settings)
+    if change is None:
+        st.caption(f"Keep the current settings: no candidate is estimated {MIN_GAIN:.0%} or more better.")
         return
+    best_settings, best = change
     st.button(f"Use {preset_name(best_settings)} ({forest_name(best.forest)})", key="w_use_suggestion",
               icon=":material/check:", on_click=use_settings, args=(best_settings, best.forest))

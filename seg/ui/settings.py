@@ -57,6 +57,7 @@ def _write_feature_widgets(state, settings) -> None:
     state[S.W_SIGMA_MIN] = low
     state[S.W_SIGMA_MAX] = high
     state[S.W_CHANNEL_MODE] = settings.channel_mode
+    state[S.W_CHANNELS] = [] if settings.channels is None else list(settings.channels)   # [] = all
 
 
 def _write_forest_widgets(state, forest) -> None:
@@ -93,17 +94,26 @@ def adopt_model_settings(state, model) -> None:
 def adopt_settings(state, feature_settings, forest_settings) -> None:
     """Make these feature and forest settings the current ones (callbacks only)."""
     state[FEATURE_BASE] = feature_settings
-    state[S.W_PRESET] = next((n for n, s in _presets().items() if s == feature_settings), CUSTOM)
+    state[S.W_PRESET] = preset_of(feature_settings)
     _write_feature_widgets(state, feature_settings)
     state[FOREST_BASE] = forest_settings
     _write_forest_widgets(state, forest_settings)
 
 
+def preset_of(settings) -> str:
+    """Name of the preset ``settings`` are, whichever channels they use; else "custom"."""
+    general = dataclasses.replace(settings, channels=None)
+    return next((n for n, s in _presets().items() if s == general), CUSTOM)
+
+
 def _on_preset() -> None:
+    # A preset sets the features, not which channels feed them: the channel choice stays.
     name = st.session_state[S.W_PRESET]
     if name in _presets():
-        st.session_state[FEATURE_BASE] = _presets()[name]
-        _write_feature_widgets(st.session_state, _presets()[name])
+        channels = tuple(st.session_state.get(S.W_CHANNELS) or ()) or None
+        preset = dataclasses.replace(_presets()[name], channels=channels)
+        st.session_state[FEATURE_BASE] = preset
+        _write_feature_widgets(st.session_state, preset)
 
 
 def _on_detail() -> None:
@@ -113,7 +123,7 @@ def _on_detail() -> None:
         current = feature_settings_from_widgets(st.session_state)
     except SettingsError:
         current = None
-    st.session_state[S.W_PRESET] = next((n for n, s in _presets().items() if s == current), CUSTOM)
+    st.session_state[S.W_PRESET] = CUSTOM if current is None else preset_of(current)
 
 
 def feature_settings_from_widgets(state):
@@ -128,6 +138,7 @@ def feature_settings_from_widgets(state):
         sigma_min=float(low),
         sigma_max=float(high),
         channel_mode=state[S.W_CHANNEL_MODE],
+        channels=tuple(state.get(S.W_CHANNELS) or ()) or None,
     )
     if (float(low), float(high)) != (float(base.sigma_min), float(base.sigma_max)):
         changes["num_sigma"] = None  # a new range: let the engine pick the number of scales
@@ -166,6 +177,13 @@ def settings_panel(n_channels: int):
         if n_channels > 1:
             st.radio("Colour channels", ["separate", "luminance"], key=S.W_CHANNEL_MODE, on_change=_on_detail,
                      horizontal=True, help="luminance: edges and texture on the channel mean (faster).")
+            # Channels another image had are dropped before the widget is drawn.
+            state[S.W_CHANNELS] = [c for c in state.get(S.W_CHANNELS) or [] if c < n_channels]
+            st.multiselect("Channels used", list(range(n_channels)), key=S.W_CHANNELS, on_change=_on_detail,
+                           format_func=lambda c: f"channel {c}", placeholder="all channels",
+                           help="Only these channels feed the features (empty: all). Saved in the model.")
+        else:
+            state[S.W_CHANNELS] = []
         st.number_input("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=S.W_TREES, step=1,
                         help="More trees: smoother probabilities, slower training and prediction.")
         depths = sorted({*DEPTH_CHOICES, st.session_state[S.W_DEPTH]} - {None})

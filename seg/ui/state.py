@@ -107,6 +107,7 @@ W_TEXTURE = "w_texture"
 W_SIGMA_MIN = "w_sigma_min"
 W_SIGMA_MAX = "w_sigma_max"
 W_CHANNEL_MODE = "w_channel_mode"
+W_CHANNELS = "w_channels"
 W_TREES = "w_trees"
 W_DEPTH = "w_depth"
 W_NEW_CLASS = "w_new_class"
@@ -116,7 +117,7 @@ W_MEASURE_STACK = "w_measure_stack"
 #: were not shown in a run; :func:`remember_widgets` / :func:`restore_widgets` keep a copy).
 PERSISTED_WIDGETS = (
     W_SAMPLE, W_FRAME, W_ACTIVE, W_TOOL, W_WIDTH, W_VIEW, W_OPACITY, W_LIVE, W_PRESET, W_FEATURE_SET,
-    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA_MIN, W_SIGMA_MAX, W_CHANNEL_MODE, W_TREES, W_DEPTH,
+    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA_MIN, W_SIGMA_MAX, W_CHANNEL_MODE, W_CHANNELS, W_TREES, W_DEPTH,
 )
 WIDGET_MEMORY = "seg.widget_memory"
 
