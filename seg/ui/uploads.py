@@ -10,6 +10,7 @@ The work is done by plain functions (:func:`open_image`, :func:`resume_annotatio
 
 from __future__ import annotations
 
+import io
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -34,8 +35,10 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
     """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise)."""
     from seg.images import read_image
 
+    stream = io.BytesIO(data)
+    stream.name = name  # the engine's refusals then name the file ("Cannot read 'notes.png': ...")
     try:
-        frames = read_image(data, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
+        frames = read_image(stream, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
     except ImageTooLargeError as exc:
         if exc.limit == "max_frame_pixels":
             raise  # its message already points to the command line

@@ -10,6 +10,7 @@ import os
 import signal
 from pathlib import Path
 
+import distributed  # a hard dependency of the cluster path: a broken install fails here, never skips
 import numpy as np
 import pytest
 import tifffile
@@ -20,9 +21,6 @@ from seg.batch import ApplyOptions
 from tests.unit.test_batch import synthetic_scene, train_small, write_png
 
 pytestmark = pytest.mark.slow
-
-distributed = pytest.importorskip("distributed")
-
 
 @pytest.fixture(scope="module")
 def client():

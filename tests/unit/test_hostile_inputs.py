@@ -308,7 +308,7 @@ def test_hostile_images_on_the_main_page_are_refused_within_bounded_memory(case,
     for word in words:
         assert word.lower() in plain.lower(), plain
     assert "max_" not in plain                          # no advice only a Python caller can follow
-    assert name in plain or "the image" in plain        # the file is named (or "the image")
+    assert repr(name) in plain                          # the refusal names the uploaded file
     assert not at.exception
     assert at.session_state["seg.image"].digest == digest   # the previous image stays
     assert peak < 64 * MB + 3 * len(data), f"{peak / MB:.0f} MB traced to refuse a {len(data) / MB:.1f} MB file"
