@@ -47,6 +47,13 @@ huge images: frames whose feature stack would need more than --tile-above-mb are
 overlapping tiles of --tile pixels (same result as untiled, memory bounded by the tile). The image
 itself must fit in memory, except uncompressed TIFFs, which are memory-mapped.
 
+OME-Zarr (out of core): an input that is an OME-Zarr image (folder, zipped store, URL), or any
+--out ending in .zarr, takes the blockwise path: the image is read chunk by chunk (TIFFs through
+tifffile's Zarr store), predicted with dask.array.map_overlap and written as an OME-Zarr store
+(labels/segmentation with a pyramid, class names and colours; --probabilities adds the
+probabilities as the root image) plus NAME_measurements.csv (pixels and areas per class). The
+store is written as OUT.partial and renamed when complete. --level picks a resolution level.
+
 Dask: --workers N starts N local worker processes; --scheduler ADDRESS uses an existing
 dask.distributed cluster, whose workers read the inputs and write the outputs themselves, so
 the input and output folders must be visible to them under the same paths (shared filesystem).
@@ -58,6 +65,7 @@ examples:
   python -m seg apply cells.segmodel new/ --out results --objects nucleus
   python -m seg apply em.segmodel huge.tif --out results --tile 1024 --max-pixels 500000000
   python -m seg apply em.segmodel stacks/ --out results --workers 2
+  python -m seg apply em.segmodel huge.ome.zarr --out huge_labels.zarr --workers 2
   python -m seg apply em.segmodel stacks/ --out /shared/results --scheduler tcp://10.0.0.5:8786
 """
 
@@ -131,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
                        help="refuse images with more pixels (frames x height x width) than this "
                        "(default: %(default)s)")
+    apply.add_argument("--level", type=int, default=0, metavar="N",
+                       help="OME-Zarr/TIFF resolution level to segment (default: %(default)s, "
+                       "full resolution)")
     where = apply.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                        help="run on a local Dask cluster of N worker processes")
@@ -225,6 +236,8 @@ def _run_apply(args: argparse.Namespace) -> int:
     from seg import batch
 
     model = _load_model(args.model)
+    if _wants_zarr(args):
+        return _run_apply_zarr(args, model)
     objects = _object_class(model, args.objects)
     paths = batch.collect_inputs(args.inputs)
     out = batch.check_output_dir(args.out)
@@ -266,6 +279,40 @@ def _object_class(model, text: str | None) -> int | None:
         return int(key)
     choices = ", ".join(f"{index} = {name!r}" for index, name in enumerate(names, start=1))
     raise _CliError(f"--objects {text!r} is not a class of the model: give a class name or number ({choices})")
+
+
+def _wants_zarr(args: argparse.Namespace) -> bool:
+    from seg.io import is_zarr_location
+
+    return args.out.lower().rstrip("/\\").endswith(".zarr") or any(
+        is_zarr_location(item) for item in args.inputs)
+
+
+def _run_apply_zarr(args: argparse.Namespace, model) -> int:
+    """The OME-Zarr path (see the epilog): one store per input, measurements CSV beside."""
+    from seg import batch
+    from seg.batch import to_zarr
+
+    targets = to_zarr.store_targets(args.inputs, args.out)
+    batch.check_output_dir(targets[0].parent)
+    outcomes = []
+    with batch.dask_client(args.scheduler, args.workers) as client:
+        for source, target in zip(args.inputs, targets):
+            outcome = to_zarr.apply_to_store(
+                model, source, target, level=args.level, tile=args.tile,
+                probabilities=args.probabilities, max_pixels=args.max_pixels, scheduler=client,
+                progress=not args.quiet,
+            )
+            outcomes.append(outcome)
+            print(f"{outcome.source}: {' x '.join(map(str, outcome.shape))} ({outcome.axes}) -> "
+                  f"{outcome.out} ({outcome.levels} levels) in {outcome.seconds:.1f} s")
+            for row in to_zarr.store_measurement_rows(outcome):
+                print(f"  frame {row['frame']} {row['class']}: {row['pixels']:,} px, "
+                      f"{row['area']:.6g} {row['area_unit']}")
+    csv_path = to_zarr.measurements_path(targets, args.out)
+    batch.atomic_write(csv_path, to_zarr.measurements_csv_text(outcomes).encode("utf-8"))
+    print(f"measurements: {csv_path}")
+    return EXIT_OK
 
 
 def _feature_settings(preset: str | None):

@@ -21,6 +21,7 @@ __all__ = [
     "ModelMismatchError",
     "VolumeHeaderError",
     "VoxelSizeError",
+    "OmeZarrError",
     "describe_value",
 ]
 
@@ -78,6 +79,11 @@ class VolumeHeaderError(ImageError):
 
 class VoxelSizeError(ImageError):
     """A voxel size (spacing) is zero, negative, not finite or not three numbers (dz, dy, dx)."""
+
+
+class OmeZarrError(ImageError):
+    """An OME-Zarr store, an OME-Zarr zip or a lazily read TIFF was refused: malformed, oversized
+    or unsupported metadata (version, axes, dtype, chunk size), or an unsafe zip member."""
 
 
 _SHORT = reprlib.Repr()

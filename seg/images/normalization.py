@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,10 +160,39 @@ def normalization_statistics(frame: np.ndarray, normalization: Normalization) ->
 
 def _percentile_statistics(planes: np.ndarray, normalization: Normalization) -> np.ndarray:
     """(C, 2) [offset, scale]: robust percentiles; flat channels fall back to min/max, then 0."""
-    low, high = _percentiles(planes, normalization.low, normalization.high)
+    height, width, channels = planes.shape
+    sample = planes.reshape(height * width, channels)[::percentile_sample_step(height, width)]
+    return sample_statistics(
+        sample, normalization, lambda c: (planes[..., c].min(), planes[..., c].max())
+    )
+
+
+def sample_statistics(
+    sample: np.ndarray,
+    normalization: Normalization,
+    channel_range: Callable[[int], tuple[float, float]],
+) -> np.ndarray:
+    """Percentile-mode ``[offset, scale]`` per channel from a frame's percentile sample.
+
+    Parameters
+    ----------
+    sample : (N, C) array
+        The frame's pixels at the flat (row-major) indices ``0, step, 2 * step, ...`` with
+        ``step = percentile_sample_step(H, W)``, in any order (percentiles ignore order); a frame
+        read block by block (``seg.batch.blockwise``) gathers them per block.
+    normalization : Normalization
+    channel_range : callable
+        ``channel_range(c) -> (min, max)`` of the whole frame's channel ``c``; called only for a
+        channel whose percentiles coincide.
+
+    Returns
+    -------
+    (C, 2) float64 array
+        As :func:`normalization_statistics`.
+    """
+    low, high = _sample_percentiles(sample, normalization.low, normalization.high)
     for channel in np.flatnonzero(high <= low):  # e.g. sparse bright spots on an even background
-        low[channel] = planes[..., channel].min()
-        high[channel] = planes[..., channel].max()
+        low[channel], high[channel] = channel_range(int(channel))
     span = high - low
     scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
     return np.stack([low, scale], axis=1)
@@ -179,12 +208,10 @@ def _stretch_inplace(out: np.ndarray, low: np.ndarray, scale: np.ndarray) -> np.
     return out
 
 
-def _percentiles(planes: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (low, high) percentiles, float64, from a position-based pixel sample."""
-    height, width, channels = planes.shape
-    step = _sample_step(height * width, width)
-    sample = planes.reshape(height * width, channels)[::step]
-    if planes.dtype.kind == "u":
+def _sample_percentiles(sample: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (low, high) percentiles, float64, of an (N, C) pixel sample."""
+    channels = sample.shape[1]
+    if sample.dtype.kind == "u":
         per_channel = [_integer_percentiles(sample[:, c], (low, high)) for c in range(channels)]
         bounds = np.stack(per_channel, axis=1)
     else:
@@ -194,13 +221,13 @@ def _percentiles(planes: np.ndarray, low: float, high: float) -> tuple[np.ndarra
     return bounds[0].copy(), bounds[1].copy()
 
 
-def _sample_step(pixels: int, width: int) -> int:
+def percentile_sample_step(height: int, width: int) -> int:
     """Stride through the raster giving <= _PERCENTILE_SAMPLES pixels on a slanted lattice.
 
     The stride depends on the shape only, so the same scene in another dtype samples the same
     pixels; being coprime with the width, it does not sample the same columns in every row.
     """
-    step = max(1, -(-pixels // _PERCENTILE_SAMPLES))
+    step = max(1, -(-(height * width) // _PERCENTILE_SAMPLES))
     while step > 1 and math.gcd(step, width) != 1:
         step += 1
     return step
