@@ -52,7 +52,7 @@ OME-Zarr (out of core): an input that is an OME-Zarr image (folder, zipped store
 tifffile's Zarr store), predicted with dask.array.map_overlap and written as an OME-Zarr store
 (labels/segmentation with a pyramid, class names and colours; --probabilities adds the
 probabilities as the root image) plus NAME_measurements.csv (pixels and areas per class). The
-store is written as OUT.partial and renamed when complete. --level picks a resolution level.
+store is written as OUT.part and renamed when complete. --level picks a resolution level.
 
 Dask: --workers N starts N local worker processes; --scheduler ADDRESS uses an existing
 dask.distributed cluster, whose workers read the inputs and write the outputs themselves, so

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import nullcontext
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ def apply_to_store(
     import dask.array as da
 
     from seg.batch.blockwise import labels_dtype
-    from seg.batch.files import display_name
+    from seg.files import display_name
     from seg.io import LabelStoreWriter, open_lazy_image
 
     start = time.perf_counter()
@@ -206,7 +206,7 @@ def apply_to_store(
 def store_targets(inputs: Sequence[str | os.PathLike], out: str | os.PathLike) -> list[Path]:
     """Output store of each input: ``out`` itself for one input when it ends in ``.zarr``,
     otherwise ``out/<stem>.ome.zarr`` per input (stems made safe and unique)."""
-    from seg.batch.files import unique_stems
+    from seg.files import unique_stems
 
     out = Path(out)
     if len(inputs) == 1 and out.suffix.lower() == ".zarr":

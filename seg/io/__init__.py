@@ -10,18 +10,11 @@ Every problem with a store is an :class:`seg.errors.OmeZarrError`.
 
 from __future__ import annotations
 
-from seg.io.labels_store import LABEL_CHUNK
-from seg.io.labels_store import LABEL_NAME
-from seg.io.labels_store import LabelStoreWriter
-from seg.io.lazy import LazyImage
-from seg.io.lazy import open_lazy_image
-from seg.io.ngff import Axis
-from seg.io.ngff import Multiscale
-from seg.io.ngff import parse_multiscale
-from seg.io.stores import is_zarr_location
-from seg.io.stores import open_store
-from seg.io.zipped import check_zip_store
-from seg.io.zipped import zip_store
+from seg.io.labels_store import LABEL_CHUNK, LABEL_NAME, LabelStoreWriter
+from seg.io.lazy import LazyImage, open_lazy_image
+from seg.io.ngff import Axis, Multiscale, parse_multiscale
+from seg.io.stores import is_zarr_location, open_store
+from seg.io.zipped import check_zip_store, zip_store
 
 __all__ = [
     "Axis",

@@ -14,9 +14,9 @@ level ``k - 1`` sampled at every second row and column (nearest neighbour, so ev
 real class) until the image fits one chunk. Chunks are ``1`` along t and z and
 :data:`LABEL_CHUNK` along y and x (1 MiB of uint8), so a viewer streams tiles.
 
-Atomic: everything is written into ``out.zarr.partial`` beside the target, and only a finished
+Atomic: everything is written into ``out.zarr.part`` beside the target, and only a finished
 store is renamed to ``out.zarr`` (an existing ``out.zarr`` is replaced after that). An interrupted
-run leaves at most ``out.zarr.partial``, which nothing takes for a complete store and the next run
+run leaves at most ``out.zarr.part``, which nothing takes for a complete store and the next run
 removes.
 """
 
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from seg.errors import OmeZarrError
+from seg.files import PARTIAL_SUFFIX
 from seg.io.ngff import (
     Axis,
     image_label_metadata,
@@ -39,11 +40,10 @@ from seg.io.ngff import (
     with_channel_axis,
 )
 
-__all__ = ["LABEL_CHUNK", "LABEL_NAME", "PARTIAL_SUFFIX", "LabelStoreWriter", "pyramid_shapes"]
+__all__ = ["LABEL_CHUNK", "LABEL_NAME", "LabelStoreWriter", "pyramid_shapes"]
 
 LABEL_CHUNK = 1024
 LABEL_NAME = "segmentation"
-PARTIAL_SUFFIX = ".partial"
 _MAX_LEVELS = 12
 
 

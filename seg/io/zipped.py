@@ -106,7 +106,7 @@ def zip_store(store: str | os.PathLike, target: str | os.PathLike | None = None)
     """
     import io
 
-    from seg.batch.files import atomic_write
+    from seg.files import atomic_write
 
     root = Path(store)
     buffer = io.BytesIO()

@@ -158,7 +158,7 @@ def test_an_interrupted_run_leaves_no_complete_looking_store(tmp_path, models, s
     monkeypatch.setattr(blockwise, "predict_window", dies_on_the_fourth_block)
     with pytest.raises(KeyboardInterrupt):
         to_zarr.apply_to_store(models["balanced"], store_v3, out, tile=TILE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]  # no .partial left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]  # no .part left
     np.testing.assert_array_equal(_read_labels(out), before)  # the old result is intact
     calls["n"] = 0
     with pytest.raises(KeyboardInterrupt):

@@ -237,7 +237,7 @@ def test_an_unfinished_writer_leaves_no_store_under_the_final_name(tmp_path):
                              scale=(1, 1), dtype=np.uint8)
     again.label_array[...] = 2
     again.finish(["a", "b"], ["#000000", "#ffffff"])
-    assert out.is_dir() and not (tmp_path / "out.zarr.partial").exists()
+    assert out.is_dir() and not (tmp_path / "out.zarr.part").exists()
 
 
 def test_the_writer_refuses_to_replace_something_that_is_not_a_store(tmp_path):
