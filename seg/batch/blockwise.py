@@ -105,9 +105,10 @@ def _predict_block(block: np.ndarray, *, model: Model, statistics: np.ndarray | 
                    margins: tuple[int, int], labels: bool, proba: bool,
                    block_info: dict | None = None) -> np.ndarray:
     """Predict the interior of one overlapped ``(h, w, C)`` block (margins only on inner sides)."""
+    assert block_info is not None  # map_blocks passes it (the parameter is named block_info)
     info = block_info[0]
     location, blocks = info["chunk-location"], info["num-chunks"]
-    inner = tuple(
+    rows, cols = (
         slice(margins[axis] if location[axis] > 0 else 0,
               block.shape[axis] - (margins[axis] if location[axis] < blocks[axis] - 1 else 0))
         for axis in range(2)
@@ -116,9 +117,10 @@ def _predict_block(block: np.ndarray, *, model: Model, statistics: np.ndarray | 
         raise ImageError("the image contains NaN or infinite values: replace them (e.g. by 0) "
                          "before applying a model")
     raw = block[..., 0] if block.shape[-1] == 1 else block
-    out_labels, out_proba = predict_window(model, raw, statistics, inner, labels=labels,
+    out_labels, out_proba = predict_window(model, raw, statistics, (rows, cols), labels=labels,
                                            proba=proba)
-    if not proba:
+    assert out_labels is not None
+    if out_proba is None:
         return out_labels
     stacked = np.empty((*out_proba.shape[:2], out_proba.shape[2] + 1), dtype=np.float32)
     stacked[..., :-1] = out_proba

@@ -176,7 +176,7 @@ def apply_to_store(
         target = writer.label_array
         stored = [da.store(labels.reshape(image.label_shape).rechunk(target.chunks), target,
                            lock=False, compute=False)]
-        if proba is not None:
+        if proba is not None and writer.proba is not None:
             ordered = da.moveaxis(proba.reshape((*image.label_shape, n_classes)), -1,
                                   writer.proba_channel_axis)
             stored.append(da.store(ordered.rechunk(writer.proba.chunks), writer.proba,

@@ -26,7 +26,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class LabelStoreWriter:
         self.axes = tuple(axes)
         self.scale = tuple(float(s) for s in scale)
         self.chunk = int(chunk)
-        self.zarr_format = 3 if version == "0.5" else 2
+        self.zarr_format: Literal[2, 3] = 3 if version == "0.5" else 2
         self.shapes = pyramid_shapes(shape, self.chunk)
         if self.out.exists() and not _looks_like_zarr(self.out):
             raise OmeZarrError(

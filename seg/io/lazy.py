@@ -155,7 +155,7 @@ def _open_ome_zarr(location: str | os.PathLike, level: int, max_pixels: int) -> 
         raise OmeZarrError(f"the OME-Zarr image lists dataset {path!r} but the store has no array "
                            "there; the store is incomplete")
     try:
-        array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)
+        array = zarr.open_array(store, path=path, mode="r", zarr_format=3 if zarr_format == 3 else 2)
     except Exception as exc:  # noqa: BLE001 - untrusted array metadata; zarr raises many kinds
         raise OmeZarrError(f"cannot open dataset {path!r} of the OME-Zarr image: "
                            f"{type(exc).__name__}: {exc}") from None

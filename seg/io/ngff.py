@@ -179,6 +179,8 @@ def _axes(value: Any) -> tuple[Axis, ...]:
     items = _list(value, "'axes'", 5)
     axes = []
     for item in items:
+        name: Any
+        unit: str | None
         if isinstance(item, str):  # allowed by 0.3; kept readable
             name, unit = item, None
         elif isinstance(item, dict):
