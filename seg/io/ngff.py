@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seg.errors import OmeZarrError
+from seg.errors import OmeZarrError, describe_value
 
 __all__ = [
     "VERSIONS",
@@ -89,11 +89,8 @@ class Multiscale:
 
 
 def _fail(what: str, value: Any, expected: str) -> OmeZarrError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
     return OmeZarrError(
-        f"OME-Zarr metadata {what} is {shown}; seg expects {expected}. The store was not written "
+        f"OME-Zarr metadata {what} is {describe_value(value)}; seg expects {expected}. The store was not written "
         "by an OME-Zarr writer or is damaged: re-export it (e.g. with ome-zarr-py or bioformats2raw)"
     )
 
