@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -124,10 +123,17 @@ def _filter(table) -> tuple[Any, str]:
     values = table[column].to_numpy(dtype=np.float64)
     if len(values) < 2 or values.min() == values.max():
         return table, column
-    low, high = float(np.floor(values.min() * 1000) / 1000), float(np.ceil(values.max() * 1000) / 1000)
-    chosen = st.slider(f"Keep objects with {column} between", low, high, (low, high), key=f"w_obj_range_{column}")
+    step = _nice_step(float(values.max() - values.min()))
+    low, high = float(np.floor(values.min() / step) * step), float(np.ceil(values.max() / step) * step)
+    chosen = st.slider(f"Keep objects with {column} between", low, high, (low, high), step=step,
+                       key=f"w_obj_range_{column}")
     keep = (values >= chosen[0]) & (values <= chosen[1])
     return table[keep], column
+
+
+def _nice_step(span: float) -> float:
+    """A power of ten giving 100-1000 slider steps over ``span`` (> 0)."""
+    return float(10.0 ** np.floor(np.log10(span / 100))) if span > 0 else 1.0
 
 
 def _pick_row(state: MutableMapping[str, Any], labels: Sequence[int]) -> None:
@@ -147,11 +153,12 @@ def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | Non
 
 
 def _histogram(values: np.ndarray, column: str) -> None:
+    """Bars of the objects per bin, at each bin's left edge (a numeric axis keeps the order)."""
     if values.size == 0:
         return
     counts, edges = np.histogram(values, bins=min(20, max(1, values.size)))
-    names = [f"{lo:.4g} – {hi:.4g}" for lo, hi in pairwise(edges)]
-    st.bar_chart({column: names, "objects": counts.tolist()}, x=column, y="objects", sort=False, height=220)
+    starts = [float(f"{edge:.4g}") for edge in edges[:-1]]
+    st.bar_chart({column: starts, "objects": counts}, x=column, y="objects", height=220)
 
 
 def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
