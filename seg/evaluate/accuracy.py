@@ -397,15 +397,27 @@ def gather_scribbles(image: np.ndarray, labels: np.ndarray, settings: FeatureSet
     used = [t for t in range(len(labels)) if labels[t].any()]
     n_features = settings.n_features(frames.shape[-1])
     stacks = {}
+    parts = []
     for t in used:
         stack = features[t] if features is not None else compute_features(normalize(frames[t], normalization), settings)
-        if np.shape(stack) != (*labels.shape[1:], n_features):
+        if not isinstance(stack, np.ndarray) and hasattr(stack, "labelled_samples"):
+            # Tiled features (seg.features.tiles.TileFeatures) give the rows of the non-zero
+            # pixels of an image in their own order: ask for the stroke numbers, which carry
+            # the class too, so features, classes and strokes stay aligned.
+            if stack.n_features != n_features or stack.shape != labels.shape[1:]:
+                raise TrainingError(f"Tiled features of frame {t} do not match the image and settings.")
+            x_t, g_t = stack.labelled_samples(groups[t])
+            parts.append((x_t, g_t - 1))
+        elif np.shape(stack) == (*labels.shape[1:], n_features):
+            index = np.flatnonzero(labels[t])
+            parts.append((np.asarray(stack).reshape(-1, n_features)[index], groups[t].reshape(-1)[index] - 1))
+        else:
             raise TrainingError(f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
                                 f"{(*labels.shape[1:], n_features)}: compute them with the same feature settings.")
         stacks[t] = stack
-    x = np.concatenate([stacks[t].reshape(-1, n_features)[np.flatnonzero(labels[t])] for t in used])
-    y = np.concatenate([labels[t][labels[t] > 0] for t in used]).astype(np.int64)
-    group = np.concatenate([groups[t][labels[t] > 0] for t in used]).astype(np.int64) - 1
+    x = np.concatenate([p[0] for p in parts])
+    group = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    y = group_class[group]
     return Scribbles(x=np.asarray(x, np.float32), y=y, group=group, group_class=group_class,
                      boxes=_boxes(groups, len(group_class)), labels=labels, features=stacks, names=names,
                      settings=settings)
@@ -442,12 +454,14 @@ def estimate_accuracy(
     class_names : sequence of str, optional
         Names for :attr:`AccuracyReport.per_class`; K = its length (default: the largest label).
     normalization : Normalization, optional
-    features : sequence of (H, W, F) float32, optional
-        Precomputed features of every frame (as :meth:`seg.Model.features` gives them).
+    features : sequence of (H, W, F) float32 or :class:`seg.features.tiles.TileFeatures`, optional
+        Precomputed features of every frame (as :meth:`seg.Model.features` gives them; ``None``
+        for frames without scribbles).
     proba : sequence of (H, W, K) float32, optional
         The full model's probabilities of every scribbled frame (``None`` entries for frames
         without scribbles); default: a model is trained on all scribbles and predicts a sample
-        of the unlabelled pixels.
+        of the unlabelled pixels (frames with tiled features and no probabilities are left
+        out of that sample).
     seed : int
         Seed of the pixel sample and the bootstrap: the same input gives the same report.
 
@@ -481,6 +495,10 @@ def estimate_accuracy(
 
     cv = cross_validate(x, y, group, group_class, n_classes, forest)
     unlabelled = _unlabelled_proba(x, y, n_classes, forest, data.labels, data.features, proba, seed)
+    if unlabelled is None or len(unlabelled) == 0:
+        # No unlabelled pixel could be predicted (tiled frames without probabilities): the
+        # held-out pixels stand in for them, so only the shrinkage corrects the strokes' bias.
+        unlabelled = cv.proba
     evidence = _evidence(cv, unlabelled)
     weights = np.ones(cv.n_groups)
     estimate = float(_combined(evidence, weights))
@@ -511,13 +529,14 @@ def _unlabelled_proba(x, y, n_classes, forest, labels, stacks, proba, seed) -> n
         if proba is not None and proba[t] is not None:
             parts.append(np.asarray(proba[t]).reshape(-1, n_classes)[index])
             continue
+        if not isinstance(stacks[t], np.ndarray):
+            continue    # tiled features without probabilities: predicting the frame costs too much
         if model is None:
             model = Forest.fit(x, y, n_classes, forest)
         parts.append(model.predict_proba(stacks[t].reshape(-1, stacks[t].shape[-1])[index]))
-    out = np.concatenate(parts).astype(np.float32, copy=False)
-    if len(out) == 0:
-        return np.full((1, n_classes), 1.0 / n_classes, np.float32)
-    return out
+    if not parts:
+        return None
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def _boxes(groups: np.ndarray, n_groups: int) -> np.ndarray:

@@ -194,6 +194,9 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, inputs: I
     fresh = report if report is not None and not _stale(cache, "report", inputs) else None
     memo = cache.get("next")
     key = (prediction.key, id(fresh))
+    if (memo is None or memo[0] != key) and prediction.tiled and not st.button(
+            "Find regions", key="w_find_regions", help="Predicts the whole (large) frame's probabilities."):
+        return
     if memo is None or memo[0] != key:
         regions = label_next(uncertainty(prediction.probabilities()), fresh, frame=prediction.frame)
         memo = cache["next"] = (key, regions)
@@ -206,10 +209,21 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, inputs: I
                       label_visibility="collapsed")
     if choice not in options:
         choice = 0
+    region = regions[choice]
+    st.button("Go there", key="w_go_to_region", icon=":material/zoom_in:", on_click=go_to,
+              args=(record, region.row0, region.col0, region.row1, region.col1),
+              help="Zoom the canvas onto the selected box.")
     _, height, width = record.shape
     size = _display_size(height, width)
     picture = boxes_picture(display_rgb(state, record, prediction.frame, size), regions, (height, width), choice)
     st.image(picture, caption="Boxes: where to label next (the selected one in yellow)", width="stretch")
+
+
+def go_to(record: ImageRecord, top: int, left: int, bottom: int, right: int) -> None:
+    """Zoom the canvas onto a box (button callback)."""
+    from seg.ui.navigation import show_box
+
+    show_box(st.session_state, record, top, left, bottom, right)
 
 
 def _display_size(height: int, width: int, longest: int = 640) -> tuple[int, int]:

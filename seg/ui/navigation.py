@@ -95,6 +95,21 @@ def centre_view(state: MutableMapping[str, Any], record: ImageRecord, x: float, 
     return current_view(state, record)
 
 
+def show_box(state: MutableMapping[str, Any], record: ImageRecord, top: int, left: int, bottom: int,
+             right: int) -> Viewport:
+    """Centre the view on an image box, zoomed in as far as the box (with a margin) still fits."""
+    side = max(bottom - top, right - left, 1) * 1.5
+    fit_zoom = fit_view(record).zoom
+    zooms = [z for z in ZOOM_LEVELS if fit_zoom * 1.01 < z <= config.DISPLAY_MAX_SIDE / side]
+    centre = ((left + right) / 2, (top + bottom) / 2)
+    if not zooms:
+        _set_view(state, record, None)
+        return current_view(state, record)
+    _, height, width = record.shape
+    _set_view(state, record, Viewport.at(height, width, max(zooms), centre, max_side=config.DISPLAY_MAX_SIDE))
+    return current_view(state, record)
+
+
 def _overview_view(record: ImageRecord) -> Viewport:
     _, height, width = record.shape
     return Viewport.fit(height, width, max_side=OVERVIEW_SIDE, max_upscale=1.0)

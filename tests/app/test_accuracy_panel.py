@@ -47,6 +47,13 @@ def test_estimate_on_request_then_stale_after_a_stroke(app):
     # Importance chart of the current model, and at least one place to label next.
     assert len(app.get("arrow_bar_chart")) + len(app.get("vega_lite_chart")) >= 1
     assert len(app.radio(key="w_next_region").options) >= 1
+    region = app.session_state["seg.accuracy"]["next"][1][0]
+    assert app.session_state["seg.viewport"] is None
+    click(app, "w_go_to_region")                      # zooms the canvas onto the first box
+    view = app.session_state["seg.viewport"]
+    assert view.zoom > 2.5
+    assert view.top <= region.row0 and region.row1 <= view.top + view.height
+    assert view.left <= region.col0 and region.col1 <= view.left + view.width
 
     back = class_colors(app)[0]
     draw(app, strokes(app) + [([(40.0, 60.0), (120.0, 60.0)], back)])

@@ -316,3 +316,23 @@ def test_readme_accuracy_example_runs(tmp_path, monkeypatch, capsys):
     assert "at least 2 separate strokes" in capsys.readouterr().out
     assert len(namespace["ranked"]) == 6
     assert namespace["regions"] and all(r.reason == "uncertain" for r in namespace["regions"])
+
+
+def test_tiled_features_give_the_same_strokes_and_a_close_estimate():
+    from seg.features.tiles import TileFeatures
+    from seg.images import Normalization
+
+    image, truth = two_blobs()
+    labels = blob_scribbles(truth)
+    model = train(image, labels)
+    whole = model.features(image)
+    proba = model.predict_proba_features(whole)
+    tiles = TileFeatures(image, model.feature_settings, Normalization(), tile=32)
+    np.testing.assert_allclose(tiles.gather(np.arange(96), np.arange(96)), whole, atol=1e-5)
+    direct = estimate_accuracy(image, labels, features=[whole], proba=[proba])
+    tiled = estimate_accuracy(image, labels, features=[tiles], proba=[proba])
+    assert tiled.n_groups == direct.n_groups == 6
+    assert tiled.per_class["pixels"].tolist() == direct.per_class["pixels"].tolist()
+    assert tiled.accuracy == pytest.approx(direct.accuracy, abs=0.03)
+    # Without probabilities the tiled frame is not predicted whole; the estimate still comes.
+    assert estimate_accuracy(image, labels, features=[tiles]).accuracy > 0.8
