@@ -217,3 +217,29 @@ def bmp_rle8(side: int) -> bytes:
     header = b"BM" + struct.pack("<LHHL", offset + len(pixels), 0, 0, offset)
     info = struct.pack("<LllHHLLllLL", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
     return header + info + palette + pixels
+
+
+# --------------------------------------------------------------------------------- annotations
+
+
+def annotations_rect_flood(rectangles: int, height: int, width: int) -> str:
+    """An annotation file of ``rectangles`` full-frame rectangles of alternating classes."""
+    corners = [[0, 0], [width, 0], [width, height], [0, height]]
+    stroke = '{"kind":"rect","label":%d,"frame":0,"width":1,"points":' + json.dumps(corners) + "}"
+    strokes = ",".join(stroke % (1 + i % 2) for i in range(rectangles))
+    return ('{"format":"seg-annotations","version":1,"image_shape":[1,%d,%d],"classes":'
+            '[{"name":"a","color":"#ff0000"},{"name":"b","color":"#00ff00"}],"strokes":[%s]}'
+            % (height, width, strokes))
+
+
+def json_empty_lists(nbytes: int) -> bytes:
+    """A JSON document of ``nbytes`` made of empty lists ``[[],[],...]``."""
+    count = max((nbytes - 2) // 3, 1)
+    return b"[" + b"[]," * (count - 1) + b"[]]"
+
+
+def annotations_with_class_name(name_json: str) -> str:
+    """A valid one-stroke annotation file whose first class name is the JSON text ``name_json``."""
+    return ('{"format":"seg-annotations","version":1,"image_shape":[1,8,8],"classes":'
+            '[{"name":%s,"color":"#ff0000"},{"name":"b","color":"#00ff00"}],"strokes":'
+            '[{"kind":"path","label":1,"frame":0,"width":2,"points":[[1,1],[3,3]]}]}' % name_json)

@@ -345,13 +345,14 @@ def _run_train(args: argparse.Namespace) -> int:
     from seg.batch import check_output_dir
     from seg.images import read_image
     from seg.model import train
-    from seg.strokes import Annotations
+    from seg.files import printable, read_limited
+    from seg.strokes import MAX_JSON_BYTES, Annotations
 
     settings = _feature_settings(args.preset)
     forest = _forest_settings(args.trees, args.depth, args.seed)
     try:
-        annotations = Annotations.from_json(Path(args.annotations).read_bytes())
-    except OSError as exc:
+        annotations = Annotations.from_json(read_limited(args.annotations, MAX_JSON_BYTES))
+    except OSError as exc:  # also a FIFO or device (never read) and a file above MAX_JSON_BYTES
         raise _CliError(f"cannot read the annotations file {args.annotations!r}: "
                         f"{exc.strerror or exc}") from None
     if not os.path.isfile(args.image):
@@ -375,7 +376,7 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     persist.save_model(model, out)
     print(
-        f"trained a model of {len(model.class_names)} classes ({', '.join(model.class_names)}) "
+        f"trained a model of {len(model.class_names)} classes ({', '.join(map(printable, model.class_names))}) "
         f"on {int((annotations.label_stack() > 0).sum()):,} labelled pixels in "
         f"{time.perf_counter() - start:.1f} s; saved {out}"
     )

@@ -33,8 +33,9 @@ Decisions on doubtful input
 * Strokes reaching outside the image are clipped when rasterised.
 * Limits bound time and memory: ``MAX_OBJECTS`` objects per drawing, ``MAX_PATH_COMMANDS``
   commands per path, ``MAX_STROKE_POINTS`` points per stroke, ``MAX_TOTAL_POINTS`` per drawing or
-  file, ``MAX_JSON_BYTES`` of JSON text, ``MAX_RASTER_WORK`` (segment, row) pairs per rasterised
-  frame. Beyond them: AnnotationError, never a long wait.
+  file, ``MAX_JSON_BYTES`` of JSON text holding at most ``MAX_JSON_CONTAINERS`` arrays and objects
+  and ``MAX_JSON_ITEMS`` items (counted before parsing), ``MAX_RASTER_WORK`` (segment, row) pairs
+  and ``MAX_RASTER_PIXELS`` painted pixels per rasterised frame or file. Beyond them: AnnotationError, never a long wait.
 * :data:`ERASER_COLOR` is reserved: a class may not use it.
 """
 
@@ -50,11 +51,11 @@ from seg.strokes.annotations import (
     Annotations,
 )
 from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS, CanvasParser, parse_canvas
-from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES
+from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES, MAX_JSON_CONTAINERS, MAX_JSON_ITEMS
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.paths import FLATNESS, MAX_CURVE_PIECES
-from seg.strokes.raster import MAX_RASTER_WORK, MIN_STROKE_RADIUS, rasterize, repaint
+from seg.strokes.raster import MAX_RASTER_PIXELS, MAX_RASTER_WORK, MIN_STROKE_RADIUS, RasterBudget, rasterize, repaint
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, STROKE_KINDS, Stroke
 
 __all__ = [
@@ -78,9 +79,13 @@ __all__ = [
     "MAX_COORDINATE",
     "MAX_IMAGE_PIXELS",
     "MAX_JSON_BYTES",
+    "MAX_JSON_CONTAINERS",
+    "MAX_JSON_ITEMS",
     "FLATNESS",
     "MAX_CURVE_PIECES",
     "MAX_RASTER_WORK",
+    "MAX_RASTER_PIXELS",
+    "RasterBudget",
     "MIN_STROKE_RADIUS",
     "MAX_LABEL",
     "MAX_STROKE_POINTS",

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
+from seg.files import is_encodable
 from seg.strokes.canvas import MAX_TOTAL_POINTS
 from seg.strokes.checks import MAX_IMAGE_PIXELS, check_integer, check_number, check_shape, describe_value, load_json
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
-from seg.strokes.raster import rasterize
+from seg.strokes.raster import RasterBudget, rasterize
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, Stroke
 
 FORMAT = "seg-annotations"
@@ -65,6 +66,9 @@ class Annotations:
         for name in names:
             if not isinstance(name, str) or len(name) > 1000:
                 raise AnnotationError(f"class names must be strings, got {describe_value(name)}")
+            if not is_encodable(name):
+                raise AnnotationError(f"class name {describe_value(name)} is not valid Unicode text (it "
+                                      "holds a lone surrogate): rename the class")
         colors = [normalize_color(color) for color in colors]
         if ERASER_COLOR in colors:
             raise AnnotationError(f"class colour {ERASER_COLOR} is the eraser's: pick another colour")
@@ -77,8 +81,9 @@ class Annotations:
         height, width = check_shape((shape[1], shape[2]))
         if frames * height * width > MAX_IMAGE_PIXELS:
             raise AnnotationError(f"image shape {tuple(shape)} exceeds {MAX_IMAGE_PIXELS} pixels")
-        if not isinstance(self.image_name, str):
-            raise AnnotationError(f"image_name must be a string, got {describe_value(self.image_name)}")
+        if not isinstance(self.image_name, str) or not is_encodable(self.image_name):
+            raise AnnotationError(f"image_name must be a string of valid Unicode text, got "
+                                  f"{describe_value(self.image_name)}")
         strokes = list(self.strokes)
         for stroke in strokes:
             self._check_stroke(stroke, len(names), frames)
@@ -116,8 +121,10 @@ class Annotations:
         """Label images of all frames, ``(T, H, W)``."""
         frames, height, width = self.image_shape
         stack = np.zeros((frames, height, width), dtype=self.label_dtype)
+        budget = RasterBudget()  # one budget for the whole file, not one per frame
         for frame in sorted({stroke.frame for stroke in self.strokes}):
-            stack[frame] = self.labels(frame)
+            stack[frame] = rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype,
+                                     budget=budget)
         return stack
 
     def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:

@@ -2,7 +2,8 @@
 
 Every value read from a canvas drawing or an annotation file passes through one of these: a
 finite number within ``MAX_COORDINATE``, a bounded integer, an image shape within
-``MAX_IMAGE_PIXELS``, JSON text within ``MAX_JSON_BYTES``. Anything else raises
+``MAX_IMAGE_PIXELS``, JSON text within ``MAX_JSON_BYTES``, ``MAX_JSON_CONTAINERS`` and
+``MAX_JSON_ITEMS`` (counted before the text is parsed). Anything else raises
 :class:`~seg.errors.AnnotationError` naming the field and the value (shortened by :func:`seg.errors.describe_value`).
 """
 
@@ -16,6 +17,11 @@ from typing import Any
 from seg.errors import AnnotationError, describe_value
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
+# Python objects cost ~50-70 bytes each: a 64 MiB file of "[]," parses into 22 million lists
+# (1.7 GB). The structure is counted before parsing. The largest valid annotation file
+# (MAX_TOTAL_POINTS [x, y] pairs) has ~2 million arrays and ~4 million commas.
+MAX_JSON_CONTAINERS = 2_500_000  # "[" and "{" (also inside strings: an upper bound)
+MAX_JSON_ITEMS = 5_000_000       # "," separators (also inside strings)
 MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
 MAX_IMAGE_PIXELS = 1_000_000_000  # T * H * W of an annotated image
 
@@ -55,6 +61,14 @@ def load_json(text: str | bytes, what: str) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
             raise AnnotationError(f"the {what} is not UTF-8 text: {error}") from None
+    containers = text.count("[") + text.count("{")
+    if containers > MAX_JSON_CONTAINERS:
+        raise AnnotationError(f"the {what} holds {containers:,} JSON arrays and objects, more than "
+                              f"{MAX_JSON_CONTAINERS:,}; it was not written by seg")
+    items = text.count(",")
+    if items > MAX_JSON_ITEMS:
+        raise AnnotationError(f"the {what} holds {items:,} JSON items, more than {MAX_JSON_ITEMS:,}; "
+                              "it was not written by seg")
 
     def refuse_constant(name: str) -> float:
         raise AnnotationError(f"the {what} contains {name}; numbers must be finite")

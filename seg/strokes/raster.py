@@ -7,9 +7,14 @@ falls in. Lines keep Fabric's default butt caps (flat ends). A rectangle labels 
 interior plus border, up to the border's outer edge (square corners, as Fabric draws them),
 whatever its fill colour: pixels whose centre lies inside that quadrilateral. Later
 strokes overwrite earlier ones; eraser strokes (colour :data:`~seg.strokes.colors.ERASER_COLOR`)
-write 0. Strokes reaching outside the image are clipped. At most ``MAX_RASTER_WORK``
-(segment, row) pairs are visited per rasterised frame; beyond that: AnnotationError, never a long
-wait.
+write 0. Strokes reaching outside the image are clipped.
+
+Work is budgeted in the units it costs, and checked before it is done: at most
+``MAX_RASTER_WORK`` (segment, row) spans are computed and at most ``MAX_RASTER_PIXELS`` pixels
+painted per :func:`rasterize` call (:meth:`Annotations.label_stack` shares one budget over all
+frames). Pixels are counted per painted batch after overlapping spans are merged, so the same
+full-frame rectangle drawn 12 500 times in alternating classes costs 12 500 frames of pixels,
+and is refused after the first few. Beyond a budget: AnnotationError, never a long wait.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from seg.strokes.checks import check_integer, check_shape, describe_value
 from seg.strokes.stroke import Stroke
 
 MAX_RASTER_WORK = 50_000_000     # (segment, row) pairs one rasterize call may visit
+MAX_RASTER_PIXELS = 200_000_000  # pixels one rasterize call may paint (~1 s), overlaps included
 MIN_STROKE_RADIUS = 0.7072       # just above sqrt(0.5): every stroke point labels its own pixel
 _CHUNK = 1 << 20                 # spans / pixels handled per vectorised step (bounds memory)
 
@@ -36,6 +42,7 @@ def rasterize(
     frame: int = 0,
     dtype: Any = np.uint8,
     onto: np.ndarray | None = None,
+    budget: RasterBudget | None = None,
 ) -> np.ndarray:
     """Paint the strokes of one frame into a label image.
 
@@ -52,6 +59,9 @@ def rasterize(
     onto : (H, W) integer ndarray, optional
         Label image to paint over (a copy is painted; ``onto`` is not changed). Default: an
         unlabelled image.
+    budget : RasterBudget, optional
+        Spans and pixels this call may still spend, shared between calls (e.g. the frames of
+        one annotation file). Default: a fresh ``RasterBudget()``.
 
     Returns
     -------
@@ -63,7 +73,8 @@ def rasterize(
     ------
     AnnotationError
         On an invalid shape, frame, dtype, a label that ``dtype`` cannot hold, or strokes too
-        complex to rasterise (more than ``MAX_RASTER_WORK`` row spans).
+        complex to rasterise (more than ``MAX_RASTER_WORK`` row spans or ``MAX_RASTER_PIXELS``
+        painted pixels).
     """
     height, width = check_shape(shape)
     frame = check_integer(frame, "frame", high=2**31 - 1)
@@ -88,15 +99,48 @@ def rasterize(
         if not isinstance(onto, np.ndarray) or onto.shape != (height, width):
             raise AnnotationError(f"onto must be an ({height}, {width}) label image, got {describe_value(onto)}")
         out = onto.astype(dtype, copy=True)
-    budget = [MAX_RASTER_WORK]
+    budget = RasterBudget() if budget is None else budget
     # Consecutive strokes of one label cannot overwrite each other: paint them as one batch.
     for label, group in itertools.groupby(selected, key=lambda stroke: stroke.label):
         for rows, first, last in _group_spans(list(group), height, width, budget):
-            _paint(out, rows, first, last, label)
+            _paint(out, rows, first, last, label, budget)
     return out
 
 
-def _group_spans(strokes: list[Stroke], height: int, width: int, budget: list) -> Iterator[tuple]:
+class RasterBudget:
+    """Work :func:`rasterize` may still do: row spans to compute and pixels to paint.
+
+    Parameters
+    ----------
+    spans, pixels : int, optional
+        Defaults: ``MAX_RASTER_WORK`` and ``MAX_RASTER_PIXELS`` as set when the budget is made.
+    """
+
+    __slots__ = ("spans", "pixels", "_limits")
+
+    def __init__(self, spans: int | None = None, pixels: int | None = None) -> None:
+        self.spans = MAX_RASTER_WORK if spans is None else spans
+        self.pixels = MAX_RASTER_PIXELS if pixels is None else pixels
+        self._limits = (self.spans, self.pixels)
+
+    def spend_spans(self, amount: int) -> None:
+        self.spans -= amount
+        if self.spans < 0:
+            raise AnnotationError(
+                f"the strokes are too large or too many to rasterise (more than {self._limits[0]:,} "
+                "row spans): use fewer, shorter or thinner strokes"
+            )
+
+    def spend_pixels(self, amount: int) -> None:
+        self.pixels -= amount
+        if self.pixels < 0:
+            raise AnnotationError(
+                f"the strokes paint more than {self._limits[1]:,} pixels (overlapping strokes of "
+                "different classes count each time): use fewer or smaller strokes"
+            )
+
+
+def _group_spans(strokes: list[Stroke], height: int, width: int, budget: RasterBudget) -> Iterator[tuple]:
     """Row spans ``(rows, first_col, last_col)`` (inclusive) covering the strokes, in chunks."""
     starts, ends, radii, round_caps = [], [], [], []
     for stroke in strokes:
@@ -119,15 +163,6 @@ def _group_spans(strokes: list[Stroke], height: int, width: int, budget: list) -
                                   height, width, budget)
 
 
-def _spend(budget: list, amount: int) -> None:
-    budget[0] -= amount
-    if budget[0] < 0:
-        raise AnnotationError(
-            f"the strokes are too large or too many to rasterise (more than {MAX_RASTER_WORK} "
-            "row spans): use fewer, shorter or thinner strokes"
-        )
-
-
 def _row_range(low: np.ndarray, high: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
     """First row and row count whose centres ``row + 0.5`` lie in ``[low, high]``."""
     first = np.ceil(np.clip(low, -1.0, height + 1.0) - 0.5)
@@ -138,7 +173,7 @@ def _row_range(low: np.ndarray, high: np.ndarray, height: int) -> tuple[np.ndarr
 
 
 def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, round_caps: np.ndarray,
-                   height: int, width: int, budget: list) -> Iterator[tuple]:
+                   height: int, width: int, budget: RasterBudget) -> Iterator[tuple]:
     """Spans of the union of thick segments (per-segment radius; round or butt caps), chunked.
 
     For a row centre ``y`` the pixels of one thick segment form an interval in x: the union of
@@ -149,7 +184,7 @@ def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, rou
     first, counts = _row_range(np.minimum(ay, by) - radius, np.maximum(ay, by) + radius, height)
     outside = (np.maximum(ax, bx) + radius < 0) | (np.minimum(ax, bx) - radius > width)
     counts[outside] = 0
-    _spend(budget, int(counts.sum()))
+    budget.spend_spans(int(counts.sum()))
     cumulative = np.cumsum(counts)
     begin = 0
     while begin < len(counts):
@@ -214,13 +249,13 @@ def _columns(rows, low, high, width):
     return rows[keep], first, last
 
 
-def _polygon_spans(polygon: np.ndarray, height: int, width: int, budget: list) -> tuple:
+def _polygon_spans(polygon: np.ndarray, height: int, width: int, budget: RasterBudget) -> tuple:
     """Spans of pixel centres inside a polygon (even-odd rule, half-open in y)."""
     ys = polygon[:, 1]
     first, count = _row_range(np.array([ys.min()]), np.array([ys.max()]), height)
     if polygon[:, 0].max() < 0 or polygon[:, 0].min() > width:
         count[:] = 0
-    _spend(budget, int(count[0]))
+    budget.spend_spans(int(count[0]))
     rows = first[0] + np.arange(count[0])
     y = (rows + 0.5)[:, None]
     a, b = polygon, np.roll(polygon, -1, axis=0)
@@ -232,8 +267,9 @@ def _polygon_spans(polygon: np.ndarray, height: int, width: int, budget: list) -
     return tuple(np.concatenate(parts) for parts in zip(*pieces))
 
 
-def _paint(out: np.ndarray, rows, first, last, value: int) -> None:
-    """Set ``out[rows, first:last+1] = value`` for every span; overlapping spans merged first."""
+def _paint(out: np.ndarray, rows, first, last, value: int, budget: RasterBudget) -> None:
+    """Set ``out[rows, first:last+1] = value`` for every span; overlapping spans merged first,
+    then the pixels to paint are spent from ``budget`` before any is written."""
     if len(rows) == 0:
         return
     width = out.shape[1]
@@ -247,6 +283,7 @@ def _paint(out: np.ndarray, rows, first, last, value: int) -> None:
     stops = np.append(starts[1:], len(rows)) - 1
     lengths = reach[stops] - rows[starts] * (width + 2) - first[starts] + 1
     offsets = rows[starts] * width + first[starts]
+    budget.spend_pixels(int(lengths.sum()))
     flat = out.reshape(-1)
     cumulative = np.cumsum(lengths)
     begin = 0

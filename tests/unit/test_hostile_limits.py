@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg.errors import ImageError, ModelFileError, TrainingError
+from seg.errors import AnnotationError, ImageError, ModelFileError, TrainingError
 from seg.images import prescan, read_image
 from seg.forest import MAX_CLASSES, MAX_TREE_DEPTH, MAX_TREES
 from seg.persist import archive as archive_module
@@ -273,3 +273,137 @@ def test_a_finite_float_image_of_extreme_range_gets_a_range_message_not_nan():
     frame[0, 0], frame[1, 1] = -3e38, 3e38
     with pytest.raises(ImageError, match=r"range from -3e\+38 to 3e\+38, too wide to stretch"):
         normalize(frame, Normalization())
+
+
+# --------------------------------------------------------------------------------- 6. painting
+
+
+def test_painting_is_budgeted_in_pixels_not_rows(monkeypatch):
+    from seg.strokes import Annotations, raster
+
+    monkeypatch.setattr(raster, "MAX_RASTER_PIXELS", 10 * 100 * 100)
+    annotations = Annotations.from_json(hostile.annotations_rect_flood(11, 100, 100))
+    with pytest.raises(AnnotationError, match="paint more than 100,000 pixels"):
+        annotations.label_stack()
+    # ten full frames fit the budget, and the last rectangle wins
+    labels = Annotations.from_json(hostile.annotations_rect_flood(10, 100, 100)).label_stack()
+    assert (labels == 2).all()
+
+
+def test_overlapping_brush_strokes_of_one_class_count_once():
+    from seg.strokes import RasterBudget, Stroke, rasterize
+
+    dot = Stroke("path", 1, [[25.0, 25.0]], 20.0, 0)
+    once = rasterize([dot], (50, 50))
+    budget = RasterBudget(pixels=int(once.sum()) + 10)
+    # 200 copies of one class are merged before painting: the pixels are spent once
+    assert np.array_equal(rasterize([dot] * 200, (50, 50), budget=budget), once)
+    assert budget.pixels == 10
+
+
+def test_the_budget_is_shared_by_all_frames_of_a_file(monkeypatch):
+    from seg.strokes import Annotations, raster
+
+    monkeypatch.setattr(raster, "MAX_RASTER_PIXELS", 3 * 20 * 20)
+    document = json.loads(hostile.annotations_rect_flood(4, 20, 20))
+    document["image_shape"] = [4, 20, 20]
+    for frame, stroke in enumerate(document["strokes"]):
+        stroke["frame"] = frame
+    with pytest.raises(AnnotationError, match="paint more than 1,200 pixels"):
+        Annotations.from_json(json.dumps(document)).label_stack()
+
+
+# --------------------------------------------------------------------------------- 7. JSON, CLI
+
+
+def test_a_json_flood_of_empty_lists_is_refused_before_parsing(monkeypatch):
+    from seg.strokes import Annotations, checks
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("json parsed the text before its structure was counted")
+    monkeypatch.setattr(checks.json, "loads", refuse)
+    with pytest.raises(AnnotationError, match=r"holds 3,333,333 JSON arrays and objects, more than 2,500,000"):
+        Annotations.from_json(hostile.json_empty_lists(10_000_000))
+
+
+def test_a_json_flood_of_numbers_is_refused_before_parsing():
+    from seg.strokes import MAX_JSON_ITEMS, Annotations
+
+    with pytest.raises(AnnotationError, match=f"more than {MAX_JSON_ITEMS:,}"):
+        Annotations.from_json(b"[" + b"0," * (MAX_JSON_ITEMS + 1) + b"0]")
+
+
+@pytest.fixture
+def train_files(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "image.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    return tmp_path, image
+
+
+def test_seg_train_refuses_a_fifo_as_annotations_without_blocking(train_files, capsys):
+    from seg.cli import main
+
+    folder, image = train_files
+    fifo = folder / "annotations.json"
+    os.mkfifo(fifo)  # nobody writes: opening it for reading would block forever
+    assert main(["train", str(image), str(fifo), "--out", str(folder / "m.segmodel")]) == 1
+    assert "named pipe (FIFO), not a regular file" in capsys.readouterr().err
+
+
+def test_seg_train_refuses_a_device_as_annotations_without_reading_it(train_files, capsys):
+    from seg.cli import main
+
+    folder, image = train_files
+    assert main(["train", str(image), "/dev/zero", "--out", str(folder / "m.segmodel")]) == 1
+    assert "it is a device, not a regular file" in capsys.readouterr().err
+
+
+def test_seg_train_reads_at_most_the_json_limit(train_files, capsys, monkeypatch):
+    from seg.cli import main
+    from seg.strokes import checks
+
+    folder, image = train_files
+    big = folder / "big.json"
+    big.write_bytes(b" " * 5000)
+    monkeypatch.setattr("seg.strokes.MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(checks, "MAX_JSON_BYTES", 1000)
+    assert main(["train", str(image), str(big), "--out", str(folder / "m.segmodel")]) == 1
+    assert "5,000 bytes, above the limit of 1,000 bytes" in capsys.readouterr().err
+
+
+def test_seg_apply_refuses_a_fifo_as_the_model_without_blocking(train_files, capsys):
+    from seg.cli import main
+
+    folder, image = train_files
+    fifo = folder / "model.segmodel"
+    os.mkfifo(fifo)
+    assert main(["apply", str(fifo), str(image), "--out", str(folder / "out"), "-q"]) == 1
+    assert "named pipe (FIFO), not a regular file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------- 8. names
+
+
+def test_a_lone_surrogate_class_name_in_an_annotation_file_is_refused():
+    from seg.strokes import Annotations
+
+    with pytest.raises(AnnotationError, match="not valid Unicode text"):
+        Annotations.from_json(hostile.annotations_with_class_name('"\\ud800"'))
+
+
+def test_seg_train_prints_class_names_without_terminal_escapes(tmp_path, capsys):
+    from PIL import Image
+
+    from seg.cli import main
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16), dtype=np.uint8)).save(tmp_path / "i.png")
+    text = hostile.annotations_with_class_name('"\\u001b[31mred\\u001b]0;owned\\u0007"')
+    document = json.loads(text)
+    document["image_shape"] = [1, 16, 16]
+    document["strokes"].append({"kind": "path", "label": 2, "frame": 0, "width": 2, "points": [[9, 9], [12, 12]]})
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    assert main(["train", str(tmp_path / "i.png"), str(tmp_path / "a.json"), "--out", str(tmp_path / "m.segmodel")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "[31mred" in out
