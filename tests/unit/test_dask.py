@@ -62,7 +62,7 @@ def _decoded(folder: Path, name: str) -> np.ndarray:
 
 
 def test_cluster_run_writes_the_same_files_as_a_local_run(client, model, inputs, tmp_path):
-    options = ApplyOptions(probabilities=True)
+    options = ApplyOptions(probabilities=True, objects=2)
     local = batch.run_batch(model, inputs, tmp_path / "local", options)
     remote = batch.run_batch(model, inputs, tmp_path / "dask", options, client=client)
     assert [o.name for o in remote.outcomes] == [o.name for o in local.outcomes]
@@ -74,6 +74,9 @@ def test_cluster_run_writes_the_same_files_as_a_local_run(client, model, inputs,
         if name.endswith((".png", ".tif")):
             np.testing.assert_array_equal(_decoded(tmp_path / "dask", name), _decoded(tmp_path / "local", name))
     assert remote_files["measurements.csv"] == local_files["measurements.csv"]
+    assert "img1_objects.tif" in remote_files
+    assert remote_files["objects.csv"].count(b"\n") > 7   # objects of several images
+    assert remote_files["objects.csv"] == local_files["objects.csv"]
 
 
 def test_tiles_of_a_huge_image_run_on_the_workers_and_match(client, model, tmp_path):
