@@ -328,8 +328,16 @@ def measure_objects(
     if not isinstance(unit, str) or not _UNIT.match(unit):
         raise SettingsError(f"unit must be 1-8 letters such as 'um' or 'nm', got {unit!r}")
 
+    inverse = None
+    if int(instances.max(initial=0)) > instances.size:
+        # Sparse label values (e.g. 2**40): regionprops would allocate one slot per value.
+        from skimage.segmentation import relabel_sequential
+
+        instances, _, inverse = relabel_sequential(instances)
     table = regionprops_table(instances, properties=_PROPERTIES)
     columns = {_RENAMES.get(name, name): values for name, values in table.items()}
+    if inverse is not None:
+        columns["label"] = np.asarray(inverse[np.asarray(columns["label"])], np.int64)
     units = {name: "px" for name in columns}
     units.update(label="", area="px2", eccentricity="", solidity="")
     if intensity is not None:

@@ -216,6 +216,20 @@ def test_intensity_per_channel_and_class_probability():
     assert grey["intensity_mean_c0"].tolist() == [3.5, 13.5]
 
 
+def test_sparse_label_values_are_measured_without_a_slot_per_value():
+    import tracemalloc
+
+    instances = np.zeros((40, 40), np.int64)
+    instances[2:6, 2:6] = 2**40
+    instances[20:30, 20:30] = 7
+    tracemalloc.start()
+    table = measure_objects(instances)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert table["label"].tolist() == [7, 2**40] and table["area"].tolist() == [100, 16]
+    assert peak < 50e6
+
+
 def test_no_objects_give_the_same_columns():
     full = measure_objects(np.eye(8, dtype=np.int32), image=np.ones((8, 8, 2)), pixel_size=1.0)
     empty = measure_objects(np.zeros((8, 8), np.int32), image=np.ones((8, 8, 2)), pixel_size=1.0)
