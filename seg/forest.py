@@ -36,16 +36,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
-import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
+from numba import njit, prange
 
 from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError
+from seg.jit import parallel_section  # numba's cache, warnings and threading, set up before any kernel
 
 __all__ = ["Forest", "ForestSettings", "ARRAY_NAMES", "MAX_CLASSES", "MAX_TREES", "MAX_TREE_DEPTH", "MAX_FOREST_NODES",
            "make_estimator", "warm_up"]
@@ -192,33 +192,6 @@ def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> No
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise SettingsError(f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, "
                             f"got {value!r}".replace("  ", " "))
-
-
-
-def _configure_numba_cache() -> None:
-    """Send numba's on-disk cache to a temp dir when the package dir is read-only.
-
-    Without this, ``cache=True`` in an installed, read-only package makes numba warn on every
-    import; the cache is an optimisation, so a private temp dir is as good.
-    """
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    here = os.path.dirname(os.path.abspath(__file__))
-    if os.access(here, os.W_OK):
-        return
-    cache_dir = os.path.join(tempfile.gettempdir(), "seg-numba-cache")
-    os.environ["NUMBA_CACHE_DIR"] = cache_dir
-    import numba
-
-    numba.config.CACHE_DIR = cache_dir
-
-
-_configure_numba_cache()
-
-import numba  # noqa: E402  (the cache directory must be chosen before the kernels are defined)
-from numba import njit, prange  # noqa: E402
-
-warnings.filterwarnings("ignore", category=numba.NumbaWarning, message=".*[Cc]ache.*")
 
 
 # --------------------------------------------------------------------------------- kernels
@@ -591,7 +564,7 @@ class Forest:
         rows, shape = self._rows(features)
         labels = np.empty(len(rows), np.uint16)
         for start, stop, x in _chunks(rows):
-            with numba.parallel_chunksize(_BLOCKS_PER_GRAB):
+            with parallel_section(), numba.parallel_chunksize(_BLOCKS_PER_GRAB):
                 _labels_kernel(x, self.n_features, *self._fast, labels[start:stop], self._block_size)
         return _narrow(labels, self.n_classes).reshape(shape)
 
@@ -618,7 +591,7 @@ class Forest:
         proba = np.empty((len(rows), self.n_classes), np.float32)
         labels = np.empty(len(rows) if with_labels else 0, np.uint16)
         for start, stop, x in _chunks(rows):
-            with numba.parallel_chunksize(_BLOCKS_PER_GRAB):
+            with parallel_section(), numba.parallel_chunksize(_BLOCKS_PER_GRAB):
                 _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
                               labels[start:stop] if with_labels else labels, self._block_size)
         labels = _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)

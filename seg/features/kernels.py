@@ -15,6 +15,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+import seg.jit  # noqa: F401  (numba's cache and warnings, set up before any kernel is compiled)
+
 
 @njit(nogil=True, cache=True)
 def _mirror(i, n, nearest):

@@ -13,6 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
+import seg.jit  # noqa: F401  (numba's cache and warnings, set up before any kernel is compiled)
+
 __all__ = ["symmetric_eigenvalues"]
 
 

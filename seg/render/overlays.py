@@ -7,7 +7,6 @@ pass (numba, cached on disk) instead of float arithmetic per pixel.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,8 +135,8 @@ def _blend_kernel():
     # Imported here so that `import seg.render` stays light; compiled on first use.
     import numba
 
-    # As in seg.forest: a read-only install cannot store the cache; that costs time, not results.
-    warnings.filterwarnings("ignore", category=numba.NumbaWarning, message=".*[Cc]ache.*")
+    import seg.jit  # noqa: F401  (numba's cache and warnings, set up before the kernel is compiled)
+
     try:
         return numba.njit(nogil=True, cache=True)(_blend_pixels)
     except RuntimeError:  # numba found no writable cache directory: compile in memory each run
