@@ -7,7 +7,8 @@
 A model carries everything needed to apply itself to a new image: the normalisation and feature
 settings, the compiled forest, the class names and colours, and the channel count it expects.
 The app caches per-frame features, so the ``*_features`` methods and ``train(features=...)``
-skip the feature computation.
+skip the feature computation. Without them, ``train`` again or ``predict`` / ``predict_proba`` on
+an image just trained on reuse the features ``train`` computed (:mod:`seg.features.recent`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from scipy import ndimage as ndi
 
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
+from seg.features.recent import RECENT_FEATURES
 from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
 from seg.files import is_encodable
@@ -121,7 +123,7 @@ class Model:
         labels : (H, W), or (T, H, W) for a 4-D input; uint8 (K <= 255) or uint16, values 1..K
         """
         frames = self._frames(image)
-        out = np.stack([self.forest.predict(self.features(frame)) for frame in frames])
+        out = np.stack([self.forest.predict(self._features_of(frame)) for frame in frames])
         return out if np.ndim(image) == 4 else out[0]
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
@@ -132,7 +134,7 @@ class Model:
         proba : (H, W, K), or (T, H, W, K) for a 4-D input; float32 summing to 1 over K
         """
         frames = self._frames(image)
-        out = np.stack([self.forest.predict_proba(self.features(frame)) for frame in frames])
+        out = np.stack([self.forest.predict_proba(self._features_of(frame)) for frame in frames])
         return out if np.ndim(image) == 4 else out[0]
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
@@ -158,6 +160,13 @@ class Model:
 
         layout = self.feature_settings.describe_features(self.n_channels)
         return importance_table(layout, impurity_importance(self.forest))
+
+    def _features_of(self, frame: np.ndarray) -> np.ndarray:
+        """Features of one (H, W, C) frame of :meth:`_frames`: reused if just trained on, else computed."""
+        found = RECENT_FEATURES.find(frame, self.feature_settings, self.normalization)
+        if found is not None:
+            return found
+        return compute_features(normalize(frame, self.normalization), self.feature_settings)
 
     def _frames(self, image: np.ndarray) -> np.ndarray:
         frames = as_frames(image)
@@ -236,8 +245,13 @@ def train(
     used = [t for t in range(len(labels)) if labels[t].any()]
     parts_x, parts_y = [], []
     for t in used:
-        frame_features = features[t] if features is not None else compute_features(
-            normalize(frames[t], normalization), settings)
+        if features is not None:
+            frame_features = features[t]
+        elif (found := RECENT_FEATURES.find(frames[t], settings, normalization)) is not None:
+            frame_features = found
+        else:
+            frame_features = compute_features(normalize(frames[t], normalization), settings)
+            RECENT_FEATURES.remember(frames[t], settings, normalization, frame_features)
         index = np.flatnonzero(labels[t])
         parts_x.append(frame_features.reshape(-1, n_features)[index])
         parts_y.append(labels[t].reshape(-1)[index])
