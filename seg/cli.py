@@ -343,9 +343,9 @@ def _forest_settings(trees: int | None, depth: int | None, seed: int):
 def _run_train(args: argparse.Namespace) -> int:
     from seg import persist
     from seg.batch import check_output_dir
+    from seg.files import printable, read_limited
     from seg.images import read_image
     from seg.model import train
-    from seg.files import printable, read_limited
     from seg.strokes import MAX_JSON_BYTES, Annotations
 
     settings = _feature_settings(args.preset)

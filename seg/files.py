@@ -177,7 +177,7 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
         handle = os.fdopen(descriptor, "rb")
-        handle.raw.name = os.fspath(path)  # as open() names it (readers such as tifffile use the name)
+        handle.raw.name = os.fspath(path)  # type: ignore[attr-defined]  # as open() names it (readers such as tifffile use the name)
         return handle
     except BaseException:
         os.close(descriptor)

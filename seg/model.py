@@ -27,9 +27,9 @@ from scipy import ndimage as ndi
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
 from seg.features.recent import RECENT_FEATURES
+from seg.files import is_encodable
 from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
-from seg.files import is_encodable
 
 __all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors",
            "checked_training_labels"]

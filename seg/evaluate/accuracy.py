@@ -515,7 +515,7 @@ def estimate_accuracy(
         group_accuracy=group_accuracy, group_boxes=boxes, cross_validation=cv)
 
 
-def _unlabelled_proba(x, y, n_classes, forest, labels, stacks, proba, seed) -> np.ndarray:
+def _unlabelled_proba(x, y, n_classes, forest, labels, stacks, proba, seed) -> np.ndarray | None:
     """(M, K) probabilities of a sample of the unlabelled pixels of the scribbled frames."""
     rng = np.random.default_rng(seed)
     used = sorted(stacks)

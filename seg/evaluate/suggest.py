@@ -125,6 +125,6 @@ def worth_switching(ranked: Sequence[tuple[FeatureSettings, AccuracyReport]], se
     if (best_settings, best.forest) == (settings, forest):
         return None
     current = next((r.accuracy for s, r in ranked if (s, r.forest) == (settings, forest)), None)
-    if current is not None and best.accuracy < current + min_gain:
+    if current is not None and best.accuracy is not None and best.accuracy < current + min_gain:
         return None
     return best_settings, best

@@ -35,7 +35,8 @@ Decisions on doubtful input
   commands per path, ``MAX_STROKE_POINTS`` points per stroke, ``MAX_TOTAL_POINTS`` per drawing or
   file, ``MAX_JSON_BYTES`` of JSON text holding at most ``MAX_JSON_CONTAINERS`` arrays and objects
   and ``MAX_JSON_ITEMS`` items (counted before parsing), ``MAX_RASTER_WORK`` (segment, row) pairs
-  and ``MAX_RASTER_PIXELS`` painted pixels per rasterised frame or file. Beyond them: AnnotationError, never a long wait.
+  and ``MAX_RASTER_PIXELS`` painted pixels per rasterised frame or file. Beyond them: AnnotationError,
+never a long wait.
 * :data:`ERASER_COLOR` is reserved: a class may not use it.
 """
 

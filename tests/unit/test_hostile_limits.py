@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from seg.errors import AnnotationError, ImageError, ModelFileError, TrainingError
-from seg.images import prescan, read_image
 from seg.forest import MAX_CLASSES, MAX_TREE_DEPTH, MAX_TREES
+from seg.images import prescan, read_image
 from seg.persist import archive as archive_module
 from seg.persist import describe_model, load_model, model_to_bytes
 
@@ -404,6 +404,7 @@ def test_seg_train_prints_class_names_without_terminal_escapes(tmp_path, capsys)
     document["image_shape"] = [1, 16, 16]
     document["strokes"].append({"kind": "path", "label": 2, "frame": 0, "width": 2, "points": [[9, 9], [12, 12]]})
     (tmp_path / "a.json").write_text(json.dumps(document))
-    assert main(["train", str(tmp_path / "i.png"), str(tmp_path / "a.json"), "--out", str(tmp_path / "m.segmodel")]) == 0
+    out_file = str(tmp_path / "m.segmodel")
+    assert main(["train", str(tmp_path / "i.png"), str(tmp_path / "a.json"), "--out", out_file]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "[31mred" in out
