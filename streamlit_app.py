@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seg.ui import accuracy, config, downloads, measurements, objects, page
+from seg.ui import accuracy, config, downloads, label_import, measurements, objects, page
 from seg.ui import state as keys
 from seg.ui.classes import class_editor
 from seg.ui.navigation import navigation_bar
@@ -35,6 +35,8 @@ def segment() -> None:
             pen = page.drawing_controls()
         settings = page.guarded(settings_panel, record.n_channels)
         page.resume_panel()
+        label_import.import_panel(st.session_state, record, st.session_state.get(keys.W_FRAME, 0),
+                                  st.session_state[keys.CLASSES])
     st.title("Trainable segmentation")
     st.caption(config.HINT)
     page.show_flash()
@@ -55,6 +57,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     if strokes_and_labels is None:  # unreadable strokes: show the image, keep everything else working
         strokes_and_labels = (Strokes({}), {})
     strokes, labels = strokes_and_labels
+    labels = label_import.with_imported(state, record, labels)
     if settings is not None:
         page.guarded(page.segment, run, scene, strokes, labels, settings, live)
     background_key = page.show_canvas(run, scene, pen, look)

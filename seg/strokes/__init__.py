@@ -17,6 +17,8 @@ Modules
                  paints only strokes added since the last label image
 ``annotations``  :class:`Annotations`: the versioned file, label stacks, back to canvas JSON
 ``checks``       validators shared by the modules above
+``masks``        an existing label/mask image (PNG/TIFF) -> scribbles: :func:`read_mask`,
+                 :func:`mask_values`, :func:`mask_to_labels`
 
 Every public name is importable from ``seg.strokes`` itself.
 
@@ -55,6 +57,7 @@ from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS,
 from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES, MAX_JSON_CONTAINERS, MAX_JSON_ITEMS
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
+from seg.strokes.masks import MAX_MASK_VALUES, MaskValue, mask_to_labels, mask_values, read_mask
 from seg.strokes.paths import FLATNESS, MAX_CURVE_PIECES
 from seg.strokes.raster import MAX_RASTER_PIXELS, MAX_RASTER_WORK, MIN_STROKE_RADIUS, RasterBudget, rasterize, repaint
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, STROKE_KINDS, Stroke
@@ -69,6 +72,10 @@ __all__ = [
     "rasterize",
     "repaint",
     "normalize_color",
+    "read_mask",
+    "mask_values",
+    "mask_to_labels",
+    "MaskValue",
     "FORMAT",
     "FORMAT_VERSION",
     # limits and constants
@@ -91,4 +98,5 @@ __all__ = [
     "MAX_LABEL",
     "MAX_STROKE_POINTS",
     "STROKE_KINDS",
+    "MAX_MASK_VALUES",
 ]

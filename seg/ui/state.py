@@ -77,6 +77,7 @@ MEASUREMENTS = "seg.measurements"
 STACK_MEASUREMENTS = "seg.stack_measurements"
 OBJECTS = "seg.objects"
 ACCURACY = "seg.accuracy"
+IMPORTED_LABELS = "seg.imported_labels"
 
 # Widget keys (CSS class st-key-<key> in the browser).
 W_SAMPLE = "w_sample"
@@ -207,6 +208,7 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (STACK_MEASUREMENTS, None),
         (OBJECTS, {}),
         (ACCURACY, {}),
+        (IMPORTED_LABELS, {}),
     ):
         state.setdefault(key, value)
 
@@ -243,6 +245,7 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
     state[IMAGE] = record
     state[DRAWINGS] = {}
     state[LABELS] = {}
+    state[IMPORTED_LABELS] = {}
     state[PARSED] = {}
     for key in RECOMPUTABLE_CACHES:  # emptied, not replaced: see recomputable()
         state[key].clear()
