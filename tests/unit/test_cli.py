@@ -1,6 +1,7 @@
 """``python -m seg``: the whole workflow from a shell, and every way a user can get it wrong.
 
-The command runs in a subprocess (cwd = repository root), as a user would run it.
+The command runs in a subprocess (cwd = repository root), as a user would run it; the tiling and
+``--workers`` tests call ``seg.cli.main`` in process so they can observe which path ran.
 """
 
 from __future__ import annotations
@@ -304,3 +305,98 @@ def test_isbi_train_and_apply_from_the_shell(tmp_path):
         mask = read_mask(tmp_path / "out" / f"{i:02d}_mask.png")
         scores.append(_membrane_f1(mask, load_isbi(i)[1]))
     assert min(scores) > 0.6, scores
+
+
+# ----------------------------------------------------- tiling and workers (in process, to observe them)
+
+
+@pytest.fixture
+def tiled_calls(monkeypatch):
+    """Tile sizes of every frame the batch predicted tile by tile (seg.tiling.apply_tiled calls)."""
+    import seg.batch.apply
+
+    calls: list[int] = []
+    real = seg.batch.apply.apply_tiled
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["tile"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seg.batch.apply, "apply_tiled", spy)
+    return calls
+
+
+@pytest.mark.slow
+def test_apply_tiles_a_large_image_by_itself_and_stays_within_memory(workspace, tmp_path, tiled_calls):
+    """Default settings: a frame whose feature stack exceeds 1024 MB is tiled, a small one is not."""
+    import tracemalloc
+
+    from seg.cli import main
+
+    root, model = workspace
+    n_features = model.feature_settings.n_features(model.n_channels)
+    side = int(np.ceil(np.sqrt((1024 << 20) / (4 * n_features)))) + 8  # just over the default threshold
+    big, truth = synthetic_scene((side, side), seed=11)
+    write_png(tmp_path / "big.png", big)
+    del big
+
+    assert main(["apply", str(root / "blobs.segmodel"), str(root / "folder" / "img1.png"),
+                 "--out", str(tmp_path / "small"), "--quiet"]) == 0
+    assert tiled_calls == []
+
+    tracemalloc.start()
+    try:
+        assert main(["apply", str(root / "blobs.segmodel"), str(tmp_path / "big.png"),
+                     "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tiled_calls == [1024]                       # one frame, default --tile
+    assert peak < 512 << 20, peak / 2**20             # the whole feature stack alone is > 1024 MB
+    mask = np.asarray(Image.open(tmp_path / "out" / "big_mask.png"))
+    assert mask.shape == truth.shape and (mask == truth).mean() > 0.97
+
+
+def test_tile_above_mb_and_tiling_options_decide_tiling(workspace, tmp_path, tiled_calls):
+    from seg.cli import main
+
+    root, model = workspace
+    image = root / "folder" / "img1.png"
+    # 96 x 128 pixels x F features x 4 bytes is over 1 MB: tiled at --tile-above-mb 1, with --tile 48.
+    assert main(["apply", str(root / "blobs.segmodel"), str(image), "--out", str(tmp_path / "a"), "--quiet",
+                 "--tile-above-mb", "1", "--tile", "48"]) == 0
+    assert tiled_calls == [48]
+    assert main(["apply", str(root / "blobs.segmodel"), str(image), "--out", str(tmp_path / "b"), "--quiet",
+                 "--tiling", "never", "--tile-above-mb", "1"]) == 0
+    assert tiled_calls == [48]
+    tiled, whole = (read_mask(tmp_path / d / "img1_mask.png") for d in ("a", "b"))
+    np.testing.assert_array_equal(tiled, whole)
+    np.testing.assert_array_equal(whole, model.predict(np.asarray(Image.open(image))))
+
+
+@pytest.mark.slow
+def test_workers_runs_the_batch_on_a_local_cluster_of_that_size(workspace, tmp_path, monkeypatch):
+    import seg.batch.run
+    from seg.cli import main
+
+    root, _ = workspace
+    clients = []
+    real = seg.batch.run.run_on_dask
+
+    def spy(client, *args, **kwargs):
+        clients.append((client, len(client.scheduler_info()["workers"])))
+        return real(client, *args, **kwargs)
+
+    monkeypatch.setattr(seg.batch.run, "run_on_dask", spy)
+    inputs = [str(root / "folder"), str(root / "stack.tif")]
+    assert main(["apply", str(root / "blobs.segmodel"), *inputs, "--out", str(tmp_path / "local"), "--quiet"]) == 0
+    assert clients == []
+    assert main(["apply", str(root / "blobs.segmodel"), *inputs, "--out", str(tmp_path / "dask"), "--quiet",
+                 "--workers", "2"]) == 0
+    [(client, workers)] = clients
+    assert workers == 2
+    assert client.status == "closed"                   # the cluster it started is gone
+    local, remote = (sorted(os.listdir(tmp_path / d)) for d in ("local", "dask"))
+    assert local == remote == ["img1_mask.png", "img2_mask.png", "measurements.csv", "stack_mask.tif"]
+    for name in local:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
