@@ -1,13 +1,23 @@
-"""Shared test configuration: markers and paths to the real data beside the repo."""
+"""Shared test configuration: markers, Hypothesis profiles and paths to the real data beside the repo."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 ISBI = REPO.parent / "shared" / "data" / "isbi2012"
+
+# Property tests draw the same examples on every run and every machine (derandomize: the seed
+# comes from the test itself), so a failure in CI fails again locally; no example database, so a
+# run never depends on what an earlier run found. A test's own @settings override the rest only.
+# SEG_HYPOTHESIS=explore draws fresh random examples, to hunt for new failures by hand.
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+settings.load_profile(os.environ.get("SEG_HYPOTHESIS", "deterministic"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
