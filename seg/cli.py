@@ -236,9 +236,12 @@ def _run_apply(args: argparse.Namespace) -> int:
     from seg import batch
 
     model = _load_model(args.model)
-    if _wants_zarr(args):
-        return _run_apply_zarr(args, model)
     objects = _object_class(model, args.objects)
+    if _wants_zarr(args):
+        if objects is not None:
+            raise _CliError("--objects works on images read whole (PNG, TIFF, ...), not on the OME-Zarr "
+                            "blockwise path: write the labels to .zarr without --objects, or apply to a TIFF")
+        return _run_apply_zarr(args, model)
     paths = batch.collect_inputs(args.inputs)
     out = batch.check_output_dir(args.out)
     options = batch.ApplyOptions(

@@ -84,6 +84,15 @@ def test_an_unknown_objects_class_is_refused_before_anything_is_written(workspac
     assert not out.exists()
 
 
+def test_objects_are_refused_on_the_zarr_path_instead_of_ignored(workspace, capsys):
+    folder = workspace[0]
+    out = folder / "labels.zarr"
+    assert main(["apply", str(folder / "disks.segmodel"), str(folder / "disks.png"), "--out", str(out),
+                 "--objects", "disk"]) == 1
+    assert capsys.readouterr().err.startswith("error: --objects works on images read whole")
+    assert not out.exists()
+
+
 def test_batch_refuses_an_objects_class_beyond_the_model(workspace, tmp_path):
     from seg import batch
 
