@@ -700,7 +700,8 @@ def _check_structure(a: dict[str, np.ndarray], n_nodes: int) -> None:
     # Every node but the roots is the child of exactly one node: proper trees, no shared
     # subtrees (which would make the breadth-first re-layout overrun a tree).
     children = np.concatenate([left[split], right[split]])
-    if len(children) != n_nodes - len(a["roots"]) or len(np.unique(children)) != len(children):
+    # (bincount, not np.unique: numpy's hash-based unique took 1.8 s on a 200 000-node chain)
+    if len(children) != n_nodes - len(a["roots"]) or np.bincount(children, minlength=n_nodes).max(initial=0) > 1:
         raise _refuse("a node is the child of two nodes, or of none")
     feature = a["feature"]
     bad = split & ((feature < 0) | (feature >= int(a["n_features"])))

@@ -27,7 +27,9 @@ from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, Stroke
 FORMAT = "seg-annotations"
 FORMAT_VERSION = 1
 FABRIC_VERSION = "7.4.0"
-MAX_FILE_STROKES = 100_000       # strokes in one annotation file
+# Strokes in one annotation file: each is validated in Python (~60 us of CPU; 100 000 took 19 s
+# at load 13 on 2 cores). The count is checked before any stroke is.
+MAX_FILE_STROKES = 20_000
 
 
 @dataclass
@@ -199,7 +201,8 @@ class Annotations:
         if not isinstance(strokes, list):
             raise AnnotationError("the annotation file's 'strokes' must be a list")
         if len(strokes) > MAX_FILE_STROKES:
-            raise AnnotationError(f"the file has {len(strokes)} strokes, more than {MAX_FILE_STROKES}")
+            raise AnnotationError(f"the file has {len(strokes):,} strokes, more than {MAX_FILE_STROKES:,}: "
+                                  "split the annotations into several files")
         parsed, total = [], 0
         for index, entry in enumerate(strokes):
             stroke = _stroke_from_dict(entry, f"stroke {index}")
