@@ -256,7 +256,8 @@ def _importance_section(cache: dict, inputs: Inputs) -> None:
     st.markdown("**What the model looks at**", help="Share of the forest's impurity decrease per feature group and "
                 "scale; permutation importance: how much held-out accuracy drops when a feature is shuffled.")
     by_scale = importance_by_scale(inputs.model.feature_importance())
-    st.bar_chart(by_scale.set_index("label")["importance"], horizontal=True, x_label="importance", y_label="")
+    st.bar_chart(by_scale.head(12), x="label", y="importance", horizontal=True, sort="-importance",
+                 x_label="feature group and scale", y_label="share of impurity decrease", height=320)
     st.button("Permutation importance on held-out strokes", key="w_permutation_importance",
               icon=":material/shuffle:", on_click=permutation, args=(st.session_state, inputs))
     table = cache.get("permutation")
