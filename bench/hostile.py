@@ -18,6 +18,7 @@ and process CPU seconds: on a shared, loaded machine the CPU time is the steadie
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import io
 import json
@@ -29,7 +30,6 @@ import tempfile
 import time
 import zipfile
 import zlib
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 
