@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from seg.errors import ImageError, SettingsError, describe_value
+from seg.render.overlays import check_labels
 
 __all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv",
            "size_histogram"]
@@ -40,16 +41,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _check_labels(labels: np.ndarray, ndim: tuple[int, ...]) -> np.ndarray:
     labels = np.asarray(labels)
-    if labels.dtype == bool:
-        labels = labels.view(np.uint8)
-    if labels.dtype.kind not in "ui":
-        raise ImageError(f"labels must be an integer array (0 = unlabelled, 1..K), got dtype {labels.dtype}")
     if labels.ndim not in ndim:
         shapes = " or ".join({2: "(H, W)", 3: "(T, H, W)"}[n] for n in ndim)
         raise ImageError(f"labels must be {shapes}, got shape {labels.shape}")
-    if labels.size and labels.dtype.kind == "i" and int(labels.min()) < 0:
-        raise ImageError(f"labels contain negative value {int(labels.min())}; labels must be 0..K")
-    return labels
+    # The one label-image check: integer or bool, 0..65535 (so a per-label count stays small).
+    return check_labels(labels)[0]
 
 
 def _check_names(class_names: Sequence[str]) -> list[str]:

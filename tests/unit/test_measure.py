@@ -138,3 +138,24 @@ def test_real_segmentation_counts_match_scipy(isbi_dir):
     _, expected_cells = ndimage.label(labels == 2, structure=np.ones((3, 3)))
     assert rows[1]["objects"] == expected_cells > 10
     assert rows[0]["pixels"] + rows[1]["pixels"] == labels.size
+
+
+@pytest.mark.parametrize("value", [2**16, 2**31 - 1])
+def test_a_huge_label_is_refused_before_any_per_label_count(value):
+    """One label-image check (seg.render's): a stray 2**31 - 1 cannot make a 16 GB bincount."""
+    labels = np.zeros((4, 4), np.int64)
+    labels[1, 2] = value
+    for call in (lambda: measure(labels, NAMES), lambda: measure_stack(labels[None], NAMES)):
+        with pytest.raises(ImageError, match=f"contains label {value}; at most 65535 classes"):
+            call()
+
+
+def test_labels_are_refused_alike_by_measure_and_the_overlay():
+    from seg.render import colorize
+
+    for bad in (np.full((3, 3), -1, np.int32), np.zeros((3, 3), np.float32)):
+        with pytest.raises(ImageError) as measured:
+            measure(bad, NAMES)
+        with pytest.raises(ImageError) as drawn:
+            colorize(bad, ["#ff0000"])
+        assert str(measured.value) == str(drawn.value)
