@@ -11,6 +11,8 @@ they survive reruns (e.g. clicking a download button):
 ``batch.csv``        text of measurements.csv
 ``batch.objects_csv`` text of objects.csv, or None when no objects were asked for
 ``batch.summary``    one-line summary of the run
+``batch.zarr``       {file name: bytes} of the masks as zipped OME-Zarr stores (zip uploads, or
+                     "Include masks as OME-Zarr")
 The model trained on the main page is read from ``seg.model`` (see the contract).
 """
 
@@ -23,13 +25,14 @@ import time
 import streamlit as st
 
 from seg import batch
+from seg.batch import to_zarr
 from seg.errors import SegError
 from seg.images import IMAGE_SUFFIXES
 from seg.ui.lifetime import run_finished, watch_session
 from seg.ui.objects import batch_objects_choice
 
 MODEL_KEY = "seg.model"
-IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
+IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["zip"]  # zip: OME-Zarr store
 GALLERY_SIZE = 24
 THUMBNAIL_SIDE = 160
 SESSION_MODEL = "Model trained in this session"
@@ -82,7 +85,18 @@ def choose_options() -> batch.ApplyOptions:
     return batch.ApplyOptions(probabilities=probabilities, overlays=overlays)
 
 
-def run(model, uploads, options: batch.ApplyOptions) -> None:
+def _apply_upload(model, upload, name: str, options: batch.ApplyOptions, zarr_masks: bool):
+    """One upload's result: a zipped OME-Zarr store is read out of core, the rest in memory."""
+    if upload.name.lower().endswith(".zip"):
+        return to_zarr.apply_zipped_store(model, upload.getvalue(), name, source_name=upload.name,
+                                          max_pixels=options.max_pixels)
+    result = batch.apply_source(model, upload.getvalue(), name, options, source_name=upload.name)
+    if zarr_masks and result.labels is not None:
+        result.outputs[f"{name}_mask.ome.zarr.zip"] = to_zarr.mask_store_zip(model, result.labels)
+    return result
+
+
+def run(model, uploads, options: batch.ApplyOptions, zarr_masks: bool = False) -> None:
     """Segment every upload with a progress bar; store the results in session state."""
     names = batch.unique_stems(upload.name for upload in uploads)
     bar = st.progress(0.0, text=f"0 / {len(uploads)} images done")
@@ -91,8 +105,7 @@ def run(model, uploads, options: batch.ApplyOptions) -> None:
     thumbnails = []
     for index, (upload, name) in enumerate(zip(uploads, names)):
         try:
-            result = batch.apply_source(model, upload.getvalue(), name, options,
-                                        source_name=upload.name)
+            result = _apply_upload(model, upload, name, options, zarr_masks)
         except Exception as exc:  # noqa: BLE001 - one broken image must not end the batch
             outcome = batch.ImageOutcome(name, batch.display_name(upload.name),
                                          f"could not be processed ({type(exc).__name__})")
@@ -118,6 +131,8 @@ def run(model, uploads, options: batch.ApplyOptions) -> None:
     st.session_state["batch.objects_csv"] = objects_text
     st.session_state["batch.zip"] = batch.results_zip(results, csv_text=csv_text, objects_text=objects_text)
     st.session_state["batch.summary"] = report.summary(max_listed=0)  # failures listed apart
+    st.session_state["batch.zarr"] = {file: data for r in results for file, data in r.outputs.items()
+                                      if file.endswith(".ome.zarr.zip")}
     st.session_state["batch.thumbnails"] = thumbnails
     st.session_state["batch.stacks"] = {
         o.name: o.rows for o in outcomes if o.ok and o.shape and o.shape[0] > 1
@@ -148,6 +163,10 @@ def show_results() -> None:
         if st.session_state.get("batch.objects_csv") is not None:
             left.download_button("Download objects (CSV)", st.session_state["batch.objects_csv"],
                                  file_name="objects.csv", mime="text/csv", key="w_batch_objects_csv")
+    for index, (file_name, data) in enumerate(st.session_state.get("batch.zarr", {}).items()):
+        st.download_button(f"Download {file_name} (OME-Zarr, opens in napari / any OME-Zarr viewer)",
+                           data, file_name=file_name, mime="application/zip",
+                           key=f"w_batch_zarr_{index}")
     thumbnails = st.session_state.get("batch.thumbnails", [])
     if thumbnails:
         st.markdown("**Spot check** (first frame of each image)")
@@ -178,12 +197,15 @@ st.caption("Segment a batch of images or stacks with a trained model, check a fe
            "the masks with a table of measurements.")
 model = choose_model()
 uploads = st.file_uploader(
-    "Images or stacks", type=IMAGE_TYPES, accept_multiple_files=True, key="w_batch_images"
+    "Images or stacks (or zipped OME-Zarr images, .zip)", type=IMAGE_TYPES,
+    accept_multiple_files=True, key="w_batch_images"
 )
 options = dataclasses.replace(choose_options(), objects=batch_objects_choice(model))
+zarr_masks = st.checkbox("Include masks as OME-Zarr (zip, with a pyramid: for large images)",
+                         key="w_batch_zarr_masks")
 ready = model is not None and bool(uploads)
 label = f"Segment {len(uploads)} image{'s' if len(uploads or []) != 1 else ''}" if uploads else "Segment"
 if st.button(label, type="primary", disabled=not ready, key="w_batch_run"):
-    run(model, uploads, options)
+    run(model, uploads, options, zarr_masks)
 show_results()
 run_finished()

@@ -27,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seg.batch.blockwise import class_counts, predict_blockwise
+from seg.errors import SegError
 from seg.tiling import DEFAULT_TILE
 
 if TYPE_CHECKING:
+    from seg.batch.outcomes import ImageResult
     from seg.model import Model
 
 __all__ = ["STORE_CSV_COLUMNS", "StoreOutcome", "apply_to_store", "store_measurement_rows",
-           "store_targets", "measurements_path", "measurements_csv_text"]
+           "store_targets", "measurements_path", "measurements_csv_text", "apply_zipped_store",
+           "mask_store_zip"]
 
 STORE_CSV_COLUMNS = ("image", "frame", "class", "label", "pixels", "area_fraction", "area",
                      "area_unit")
@@ -228,12 +231,85 @@ def measurements_path(targets: Sequence[Path], out: str | os.PathLike) -> Path:
 
 def measurements_csv_text(outcomes: Sequence[StoreOutcome]) -> str:
     """CSV of :func:`store_measurement_rows` of every outcome (header even when empty)."""
-    import csv
-    import io
+    from seg.measure import rows_to_csv
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=STORE_CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for outcome in outcomes:
-        writer.writerows(store_measurement_rows(outcome))
-    return buffer.getvalue()
+    rows = [row for outcome in outcomes for row in store_measurement_rows(outcome)]
+    return rows_to_csv(rows, columns=STORE_CSV_COLUMNS)
+
+
+def apply_zipped_store(
+    model: Model,
+    data: bytes,
+    name: str,
+    *,
+    source_name: str | None = None,
+    tile: int = DEFAULT_TILE,
+    max_pixels: int = 100_000_000,
+) -> ImageResult:
+    """Segment an uploaded zipped OME-Zarr image; the labels come back as a zipped store.
+
+    The upload is checked (:func:`seg.io.check_zip_store`), written to a temporary folder and
+    read from there chunk by chunk; the label store is written beside it, zipped, and the folder
+    removed. Bad input becomes ``outcome.error`` (as :func:`seg.batch.apply_source` does).
+
+    Returns
+    -------
+    ImageResult
+        ``outputs`` is ``{"<name>_labels.ome.zarr.zip": bytes}``; ``outcome.rows`` the
+        per-frame, per-class pixel counts and areas (:func:`store_measurement_rows`).
+    """
+    import tempfile
+
+    from seg.batch.outcomes import ImageOutcome, ImageResult
+    from seg.files import display_name
+    from seg.io import zip_store
+
+    outcome = ImageOutcome(name=name, source=display_name(source_name or name))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="seg-omezarr-") as folder:
+        upload = Path(folder) / "input.ome.zarr.zip"
+        upload.write_bytes(data)
+        try:
+            result = apply_to_store(model, upload, Path(folder) / "labels.ome.zarr", tile=tile,
+                                    max_pixels=max_pixels, scheduler="threads")
+        except SegError as exc:
+            outcome.error = " ".join(str(exc).split())
+            return ImageResult(outcome)
+        result.source = outcome.source
+        archive = zip_store(result.out)
+    assert archive is not None
+    stem = name.removesuffix(".zarr").removesuffix(".ome") or name  # "big.ome.zarr" -> "big"
+    file_name = f"{stem}_labels.ome.zarr.zip"
+    outcome.shape = (int(result.counts.shape[0]), *result.shape[-2:])
+    outcome.rows = [{key: row[key] for key in STORE_CSV_COLUMNS} | {"image": name}
+                    for row in store_measurement_rows(result)]
+    outcome.files = [file_name]
+    outcome.seconds = time.perf_counter() - start
+    return ImageResult(outcome, outputs={file_name: archive})
+
+
+def mask_store_zip(model: Model, labels: np.ndarray) -> bytes:
+    """A label stack ``(T, H, W)`` as a zipped OME-Zarr 0.4 label store (frames on a ``z`` axis
+    when T > 1; class names, colours and pixel counts from the model), for download."""
+    import tempfile
+
+    from seg.io import Axis, LabelStoreWriter, zip_store
+
+    axes = (Axis("y"), Axis("x")) if labels.shape[0] == 1 else (Axis("z"), Axis("y"), Axis("x"))
+    data = labels[0] if labels.shape[0] == 1 else labels
+    n_classes = len(model.class_names)
+    counts = np.bincount(labels.ravel(), minlength=n_classes + 1)
+    with tempfile.TemporaryDirectory(prefix="seg-mask-") as folder:
+        writer = LabelStoreWriter(Path(folder) / "mask.ome.zarr", version="0.4", axes=axes,
+                                  shape=data.shape, scale=(1.0,) * data.ndim, dtype=labels.dtype)
+        try:
+            writer.label_array[...] = data
+            writer.write_pyramid(scheduler="sync")
+            path = writer.finish(model.class_names, model.class_colors, properties=[
+                {"pixels": int(counts[k + 1])} for k in range(n_classes)])
+        except BaseException:
+            writer.abort()
+            raise
+        archive = zip_store(path)
+    assert archive is not None
+    return archive

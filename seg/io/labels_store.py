@@ -161,6 +161,8 @@ class LabelStoreWriter:
             label_attrs["image-label"] = image_label
         self.label_group.attrs.update(label_attrs)
         self.root["labels"].attrs.update(labels_group_metadata(self.version, [LABEL_NAME]))
+        if self.proba is None and self.version == "0.5":
+            self.root.attrs.update({"ome": {"version": "0.5"}})  # an OME-Zarr group, no image
         if self.proba is not None:
             position = self.proba_channel_axis
             scale = (*self.scale[:position], 1.0, *self.scale[position:])

@@ -144,7 +144,8 @@ def _open_ome_zarr(location: str | os.PathLike, level: int, max_pixels: int) -> 
     store = open_store(location)
     zarr_format, attributes = group_attributes(store)
     version, _ = ome_attributes(attributes)
-    if (version == "0.5") != (zarr_format == 3):
+    declared = "ome" in attributes or "multiscales" in attributes
+    if declared and (version == "0.5") != (zarr_format == 3):
         raise OmeZarrError(f"OME-Zarr {version} metadata in a Zarr v{zarr_format} store: 0.4 uses "
                            "Zarr v2, 0.5 uses Zarr v3; the store is damaged")
     multiscale: Multiscale = parse_multiscale(attributes)
