@@ -25,6 +25,9 @@ from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
 HIGHLIGHT = "#ffd400"
+#: More objects than this are found and drawn but not measured in the app (~1-2 ms each: a
+#: frame of specks would hold the page for minutes); the command line measures any number.
+MAX_MEASURED_OBJECTS = 5_000
 W_PICK = "w_obj_pick"
 # Columns not offered for filtering or the histogram (identifiers and positions).
 _NOT_MEASUREMENTS = ("label", "bbox_top", "bbox_left", "bbox_bottom", "bbox_right", "centroid_y", "centroid_x")
@@ -48,7 +51,7 @@ class FoundObjects:
 
     key: tuple
     instances: np.ndarray   # (H, W) int32
-    table: Any              # pandas.DataFrame from measure_objects
+    table: Any              # pandas.DataFrame from measure_objects, None above MAX_MEASURED_OBJECTS
 
 
 def find_objects(state: MutableMapping[str, Any], record: ImageRecord, prediction,
@@ -63,9 +66,11 @@ def find_objects(state: MutableMapping[str, Any], record: ImageRecord, predictio
         instances = segment_objects(prediction.labels, settings.class_label, split=settings.split,
                                     min_distance=settings.min_distance, min_size=settings.min_size,
                                     fill_holes=settings.fill_holes)
-        table = measure_objects(instances, image=record.frames[prediction.frame],
-                                proba=prediction.probabilities(), class_label=settings.class_label,
-                                pixel_size=settings.pixel_size)
+        table = None
+        if int(instances.max(initial=0)) <= MAX_MEASURED_OBJECTS:
+            table = measure_objects(instances, image=record.frames[prediction.frame],
+                                    proba=prediction.probabilities(), class_label=settings.class_label,
+                                    pixel_size=settings.pixel_size)
         found = FoundObjects(key, instances, table)
         cache.clear()
         cache["found"] = found
@@ -164,11 +169,23 @@ def _histogram(values: np.ndarray, column: str) -> None:
 def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
                   classes: Sequence[ClassSpec]) -> list[DownloadSpec]:
     """Controls, table, histogram and picture of the objects; returns their downloads."""
-    from seg.objects import instance_tiff_bytes, object_rows, objects_csv
+    from seg.objects import object_rows, objects_csv
 
     settings = _settings_widgets(classes, prediction.n_classes)
     found = find_objects(state, record, prediction, settings)
     class_name = classes[settings.class_label - 1].name
+    stem = f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}" \
+           f"_{safe_stem(class_name, fallback='class')}"
+    if found.table is None:
+        count = int(found.instances.max())
+        st.warning(f"{count:,} objects of {escape_markdown(class_name)}: more than {MAX_MEASURED_OBJECTS:,} are "
+                   "not measured here. Raise *Min. size*, or measure them all with "
+                   "`python -m seg apply ... --objects`.", icon=":material/warning:")
+        picture = objects_picture(display_rgb(state, record, prediction.frame, _picture_size(record)),
+                                  found.instances, classes[settings.class_label - 1].color, None)
+        state[S.OBJECTS]["picture"] = picture
+        st.image(picture, width="stretch")
+        return [_tiff_download(stem, found.instances)]
     if len(found.table) == 0:
         st.info(f"No objects of class {escape_markdown(class_name)} in this frame.", icon=":material/info:")
         return []
@@ -191,8 +208,6 @@ def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, predicti
         st.caption(f"Histogram of {column}")
         _histogram(shown[column].to_numpy(dtype=np.float64), column)
 
-    stem = f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}" \
-           f"_{safe_stem(class_name, fallback='class')}"
     frame = prediction.frame
     columns = list(found.table.columns)
     table = shown.copy()
@@ -200,16 +215,20 @@ def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, predicti
     def csv() -> bytes:
         return objects_csv(object_rows(table, image=record.name, frame=frame), columns).encode("utf-8")
 
-    def tiff() -> bytes:
-        return instance_tiff_bytes(kept)
-
     return [
-        DownloadSpec("w_dl_objects_tiff", "Object labels (TIFF)", f"{stem}_objects.tif", "image/tiff", tiff,
-                     "Each object's pixels hold its number (the table's label), 0 elsewhere: 16-bit, "
-                     "32-bit above 65,535 objects. Only the objects that pass the filter."),
+        _tiff_download(stem, kept),
         DownloadSpec("w_dl_objects_csv", "Objects CSV", f"{stem}_objects.csv", "text/csv", csv,
                      "One row per object that passes the filter: image, frame, object number, measurements."),
     ]
+
+
+def _tiff_download(stem: str, instances: np.ndarray) -> DownloadSpec:
+    from seg.objects import instance_tiff_bytes
+
+    return DownloadSpec("w_dl_objects_tiff", "Object labels (TIFF)", f"{stem}_objects.tif", "image/tiff",
+                        lambda: instance_tiff_bytes(instances),
+                        "Each object's pixels hold its number (the table's label), 0 elsewhere: 16-bit, "
+                        "32-bit above 65,535 objects. The objects shown (those that pass the filter).")
 
 
 def _picture_size(record: ImageRecord) -> tuple[int, int]:

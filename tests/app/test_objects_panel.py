@@ -114,3 +114,16 @@ def test_the_batch_page_writes_objects_when_asked():
     assert len(rows) == instances.max() >= 3
     assert [int(r["area"]) for r in rows] == [int((instances == k).sum()) for k in range(1, len(rows) + 1)]
     assert page.session_state["batch.objects_csv"] == archive.read("objects.csv").decode()
+
+
+def test_too_many_objects_are_drawn_and_downloadable_but_not_measured(app, monkeypatch):
+    from seg.ui import objects as panel
+
+    monkeypatch.setattr(panel, "MAX_MEASURED_OBJECTS", 5)   # the coins give ~50 objects
+    _open_panel(app)
+    assert any("more than 5 are not measured here" in w.value for w in app.warning)
+    assert not [d for d in app.dataframe if "solidity" in d.value.columns]
+    found = app.session_state["seg.objects"]["found"]
+    assert found.table is None and found.instances.max() > 5
+    _, data = download(app, "w_dl_objects_tiff")
+    np.testing.assert_array_equal(tifffile.imread(io.BytesIO(data)), found.instances)
