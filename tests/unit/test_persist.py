@@ -347,7 +347,7 @@ def test_pickle_is_refused_and_never_run(tmp_path, suffix):
 
 @pytest.mark.parametrize("compress", [0, 3, "gzip", "bz2", "xz", "lzma"])
 def test_joblib_files_are_refused_and_never_run(tmp_path, compress):
-    joblib = pytest.importorskip("joblib")
+    import joblib  # a dependency (requirements.txt): a broken install fails here, never skips
     target = tmp_path / "pwned"
     path = tmp_path / "model.joblib"
     joblib.dump(_OpensFile(target), path, compress=compress)
@@ -384,7 +384,7 @@ def test_pickle_inside_the_zip_is_refused(tmp_path, bundle):
 
 
 def test_export_joblib_is_for_notebooks_and_refused_by_load_model(tmp_path, model, image):
-    joblib = pytest.importorskip("joblib")
+    import joblib  # a dependency (requirements.txt): a broken install fails here, never skips
     path = tmp_path / "mine.joblib"
     export_joblib(model, path)
     mine = joblib.load(path)  # our own file, made just above: the trusted notebook case
