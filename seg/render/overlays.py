@@ -14,7 +14,9 @@ import numpy as np
 from seg.errors import ImageError, SettingsError
 from seg.render.colors import color_table
 
-_MAX_LABEL = 65535
+MAX_LABEL = 65535
+"""Largest value of a label image (it fits uint16 mask files): the one label limit for strokes,
+label images and their colour tables."""
 
 
 def check_labels(labels: np.ndarray, name: str = "labels") -> tuple[np.ndarray, int]:
@@ -33,8 +35,8 @@ def check_labels(labels: np.ndarray, name: str = "labels") -> tuple[np.ndarray, 
     if labels.dtype.kind == "i" and int(labels.min()) < 0:
         raise ImageError(f"{name} contains negative value {int(labels.min())}; labels must be 0..K")
     top = int(labels.max())
-    if top > _MAX_LABEL:
-        raise ImageError(f"{name} contains label {top}; at most {_MAX_LABEL} classes are supported")
+    if top > MAX_LABEL:
+        raise ImageError(f"{name} contains label {top}; at most {MAX_LABEL} classes are supported")
     return labels, top + 1
 
 

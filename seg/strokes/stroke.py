@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from seg.errors import AnnotationError
+from seg.render.overlays import MAX_LABEL
 from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, describe_value
 
 STROKE_KINDS = ("path", "line", "rect")
-MAX_LABEL = 65535
 MAX_STROKE_POINTS = 200_000      # points of one stroke, after flattening curves
 
 
