@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
 from seg.features.recent import RECENT_FEATURES
+from seg.features.volume import VolumeSettings
 from seg.files import is_encodable
 from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
@@ -61,6 +62,9 @@ class Model:
         JSON-able summary: labelled pixels per class, frames, sample count, creation time.
     versions : dict
         Library versions at training time.
+    volume : VolumeSettings or None
+        Set for a volume model (``dims == 3``: voxel size and 3-D or per-slice features, see
+        :mod:`seg.volumes`); None for a 2-D model.
     """
 
     forest: Forest
@@ -72,6 +76,7 @@ class Model:
     forest_settings: ForestSettings = field(default_factory=ForestSettings)
     training: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    volume: VolumeSettings | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -80,7 +85,7 @@ class Model:
         if len(self.class_names) != k or len(self.class_colors) != k:
             raise ModelMismatchError(f"The model has {k} classes but {len(self.class_names)} names and "
                                      f"{len(self.class_colors)} colours: give one name and colour per class.")
-        expected = self.feature_settings.n_features(self.n_channels)
+        expected = self.n_features
         if expected != self.forest.n_features:
             raise ModelMismatchError(
                 f"The forest uses {self.forest.n_features} features but the feature settings give "
@@ -90,6 +95,18 @@ class Model:
     @property
     def n_classes(self) -> int:
         return self.forest.n_classes
+
+    @property
+    def dims(self) -> int:
+        """3 for a volume model (applies to (Z, Y, X[, C]) volumes), 2 for an image model."""
+        return 2 if self.volume is None else 3
+
+    @property
+    def n_features(self) -> int:
+        """Features F per pixel (voxel) the forest reads."""
+        if self.volume is not None:
+            return self.volume.n_features(self.feature_settings, self.n_channels)
+        return self.feature_settings.n_features(self.n_channels)
 
     # ----------------------------------------------------------------------- images
 
@@ -103,8 +120,12 @@ class Model:
 
         Returns
         -------
-        (H, W, F) float32
+        (H, W, F) float32; (Z, Y, X, F) for a volume model given a volume
         """
+        if self.volume is not None:
+            from seg.volumes.model import volume_features
+
+            return volume_features(self, frame)
         frames = as_frames(frame)
         if frames.shape[0] != 1:
             raise ImageError(f"Model.features needs one frame (H, W) or (H, W, C), got shape {np.shape(frame)}")
@@ -121,7 +142,13 @@ class Model:
         Returns
         -------
         labels : (H, W), or (T, H, W) for a 4-D input; uint8 (K <= 255) or uint16, values 1..K
+            A volume model (``dims == 3``) takes (Z, Y, X[, C]) or a :class:`seg.Volume` and
+            returns (Z, Y, X).
         """
+        if self.volume is not None:
+            from seg.volumes.model import predict_volume
+
+            return predict_volume(self, image)
         frames = self._frames(image)
         out = np.stack([self.forest.predict(self._features_of(frame)) for frame in frames])
         return out if np.ndim(image) == 4 else out[0]
@@ -132,7 +159,12 @@ class Model:
         Returns
         -------
         proba : (H, W, K), or (T, H, W, K) for a 4-D input; float32 summing to 1 over K
+            (Z, Y, X, K) for a volume model.
         """
+        if self.volume is not None:
+            from seg.volumes.model import predict_volume
+
+            return predict_volume(self, image, proba=True)
         frames = self._frames(image)
         out = np.stack([self.forest.predict_proba(self._features_of(frame)) for frame in frames])
         return out if np.ndim(image) == 4 else out[0]
@@ -169,6 +201,9 @@ class Model:
         return compute_features(normalize(frame, self.normalization), self.feature_settings)
 
     def _frames(self, image: np.ndarray) -> np.ndarray:
+        from seg.volumes.model import refuse_volume
+
+        refuse_volume(self, image)
         frames = as_frames(image)
         self.check_channels(frames.shape[-1])
         return frames
@@ -195,6 +230,9 @@ def train(
     forest: ForestSettings | None = None,
     normalization: Normalization | None = None,
     features: Sequence[np.ndarray] | None = None,
+    dims: int = 2,
+    spacing: Sequence[float] | None = None,
+    volume_features: str = "3d",
 ) -> Model:
     """Train a model on scribbles.
 
@@ -214,6 +252,14 @@ def train(
     features : sequence of (H, W, F) float32 arrays, optional
         Precomputed features of every frame of ``image`` (as :meth:`Model.features` computes
         them); then ``image`` only gives shapes and the channel count.
+    dims : {2, 3}
+        2 (default): an image model, frames are independent. 3: a volume model; ``image`` is
+        (Z, Y, X), (Z, Y, X, C) or a :class:`seg.Volume` and ``labels`` (Z, Y, X)
+        (see :func:`seg.volumes.train_volume`).
+    spacing : (dz, dy, dx), optional
+        Voxel size of a volume (dims=3); default: the Volume's, else none (sigmas in voxels).
+    volume_features : {"3d", "per_slice"}
+        Volumetric features or 2-D features per z slice (dims=3).
 
     Returns
     -------
@@ -225,6 +271,17 @@ def train(
         No labelled pixels, only one class scribbled, labels outside 0..K, shapes that do not
         match, or precomputed features of the wrong shape.
     """
+    if dims == 3:
+        from seg.volumes.model import train_volume
+
+        if features is not None:
+            raise SettingsError("train(dims=3) computes its own features: leave features=None")
+        return train_volume(image, labels, settings, class_names, class_colors=class_colors, forest=forest,
+                            normalization=normalization, spacing=spacing, mode=volume_features)
+    if dims != 2 or isinstance(dims, bool):
+        raise SettingsError(f"train(dims={dims!r}): dims is 2 (images) or 3 (volumes)")
+    if spacing is not None:
+        raise SettingsError("train(spacing=...) is for volumes: pass dims=3 too")
     settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
     forest = ForestSettings() if forest is None else forest
     normalization = Normalization() if normalization is None else normalization
@@ -272,6 +329,7 @@ def train_samples(
     class_colors: Sequence[str] | None = None,
     forest: ForestSettings | None = None,
     normalization: Normalization | None = None,
+    volume: VolumeSettings | None = None,
 ) -> Model:
     """Train a model on the features of the labelled pixels only (e.g. gathered tile by tile).
 
@@ -285,7 +343,9 @@ def train_samples(
     image_shape : (T, H, W, C)
         Shape of that image (recorded in the model's training summary).
     frames : sequence of int
-        Frames the samples come from (recorded too).
+        Frames the samples come from (recorded too); z slices for a volume model.
+    volume : VolumeSettings, optional
+        Makes a volume model; the features are then ``volume.n_features(settings, n_channels)``.
 
     Other parameters are those of :func:`train`. Raises :class:`TrainingError` like it.
     """
@@ -294,7 +354,7 @@ def train_samples(
     names = _class_names(class_names, len(class_names))
     colors = _class_colors(class_colors, len(names))
     labels = np.asarray(labels)
-    n_features = settings.n_features(n_channels)
+    n_features = settings.n_features(n_channels) if volume is None else volume.n_features(settings, n_channels)
     if np.ndim(samples) != 2 or np.shape(samples)[1] != n_features or labels.shape != (np.shape(samples)[0],):
         raise TrainingError(f"Samples of shape {np.shape(samples)} and labels of shape {labels.shape} do not "
                             f"match: give (N, {n_features}) features and (N,) labels.")
@@ -303,12 +363,12 @@ def train_samples(
     counts = _labelled_counts(labels, len(names))
     _check_two_classes(counts, names)
     return _fit(np.asarray(samples, dtype=np.float32), labels.astype(np.int64), counts, names, colors, int(n_channels),
-                settings, forest, normalization, list(frames), tuple(image_shape))
+                settings, forest, normalization, list(frames), tuple(image_shape), volume)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...], colors: tuple[str, ...],
          n_channels: int, settings: FeatureSettings, forest: ForestSettings, normalization: Normalization,
-         frames: list[int], image_shape: Sequence[int]) -> Model:
+         frames: list[int], image_shape: Sequence[int], volume: VolumeSettings | None = None) -> Model:
     compiled = Forest.fit(x, y, len(names), forest)
     training = {
         "labelled_pixels": {name: int(count) for name, count in zip(names, counts[1:])},
@@ -319,7 +379,7 @@ def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...
     }
     return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,
                  class_colors=colors, n_channels=n_channels, forest_settings=forest, training=training,
-                 versions=library_versions())
+                 versions=library_versions(), volume=volume)
 
 
 def checked_training_labels(labels: np.ndarray, shape: tuple[int, int, int],

@@ -33,7 +33,7 @@ from seg.tiling import TiledResult, Window, predict_window
 if TYPE_CHECKING:
     from seg.model import Model
 
-__all__ = ["TASK_RETRIES", "dask_client"]
+__all__ = ["TASK_RETRIES", "dask_client", "worker_model"]
 
 TASK_RETRIES = 2
 
@@ -41,7 +41,7 @@ WORKER_MODELS: dict[str, Model] = {}
 _WORKER_CACHE_SIZE = 4
 
 
-def _worker_model(digest: str, bundle: bytes) -> Model:
+def worker_model(digest: str, bundle: bytes) -> Model:
     """The model for ``digest``, deserialised once per worker process (the bundle is trusted
     here only as far as :func:`seg.persist.load_model` trusts any bundle)."""
     model = WORKER_MODELS.get(digest)
@@ -57,12 +57,12 @@ def _worker_model(digest: str, bundle: bytes) -> Model:
 
 def _file_task(digest: str, bundle: bytes, path: str, name: str, out_dir: str,
                options: ApplyOptions) -> ImageOutcome:
-    return apply_file(_worker_model(digest, bundle), path, name, out_dir, options)
+    return apply_file(worker_model(digest, bundle), path, name, out_dir, options)
 
 
 def _window_task(digest: str, bundle: bytes, raw: np.ndarray, statistics: np.ndarray | None,
                  inner: tuple[slice, slice], labels: bool, proba: bool):
-    return predict_window(_worker_model(digest, bundle), raw, statistics, inner,
+    return predict_window(worker_model(digest, bundle), raw, statistics, inner,
                           labels=labels, proba=proba)
 
 

@@ -36,9 +36,11 @@ z slice, for volumes whose slices are too far apart for 3-D context to help.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import combinations_with_replacement
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -56,12 +58,14 @@ from seg.features.volume_kernels import symmetric_eigenvalues
 
 __all__ = [
     "VOLUME_FEATURE_MODES",
+    "VolumeSettings",
     "volume_feature_names",
     "n_volume_features",
     "axis_sigmas",
     "volume_margin",
     "compute_volume_features",
     "block_features",
+    "block_context",
 ]
 
 VOLUME_FEATURE_MODES: tuple[str, ...] = ("3d", "per_slice")
@@ -144,27 +148,29 @@ def axis_sigmas(sigma: float, spacing: Sequence[float] | None) -> tuple[float, f
     return tuple(sigma / r for r in _ratios(spacing))  # type: ignore[return-value]
 
 
+def _stencils(settings: FeatureSettings, spacing: Sequence[float] | None) -> tuple[int, int, int]:
+    """Voxels (z, y, x) of the smoothed volume needed beyond a voxel to derive its features."""
+    sigma = settings.sigmas()[-1]   # every term grows with sigma
+    out = []
+    for r in _ratios(spacing):
+        if settings.texture and settings.feature_set == "basic":
+            out.append(2)                                   # numpy.gradient applied twice
+        elif settings.texture:
+            out.append(1 + gaussian_radius(structure_sigma(sigma) / r, truncate_for(settings)))
+        else:
+            out.append(1 if settings.edges else 0)
+    return tuple(out)  # type: ignore[return-value]
+
+
 def volume_margin(settings: FeatureSettings, spacing: Sequence[float] | None = None,
                   mode: str = "3d") -> tuple[int, int, int]:
     """Context voxels (z, y, x) a block needs on each side so that its features equal the whole's."""
     if _check_mode(mode) == "per_slice":
         margin = settings.margin()
         return (0, margin, margin)
-    sigma = settings.sigmas()[-1]
-    truncate = truncate_for(settings)
-    out = []
-    for s, r in zip(axis_sigmas(sigma, spacing), _ratios(spacing)):
-        radius = gaussian_radius(s, truncate)
-        if settings.texture and settings.feature_set == "basic":
-            stencil = 2
-        elif settings.texture:
-            stencil = 1 + gaussian_radius(structure_sigma(sigma) / r, truncate)
-        elif settings.edges:
-            stencil = 1
-        else:
-            stencil = 0
-        out.append(radius + stencil)
-    return tuple(out)  # type: ignore[return-value]
+    sigmas = axis_sigmas(settings.sigmas()[-1], spacing)
+    return tuple(gaussian_radius(s, truncate_for(settings)) + stencil  # type: ignore[return-value]
+                 for s, stencil in zip(sigmas, _stencils(settings, spacing)))
 
 
 def _inputs(volume: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, int]:
@@ -196,6 +202,7 @@ def compute_volume_features(
     *,
     spacing: Sequence[float] | None = None,
     mode: str = "3d",
+    inner: tuple[slice, slice, slice] | None = None,
 ) -> np.ndarray:
     """Compute per-voxel features of a normalised volume.
 
@@ -207,86 +214,124 @@ def compute_volume_features(
     spacing : (dz, dy, dx), optional
         Voxel size; sigmas are then physical (see the module docstring).
     mode : {"3d", "per_slice"}
+    inner : three slices, optional
+        Only these voxels are wanted (the rest of ``volume`` is context): every Gaussian pass
+        is cropped to them plus the derivative stencil as soon as it is done, so a thin block
+        with a deep margin costs little more than the block. Default: the whole array.
 
     Returns
     -------
-    features : (Z, Y, X, F) float32
+    features : (Z, Y, X, F) float32 (the ``inner`` region's shape)
         ``F == n_volume_features(settings, C, mode)``, in the order of :func:`volume_feature_names`.
     """
     if not isinstance(settings, FeatureSettings):
         raise SettingsError(f"settings must be a FeatureSettings, got {type(settings).__name__}")
+    if not isinstance(volume, np.ndarray) or volume.ndim not in (3, 4):
+        raise ImageError(f"volume must be a (Z, Y, X) or (Z, Y, X, C) array, got shape {np.shape(volume)}")
+    ranges = [(0, n) if inner is None else inner[a].indices(n)[:2] for a, n in enumerate(volume.shape[:3])]
     if _check_mode(mode) == "per_slice":
-        if not isinstance(volume, np.ndarray) or volume.ndim not in (3, 4):
-            raise ImageError(f"volume must be a (Z, Y, X) or (Z, Y, X, C) array, got shape {np.shape(volume)}")
-        first = compute_features(volume[0], settings)
-        out = np.empty((volume.shape[0], *first.shape), np.float32)
-        out[0] = first
-        for z in range(1, volume.shape[0]):
-            out[z] = compute_features(volume[z], settings)
+        z0, z1 = ranges[0]
+        window = (slice(None), *(slice(*r) for r in ranges[1:]))
+        out = None
+        for z in range(z0, z1):
+            features = compute_features(volume[z], settings)[window[1:]]
+            if out is None:
+                out = np.empty((z1 - z0, *features.shape), np.float32)
+            out[z - z0] = features
         return out
     sources, n_channels = _inputs(volume, settings)
+    stencils = _stencils(settings, spacing)
+    keep = [(max(0, lo - s), min(n, hi + s)) for (lo, hi), s, n in zip(ranges, stencils, sources.shape[1:])]
+    inside = tuple(slice(lo - k0, hi - k0) for (lo, hi), (k0, _) in zip(ranges, keep))
     n_features = n_volume_features(settings, n_channels)
-    out = np.empty((*sources.shape[1:], n_features), np.float32)
+    out = np.empty((*(hi - lo for lo, hi in ranges), n_features), np.float32)
     slot = 0
     for index, _luminance, groups in _plan(settings, n_channels):
-        slot = _source_features(sources[index], settings, groups, _ratios(spacing), out, slot)
+        slot = _source_features(sources[index], settings, groups, _ratios(spacing), keep, inside, out, slot)
     return out
 
 
+def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Gaussian of ``image`` cropped to ``keep``: one axis at a time (as scipy.ndimage does),
+    each cropped as soon as it is smoothed (its later passes only need the kept range)."""
+    mode, truncate = ("nearest", 4.0) if basic else ("reflect", 3.0)
+    out = image
+    for axis, (sigma, (lo, hi)) in enumerate(zip(sigmas, keep)):
+        if sigma > 1e-15:
+            out = ndi.gaussian_filter1d(out, sigma, axis=axis, mode=mode, truncate=truncate)
+        out = out[(slice(None),) * axis + (slice(lo, hi),)]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Sequence[str],
-                     ratios: tuple[float, float, float], out: np.ndarray, slot: int) -> int:
+                     ratios: tuple[float, float, float], keep: Sequence[tuple[int, int]],
+                     inside: tuple[slice, slice, slice], out: np.ndarray, slot: int) -> int:
     basic = settings.feature_set == "basic"
-    intensity = "intensity" in groups and settings.intensity
+    kinds = len(_kinds(settings, groups))
+    if not kinds:
+        return slot
+    whole = all(s.start == 0 and s.stop == n for s, n in zip(inside, (hi - lo for lo, hi in keep)))
+    previous = np.ascontiguousarray(image[tuple(slice(lo, hi) for lo, hi in keep)])
+    for sigma in settings.sigmas():
+        smooth = _smooth(image, [sigma / r for r in ratios], basic, keep)
+        # Features of one scale go straight to the output for a whole volume, else to a scratch
+        # array of the kept region whose inside is then copied.
+        dest, at = (out, slot) if whole else (np.empty((*smooth.shape, kinds), np.float32), 0)
+        if basic:
+            _basic_scale(smooth, settings, groups, ratios, dest, at)
+        else:
+            _extended_scale(smooth, previous, sigma, settings, groups, ratios, dest, at)
+        if not whole:
+            out[..., slot:slot + kinds] = dest[inside]
+        slot += kinds
+        previous = smooth
+    return slot
+
+
+def _basic_scale(smooth: np.ndarray, settings: FeatureSettings, groups: Sequence[str],
+                 ratios: tuple[float, float, float], out: np.ndarray, slot: int) -> None:
+    if "intensity" in groups and settings.intensity:
+        out[..., slot] = smooth
+        slot += 1
+    if "edges" in groups and settings.edges:
+        _sobel_magnitude(smooth, ratios, out[..., slot])
+        slot += 1
+    if "texture" in groups and settings.texture:
+        first = np.gradient(smooth)
+        second = [np.gradient(first[a], axis=b) / np.float32(ratios[a] * ratios[b])
+                  for a, b in combinations_with_replacement(range(3), 2)]
+        del first
+        _eigenvalues(second, out, slot)
+
+
+def _extended_scale(smooth: np.ndarray, previous: np.ndarray, sigma: float, settings: FeatureSettings,
+                    groups: Sequence[str], ratios: tuple[float, float, float], out: np.ndarray, slot: int) -> None:
     edges = "edges" in groups and settings.edges
     texture = "texture" in groups and settings.texture
-    previous = image
-    for sigma in settings.sigmas():
-        per_axis = tuple(sigma / r for r in ratios)
-        if basic:
-            smooth = ndi.gaussian_filter(image, per_axis, mode="nearest", truncate=4.0)
-        else:
-            smooth = ndi.gaussian_filter(image, per_axis, mode="reflect", truncate=3.0)
-        if intensity:
-            out[..., slot] = smooth
-            slot += 1
-        if basic:
-            if edges:
-                _sobel_magnitude(smooth, ratios, out[..., slot])
-                slot += 1
-            if texture:
-                first = np.gradient(smooth)
-                second = [np.gradient(first[a], axis=b) / np.float32(ratios[a] * ratios[b])
-                          for a, b in combinations_with_replacement(range(3), 2)]
-                del first
-                _eigenvalues(second, out, slot)
-                slot += 3
-        else:
-            first = [ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
-                     for a in range(3)] if (edges or texture) else []
-            if edges:
-                magnitude = out[..., slot]
-                np.sqrt(first[0] ** 2 + first[1] ** 2 + first[2] ** 2, out=magnitude)
-                laplace = sum(ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect")
-                              / np.float32(ratios[a] ** 2) for a in range(3))
-                out[..., slot + 1] = laplace
-                np.subtract(previous, smooth, out=out[..., slot + 2])
-                slot += 3
-            if texture:
-                integration = tuple(structure_sigma(sigma) / r for r in ratios)
-                tensor = [ndi.gaussian_filter(first[a] * first[b], integration, mode="reflect", truncate=3.0)
-                          for a, b in combinations_with_replacement(range(3), 2)]
-                _eigenvalues(tensor, out, slot)
-                del tensor
-                hessian = [
-                    ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect") / np.float32(ratios[a] ** 2)
-                    if a == b else
-                    ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect") / np.float32(ratios[b])
-                    for a, b in combinations_with_replacement(range(3), 2)
-                ]
-                _eigenvalues(hessian, out, slot + 3)
-                slot += 6
-            previous = smooth
-    return slot
+    if "intensity" in groups and settings.intensity:
+        out[..., slot] = smooth
+        slot += 1
+    first = [ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
+             for a in range(3)] if (edges or texture) else []
+    if edges:
+        np.sqrt(first[0] ** 2 + first[1] ** 2 + first[2] ** 2, out=out[..., slot])
+        out[..., slot + 1] = sum(ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect")
+                                 / np.float32(ratios[a] ** 2) for a in range(3))
+        np.subtract(previous, smooth, out=out[..., slot + 2])
+        slot += 3
+    if texture:
+        integration = tuple(structure_sigma(sigma) / r for r in ratios)
+        tensor = [ndi.gaussian_filter(first[a] * first[b], integration, mode="reflect", truncate=3.0)
+                  for a, b in combinations_with_replacement(range(3), 2)]
+        _eigenvalues(tensor, out, slot)
+        del tensor
+        hessian = [
+            ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect") / np.float32(ratios[a] ** 2)
+            if a == b else
+            ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect") / np.float32(ratios[b])
+            for a, b in combinations_with_replacement(range(3), 2)
+        ]
+        _eigenvalues(hessian, out, slot + 3)
 
 
 def _sobel_magnitude(image: np.ndarray, ratios: tuple[float, float, float], out: np.ndarray) -> None:
@@ -339,16 +384,71 @@ def block_features(
     -------
     (z, y, x, F) float32 for the block.
     """
-    margin = volume_margin(settings, spacing, mode)
+    context, inner = block_context(volume.shape[:3], block, volume_margin(settings, spacing, mode))
+    return compute_volume_features(np.asarray(volume[context]), settings, spacing=spacing, mode=mode, inner=inner)
+
+
+def block_context(shape: Sequence[int], block: tuple[slice, slice, slice], margin: Sequence[int],
+                  ) -> tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]:
+    """The block grown by ``margin`` (clipped at the volume's faces), and the block inside it."""
     context, inner = [], []
-    for s, n, m in zip(block, volume.shape[:3], margin):
+    for s, n, m in zip(block, shape, margin):
         start, stop, step = s.indices(n)
         if step != 1 or stop <= start:
-            raise ImageError(
-                f"block {block} is not a non-empty range of voxels in a volume of shape {volume.shape[:3]}"
-            )
+            raise ImageError(f"block {block} is not a non-empty range of voxels in a volume of shape {tuple(shape)}")
         lo, hi = max(0, start - m), min(n, stop + m)
         context.append(slice(lo, hi))
         inner.append(slice(start - lo, stop - lo))
-    features = compute_volume_features(np.asarray(volume[tuple(context)]), settings, spacing=spacing, mode=mode)
-    return np.ascontiguousarray(features[tuple(inner)])
+    return tuple(context), tuple(inner)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class VolumeSettings:
+    """What makes a model a volume model: its voxel size and how it computes features.
+
+    Stored in the model bundle (schema 2); a model without it is a 2-D model.
+
+    Parameters
+    ----------
+    spacing : (dz, dy, dx) or None
+        Voxel size the model was trained with; sigmas are physical for it (None: voxels).
+    mode : {"3d", "per_slice"}
+        Volumetric features, or the 2-D features of every z slice.
+    """
+
+    spacing: tuple[float, float, float] | None = None
+    mode: str = "3d"
+
+    def __post_init__(self) -> None:
+        _check_mode(self.mode)
+        if self.spacing is not None:
+            from seg.images.volume import check_spacing
+
+            object.__setattr__(self, "spacing", check_spacing(self.spacing, "the model's voxel size"))
+
+    def n_features(self, settings: FeatureSettings, n_channels: int) -> int:
+        return n_volume_features(settings, n_channels, self.mode)
+
+    def feature_names(self, settings: FeatureSettings, n_channels: int) -> list[str]:
+        return volume_feature_names(settings, n_channels, self.mode)
+
+    def margin(self, settings: FeatureSettings) -> tuple[int, int, int]:
+        return volume_margin(settings, self.spacing, self.mode)
+
+    def compute(self, volume: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+        """Features of a whole normalised ``(Z, Y, X[, C])`` volume (see :func:`compute_volume_features`)."""
+        return compute_volume_features(volume, settings, spacing=self.spacing, mode=self.mode)
+
+    def block(self, volume: np.ndarray, settings: FeatureSettings, block: tuple[slice, slice, slice]) -> np.ndarray:
+        """Features of one block (see :func:`block_features`)."""
+        return block_features(volume, settings, block, spacing=self.spacing, mode=self.mode)
+
+    def to_dict(self) -> dict:
+        return {"spacing": None if self.spacing is None else list(self.spacing), "mode": self.mode}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VolumeSettings:
+        """Rebuild from :meth:`to_dict` output (untrusted: every value is checked)."""
+        if not isinstance(data, Mapping) or set(data) != {"spacing", "mode"}:
+            raise SettingsError(f"Volume settings must be an object with 'spacing' and 'mode', got {data!r:.120}")
+        return cls(spacing=None if data["spacing"] is None else tuple(data["spacing"]), mode=data["mode"])

@@ -16,6 +16,7 @@ import numpy as np
 
 from seg.errors import ModelFileError, SegError
 from seg.features import FeatureSettings
+from seg.features.volume import VolumeSettings
 from seg.files import FileTooLargeError, read_limited
 from seg.forest import Forest, ForestSettings
 from seg.images import Normalization
@@ -113,7 +114,9 @@ def _build_model(manifest: dict, arrays: dict[str, np.ndarray]) -> Model:
             f"The model bundle lists {len(names)} class names and {len(colors)} colours, but its forest "
             f"has {forest.n_classes} classes; the file was altered."
         )
-    n_features = _decode("feature_settings", feature_settings.n_features, n_channels)
+    volume = _decode("volume settings", VolumeSettings.from_dict, manifest["volume"]) if "volume" in manifest else None
+    count = feature_settings.n_features if volume is None else (lambda c: volume.n_features(feature_settings, c))
+    n_features = _decode("feature_settings", count, n_channels)
     if n_features != forest.n_features:
         raise ModelFileError(
             f"The model bundle's feature settings give {n_features} features for {n_channels} channel(s), "
@@ -122,7 +125,7 @@ def _build_model(manifest: dict, arrays: dict[str, np.ndarray]) -> Model:
     fields = dict(forest=forest, feature_settings=feature_settings, normalization=normalization,
                   class_names=tuple(names), class_colors=tuple(colors), n_channels=n_channels,
                   forest_settings=forest_settings, training=manifest["training"],
-                  versions=manifest["versions"])
+                  versions=manifest["versions"], volume=volume)
     return _decode("model fields", lambda kwargs: Model(**kwargs), fields)
 
 

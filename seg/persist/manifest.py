@@ -21,13 +21,14 @@ from seg.persist.schema import (
     _COLOR,
     ALLOWED_DTYPES,
     FORMAT_NAME,
-    MANIFEST_KEYS,
     MANIFEST_NAME,
     MAX_ARRAY_NDIM,
     MAX_CHANNELS,
     MAX_CLASSES,
     MAX_NAME_CHARS,
     SCHEMA_VERSION,
+    VOLUME_KEY,
+    manifest_keys,
     member_name,
     parse_time,
     shorten_names,
@@ -55,11 +56,12 @@ def parse_manifest(raw: bytes) -> dict:
         raise ModelFileError(f"{MANIFEST_NAME} declares format {describe_value(manifest.get('format'))}, "
                              f"not {FORMAT_NAME!r}; this is not a seg model bundle.")
     _check_schema_version(manifest.get("schema_version"))
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
-    unknown = sorted(key for key in manifest if key not in MANIFEST_KEYS)
+    keys = manifest_keys(manifest["schema_version"])
+    missing = [key for key in keys if key not in manifest]
+    unknown = sorted(key for key in manifest if key not in keys)
     if missing or unknown:
         raise ModelFileError(
-            f"{MANIFEST_NAME} (schema {SCHEMA_VERSION}) has missing key(s) {missing} and unknown key(s) "
+            f"{MANIFEST_NAME} (schema {manifest['schema_version']}) has missing key(s) {missing} and unknown key(s) "
             f"{shorten_names(unknown)}; the file was altered or made by an incompatible program."
         )
     _check_manifest_types(manifest)
@@ -94,7 +96,7 @@ def _check_schema_version(version: Any) -> None:
             f"This model was made by a newer version of seg (bundle schema {version}; this seg reads "
             f"schema {SCHEMA_VERSION}). Upgrade seg to load it."
         )
-    if version != SCHEMA_VERSION:
+    if version not in (1, SCHEMA_VERSION):
         raise ModelFileError(f"Unknown bundle schema_version {version} (this seg reads schema "
                              f"{SCHEMA_VERSION}); the file is damaged or was not made by seg.")
 
@@ -103,6 +105,8 @@ def _check_manifest_types(manifest: dict) -> None:
     expected = {"created": str, "feature_settings": dict, "normalization": dict,
                 "forest_settings": dict, "class_names": list, "class_colors": list,
                 "n_channels": int, "training": dict, "versions": dict, "arrays": dict}
+    if VOLUME_KEY in manifest:
+        expected[VOLUME_KEY] = dict
     for key, kind in expected.items():
         value = manifest[key]
         if not isinstance(value, kind) or isinstance(value, bool):

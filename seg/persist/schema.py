@@ -1,4 +1,4 @@
-"""The ``.segmodel`` bundle's fixed names, limits and allowed dtypes (schema version 1).
+"""The ``.segmodel`` bundle's fixed names, limits and allowed dtypes (schema versions 1 and 2).
 
 Shared by writing and reading, with the small helpers both sides use: the member name of an
 array, ISO 8601 time parsing, and short quotes of untrusted values for error messages. The
@@ -14,7 +14,11 @@ from seg.forest import MAX_CLASSES  # noqa: F401  (one class limit for training 
 from seg.images.frames import MAX_CHANNELS  # noqa: F401  (one channel limit for images, features and loading)
 
 BUNDLE_SUFFIX = ".segmodel"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Newest bundle schema this seg reads and writes. Schema 2 adds the ``volume`` key of volume
+models (voxel size, feature mode); 2-D models are still written as schema 1, so older seg
+versions keep loading them, and refuse a volume model as 'made by a newer version'."""
+IMAGE_SCHEMA_VERSION = 1
 FORMAT_NAME = "seg-model"
 DEFAULT_MAX_BYTES = 200_000_000
 
@@ -41,6 +45,12 @@ MANIFEST_KEYS = (
     "forest_settings", "class_names", "class_colors", "n_channels", "training",
     "versions", "arrays",
 )
+VOLUME_KEY = "volume"
+
+
+def manifest_keys(version: int) -> tuple[str, ...]:
+    """The keys a manifest of schema ``version`` has."""
+    return MANIFEST_KEYS + ((VOLUME_KEY,) if version >= 2 else ())
 
 _ARRAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _ARRAY_MEMBER = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")

@@ -16,7 +16,8 @@ def describe_model(model: Model) -> dict:
         ``seg.features.PRESETS`` or ``"custom"``), ``feature_settings`` (dict), ``n_features``,
         ``trees``, ``depth`` (of the deepest tree) and ``nodes`` of the forest the bundle really
         holds (loading refuses more than its settings allow), ``created`` (ISO string or None)
-        and ``versions``.
+        and ``versions``; ``dims`` (2 or 3) and ``volume`` (voxel size and feature mode of a
+        volume model, else None).
     """
     preset = next((name for name, s in PRESETS.items() if s == model.feature_settings), "custom")
     created = model.training.get("created") if isinstance(model.training, dict) else None
@@ -31,4 +32,6 @@ def describe_model(model: Model) -> dict:
         "nodes": model.forest.n_nodes,
         "created": created if isinstance(created, str) else None,
         "versions": dict(model.versions),
+        "dims": model.dims,
+        "volume": None if model.volume is None else model.volume.to_dict(),
     }

@@ -26,11 +26,13 @@ from seg.persist.schema import (
     ALLOWED_DTYPES,
     ARRAY_DIR,
     FORMAT_NAME,
+    IMAGE_SCHEMA_VERSION,
     MANIFEST_NAME,
     MAX_ARRAY_NDIM,
     MAX_COMPRESSION_RATIO,
     RATIO_CHECK_MIN_BYTES,
     SCHEMA_VERSION,
+    VOLUME_KEY,
     parse_time,
 )
 
@@ -111,9 +113,9 @@ def _array_for_bundle(name: str, value: Any) -> np.ndarray:
 
 
 def _manifest(model: Model, arrays: dict[str, np.ndarray]) -> dict:
-    return {
+    manifest = {
         "format": FORMAT_NAME,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": IMAGE_SCHEMA_VERSION if model.volume is None else SCHEMA_VERSION,
         "created": _created(model),
         "feature_settings": model.feature_settings.to_dict(),
         "normalization": model.normalization.to_dict(),
@@ -125,6 +127,9 @@ def _manifest(model: Model, arrays: dict[str, np.ndarray]) -> dict:
         "versions": model.versions,
         "arrays": {name: {"dtype": a.dtype.name, "shape": list(a.shape)} for name, a in arrays.items()},
     }
+    if model.volume is not None:
+        manifest[VOLUME_KEY] = model.volume.to_dict()
+    return manifest
 
 
 def _created(model: Model) -> str:

@@ -507,7 +507,7 @@ def test_malformed_model_json_is_refused(bundle, text, fragment):
 
 @pytest.mark.parametrize("changes, fragments", [
     ({"format": "other-tool"}, ["format", "other-tool"]),
-    ({"schema_version": 2}, ["newer version of seg", "upgrade"]),
+    ({"schema_version": 3}, ["newer version of seg", "upgrade"]),
     ({"schema_version": 0}, ["unknown", "schema"]),
     ({"schema_version": "1"}, ["schema_version", "integer"]),
     ({"schema_version": True}, ["schema_version"]),
