@@ -69,6 +69,10 @@ STROKE_WEIGHT = 150.0
 DOUBT = 0.5
 """Interval widening, down and up, per unit of (untrusted share x the forest's own error rate there)."""
 N_BOOTSTRAP = 400
+MAX_GROUPS = 400
+"""Strokes the estimate uses at most (a random, class-stratified sample beyond)."""
+MAX_GROUP_PIXELS = 5000
+"""Pixels of one stroke the estimate uses at most (a random sample beyond)."""
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -426,6 +430,41 @@ def gather_scribbles(image: np.ndarray, labels: np.ndarray, settings: FeatureSet
 # --------------------------------------------------------------------------------- public
 
 
+def bounded(x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class: np.ndarray, boxes: np.ndarray,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At most :data:`MAX_GROUPS` strokes and :data:`MAX_GROUP_PIXELS` pixels of each, drawn at random.
+
+    Bounds the time and memory of the estimate for any scribbles (an imported mask can hold
+    millions of labelled pixels in thousands of regions). Strokes are kept in proportion to each
+    class's count, at least :data:`MIN_STROKES_PER_CLASS` per class; the estimate weighs every
+    stroke equally anyway, so a sample of a long stroke's pixels changes it little.
+
+    Returns
+    -------
+    x, y, group (renumbered 0..G'-1), group_class, boxes of the kept strokes and pixels.
+    """
+    rng = np.random.default_rng(seed)
+    n_groups = len(group_class)
+    keep = np.ones(n_groups, bool)
+    if n_groups > MAX_GROUPS:
+        keep[:] = False
+        for value in np.unique(group_class):
+            members = np.flatnonzero(group_class == value)
+            share = max(MIN_STROKES_PER_CLASS, round(MAX_GROUPS * len(members) / n_groups))
+            keep[rng.choice(members, min(share, len(members)), replace=False)] = True
+    sizes = np.bincount(group, minlength=n_groups)
+    if keep.all() and sizes.max(initial=0) <= MAX_GROUP_PIXELS:
+        return x, y, group, group_class, boxes
+    # A random rank within each stroke: keep the pixels ranked below the cap.
+    order = np.lexsort((rng.random(len(group)), group))
+    rank = np.empty(len(group), np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank[order] = np.arange(len(group)) - starts[group[order]]
+    chosen = keep[group] & (rank < MAX_GROUP_PIXELS)
+    renumber = np.cumsum(keep) - 1
+    return x[chosen], y[chosen], renumber[group[chosen]], group_class[keep], boxes[keep]
+
+
 def estimate_accuracy(
     image: np.ndarray,
     labels: np.ndarray,
@@ -479,8 +518,8 @@ def estimate_accuracy(
         raise SettingsError(f"estimate_accuracy(): forest must be a ForestSettings, got {type(forest).__name__}")
     data = gather_scribbles(image, labels, settings, strokes=strokes, class_names=class_names,
                             normalization=normalization, features=features)
-    names, n_classes, group_class = data.names, len(data.names), data.group_class
-    x, y, group, boxes = data.x, data.y, data.group, data.boxes
+    names, n_classes = data.names, len(data.names)
+    x, y, group, group_class, boxes = bounded(data.x, data.y, data.group, data.group_class, data.boxes, seed)
     per_class_strokes = np.bincount(group_class, minlength=n_classes + 1)[1:]
     few = [f"{names[c]!r} has {per_class_strokes[c]}" for c in np.flatnonzero(per_class_strokes)
            if per_class_strokes[c] < MIN_STROKES_PER_CLASS]

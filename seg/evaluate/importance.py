@@ -167,12 +167,13 @@ def held_out_importance(image: np.ndarray, labels: np.ndarray, settings=None, fo
         As :meth:`seg.Model.feature_importance`, with column ``importance`` = mean drop of
         held-out balanced accuracy when the feature is shuffled, largest first.
     """
-    from seg.evaluate.accuracy import gather_scribbles, stroke_folds
+    from seg.evaluate.accuracy import bounded, gather_scribbles, stroke_folds
 
     data = gather_scribbles(image, labels, settings, strokes=strokes, normalization=normalization,
                             features=features)
-    fold = stroke_folds(data.group_class)[data.group]
-    drop = permutation_importance(data.x, data.y, fold, len(data.names), forest, repeats=repeats, seed=seed)
+    x, y, group, group_class, _ = bounded(data.x, data.y, data.group, data.group_class, data.boxes, seed)
+    fold = stroke_folds(group_class)[group]
+    drop = permutation_importance(x, y, fold, len(data.names), forest, repeats=repeats, seed=seed)
     layout = data.settings.describe_features(_channels(image))
     return importance_table(layout, drop)
 

@@ -194,9 +194,6 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, inputs: I
     fresh = report if report is not None and not _stale(cache, "report", inputs) else None
     memo = cache.get("next")
     key = (prediction.key, id(fresh))
-    if (memo is None or memo[0] != key) and prediction.tiled and not st.button(
-            "Find regions", key="w_find_regions", help="Predicts the whole (large) frame's probabilities."):
-        return
     if memo is None or memo[0] != key:
         regions = label_next(uncertainty(prediction.probabilities()), fresh, frame=prediction.frame)
         memo = cache["next"] = (key, regions)

@@ -336,3 +336,20 @@ def test_tiled_features_give_the_same_strokes_and_a_close_estimate():
     assert tiled.accuracy == pytest.approx(direct.accuracy, abs=0.03)
     # Without probabilities the tiled frame is not predicted whole; the estimate still comes.
     assert estimate_accuracy(image, labels, features=[tiles]).accuracy > 0.8
+
+
+def test_time_and_memory_are_bounded_for_imported_masks():
+    # A mask-like label image: 1200 specks of one class and two huge regions of the other.
+    from seg.evaluate.accuracy import MAX_GROUP_PIXELS, MAX_GROUPS
+
+    image, truth = two_blobs(size=200)
+    labels = np.ones((200, 200), np.uint8)
+    rows, cols = np.mgrid[2:200:5, 2:200:5]
+    labels[rows[:, :30], cols[:, :30]] = 2                  # 40 x 30 isolated single pixels
+    labels[:, 100] = 0                                      # splits the background in two
+    report = estimate_accuracy(image, labels)
+    assert report.n_groups <= MAX_GROUPS + 2
+    assert report.per_class.loc["class 2", "strokes"] >= 2
+    assert report.confusion.sum() <= report.n_groups * MAX_GROUP_PIXELS
+    assert report.per_class.loc["class 1", "pixels"] == 2 * MAX_GROUP_PIXELS   # the huge regions, sampled
+    assert report.accuracy is not None
