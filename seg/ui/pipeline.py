@@ -178,6 +178,9 @@ class Prediction:
             if self.tiled:
                 from seg.tiling import apply_tiled
 
+                # The pass holds one window's features at a time; the cached tiles (recomputed
+                # when looked at again) would add up to their whole budget to its peak.
+                self._features.drop_tiles()
                 self._memo["labels"], _ = apply_tiled(self._model, self._frame, progress=progress)
             else:
                 self._memo["labels"] = self._model.predict_features(self._features)

@@ -54,9 +54,11 @@ SERVER_START_TIMEOUT_S = 60.0
 UPDATE_TIMEOUT_MS = 60_000
 
 STATUS = ".st-key-status"
-CANVAS = "canvas.upper-canvas"
-CANVAS_BACKGROUND = "canvas.dc-background-canvas"
-CANVAS_STROKES = "canvas.dc-canvas.lower-canvas"
+# The drawing canvas (zoomed in, the overview is a second canvas component above it).
+CANVAS = ".st-key-canvas_area canvas.upper-canvas"
+CANVAS_BACKGROUND = ".st-key-canvas_area canvas.dc-background-canvas"
+CANVAS_STROKES = ".st-key-canvas_area canvas.dc-canvas.lower-canvas"
+OVERVIEW = ".st-key-overview canvas.upper-canvas"
 UPDATE_RE = re.compile(r"update #(\d+)")
 
 
