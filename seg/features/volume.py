@@ -102,9 +102,10 @@ def _plan(settings: FeatureSettings, n_channels: int) -> list[tuple[int, bool, t
     whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
     if not whole or not 1 <= n_channels <= MAX_CHANNELS:
         raise ImageError(f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}")
-    if settings.channel_mode == "luminance" and n_channels > 1:
-        return [(c, False, ("intensity",)) for c in range(n_channels)] + [(n_channels, True, ("edges", "texture"))]
-    return [(c, False, _GROUPS) for c in range(n_channels)]
+    used = len(settings.used_channels(int(n_channels)))   # the inputs are the chosen channels
+    if settings.channel_mode == "luminance" and used > 1:
+        return [(c, False, ("intensity",)) for c in range(used)] + [(used, True, ("edges", "texture"))]
+    return [(c, False, _GROUPS) for c in range(used)]
 
 
 def _kinds(settings: FeatureSettings, groups: Sequence[str]) -> list[str]:
@@ -118,8 +119,9 @@ def volume_feature_names(settings: FeatureSettings, n_channels: int, mode: str =
         return [f"{name} (per slice)" for name in settings.feature_names(n_channels)]
     sigmas = settings.sigmas()
     names: list[str] = []
+    channels = settings.used_channels(int(n_channels))
     for index, luminance, groups in _plan(settings, n_channels):
-        source = "luminance" if luminance else f"ch{index}"
+        source = "luminance" if luminance else f"ch{channels[index]}"
         for sigma in sigmas:
             names.extend(f"{source} {kind} σ={sigma:.3g} (3d)" for kind in _kinds(settings, groups))
     return names
@@ -186,13 +188,14 @@ def _inputs(volume: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, 
     n_channels = volume.shape[3]
     if not 1 <= n_channels <= MAX_CHANNELS or 0 in volume.shape:
         raise ImageError(f"volume of shape {volume.shape} is not usable: need 1..{MAX_CHANNELS} channels")
-    luminance = settings.channel_mode == "luminance" and n_channels > 1
-    sources = np.empty((n_channels + luminance, *volume.shape[:3]), np.float32)
-    sources[:n_channels] = np.moveaxis(volume, -1, 0)
-    if not np.isfinite(sources[:n_channels]).all():
+    used = settings.used_channels(n_channels)
+    luminance = settings.channel_mode == "luminance" and len(used) > 1
+    sources = np.empty((len(used) + luminance, *volume.shape[:3]), np.float32)
+    sources[:len(used)] = np.moveaxis(volume if len(used) == n_channels else volume[..., list(used)], -1, 0)
+    if not np.isfinite(sources[:len(used)]).all():
         raise ImageError("volume contains NaN or infinite values; replace them before computing features")
     if luminance:
-        np.mean(sources[:n_channels], axis=0, out=sources[n_channels])
+        np.mean(sources[:len(used)], axis=0, out=sources[len(used)])
     return sources, n_channels
 
 

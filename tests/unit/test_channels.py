@@ -69,3 +69,15 @@ def test_settings_round_trip_and_older_files_use_every_channel():
     assert FeatureSettings.from_dict(data) == settings
     del data["channels"]
     assert FeatureSettings.from_dict(data).channels is None
+
+
+@pytest.mark.parametrize("mode", ["separate", "luminance"])
+def test_volume_features_use_the_chosen_channels_too(mode):
+    from seg.features.volume import compute_volume_features, volume_feature_names
+
+    volume = np.random.default_rng(2).random((6, 20, 24, 3)).astype(np.float32)
+    chosen = FeatureSettings(sigma_min=1.0, sigma_max=2.0, channel_mode=mode, channels=(0, 2))
+    plain = FeatureSettings(sigma_min=1.0, sigma_max=2.0, channel_mode=mode)
+    np.testing.assert_array_equal(compute_volume_features(volume, chosen),
+                                  compute_volume_features(volume[..., [0, 2]], plain))
+    assert {n.split()[0] for n in volume_feature_names(chosen, 3)} <= {"ch0", "ch2", "luminance"}
