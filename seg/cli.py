@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from seg.volumes import command as volume_command
+
 __all__ = ["main", "build_parser", "ProgressBar"]
 
 EXIT_OK = 0
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    volume_command.add_apply_arguments(apply)
     apply.set_defaults(handler=_run_apply)
 
     train = commands.add_parser(
@@ -170,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="random seed of the forest (default: %(default)s)")
     train.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
                        help="refuse images with more pixels than this (default: %(default)s)")
+    volume_command.add_train_arguments(train)
     train.set_defaults(handler=_run_train)
     return parser
 
@@ -236,6 +240,9 @@ def _run_apply(args: argparse.Namespace) -> int:
     from seg import batch
 
     model = _load_model(args.model)
+    if model.dims == 3:  # volumes: 3-D blocks, here or on Dask (seg.volumes.command)
+        return volume_command.run_apply(args, model, batch.collect_inputs(args.inputs),
+                                        batch.check_output_dir(args.out), ProgressBar)
     objects = _object_class(model, args.objects)
     if _wants_zarr(args):
         if objects is not None:
@@ -353,6 +360,16 @@ def _run_train(args: argparse.Namespace) -> int:
 
     settings = _feature_settings(args.preset)
     forest = _forest_settings(args.trees, args.depth, args.seed)
+    if args.dims == 3:  # a volume model (seg.volumes.command reads the volume and its labels)
+        volume, labels, names, colors = volume_command.read_training_volume(args)
+        check_output_dir(Path(args.out).parent if str(Path(args.out).parent) else ".")
+        start = time.perf_counter()
+        model = train(volume, labels, settings, names, class_colors=colors, forest=forest, dims=3,
+                      volume_features=args.volume_features)
+        persist.save_model(model, args.out)
+        print(f"trained a volume model of {len(model.class_names)} classes on {int((labels > 0).sum()):,} "
+              f"labelled voxels in {time.perf_counter() - start:.1f} s; saved {args.out}")
+        return EXIT_OK
     try:
         annotations = Annotations.from_json(read_limited(args.annotations, MAX_JSON_BYTES))
     except OSError as exc:  # also a FIFO or device (never read) and a file above MAX_JSON_BYTES

@@ -10,40 +10,45 @@ Modules
              normalisation with whole-volume statistics, 2-D/3-D refusals
 ``measure``  volume per class and 3-D objects in physical units (µm³, mm³)
 ``apply``    volume files -> mask TIFF (+ NIfTI with the input's affine), probabilities, CSVs
+``command``  the volume options and steps of ``python -m seg apply`` / ``train``
 """
 
 from __future__ import annotations
 
-from seg.volumes.apply import VolumeOptions, VolumeOutcome, apply_volume_file, run_volumes
-from seg.volumes.measure import measure_volume, volume_objects, volume_unit, voxel_volume
-from seg.volumes.model import (
-    DEFAULT_BLOCK_BYTES,
-    normalize_block,
-    normalize_volume,
-    plan_blocks,
-    predict_volume,
-    train_volume,
-    volume_features,
-    volume_input,
-    volume_statistics,
-)
+import importlib
 
-__all__ = [
-    "VolumeOptions",
-    "VolumeOutcome",
-    "apply_volume_file",
-    "run_volumes",
-    "measure_volume",
-    "volume_objects",
-    "volume_unit",
-    "voxel_volume",
-    "DEFAULT_BLOCK_BYTES",
-    "train_volume",
-    "predict_volume",
-    "volume_features",
-    "volume_input",
-    "normalize_volume",
-    "volume_statistics",
-    "normalize_block",
-    "plan_blocks",
-]
+# Lazy: ``python -m seg --help`` imports seg.volumes.command, which must not pull in numba.
+_LAZY = {
+    "VolumeOptions": "seg.volumes.apply",
+    "VolumeOutcome": "seg.volumes.apply",
+    "apply_volume_file": "seg.volumes.apply",
+    "run_volumes": "seg.volumes.apply",
+    "measure_volume": "seg.volumes.measure",
+    "volume_objects": "seg.volumes.measure",
+    "volume_unit": "seg.volumes.measure",
+    "voxel_volume": "seg.volumes.measure",
+    "DEFAULT_BLOCK_BYTES": "seg.volumes.model",
+    "train_volume": "seg.volumes.model",
+    "predict_volume": "seg.volumes.model",
+    "volume_features": "seg.volumes.model",
+    "volume_input": "seg.volumes.model",
+    "normalize_volume": "seg.volumes.model",
+    "volume_statistics": "seg.volumes.model",
+    "normalize_block": "seg.volumes.model",
+    "plan_blocks": "seg.volumes.model",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seg.volumes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
