@@ -251,10 +251,14 @@ def _needing_work(components: np.ndarray, boxes: list, min_distance: int | None,
         sides = np.array([[b[0].stop - b[0].start, b[1].stop - b[1].start] for b in boxes]).reshape(-1, 2)
         needy[1:] = sides.max(axis=1) > min_distance
     if fill_holes:
-        from skimage.segmentation import clear_border
-
-        background, _ = ndi.label(components == 0)
-        holes = clear_border(background) > 0
+        background, count = ndi.label(components == 0)
+        # Background regions touching the frame border are not holes (a lookup table, not
+        # skimage's clear_border, which copies the label image: 4 more bytes per pixel).
+        is_hole = np.ones(count + 1, bool)
+        is_hole[0] = False
+        for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
+            is_hole[edge] = False
+        holes = is_hole[background]
         del background
         if holes.any():
             needy[np.unique(components[ndi.binary_dilation(holes, structure=_EIGHT)])] = True
