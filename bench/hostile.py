@@ -423,11 +423,40 @@ def run_case(case: Case, *, timeout: float = 300.0) -> dict:
             **result, "within_target": ok}
 
 
+def class_cost(classes=(2, 8, 16, 32, 64), pixels: int = 300_000) -> list[dict]:
+    """CPU seconds per megapixel of the compiled forest (default ForestSettings, 20 features) as
+    the class count K grows: labels only, and probabilities. Scribble-like data: the class is
+    a band of one feature, so leaves are nearly pure, plus a random-label forest (mixed leaves)."""
+    from seg.forest import Forest, ForestSettings
+
+    rng = np.random.default_rng(0)
+    x = rng.random((20_000, 20), np.float32)
+    features = rng.random((pixels, 20), np.float32)
+    rows = []
+    for k in classes:
+        for kind, y in (("banded", 1 + np.minimum((x[:, 0] * k).astype(int), k - 1)),
+                        ("random", rng.integers(1, k + 1, len(x)))):
+            forest = Forest.fit(x, y, k, ForestSettings())
+            forest.predict(features[:100])
+            forest.predict_proba(features[:100])
+            cpu = time.process_time()
+            forest.predict(features)
+            labels = time.process_time() - cpu
+            cpu = time.process_time()
+            forest.predict_proba(features)
+            proba = time.process_time() - cpu
+            rows.append({"classes": k, "leaves": kind, "labels_cpu_s_per_mp": labels * 1e6 / pixels,
+                         "proba_cpu_s_per_mp": proba * 1e6 / pixels})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="CASE", choices=[c.name for c in CASES])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "hostile.json"))
+    parser.add_argument("--no-class-cost", dest="class_cost", action="store_false",
+                        help="skip the prediction cost per class count")
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], args.child[1:])
@@ -454,9 +483,16 @@ def main(argv: list[str] | None = None) -> int:
           "-" if r.get("baseline_mb") is None else f"{r['baseline_mb']:.0f}", r["outcome"][:70]] for r in rows],
         align="lllrrrrrl")
     print(table)
+    costs = class_cost() if args.class_cost else []
+    if costs:
+        print(common.format_table(
+            ["classes K", "leaves", "labels CPU s / MP", "probabilities CPU s / MP"],
+            [[c["classes"], c["leaves"], f"{c['labels_cpu_s_per_mp']:.2f}", f"{c['proba_cpu_s_per_mp']:.2f}"]
+             for c in costs]))
     machine = common.machine_info()
     common.write_json(args.out, {"machine": machine, "load_before": before, "load_after": common.load_average(),
-                                 "targets": {"seconds": TARGET_SECONDS, "peak_mb": TARGET_MB}, "cases": rows})
+                                 "targets": {"seconds": TARGET_SECONDS, "peak_mb": TARGET_MB}, "cases": rows,
+                                 "class_cost": costs})
     failed = [r["case"] for r in rows if not r["within_target"]]
     print(f"load average before {before}, after {common.load_average()}; "
           + (f"over target: {failed}" if failed else "all within 3 s and 1.5 GB"))

@@ -356,7 +356,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from seg.files import printable, read_limited
     from seg.images import read_image
     from seg.model import train
-    from seg.strokes import MAX_JSON_BYTES, Annotations
+    from seg.strokes import Annotations
+    from seg.strokes.checks import MAX_JSON_BYTES
 
     settings = _feature_settings(args.preset)
     forest = _forest_settings(args.trees, args.depth, args.seed)

@@ -29,7 +29,7 @@ from seg.errors import ImageError
 
 __all__ = [
     "MAX_PNG_CHUNKS", "MAX_PNG_ANCILLARY_CHUNKS", "MAX_PNG_ANCILLARY_BYTES", "MAX_JPEG_SEGMENTS",
-    "MAX_JPEG_SCANS", "MAX_TIFF_TAGS", "PAGES_PER_FRAME", "MAX_BMP_RLE_BYTES", "check_structure",
+    "MAX_JPEG_SCANS", "MAX_JPEG_SCAN_PIXELS", "MAX_TIFF_TAGS", "PAGES_PER_FRAME", "MAX_BMP_RLE_BYTES", "check_structure",
 ]
 
 MAX_PNG_CHUNKS = 100_000
@@ -43,6 +43,8 @@ MAX_JPEG_SEGMENTS = 4_096
 MAX_JPEG_SCANS = 40
 """Scans (SOS markers) of a JPEG: a progressive JPEG has about ten, and libjpeg decodes each over
 the whole image (~35 ms per scan of 16 MP on a busy 2-core machine)."""
+MAX_JPEG_SCAN_PIXELS = 1_500_000_000
+"""Scans x pixels of a progressive JPEG (libjpeg's work; ~3 s): 10 scans of 150 MP, 40 of 37 MP."""
 MAX_TIFF_TAGS = 1_000_000
 """Tags over all TIFF pages walked (tifffile parses ~2 million per second)."""
 PAGES_PER_FRAME = 4
@@ -59,6 +61,7 @@ _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), 0xD8})
 _SOF_HUFFMAN = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7})
 _SOF_ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_SOF_PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
 def check_structure(stream: BinaryIO, kind: str, label: str, *, max_frames: int = 10_000) -> None:
@@ -150,6 +153,7 @@ def _check_jpeg(data, label: str) -> None:
     position, size = 2, len(data)
     segments = scans = entropy = 0
     frame = None  # (height, width, max h sampling, max v sampling, arithmetic coded)
+    progressive = False
     while position < size:
         match = _MARKER.match(data, position)
         if match is None:
@@ -165,12 +169,17 @@ def _check_jpeg(data, label: str) -> None:
         (length,) = struct.unpack_from(">H", data, position)
         if marker in _SOF_HUFFMAN or marker in _SOF_ARITHMETIC:
             frame = _jpeg_frame(data, position, marker in _SOF_ARITHMETIC) or frame
+            progressive = marker in _SOF_PROGRESSIVE
         position += length
         if marker == 0xDA:
             scans += 1
             if scans > MAX_JPEG_SCANS:
                 raise _refuse(label, f"the JPEG has more than {MAX_JPEG_SCANS} scans (progressive "
                               "passes); ordinary JPEGs have about ten", _RESAVE)
+            if progressive and frame is not None and scans * frame[0] * frame[1] > MAX_JPEG_SCAN_PIXELS:
+                raise _refuse(label, f"the progressive JPEG has {scans} or more scans of {frame[1]}×{frame[0]} "
+                              f"pixels, more decoding than allowed ({MAX_JPEG_SCAN_PIXELS:,} scan-pixels)",
+                              "Save it as a baseline (non-progressive) JPEG, PNG or TIFF.")
             end = _ENTROPY_END.search(data, position)
             stop = end.start() if end else size
             entropy += stop - position

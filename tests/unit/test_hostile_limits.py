@@ -408,3 +408,12 @@ def test_seg_train_prints_class_names_without_terminal_escapes(tmp_path, capsys)
     assert main(["train", str(tmp_path / "i.png"), str(tmp_path / "a.json"), "--out", out_file]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "[31mred" in out
+
+
+def test_a_progressive_jpeg_is_bounded_by_scans_times_pixels(monkeypatch):
+    data = hostile.jpeg_scan_bomb(64, 10)
+    monkeypatch.setattr(prescan, "MAX_JPEG_SCAN_PIXELS", 64 * 64 * 12)
+    with pytest.raises(ImageError, match=r"13 or more scans of 64×64 pixels"):
+        read_image(data)
+    monkeypatch.setattr(prescan, "MAX_JPEG_SCAN_PIXELS", 64 * 64 * 40)
+    assert read_image(data).shape == (1, 64, 64, 1)
