@@ -241,6 +241,9 @@ def _run_apply(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model)
     if model.dims == 3:  # volumes: 3-D blocks, here or on Dask (seg.volumes.command)
+        if args.objects is not None:
+            raise _CliError("--objects is for 2-D models: a volume model writes volume_objects.csv "
+                            "(the 26-connected objects of every class) without it")
         return volume_command.run_apply(args, model, batch.collect_inputs(args.inputs),
                                         batch.check_output_dir(args.out), ProgressBar)
     objects = _object_class(model, args.objects)

@@ -93,6 +93,25 @@ def test_objects_are_refused_on_the_zarr_path_instead_of_ignored(workspace, caps
     assert not out.exists()
 
 
+def test_objects_are_refused_for_a_volume_model(tmp_path, capsys):
+    import seg
+    from seg.persist import save_model
+
+    rng = np.random.default_rng(0)
+    volume = rng.normal(100, 10, (6, 24, 24)).astype(np.float32)
+    volume[:, 8:16, 8:16] += 80
+    labels = np.zeros(volume.shape, np.uint8)
+    labels[:, 1:3, 1:20] = 1
+    labels[:, 10:14, 10:14] = 2
+    save_model(seg.train(volume, labels, dims=3), tmp_path / "volume.segmodel")
+    tifffile.imwrite(tmp_path / "stack.tif", volume)
+    out = tmp_path / "out"
+    assert main(["apply", str(tmp_path / "volume.segmodel"), str(tmp_path / "stack.tif"), "--out", str(out),
+                 "--objects", "2"]) == 1
+    assert capsys.readouterr().err.startswith("error: --objects is for 2-D models")
+    assert not out.exists()
+
+
 def test_batch_refuses_an_objects_class_beyond_the_model(workspace, tmp_path):
     from seg import batch
 
