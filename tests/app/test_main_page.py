@@ -441,9 +441,13 @@ def test_annotations_round_trip_resumes_strokes_and_classes(app):
     other.run()
     upload(other, "w_image_upload", "small.png", png_bytes(np.zeros((20, 30), np.uint8)), "image/png")
     upload(other, "w_annotations_upload", name, annotations, "application/json")
-    assert any("shape" in e for e in errors(other))
+    shown = [e.replace("\\", "") for e in errors(other)]  # errors are shown markdown-escaped
+    assert len(shown) == 1 and "drawn on an image of shape (frames, height, width) = (1, 303, 384)" in shown[0]
+    assert "the current image 'small.png' is (1, 20, 30)" in shown[0], shown
     upload(other, "w_annotations_upload", "junk.json", b"{not json", "application/json")
-    assert errors(other) and not other.exception
+    shown = [e.replace("\\", "") for e in errors(other)]
+    assert len(shown) == 1 and "not valid JSON" in shown[0], shown
+    assert not other.exception
 
 
 def test_model_bundle_upload_segments_and_a_pickle_is_refused(app):
