@@ -217,3 +217,11 @@ def test_cli_applies_a_model_to_an_ome_zarr_store(tmp_path, scene, models, store
                  str(tmp_path / "x.zarr"), "--level", "3"])
     assert code == 1 and "levels 0 to 0" in capsys.readouterr().err
     assert not (tmp_path / "x.zarr").exists()
+
+
+@pytest.mark.slow
+def test_the_process_scheduler_gives_the_same_labels(tmp_path, scene, models, store_v3):
+    model = models["fine detail"]
+    outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "p.zarr", tile=TILE,
+                                     scheduler="processes")
+    np.testing.assert_array_equal(_read_labels(outcome.out), model.predict(scene[0]))
