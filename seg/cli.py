@@ -55,6 +55,7 @@ tifffile's Zarr store), predicted with dask.array.map_overlap and written as an 
 (labels/segmentation with a pyramid, class names and colours; --probabilities adds the
 probabilities as the root image) plus NAME_measurements.csv (pixels and areas per class). The
 store is written as OUT.part and renamed when complete. --level picks a resolution level.
+--out equal to the input store writes labels/segmentation into the image's own store.
 
 Dask: --workers N starts N local worker processes; --scheduler ADDRESS uses an existing
 dask.distributed cluster, whose workers read the inputs and write the outputs themselves, so

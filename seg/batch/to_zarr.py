@@ -135,7 +135,8 @@ def apply_to_store(
         OME-Zarr image (folder, ``.zip``, URL) or TIFF; see :func:`seg.io.open_lazy_image`.
     out : str or path
         The store to write (``.zarr``); replaced if it exists, atomically (see
-        :mod:`seg.io.labels_store`).
+        :mod:`seg.io.labels_store`). ``out`` equal to ``source`` (a local OME-Zarr folder) writes
+        the labels into the image's own store, as ``labels/segmentation`` beside the image.
     level : int
         Resolution level of the source to segment (0 = full resolution).
     tile : int
@@ -170,10 +171,11 @@ def apply_to_store(
     n_classes = len(model.class_names)
     with dask.config.set(scheduler=scheduler) if isinstance(scheduler, str) else nullcontext():
         labels, proba = predict_blockwise(model, image.data, tile=tile, probabilities=probabilities)
+    inside = image.version is not None and Path(out).resolve() == Path(source).resolve()
     writer = LabelStoreWriter(
         out, version=image.version or "0.4", axes=image.label_axes, shape=image.label_shape,
         scale=image.label_scale, dtype=labels_dtype(model),
-        n_classes=n_classes if probabilities else None,
+        n_classes=n_classes if probabilities else None, inside_image=inside,
     )
     try:
         target = writer.label_array

@@ -80,30 +80,45 @@ class LabelStoreWriter:
         uint8 or uint16.
     n_classes : int, optional
         With it, a probabilities image ``(c = n_classes, *axes)`` float32 is created at the root.
+    inside_image : bool
+        ``out`` is the source image's own (local, writable) store: the label image goes to
+        ``out/labels/segmentation`` beside the image, nothing is copied. It is written as
+        ``labels/segmentation.part``, renamed, and only then listed in the ``labels`` group's
+        metadata, so readers never see a partial label image. Not with ``n_classes``.
     """
 
     def __init__(self, out: str | os.PathLike, *, version: str, axes: Sequence[Axis],
                  shape: Sequence[int], scale: Sequence[float], dtype: Any,
-                 n_classes: int | None = None, chunk: int = LABEL_CHUNK) -> None:
+                 n_classes: int | None = None, chunk: int = LABEL_CHUNK,
+                 inside_image: bool = False) -> None:
         import zarr
 
         self.out = Path(out)
-        self.partial = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
+        self.inside_image = inside_image
+        self.target = self.out / "labels" / LABEL_NAME if inside_image else self.out
+        self.partial = self.target.with_name(self.target.name + PARTIAL_SUFFIX)
         self.version = version
         self.axes = tuple(axes)
         self.scale = tuple(float(s) for s in scale)
         self.chunk = int(chunk)
         self.zarr_format: Literal[2, 3] = 3 if version == "0.5" else 2
         self.shapes = pyramid_shapes(shape, self.chunk)
-        if self.out.exists() and not _looks_like_zarr(self.out):
+        if self.target.exists() and not _looks_like_zarr(self.target):
             raise OmeZarrError(
-                f"output {self.out.name!r} exists and is not a Zarr store; choose a new name ending "
-                "in .zarr (an existing store of that name would be replaced)"
+                f"output {self.target.name!r} exists and is not a Zarr store; choose a new name "
+                "ending in .zarr (an existing store of that name would be replaced)"
             )
+        if inside_image and n_classes is not None:
+            raise OmeZarrError("probabilities cannot be written into the image's store: give "
+                               "a new --out store (e.g. out.zarr) for --probabilities")
         if self.partial.exists():  # left by an interrupted run
             shutil.rmtree(self.partial)
-        self.root = zarr.open_group(self.partial, mode="w", zarr_format=self.zarr_format)
-        self.label_group = self.root.create_group("labels").create_group(LABEL_NAME)
+        if inside_image:
+            self.root = zarr.open_group(self.out, mode="r+", zarr_format=self.zarr_format)
+            self.label_group = zarr.open_group(self.partial, mode="w", zarr_format=self.zarr_format)
+        else:
+            self.root = zarr.open_group(self.partial, mode="w", zarr_format=self.zarr_format)
+            self.label_group = self.root.create_group("labels").create_group(LABEL_NAME)
         self.levels = [
             self.label_group.create_array(
                 str(k), shape=level_shape, chunks=_chunks(level_shape, self.chunk), dtype=dtype,
@@ -153,13 +168,17 @@ class LabelStoreWriter:
         label_attrs = multiscales_metadata(self.version, self.axes, paths, scales, name=LABEL_NAME)
         image_label = image_label_metadata(
             self.version, class_names, class_colors, properties=properties,
-            source_image="../../" if self.proba is not None else None,
+            source_image="../../" if self.proba is not None or self.inside_image else None,
         )
         if self.version == "0.5":
             label_attrs["ome"]["image-label"] = image_label
         else:
             label_attrs["image-label"] = image_label
         self.label_group.attrs.update(label_attrs)
+        if self.inside_image:
+            _replace_directory(self.partial, self.target)
+            self._list_in_labels_group()  # the last write: only now do readers find the labels
+            return self.target
         self.root["labels"].attrs.update(labels_group_metadata(self.version, [LABEL_NAME]))
         if self.proba is None and self.version == "0.5":
             self.root.attrs.update({"ome": {"version": "0.5"}})  # an OME-Zarr group, no image
@@ -172,6 +191,18 @@ class LabelStoreWriter:
             ))
         _replace_directory(self.partial, self.out)
         return self.out
+
+    def _list_in_labels_group(self) -> None:
+        """Add :data:`LABEL_NAME` to the image's ``labels`` group (created if missing), keeping
+        the label images listed there already."""
+        import zarr
+
+        group = zarr.open_group(self.out / "labels", mode="a", zarr_format=self.zarr_format)
+        attributes = group.attrs.asdict()
+        listed = attributes.get("ome", {}) if self.version == "0.5" else attributes
+        names = listed.get("labels", []) if isinstance(listed, dict) else []
+        names = [n for n in names if isinstance(n, str) and n != LABEL_NAME] + [LABEL_NAME]
+        group.attrs.update(labels_group_metadata(self.version, names))
 
     def abort(self) -> None:
         """Remove the partial store (after a failure)."""

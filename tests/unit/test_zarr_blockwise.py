@@ -225,3 +225,34 @@ def test_the_process_scheduler_gives_the_same_labels(tmp_path, scene, models, st
     outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "p.zarr", tile=TILE,
                                      scheduler="processes")
     np.testing.assert_array_equal(_read_labels(outcome.out), model.predict(scene[0]))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_can_be_written_into_the_image_store_beside_the_image(tmp_path, scene, models, version):
+    import json
+
+    from tests.unit.test_zarr_io import _validator
+
+    image, _ = scene
+    model = models["fine detail"]
+    store = write_ome_zarr(tmp_path / "img.ome.zarr", [image[np.newaxis]], "cyx", version=version,
+                           chunks=(1, 100, 120))
+    group = zarr.open_group(store, mode="r+")
+    group.create_group("labels").create_group("nuclei")  # a label image another tool wrote
+    labels_attrs = {"labels": ["nuclei"]}
+    group["labels"].attrs.update({"ome": {"version": "0.5", **labels_attrs}} if version == "0.5"
+                                 else labels_attrs)
+    outcome = to_zarr.apply_to_store(model, store, store, tile=TILE)
+    assert outcome.out == store / "labels" / "segmentation"
+    np.testing.assert_array_equal(_read_labels(store), model.predict(image))
+    np.testing.assert_array_equal(open_lazy_image(store).data.compute()[0, ..., 0], image)
+    listed = zarr.open_group(store / "labels", mode="r").attrs.asdict()
+    listed = listed["ome"] if version == "0.5" else listed
+    assert listed["labels"] == ["nuclei", "segmentation"]
+    name = "zarr.json" if version == "0.5" else ".zattrs"
+    attributes = json.loads((outcome.out / name).read_text())
+    attributes = attributes["attributes"] if version == "0.5" else attributes
+    _validator(version, "strict_label").validate(attributes)
+    label = attributes["ome"]["image-label"] if version == "0.5" else attributes["image-label"]
+    assert label["source"] == {"image": "../../"}
+    assert not (store / "labels" / "segmentation.part").exists()
