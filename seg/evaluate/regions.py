@@ -60,7 +60,7 @@ class Region:
 
 
 def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: int | None = None,
-               frame: int = 0) -> list[Region]:
+               frame: int = 0, step: int = 1, shape: tuple[int, int] | None = None) -> list[Region]:
     """The few regions most worth a new stroke, most useful first.
 
     Parameters
@@ -76,6 +76,12 @@ def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: 
         Side of the uncertain windows in pixels; default an eighth of the shorter side, at least 16.
     frame : int
         Frame the uncertainty belongs to.
+    step : int
+        ``uncertainty`` holds every ``step``-th pixel of each axis (a cheap coarse map of a large
+        frame, e.g. ``uncertainty(proba_of(features[::step, ::step]))``); regions are in full
+        image pixels all the same.
+    shape : (H, W), optional
+        The frame's size (default: the map's size times ``step``); boxes are clipped to it.
 
     Returns
     -------
@@ -87,12 +93,18 @@ def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: 
                          f"{uncertainty.shape}")
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 50:
         raise SettingsError(f"count must be a whole number from 1 to 50, got {count!r}")
-    height, width = uncertainty.shape
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise SettingsError(f"step must be a whole number >= 1, got {step!r}")
+    step = int(step)
+    height, width = shape if shape is not None else (uncertainty.shape[0] * step, uncertainty.shape[1] * step)
     side = max(16, min(height, width) // 8) if window is None else int(window)
     side = max(1, min(side, height, width))
     regions = _misclassified(report, frame, height, width)[:count]
-    regions += _uncertain_windows(uncertainty, side, count - len(regions), frame,
-                                  [(r.row0, r.col0, r.row1, r.col1) for r in regions])
+    taken = [(r.row0 // step, r.col0 // step, -(-r.row1 // step), -(-r.col1 // step)) for r in regions]
+    coarse_side = max(1, min(side // step, *uncertainty.shape))
+    for r in _uncertain_windows(uncertainty, coarse_side, count - len(regions), frame, taken):
+        regions.append(Region(frame, r.row0 * step, r.col0 * step, min(height, r.row1 * step),
+                              min(width, r.col1 * step), r.reason, r.score))
     return regions
 
 

@@ -25,6 +25,7 @@ from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
 W_REGION = "w_next_region"
+NEXT_PIXELS = 250_000
 HIGHLIGHT = (255, 212, 0)
 BOX = (255, 255, 255)
 EXPLAIN = ("Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
@@ -46,15 +47,29 @@ class Inputs:
     class_names: tuple[str, ...]
 
 
-def gather_inputs(state: MutableMapping[str, Any], record: ImageRecord, prediction,
-                  labels: Mapping[int, np.ndarray], classes: Sequence[ClassSpec]) -> Inputs | None:
-    """The inputs of the current model, or None when there is no model trained on scribbles."""
+@dataclass(frozen=True)
+class Source:
+    """What the panel shows results for (cheap to make on every run; the callbacks gather the
+    heavy :class:`Inputs` from it only when a button is pressed)."""
+
+    record: ImageRecord
+    prediction: Any
+    labels: Mapping[int, np.ndarray]   # {frame: (H, W) scribbles}
+    classes: Sequence[ClassSpec]
+    model: Any
+    version: int                       # state[S.MODEL_VERSION] of the model
+
+    @property
+    def scribbled(self) -> list[int]:
+        return sorted(f for f, image in self.labels.items() if image.any())
+
+
+def gather_inputs(state: MutableMapping[str, Any], source: Source) -> Inputs:
+    """Everything the estimates need, from the session's caches (features are not recomputed)."""
     from seg.ui import pipeline as P
 
-    model = state[S.MODEL]
-    scribbled = sorted(f for f, image in labels.items() if image.any())
-    if model is None or not scribbled:
-        return None
+    record, prediction, labels, model = source.record, source.prediction, source.labels, source.model
+    scribbled = source.scribbled
     stacks, _ = P.features_for(state, record, scribbled, model.feature_settings, model.normalization,
                                keep=[prediction.frame])
     n_frames, height, width = record.shape
@@ -66,52 +81,52 @@ def gather_inputs(state: MutableMapping[str, Any], record: ImageRecord, predicti
         features[frame] = stack
     if prediction.frame in scribbled:
         proba[prediction.frame] = prediction.probabilities()
-    names = tuple(c.name for c in classes)[: model.n_classes]
-    return Inputs(int(state[S.MODEL_VERSION]), model, record.frames, label_stack, features, proba, names)
+    names = tuple(c.name for c in source.classes)[: model.n_classes]
+    return Inputs(source.version, model, record.frames, label_stack, features, proba, names)
 
 
-def _keep(state: MutableMapping[str, Any], inputs: Inputs, name: str, compute) -> None:
-    """Run ``compute()`` and keep its result as ``name`` with the model version, or its error."""
+def _keep(state: MutableMapping[str, Any], source: Source, name: str, compute) -> None:
+    """Run ``compute(inputs)`` and keep its result as ``name`` with the model version, or its error."""
     from seg.errors import SegError
 
     try:
-        value = compute()
+        value = compute(gather_inputs(state, source))
     except SegError as error:
         state[S.ACCURACY]["error"] = str(error)
         return
-    state[S.ACCURACY].update({name: value, f"{name}_version": inputs.version, "error": None})
+    state[S.ACCURACY].update({name: value, f"{name}_version": source.version, "error": None})
 
 
-def estimate(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+def estimate(state: MutableMapping[str, Any], source: Source) -> None:
     """Compute the accuracy report (button callback)."""
     from seg.evaluate import estimate_accuracy
 
-    model = inputs.model
-    _keep(state, inputs, "report", lambda: estimate_accuracy(
+    model = source.model
+    _keep(state, source, "report", lambda inputs: estimate_accuracy(
         inputs.image, inputs.labels, model.feature_settings, model.forest_settings, class_names=inputs.class_names,
         normalization=model.normalization, features=inputs.features, proba=inputs.proba))
 
 
-def permutation(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+def permutation(state: MutableMapping[str, Any], source: Source) -> None:
     """Permutation importance on held-out strokes (button callback)."""
     from seg.evaluate import held_out_importance
 
-    model = inputs.model
-    _keep(state, inputs, "permutation", lambda: held_out_importance(
+    model = source.model
+    _keep(state, source, "permutation", lambda inputs: held_out_importance(
         inputs.image, inputs.labels, model.feature_settings, model.forest_settings,
         normalization=model.normalization, features=inputs.features))
 
 
-def suggest(state: MutableMapping[str, Any], inputs: Inputs) -> None:
+def suggest(state: MutableMapping[str, Any], source: Source) -> None:
     """Rank the presets and a few forests by the estimate (button callback)."""
     import dataclasses
 
     from seg.evaluate import default_candidates, suggest_settings
 
     # Candidates use the channels the current model uses.
-    channels = inputs.model.feature_settings.channels
+    channels = source.model.feature_settings.channels
     candidates = [(dataclasses.replace(s, channels=channels), f) for s, f in default_candidates()]
-    _keep(state, inputs, "suggestions", lambda: suggest_settings(
+    _keep(state, source, "suggestions", lambda inputs: suggest_settings(
         inputs.image, inputs.labels, candidates, normalization=inputs.model.normalization,
         class_names=inputs.class_names))
 
@@ -129,31 +144,32 @@ def use_settings(feature_settings, forest_settings) -> None:
 def accuracy_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
                    labels: Mapping[int, np.ndarray], classes: Sequence[ClassSpec]) -> None:
     """The panel's content (the caller shows it only while its expander is open)."""
-    inputs = gather_inputs(state, record, prediction, labels, classes)
-    if inputs is None:
+    model = state[S.MODEL]
+    source = Source(record, prediction, labels, classes, model, int(state[S.MODEL_VERSION]))
+    if model is None or not source.scribbled:
         st.info("Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
                 icon=":material/draw:")
         return
     cache = state[S.ACCURACY]
     if cache.get("error"):
         st.error(escape_markdown(cache["error"]))
-    _accuracy_section(cache, inputs)
-    _next_section(state, record, prediction, cache, inputs)
-    _importance_section(cache, inputs)
-    _suggest_section(cache, inputs)
+    _accuracy_section(cache, source)
+    _next_section(state, record, prediction, cache, source)
+    _importance_section(cache, source)
+    _suggest_section(cache, source)
 
 
-def _stale(cache: Mapping[str, Any], name: str, inputs: Inputs) -> bool:
-    return cache.get(f"{name}_version") != inputs.version
+def _stale(cache: Mapping[str, Any], name: str, source: Source) -> bool:
+    return cache.get(f"{name}_version") != source.version
 
 
-def _accuracy_section(cache: dict, inputs: Inputs) -> None:
+def _accuracy_section(cache: dict, source: Source) -> None:
     st.markdown("**Accuracy**", help=EXPLAIN)
     report = cache.get("report")
-    stale = report is not None and _stale(cache, "report", inputs)
+    stale = report is not None and _stale(cache, "report", source)
     label = "Refresh estimate" if report is not None else "Estimate accuracy"
     st.button(label, key="w_estimate_accuracy", icon=":material/fact_check:", on_click=estimate,
-              args=(st.session_state, inputs), type="primary" if stale or report is None else "secondary")
+              args=(st.session_state, source), type="primary" if stale or report is None else "secondary")
     if report is None:
         st.caption("Estimated from your strokes on request (it retrains the forest a few times).")
         return
@@ -184,19 +200,15 @@ def _accuracy_section(cache: dict, inputs: Inputs) -> None:
     st.dataframe(confusion, key="w_accuracy_confusion")
 
 
-def _next_section(state, record: ImageRecord, prediction, cache: dict, inputs: Inputs) -> None:
-    from seg.evaluate import label_next
-    from seg.model import uncertainty
-
+def _next_section(state, record: ImageRecord, prediction, cache: dict, source: Source) -> None:
     st.markdown("**Label here next**", help="Held-out strokes the model gets wrong, then the windows where it "
                 "is least sure. A stroke there helps most.")
     report = cache.get("report")
-    fresh = report if report is not None and not _stale(cache, "report", inputs) else None
+    fresh = report if report is not None and not _stale(cache, "report", source) else None
     memo = cache.get("next")
     key = (prediction.key, id(fresh))
     if memo is None or memo[0] != key:
-        regions = label_next(uncertainty(prediction.probabilities()), fresh, frame=prediction.frame)
-        memo = cache["next"] = (key, regions)
+        memo = cache["next"] = (key, _regions(state, source, fresh))
     regions = memo[1]
     if not regions:
         st.caption("The model is sure everywhere: nothing to suggest.")
@@ -223,6 +235,24 @@ def go_to(record: ImageRecord, top: int, left: int, bottom: int, right: int) -> 
     show_box(st.session_state, record, top, left, bottom, right)
 
 
+def _regions(state, source: Source, report) -> list:
+    """Regions worth a stroke on the shown frame, from the uncertainty of at most
+    :data:`NEXT_PIXELS` of its pixels (every ``step``-th row and column): cheap on every stroke."""
+    import math
+
+    from seg.evaluate import label_next
+    from seg.model import uncertainty
+    from seg.ui import pipeline as P
+
+    record, model, frame = source.record, source.model, source.prediction.frame
+    (stack,), _ = P.features_for(state, record, [frame], model.feature_settings, model.normalization,
+                                 keep=source.scribbled)
+    _, height, width = record.shape
+    step = max(1, math.ceil(math.sqrt(height * width / NEXT_PIXELS)))
+    coarse = uncertainty(model.predict_proba_features(stack[::step, ::step]))
+    return label_next(coarse, report, frame=frame, step=step, shape=(height, width))
+
+
 def _display_size(height: int, width: int, longest: int = 640) -> tuple[int, int]:
     scale = min(1.0, longest / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
@@ -247,33 +277,33 @@ def boxes_picture(rgb: np.ndarray, regions, image_shape: tuple[int, int], select
     return out
 
 
-def _importance_section(cache: dict, inputs: Inputs) -> None:
+def _importance_section(cache: dict, source: Source) -> None:
     from seg.evaluate import importance_by_scale
 
     st.markdown("**What the model looks at**", help="Share of the forest's impurity decrease per feature group and "
                 "scale; permutation importance: how much held-out accuracy drops when a feature is shuffled.")
-    by_scale = importance_by_scale(inputs.model.feature_importance())
+    by_scale = importance_by_scale(source.model.feature_importance())
     st.bar_chart(by_scale.head(12), x="label", y="importance", horizontal=True, sort="-importance",
                  x_label="feature group and scale", y_label="share of impurity decrease", height=320)
     st.button("Permutation importance on held-out strokes", key="w_permutation_importance",
-              icon=":material/shuffle:", on_click=permutation, args=(st.session_state, inputs))
+              icon=":material/shuffle:", on_click=permutation, args=(st.session_state, source))
     table = cache.get("permutation")
     if table is not None:
-        if _stale(cache, "permutation", inputs):
+        if _stale(cache, "permutation", source):
             st.caption("Stale: made for an earlier model.")
         summed = importance_by_scale(table)
         st.dataframe(summed[["label", "importance"]], hide_index=True, key="w_permutation_table")
 
 
-def _suggest_section(cache: dict, inputs: Inputs) -> None:
+def _suggest_section(cache: dict, source: Source) -> None:
     st.markdown("**Suggest settings**", help="Every feature preset, and two other forests, compared by the same "
                 "estimate; takes a few seconds per candidate on large images.")
     st.button("Suggest settings", key="w_suggest_settings", icon=":material/tune:", on_click=suggest,
-              args=(st.session_state, inputs))
+              args=(st.session_state, source))
     ranked = cache.get("suggestions")
     if not ranked:
         return
-    if _stale(cache, "suggestions", inputs):
+    if _stale(cache, "suggestions", source):
         st.caption("Stale: made for earlier scribbles.")
     import pandas as pd
 
@@ -284,7 +314,7 @@ def _suggest_section(cache: dict, inputs: Inputs) -> None:
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})
     from seg.evaluate import MIN_GAIN, worth_switching
 
-    model = inputs.model
+    model = source.model
     change = worth_switching(ranked, model.feature_settings, model.forest_settings)
     if change is None:
         st.caption(f"Keep the current settings: no candidate is estimated {MIN_GAIN:.0%} or more better.")

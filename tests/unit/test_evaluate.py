@@ -353,3 +353,14 @@ def test_time_and_memory_are_bounded_for_imported_masks():
     assert report.confusion.sum() <= report.n_groups * MAX_GROUP_PIXELS
     assert report.per_class.loc["class 1", "pixels"] == 2 * MAX_GROUP_PIXELS   # the huge regions, sampled
     assert report.accuracy is not None
+
+
+def test_next_regions_from_a_coarse_map_are_in_image_pixels():
+    full = np.zeros((400, 600), np.float32)
+    full[200:240, 300:340] = 0.9
+    coarse = full[::4, ::4]
+    [region] = label_next(coarse, count=1, window=48, step=4, shape=full.shape)
+    exact = label_next(full, count=1, window=48)[0]
+    assert abs(region.row0 - exact.row0) <= 4 and abs(region.col0 - exact.col0) <= 4
+    assert region.row1 - region.row0 == 48 and region.row0 <= 200 and region.row1 >= 240
+    assert region.col0 <= 300 and region.col1 >= 340
