@@ -271,6 +271,13 @@ def train(
         No labelled pixels, only one class scribbled, labels outside 0..K, shapes that do not
         match, or precomputed features of the wrong shape.
     """
+    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
+    forest = ForestSettings() if forest is None else forest
+    normalization = Normalization() if normalization is None else normalization
+    for name, value, kind in (("settings", settings, FeatureSettings), ("forest", forest, ForestSettings),
+                              ("normalization", normalization, Normalization)):
+        if not isinstance(value, kind):
+            raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
     if dims == 3:
         from seg.volumes.model import train_volume
 
@@ -282,13 +289,6 @@ def train(
         raise SettingsError(f"train(dims={dims!r}): dims is 2 (images) or 3 (volumes)")
     if spacing is not None:
         raise SettingsError("train(spacing=...) is for volumes: pass dims=3 too")
-    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
-    forest = ForestSettings() if forest is None else forest
-    normalization = Normalization() if normalization is None else normalization
-    for name, value, kind in (("settings", settings, FeatureSettings), ("forest", forest, ForestSettings),
-                              ("normalization", normalization, Normalization)):
-        if not isinstance(value, kind):
-            raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
     frames = as_frames(image)
     labels, names = checked_training_labels(labels, frames.shape[:3], class_names)
     n_classes = len(names)

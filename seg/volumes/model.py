@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
+from seg.errors import ImageError, ModelMismatchError, TrainingError
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings
 from seg.features.volume import VolumeSettings, block_context, compute_volume_features
 from seg.forest import ForestSettings
@@ -170,9 +170,6 @@ def train_volume(
 
     settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
     normalization = Normalization() if normalization is None else normalization
-    for name, value, kind in (("settings", settings, FeatureSettings), ("normalization", normalization, Normalization)):
-        if not isinstance(value, kind):
-            raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
     data, own_spacing, _unit = volume_input(volume)
     if spacing is not None:
         own_spacing = check_spacing(spacing)
