@@ -241,6 +241,8 @@ def compute_volume_features(
             if out is None:
                 out = np.empty((z1 - z0, *features.shape), np.float32)
             out[z - z0] = features
+        if out is None:
+            raise ImageError(f"the region {inner} of a volume of shape {volume.shape} holds no slice")
         return out
     sources, n_channels = _inputs(volume, settings)
     stencils = _stencils(settings, spacing)
@@ -268,7 +270,7 @@ def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Seque
 
 def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Sequence[str],
                      ratios: tuple[float, float, float], keep: Sequence[tuple[int, int]],
-                     inside: tuple[slice, slice, slice], out: np.ndarray, slot: int) -> int:
+                     inside: tuple[slice, ...], out: np.ndarray, slot: int) -> int:
     basic = settings.feature_set == "basic"
     kinds = len(_kinds(settings, groups))
     if not kinds:

@@ -54,6 +54,7 @@ def volume_input(image: np.ndarray | Volume, n_channels: int | None = None,
         A 2-D image (or what looks like one: (H, W, C) for a multi-channel model) or a channel
         count other than ``n_channels``.
     """
+    spacing: tuple[float, float, float] | None
     if isinstance(image, Volume):
         data, spacing, unit = image.data, image.spacing, image.unit
         if unit is None and spacing == (1.0, 1.0, 1.0):
