@@ -317,6 +317,8 @@ CASES = [
          lambda f: [_write(f, "chunks.png", png_chunk_flood(16_000_000))]),
     Case("jpeg_scans", "3", "16 MP progressive JPEG, 20 000 repeated scans", "read_image",
          lambda f: [_write(f, "scans.jpg", jpeg_scan_bomb(4000, 20_000))]),
+    Case("zarr_zip_directory", "1 (general)", "196 MB zipped OME-Zarr store: directory of 3.5 M entries",
+         "zarr_zip", lambda f: [_write(f, "store.zip", zip_directory_flood(3_500_000))]),
     Case("forest_chain", "4", "bundle: one tree, a chain of 200 000 splits (settings: 16 x depth 6)",
          "load_model", lambda f: _bundle(f, "chain.segmodel", lambda m, b: bundle_with_forest(
              m, chain_forest(200_000, m.forest.n_features)))),
@@ -364,6 +366,11 @@ def _act(action: str, args: list[str]) -> str:
             from seg.persist import describe_model, load_model
 
             return f"loaded: {describe_model(load_model(args[0]))['trees']} trees"
+        if action == "zarr_zip":
+            from seg.io.zipped import check_zip_store
+
+            check_zip_store(args[0])
+            return "accepted"
         if action == "read_image":
             from seg.images import read_image
 
@@ -414,13 +421,14 @@ def run_case(case: Case, *, timeout: float = 300.0) -> dict:
             result = {"seconds": timeout, "peak_mb": None, "outcome": f"still running after {timeout:.0f} s"}
         except (json.JSONDecodeError, IndexError):
             result = {"seconds": None, "peak_mb": None, "outcome": f"crashed: {done.stderr.strip()[-300:]}"}
-    # Judged on CPU seconds (the wall time on a loaded shared machine is several times longer),
-    # and on wall seconds too where the case waits rather than computes (a FIFO must not block).
+    # Judged on CPU seconds and peak RSS; the wall time is judged too unless the machine is
+    # loaded beyond its cores (then each process gets a fraction of a core and waits in line).
     cpu = result.get("cpu_seconds")
-    ok = (cpu is not None and cpu <= TARGET_SECONDS and result["seconds"] <= max(TARGET_SECONDS, 6 * cpu)
-          and result["peak_mb"] is not None and result["peak_mb"] <= TARGET_MB)
+    loaded = os.getloadavg()[0] > (os.cpu_count() or 1)
+    ok = (cpu is not None and cpu <= TARGET_SECONDS and result["peak_mb"] is not None
+          and result["peak_mb"] <= TARGET_MB and (loaded or result["seconds"] <= TARGET_SECONDS))
     return {"case": case.name, "item": case.issue_item, "what": case.what, "file_mb": size / 1e6,
-            **result, "within_target": ok}
+            **result, "load_average": list(os.getloadavg()), "within_target": ok}
 
 
 def class_cost(classes=(2, 8, 16, 32, 64), pixels: int = 300_000) -> list[dict]:

@@ -121,38 +121,61 @@ _ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
 _MAX_COMMENT = 0xFFFF
 
 
+#: Bytes at the end of a ZIP file that hold its end records: EOCD (22) + comment (<= 65 535) +
+#: ZIP64 locator (20) + ZIP64 record (56). Reading this tail is enough for zip_directory_extent.
+ZIP_TAIL_BYTES = _EOCD.size + _MAX_COMMENT + _ZIP64_LOCATOR.size + _ZIP64_EOCD.size
+
+
+def zip_directory_extent(tail: bytes) -> tuple[int, int]:
+    """(entries, directory bytes) a ZIP's end records declare, the largest of each.
+
+    ``tail`` is the file's last :data:`ZIP_TAIL_BYTES` bytes (or all of it). The records are
+    found as :mod:`zipfile` finds them (the end-of-central-directory record, searched through a
+    trailing comment, and the ZIP64 record when a locator precedes it); zipfile then reads
+    exactly the declared directory size and parses every entry in Python, so these two numbers
+    bound its work before it starts.
+
+    Raises
+    ------
+    ValueError
+        There is no end-of-central-directory record: not a ZIP, or a truncated one.
+    """
+    end = len(tail) - _EOCD.size
+    if end >= 0 and tail[end:end + 4] == _EOCD_SIGNATURE and tail[-2:] == b"\x00\x00":
+        position = end
+    else:
+        position = tail.rfind(_EOCD_SIGNATURE, max(end - _MAX_COMMENT, 0))
+    if position < 0 or position + _EOCD.size > len(tail):
+        raise ValueError("no ZIP end-of-central-directory record")
+    _, _, _, on_disk, entries, size, _, _ = _EOCD.unpack_from(tail, position)
+    counts, sizes = [on_disk, entries], [size]
+    locator = position - _ZIP64_LOCATOR.size
+    if locator >= 0 and tail[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
+        record = locator - _ZIP64_EOCD.size
+        if record >= 0 and tail[record:record + 4] == _ZIP64_EOCD_SIGNATURE:
+            fields = _ZIP64_EOCD.unpack_from(tail, record)
+            counts += [fields[6], fields[7]]
+            sizes.append(fields[8])
+    return max(counts), max(sizes)
+
+
 def check_central_directory(data: bytes) -> None:
     """Refuse a central directory with too many entries or bytes before zipfile parses it.
 
-    Reads the records zipfile itself relies on (the end-of-central-directory record, found as
-    zipfile finds it, and the ZIP64 record if a locator precedes it) and checks every entry
-    count and directory size they declare against :data:`MAX_MEMBERS` and
-    :data:`MAX_CENTRAL_DIRECTORY_BYTES`. zipfile reads exactly the declared directory size,
-    so this bounds its work.
+    Checks what :func:`zip_directory_extent` reads against :data:`MAX_MEMBERS` and
+    :data:`MAX_CENTRAL_DIRECTORY_BYTES`.
     """
-    end = len(data) - _EOCD.size
-    if end >= 0 and data[end:end + 4] == _EOCD_SIGNATURE and data[-2:] == b"\x00\x00":
-        position = end
-    else:
-        position = data.rfind(_EOCD_SIGNATURE, max(end - _MAX_COMMENT, 0))
-    if position < 0 or position + _EOCD.size > len(data):
+    try:
+        entries, nbytes = zip_directory_extent(data[-ZIP_TAIL_BYTES:])
+    except ValueError:
         raise ModelFileError("The model bundle is truncated or damaged: its ZIP end-of-central-directory "
-                             "record is missing. Download or copy the .segmodel file again.")
-    _, _, _, on_disk, entries, size, _, _ = _EOCD.unpack_from(data, position)
-    declared = [(on_disk, size), (entries, size)]
-    locator = position - _ZIP64_LOCATOR.size
-    if locator >= 0 and data[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
-        record = locator - _ZIP64_EOCD.size
-        if record >= 0 and data[record:record + 4] == _ZIP64_EOCD_SIGNATURE:
-            fields = _ZIP64_EOCD.unpack_from(data, record)
-            declared = [(fields[6], fields[8]), (fields[7], fields[8]), *declared]  # zipfile uses these
-    for count, nbytes in declared:
-        if count > MAX_MEMBERS:
-            raise ModelFileError(f"The model bundle's ZIP directory lists {count:,} members, more than any "
-                                 f"seg bundle ({MAX_MEMBERS}); it was not made by seg.")
-        if nbytes > MAX_CENTRAL_DIRECTORY_BYTES:
-            raise ModelFileError(f"The model bundle's ZIP directory is {nbytes:,} bytes, more than any seg "
-                                 f"bundle needs ({MAX_CENTRAL_DIRECTORY_BYTES:,}); it was not made by seg.")
+                             "record is missing. Download or copy the .segmodel file again.") from None
+    if entries > MAX_MEMBERS:
+        raise ModelFileError(f"The model bundle's ZIP directory lists {entries:,} members, more than any "
+                             f"seg bundle ({MAX_MEMBERS}); it was not made by seg.")
+    if nbytes > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ModelFileError(f"The model bundle's ZIP directory is {nbytes:,} bytes, more than any seg "
+                             f"bundle needs ({MAX_CENTRAL_DIRECTORY_BYTES:,}); it was not made by seg.")
 
 
 def open_archive(data: bytes) -> zipfile.ZipFile:

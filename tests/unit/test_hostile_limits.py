@@ -417,3 +417,18 @@ def test_a_progressive_jpeg_is_bounded_by_scans_times_pixels(monkeypatch):
         read_image(data)
     monkeypatch.setattr(prescan, "MAX_JPEG_SCAN_PIXELS", 64 * 64 * 40)
     assert read_image(data).shape == (1, 64, 64, 1)
+
+
+def test_a_zipped_store_directory_flood_is_refused_before_zipfile_parses_it(monkeypatch, tmp_path):
+    from seg.errors import OmeZarrError
+    from seg.io import zipped
+
+    monkeypatch.setattr(zipped, "MAX_ZIP_MEMBERS", 100)
+    path = tmp_path / "store.zip"
+    path.write_bytes(hostile.zip_directory_flood(70_000))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("zipfile parsed the central directory before the limit was checked")
+    monkeypatch.setattr(zipped.zipfile, "ZipFile", refuse)
+    with pytest.raises(OmeZarrError, match="lists 70,000 members"):
+        zipped.check_zip_store(path)
