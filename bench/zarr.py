@@ -75,8 +75,9 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 model = load_model(model_path)
 from seg.batch import dask_client
-with dask_client(None, int(workers)) as client:
-    client.run(lambda: __import__("seg.batch.blockwise"))  # imports before the clock
+with dask_client(None, int(workers) or None) as client:  # 0 workers: threads in this process
+    if client is not None:
+        client.run(lambda: __import__("seg.batch.blockwise"))  # imports before the clock
     start = time.perf_counter()
     outcome = apply_to_store(model, source, out, tile=int(tile), scheduler=client,
                              max_pixels=10**10)
@@ -189,21 +190,27 @@ def main() -> None:
     parser.add_argument("--throughput-side", type=int, default=8000,
                         help="side of the OME-Zarr image of the throughput runs")
     parser.add_argument("--huge-workers", type=int, default=2,
-                        help="LocalCluster size of the one huge run (0: skip it)")
+                        help="LocalCluster size of the one huge run (0: dask's threaded scheduler "
+                        "in one process, as 'seg apply' without --workers)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "throughput", "huge"],
+                        help="parts not to run; their figures are kept from the existing JSON")
     args = parser.parse_args()
 
+    from bench.common import read_json
     from seg.persist import save_model
 
     model = _train_model()
-    results: dict = {"machine": machine_info(), "load_start": load_average()}
+    results: dict = (read_json(RESULTS) or {}) if args.skip else {}
+    results.update({"machine": machine_info(), "load_start": load_average()})
     with tempfile.TemporaryDirectory(prefix="seg-bench-zarr-") as tmp:
         work = Path(tmp)
         model_path = work / "isbi.segmodel"
         save_model(model, model_path)
-        results["overhead"] = overhead(model, args.overhead_side, args.tile, work)
+        if "overhead" not in args.skip:
+            results["overhead"] = overhead(model, args.overhead_side, args.tile, work)
         for key, side, sizes in [("throughput", args.throughput_side, args.workers),
-                                 ("huge", args.side, [args.huge_workers] if args.huge_workers else [])]:
-            if not sizes:
+                                 ("huge", args.side, [args.huge_workers])]:
+            if key in args.skip or not sizes:
                 continue
             start = time.perf_counter()
             source = write_mosaic_store(work / f"{key}.ome.zarr", side)
@@ -218,7 +225,7 @@ def main() -> None:
             shutil.rmtree(source)
     results["load_end"] = load_average()
 
-    over = results["overhead"]
+    over = results.get("overhead", {"side": 0, "rows": {}})
     print(f"overhead on {over['side']}² grey ({over['side'] ** 2 / 1e6:.0f} MP), tile {over['tile']}:")
     print(format_table(
         ["path", "seconds", "MP/s", "x tiled", "load before/after"],
@@ -233,7 +240,8 @@ def main() -> None:
               f"OME-Zarr ({part['store_bytes'] / 2**20:.0f} MiB on disk) -> label store:")
         print(format_table(
             ["LocalCluster", "seconds", "MP/s", "peak RSS (tree)", "load before/after"],
-            [[f"{r['workers']} worker(s)", f"{r['seconds']:.0f}", f"{r['mp_per_s']:.2f}",
+            [[f"{r['workers']} worker(s)" if r["workers"] else "none (threads)",
+              f"{r['seconds']:.0f}", f"{r['mp_per_s']:.2f}",
               f"{r['peak_rss_bytes'] / 2**30:.2f} GiB",
               f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"] for r in part["runs"]],
         ))

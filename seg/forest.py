@@ -48,7 +48,7 @@ from seg.errors import ModelFileError, ModelMismatchError, SettingsError, Traini
 from seg.jit import parallel_section  # numba's cache, warnings and threading, set up before any kernel
 
 __all__ = ["Forest", "ForestSettings", "ARRAY_NAMES", "MAX_CLASSES", "MAX_TREES", "MAX_TREE_DEPTH", "MAX_FOREST_NODES",
-           "make_estimator", "warm_up"]
+           "make_estimator", "warm_up", "labels_dtype"]
 
 ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value", "roots", "n_features")
 
@@ -346,9 +346,14 @@ def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, 
 # --------------------------------------------------------------------------------- Forest
 
 
+def labels_dtype(n_classes: int) -> np.dtype:
+    """dtype of predicted labels: uint8 for up to 255 classes, uint16 above."""
+    return np.dtype(np.uint8 if n_classes <= 255 else np.uint16)
+
+
 def _narrow(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """uint8 labels when K <= 255 (the kernels write uint16: one compiled variant, not two)."""
-    return labels.astype(np.uint8) if n_classes <= 255 else labels
+    """:func:`labels_dtype` labels (the kernels write uint16: one compiled variant, not two)."""
+    return labels.astype(labels_dtype(n_classes), copy=False)
 
 
 def _chunks(rows: np.ndarray):

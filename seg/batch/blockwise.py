@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seg.errors import ImageError
+from seg.forest import labels_dtype
 from seg.tiling import DEFAULT_TILE, predict_window
 
 if TYPE_CHECKING:
     from seg.images import Normalization
     from seg.model import Model
 
-__all__ = ["prediction_chunks", "frame_statistics_blockwise", "predict_blockwise", "class_counts",
-           "labels_dtype"]
+__all__ = ["prediction_chunks", "frame_statistics_blockwise", "predict_blockwise", "class_counts"]
 
 
 def prediction_chunks(length: int, tile: int, margin: int) -> tuple[int, ...]:
@@ -51,11 +51,6 @@ def prediction_chunks(length: int, tile: int, margin: int) -> tuple[int, ...]:
         else:
             sizes.append(rest)
     return tuple(sizes)
-
-
-def labels_dtype(model: Model) -> np.dtype:
-    """dtype of the model's labels: uint8 up to 255 classes, else uint16 (as ``model.predict``)."""
-    return np.dtype(np.uint8 if len(model.class_names) <= 255 else np.uint16)
 
 
 def _block_sample(block: np.ndarray, top: int, left: int, width: int, step: int) -> np.ndarray:
@@ -195,9 +190,9 @@ def predict_blockwise(
         statistics = frame_statistics_blockwise(frame, model.normalization)
         out_chunks = (rows, cols) if not probabilities else (rows, cols, (n_classes + 1,))
         predicted = _map_frame(frame, model_node, statistics, depth, out_chunks, probabilities,
-                               labels_dtype(model))
+                               labels_dtype(len(model.class_names)))
         if probabilities:
-            frames_labels.append(predicted[..., -1].astype(labels_dtype(model)))
+            frames_labels.append(predicted[..., -1].astype(labels_dtype(len(model.class_names))))
             frames_proba.append(predicted[..., :-1])
         else:
             frames_labels.append(predicted)

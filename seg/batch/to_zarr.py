@@ -162,8 +162,8 @@ def apply_to_store(
     import dask
     import dask.array as da
 
-    from seg.batch.blockwise import labels_dtype
     from seg.files import display_name
+    from seg.forest import labels_dtype
     from seg.io import LabelStoreWriter, open_lazy_image
 
     start = time.perf_counter()
@@ -174,7 +174,7 @@ def apply_to_store(
     inside = image.version is not None and Path(out).resolve() == Path(source).resolve()
     writer = LabelStoreWriter(
         out, version=image.version or "0.4", axes=image.label_axes, shape=image.label_shape,
-        scale=image.label_scale, dtype=labels_dtype(model),
+        scale=image.label_scale, dtype=labels_dtype(n_classes),
         n_classes=n_classes if probabilities else None, inside_image=inside,
     )
     try:
