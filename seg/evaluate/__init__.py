@@ -3,6 +3,7 @@ settings and where to label next.
 
 Modules
 -------
+``scribbles``   strokes (the units held out), folds, the scribbled pixels' features, bounds
 ``accuracy``    :func:`estimate_accuracy` (stroke-held-out cross-validation, reweighted to the
                 unlabelled pixels, with a 90 % interval) and :class:`AccuracyReport`
 ``importance``  impurity importance recomputed from a compiled forest; permutation importance on
@@ -15,18 +16,7 @@ Every public name is importable from ``seg.evaluate`` itself.
 
 from __future__ import annotations
 
-from seg.evaluate.accuracy import (
-    MIN_STROKES_PER_CLASS,
-    AccuracyReport,
-    CrossValidation,
-    Scribbles,
-    cross_validate,
-    estimate_accuracy,
-    gather_scribbles,
-    margin,
-    stroke_folds,
-    stroke_groups,
-)
+from seg.evaluate.accuracy import AccuracyReport, CrossValidation, cross_validate, estimate_accuracy, margin
 from seg.evaluate.importance import (
     held_out_importance,
     importance_by_scale,
@@ -35,6 +25,14 @@ from seg.evaluate.importance import (
     permutation_importance,
 )
 from seg.evaluate.regions import Region, label_next
+from seg.evaluate.scribbles import (
+    MIN_STROKES_PER_CLASS,
+    Scribbles,
+    bounded,
+    gather_scribbles,
+    stroke_folds,
+    stroke_groups,
+)
 from seg.evaluate.suggest import MIN_GAIN, default_candidates, suggest_settings, worth_switching
 
 __all__ = [
@@ -56,6 +54,7 @@ __all__ = [
     "permutation_importance",
     "stroke_folds",
     "stroke_groups",
+    "bounded",
     "suggest_settings",
     "worth_switching",
     "MIN_GAIN",

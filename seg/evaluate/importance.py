@@ -167,7 +167,7 @@ def held_out_importance(image: np.ndarray, labels: np.ndarray, settings=None, fo
         As :meth:`seg.Model.feature_importance`, with column ``importance`` = mean drop of
         held-out balanced accuracy when the feature is shuffled, largest first.
     """
-    from seg.evaluate.accuracy import bounded, gather_scribbles, stroke_folds
+    from seg.evaluate.scribbles import bounded, gather_scribbles, stroke_folds
 
     data = gather_scribbles(image, labels, settings, strokes=strokes, normalization=normalization,
                             features=features)

@@ -340,7 +340,7 @@ def test_tiled_features_give_the_same_strokes_and_a_close_estimate():
 
 def test_time_and_memory_are_bounded_for_imported_masks():
     # A mask-like label image: 1200 specks of one class and two huge regions of the other.
-    from seg.evaluate.accuracy import MAX_GROUP_PIXELS, MAX_GROUPS
+    from seg.evaluate.scribbles import MAX_GROUP_PIXELS, MAX_GROUPS
 
     image, truth = two_blobs(size=200)
     labels = np.ones((200, 200), np.uint8)
