@@ -327,6 +327,8 @@ CASES = [
              m, leaf_forest(2_000_000, m.forest.n_features)))),
     Case("classes", "5", "bundle listing 65 535 classes", "load_model",
          lambda f: _bundle(f, "classes.segmodel", lambda m, b: many_classes(b, 65_535))),
+    Case("classes_65", "5", "bundle listing 65 classes (MAX_CLASSES 64)", "load_model",
+         lambda f: _bundle(f, "classes65.segmodel", lambda m, b: many_classes(b, 65))),
     Case("rectangles", "6", "annotations: 12 499 full-frame rectangles, alternating classes, 4000x4000",
          "label_stack", lambda f: [_write(f, "rects.json", annotations_rect_flood(12_499, 4000, 4000))]),
     Case("line_spans", "6", "annotations: 12 499 full-height 1-px lines of one class, 4000x4000 (50 M row spans)",

@@ -60,6 +60,7 @@ _ROWS_PER_CHUNK = 1 << 18   # pixels per kernel call: bounds the float32 copy of
 # other one at the end of every kernel call.
 _BLOCKS_PER_GRAB = 16
 _LEAF_SUM_TOLERANCE = 1e-6
+_EARLY_EXIT_MAX_CLASSES = 4  # labels-only prediction stops walking decided pixels up to this K
 MAX_TREES = 2000
 """Most trees a forest may have (``ForestSettings.n_estimators`` and any loaded bundle)."""
 MAX_TREE_DEPTH = 64
@@ -290,7 +291,9 @@ def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth,
             remaining = n_trees - 1 - t
             # A pixel is decided once its lead exceeds what the remaining trees (each adding at
             # most 1 to any class) could take back; the margin absorbs float64 rounding.
-            if remaining > 0 and 2 * (t + 1) > n_trees:
+            # The check costs O(K) per pixel: worth it for few classes only (measured in
+            # bench/hostile.py: with 8+ classes it cost more than the trees it saved).
+            if remaining > 0 and 2 * (t + 1) > n_trees and n_classes <= _EARLY_EXIT_MAX_CLASSES:
                 kept = 0
                 for j in range(count):
                     p = active[j]
