@@ -229,15 +229,15 @@ def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:
     Called at the top of every run and in callbacks that rewrite strokes. Returns whether the
     stored strokes changed. Strokes of a canvas that belonged to another image are ignored.
     """
-    from seg.ui import state as S
+    from seg.ui import state as keys
 
-    mounted: MountedCanvas | None = state.get(S.CANVAS)
+    mounted: MountedCanvas | None = state.get(keys.CANVAS)
     if mounted is None or mounted.digest != digest:
         return False
     reported = pending_drawing(state, mounted.key)
     if reported is None:
         return False
-    drawings: dict = state[S.DRAWINGS]
+    drawings: dict = state[keys.DRAWINGS]
     merged = mounted.merge(reported)
     if drawings.get(mounted.frame, EMPTY_DRAWING).get("objects", []) == merged["objects"]:
         return False
@@ -251,10 +251,10 @@ def remount(state: MutableMapping[str, Any]) -> None:
     Called after the stored strokes were rewritten; the old canvas's value must no longer be
     merged back into them (it still holds the strokes as they were before).
     """
-    from seg.ui import state as S
+    from seg.ui import state as keys
 
-    state[S.CANVAS_NONCE] = int(state.get(S.CANVAS_NONCE, 0)) + 1
-    state[S.CANVAS] = None
+    state[keys.CANVAS_NONCE] = int(state.get(keys.CANVAS_NONCE, 0)) + 1
+    state[keys.CANVAS] = None
 
 
 def _objects(drawing: Mapping | None) -> list:

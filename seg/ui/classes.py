@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from seg.ui import canvas as C
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.state import ClassSpec
 from seg.ui.text import escape_markdown
 
@@ -25,11 +25,11 @@ def _color_key(spec: ClassSpec) -> str:
 
 
 def _index_of(class_id: int) -> int | None:
-    return next((i for i, c in enumerate(st.session_state[S.CLASSES]) if c.id == class_id), None)
+    return next((i for i, c in enumerate(st.session_state[keys.CLASSES]) if c.id == class_id), None)
 
 
 def _image_digest() -> str:
-    record = st.session_state.get(S.IMAGE)
+    record = st.session_state.get(keys.IMAGE)
     return record.digest if record is not None else ""
 
 
@@ -37,7 +37,7 @@ def _rewrite_strokes(transform) -> None:
     """Apply ``transform`` to every frame's stored strokes and remount the canvas with them."""
     state = st.session_state
     C.sync_canvas(state, _image_digest())
-    state[S.DRAWINGS] = {frame: transform(drawing) for frame, drawing in state[S.DRAWINGS].items()}
+    state[keys.DRAWINGS] = {frame: transform(drawing) for frame, drawing in state[keys.DRAWINGS].items()}
     C.remount(state)
 
 
@@ -46,17 +46,17 @@ def add_class() -> None:
     from seg.render import PALETTE
     from seg.strokes import ERASER_COLOR
 
-    classes = list(st.session_state[S.CLASSES])
+    classes = list(st.session_state[keys.CLASSES])
     names = {c.name for c in classes}
     number = len(classes) + 1
     while f"class {number}" in names:
         number += 1
-    spec = ClassSpec(S.new_class_id(st.session_state), f"class {number}",
-                     S.unused_color(classes, PALETTE, ERASER_COLOR))
-    st.session_state[S.CLASSES] = [*classes, spec]
-    st.session_state[S.W_ACTIVE] = spec.id
-    if st.session_state[S.W_TOOL] == "eraser":
-        st.session_state[S.W_TOOL] = "freedraw"
+    spec = ClassSpec(keys.new_class_id(st.session_state), f"class {number}",
+                     keys.unused_color(classes, PALETTE, ERASER_COLOR))
+    st.session_state[keys.CLASSES] = [*classes, spec]
+    st.session_state[keys.W_ACTIVE] = spec.id
+    if st.session_state[keys.W_TOOL] == "eraser":
+        st.session_state[keys.W_TOOL] = "freedraw"
 
 
 def rename_class(class_id: int) -> None:
@@ -64,18 +64,18 @@ def rename_class(class_id: int) -> None:
     index = _index_of(class_id)
     if index is None:
         return
-    classes = list(st.session_state[S.CLASSES])
+    classes = list(st.session_state[keys.CLASSES])
     spec = classes[index]
     name = " ".join(str(st.session_state.get(_name_key(spec), "")).split())[:MAX_NAME_CHARS]
     if not name:
-        S.flash(st.session_state, "warning", "A class name cannot be empty; the old name was kept.")
+        keys.flash(st.session_state, "warning", "A class name cannot be empty; the old name was kept.")
         name = spec.name
     elif any(c.name == name for i, c in enumerate(classes) if i != index):
-        S.flash(st.session_state, "warning", f"Another class is already called {name!r}; pick a different name.")
+        keys.flash(st.session_state, "warning", f"Another class is already called {name!r}; pick a different name.")
         name = spec.name
     st.session_state[_name_key(spec)] = name
     classes[index] = ClassSpec(spec.id, name, spec.color)
-    st.session_state[S.CLASSES] = classes
+    st.session_state[keys.CLASSES] = classes
 
 
 def recolor_class(class_id: int) -> None:
@@ -89,55 +89,56 @@ def recolor_class(class_id: int) -> None:
     index = _index_of(class_id)
     if index is None:
         return
-    classes = list(st.session_state[S.CLASSES])
+    classes = list(st.session_state[keys.CLASSES])
     spec = classes[index]
     color = normalize_color(str(st.session_state.get(_color_key(spec), spec.color)))
     if color == spec.color:
         return
     taken = {c.color for i, c in enumerate(classes) if i != index} | {ERASER_COLOR.lower()}
     if color in taken:
-        S.flash(st.session_state, "warning",
+        keys.flash(st.session_state, "warning",
                 f"Colour {color} is already used (by another class or the eraser); pick another one.")
         st.session_state[_color_key(spec)] = spec.color
         return
     _rewrite_strokes(lambda drawing: C.recolor_drawing(drawing, spec.color, color))
     classes[index] = ClassSpec(spec.id, spec.name, color)
-    st.session_state[S.CLASSES] = classes
+    st.session_state[keys.CLASSES] = classes
 
 
 def remove_class(class_id: int) -> None:
     """Callback of a class's remove button: drop the class and its strokes (at least two stay)."""
     index = _index_of(class_id)
-    classes = list(st.session_state[S.CLASSES])
+    classes = list(st.session_state[keys.CLASSES])
     if index is None:
         return
     if len(classes) <= 2:
-        S.flash(st.session_state, "warning", "A segmentation needs at least two classes; add one before removing this.")
+        keys.flash(st.session_state, "warning",
+                   "A segmentation needs at least two classes; add one before removing this.")
         return
     spec = classes.pop(index)
     _rewrite_strokes(lambda drawing: C.remove_color(drawing, spec.color))
-    st.session_state[S.CLASSES] = classes
-    if st.session_state.get(S.W_ACTIVE) == spec.id:
-        st.session_state[S.W_ACTIVE] = classes[0].id
-    if st.session_state.get(S.MODEL_SOURCE) == "uploaded":
+    st.session_state[keys.CLASSES] = classes
+    if st.session_state.get(keys.W_ACTIVE) == spec.id:
+        st.session_state[keys.W_ACTIVE] = classes[0].id
+    if st.session_state.get(keys.MODEL_SOURCE) == "uploaded":
         # The uploaded forest predicts the removed class too; it can only be replaced by training.
-        st.session_state[S.MODEL] = None
-        st.session_state[S.MODEL_SOURCE] = None
-    st.session_state[S.TRAIN_KEY] = None
+        st.session_state[keys.MODEL] = None
+        st.session_state[keys.MODEL_SOURCE] = None
+    st.session_state[keys.TRAIN_KEY] = None
 
 
 def active_class_picker() -> ClassSpec:
     """Radio of the classes (names escaped: radio labels are Markdown); returns the active class."""
     state = st.session_state
-    classes: list[ClassSpec] = state[S.CLASSES]
+    classes: list[ClassSpec] = state[keys.CLASSES]
     ids = [c.id for c in classes]
-    if state.get(S.W_ACTIVE) not in ids:
-        state[S.W_ACTIVE] = ids[0]
+    if state.get(keys.W_ACTIVE) not in ids:
+        state[keys.W_ACTIVE] = ids[0]
     names = {c.id: c.name for c in classes}
     active_id = st.radio(
         "Draw with class",
         ids,
-        key=S.W_ACTIVE,
+        key=keys.W_ACTIVE,
         horizontal=True,
         format_func=lambda class_id: escape_markdown(names.get(class_id, "?")),
         help="The class your next strokes belong to. Rename, recolour, add and remove classes in the sidebar.",
@@ -148,7 +149,7 @@ def active_class_picker() -> ClassSpec:
 def class_editor() -> None:
     """Sidebar list of the classes: colour, name, remove; and "Add class"."""
     state = st.session_state
-    classes: list[ClassSpec] = state[S.CLASSES]
+    classes: list[ClassSpec] = state[keys.CLASSES]
     for spec in classes:
         state.setdefault(_name_key(spec), spec.name)
         state.setdefault(_color_key(spec), spec.color)
@@ -160,4 +161,4 @@ def class_editor() -> None:
             st.button("", key=f"w_class_remove_{spec.id}", on_click=remove_class, args=(spec.id,),
                       icon=":material/delete:", type="tertiary",
                       help="Remove this class and its strokes", disabled=len(classes) <= 2)
-    st.button("Add class", key=S.W_NEW_CLASS, on_click=add_class, icon=":material/add:")
+    st.button("Add class", key=keys.W_NEW_CLASS, on_click=add_class, icon=":material/add:")

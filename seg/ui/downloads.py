@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from seg.files import safe_stem
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
 
@@ -132,7 +132,7 @@ def stack_mask_download(record: ImageRecord, labels: np.ndarray, classes: Sequen
 
 def download_row(specs: Sequence[DownloadSpec]) -> None:
     """A row of download buttons; each file is generated when its button is clicked."""
-    st.session_state[S.DOWNLOADS] = list(specs)
+    st.session_state[keys.DOWNLOADS] = list(specs)
     with st.container(horizontal=True, key="downloads"):
         for spec in specs:
             st.download_button(spec.label, data=spec.make, file_name=spec.file_name, mime=spec.mime,

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from seg.files import safe_stem
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.downloads import DownloadSpec, stack_mask_download
 from seg.ui.state import ClassSpec, ImageRecord
 
@@ -27,10 +27,10 @@ def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[Cl
 
     names = [c.name for c in classes][: prediction.n_classes]
     key = (prediction.key.labels_id(), tuple(names))
-    cached = state.get(S.MEASUREMENTS)
+    cached = state.get(keys.MEASUREMENTS)
     if cached is None or cached[0] != key:
         cached = (key, measure(prediction.labels, names, frame=prediction.frame if n_frames > 1 else None))
-        state[S.MEASUREMENTS] = cached
+        state[keys.MEASUREMENTS] = cached
     return cached[1]
 
 
@@ -98,15 +98,15 @@ def stack_panel(state, record: ImageRecord, model, classes: Sequence[ClassSpec])
     """The "measure all frames" action and its line chart; returns the stack mask download."""
     from seg.measure import FRAME_COLUMNS, rows_to_csv
 
-    key = (state[S.MODEL_VERSION], record.digest, tuple(c.name for c in classes))
-    if st.button("Measure all frames", key=S.W_MEASURE_STACK, icon=":material/timeline:",
+    key = (state[keys.MODEL_VERSION], record.digest, tuple(c.name for c in classes))
+    if st.button("Measure all frames", key=keys.W_MEASURE_STACK, icon=":material/timeline:",
                  help="Segment every frame with the current model and measure each one."):
         bar = st.progress(0.0, text="Segmenting frames…")
         rows, labels, ms = measure_all_frames(
             record, model, classes, progress=lambda i, n: bar.progress(i / n, text=f"Segmenting frame {i}/{n}"))
         bar.empty()
-        state[S.STACK_MEASUREMENTS] = (key, rows, labels, ms)
-    cached = state.get(S.STACK_MEASUREMENTS)
+        state[keys.STACK_MEASUREMENTS] = (key, rows, labels, ms)
+    cached = state.get(keys.STACK_MEASUREMENTS)
     if cached is None or cached[0] != key:
         st.caption("Segments every frame with the current model (the strokes of all frames train it).")
         return []

@@ -10,12 +10,8 @@ import numpy as np
 import streamlit as st
 
 from seg.errors import SegError
-from seg.ui import canvas as C
-from seg.ui import config
-from seg.ui import pipeline as P
-from seg.ui import state as S
-from seg.ui import uploads as U
-from seg.ui import views as V
+from seg.ui import canvas, config, pipeline, uploads, views
+from seg.ui import state as keys
 from seg.ui.lifetime import release_on_disconnect, watch_session
 from seg.ui.samples import DEFAULT_SAMPLE, SAMPLES, load_sample
 from seg.ui.state import ClassSpec, ImageRecord
@@ -54,60 +50,60 @@ def begin_run(started: float | None = None) -> Run:
     watch_session()
     run = Run() if started is None else Run(started=started)
     state = st.session_state
-    S.restore_widgets(state)
-    S.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
-    S.forget_released(state)
+    keys.restore_widgets(state)
+    keys.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
+    keys.forget_released(state)
     init_settings(state)
-    for key, value in ((S.W_TOOL, "freedraw"), (S.W_WIDTH, 12), (S.W_VIEW, V.SEGMENTATION),
-                       (S.W_OPACITY, 0.45), (S.W_LIVE, True), (S.W_FRAME, 0)):
+    for key, value in ((keys.W_TOOL, "freedraw"), (keys.W_WIDTH, 12), (keys.W_VIEW, views.SEGMENTATION),
+                       (keys.W_OPACITY, 0.45), (keys.W_LIVE, True), (keys.W_FRAME, 0)):
         state.setdefault(key, value)
-    if S.IMAGE not in state:
-        state[S.W_SAMPLE] = DEFAULT_SAMPLE
-        S.set_image(state, load_sample(DEFAULT_SAMPLE))
-    state.setdefault(S.W_SAMPLE, None)
+    if keys.IMAGE not in state:
+        state[keys.W_SAMPLE] = DEFAULT_SAMPLE
+        keys.set_image(state, load_sample(DEFAULT_SAMPLE))
+    state.setdefault(keys.W_SAMPLE, None)
     return run
 
 
 def begin_fragment() -> Run:
     """Start a run of the workspace fragment (alone after a stroke, or within a page run)."""
     watch_session()
-    S.forget_released(st.session_state)
+    keys.forget_released(st.session_state)
     return Run()
 
 
 def show_flash() -> None:
     """Messages queued by callbacks (a refused rename, a resumed file) shown once."""
-    for kind, message in st.session_state[S.FLASH]:
+    for kind, message in st.session_state[keys.FLASH]:
         getattr(st, kind)(escape_markdown(message))  # messages quote user text (names, files)
-    st.session_state[S.FLASH] = []
+    st.session_state[keys.FLASH] = []
 
 
 # --------------------------------------------------------------------------- image
 
 
 def _on_sample() -> None:
-    name = st.session_state.get(S.W_SAMPLE)
+    name = st.session_state.get(keys.W_SAMPLE)
     if name not in SAMPLES:
         return
     state = st.session_state
-    S.set_image(state, load_sample(name))
-    if state.get(S.MODEL_SOURCE) != "uploaded":
-        state[S.CLASSES] = [ClassSpec(S.new_class_id(state), n, c) for n, c in _sample_classes(name)]
-        state[S.TRAIN_KEY] = None
+    keys.set_image(state, load_sample(name))
+    if state.get(keys.MODEL_SOURCE) != "uploaded":
+        state[keys.CLASSES] = [ClassSpec(keys.new_class_id(state), n, c) for n, c in _sample_classes(name)]
+        state[keys.TRAIN_KEY] = None
 
 
 def image_source() -> ImageRecord:
     """Sample picker, uploader and a one-line description of the current image."""
-    st.selectbox("Sample image", list(SAMPLES), key=S.W_SAMPLE, on_change=_on_sample,
+    st.selectbox("Sample image", list(SAMPLES), key=keys.W_SAMPLE, on_change=_on_sample,
                  format_func=lambda n: SAMPLES[n].title, placeholder="Choose a sample…")
     uploaded = st.file_uploader(
-        "Or open your own image", type=U.IMAGE_TYPES, key=S.W_IMAGE_UPLOAD, on_change=U.on_image_upload,
+        "Or open your own image", type=uploads.IMAGE_TYPES, key=keys.W_IMAGE_UPLOAD, on_change=uploads.on_image_upload,
         help=(f"PNG, JPEG, TIFF or BMP; 8/16-bit or float, grey, RGB or multichannel; multi-page TIFF stacks. "
               f"Up to {config.MAX_FRAME_PIXELS / 1e6:.0f} megapixels per frame and "
               f"{config.MAX_TOTAL_PIXELS / 1e6:.0f} in total."),
     )
-    U.show_upload_error(S.W_IMAGE_UPLOAD, uploaded)
-    record: ImageRecord = st.session_state[S.IMAGE]
+    uploads.show_upload_error(keys.W_IMAGE_UPLOAD, uploaded)
+    record: ImageRecord = st.session_state[keys.IMAGE]
     t, h, w = record.shape
     frames = f"{t} frames · " if t > 1 else ""
     st.caption(escape_markdown(f"{record.name} · {frames}{w}×{h} px · {record.n_channels} channel(s) · "
@@ -120,10 +116,10 @@ def frame_picker(record: ImageRecord) -> int:
     if record.n_frames <= 1:
         return 0
     state = st.session_state
-    state[S.W_FRAME] = min(int(state.get(S.W_FRAME, 0)), record.n_frames - 1)
-    frame = st.slider("Frame", 0, record.n_frames - 1, key=S.W_FRAME,
+    state[keys.W_FRAME] = min(int(state.get(keys.W_FRAME, 0)), record.n_frames - 1)
+    frame = st.slider("Frame", 0, record.n_frames - 1, key=keys.W_FRAME,
                       help="Strokes on any frame train the same model.")
-    drawn = sorted(f for f, d in state[S.DRAWINGS].items() if d and d.get("objects"))
+    drawn = sorted(f for f, d in state[keys.DRAWINGS].items() if d and d.get("objects"))
     # Always the same element in the same place: an element that appears above the canvas only
     # on some runs makes Streamlit remount the canvas, which drops a stroke still in flight.
     with st.container(key="frames_caption"):
@@ -161,29 +157,29 @@ class LiveUpdate:
 
 def drawing_tools() -> tuple[str, int]:
     """Tool (freehand / line / rectangle / eraser) and stroke width in image pixels."""
-    tool = st.segmented_control("Tool", list(S.TOOLS), key=S.W_TOOL, format_func=S.TOOLS.get, required=True,
+    tool = st.segmented_control("Tool", list(keys.TOOLS), key=keys.W_TOOL, format_func=keys.TOOLS.get, required=True,
                                 help="The eraser removes scribbles (its pixels become unlabelled).")
-    width = st.slider("Stroke width", 1, 60, key=S.W_WIDTH,
+    width = st.slider("Stroke width", 1, 60, key=keys.W_WIDTH,
                       help="In image pixels; the canvas shows it at the current zoom.")
     return tool or "freedraw", int(width)
 
 
-def view_controls(classes) -> V.Look:
+def view_controls(classes) -> views.Look:
     """What the canvas shows under the strokes, and how strongly."""
-    options = V.view_options(classes)
-    if st.session_state.get(S.W_VIEW) not in options:
-        st.session_state[S.W_VIEW] = V.SEGMENTATION
-    view = st.selectbox("Show", options, key=S.W_VIEW, format_func=lambda o: V.view_title(o, classes), width=300)
-    opacity = st.slider("Opacity", 0.0, 1.0, key=S.W_OPACITY, step=0.05, width=160)
-    return V.Look(view, float(opacity))
+    options = views.view_options(classes)
+    if st.session_state.get(keys.W_VIEW) not in options:
+        st.session_state[keys.W_VIEW] = views.SEGMENTATION
+    view = st.selectbox("Show", options, key=keys.W_VIEW, format_func=lambda o: views.view_title(o, classes), width=300)
+    opacity = st.slider("Opacity", 0.0, 1.0, key=keys.W_OPACITY, step=0.05, width=160)
+    return views.Look(view, float(opacity))
 
 
 def live_controls() -> LiveUpdate:
     """Live-update switch and the explicit Update button."""
-    live = st.toggle("Live update", key=S.W_LIVE,
+    live = st.toggle("Live update", key=keys.W_LIVE,
                      help="Retrain and segment after every stroke. Switch off to draw several strokes, "
                           "then press Update.")
-    clicked = st.button("Update", key=S.W_UPDATE, disabled=live, icon=":material/refresh:",
+    clicked = st.button("Update", key=keys.W_UPDATE, disabled=live, icon=":material/refresh:",
                         help="Retrain on the strokes so far and segment what the canvas shows.")
     return LiveUpdate(bool(live), bool(clicked))
 
@@ -197,7 +193,7 @@ def drawing_controls() -> Pen:
     return Pen(active, tool, width)
 
 
-def view_bar(classes) -> tuple[V.Look, LiveUpdate]:
+def view_bar(classes) -> tuple[views.Look, LiveUpdate]:
     """The controls above the canvas: view, opacity, live update."""
     with st.container(key="viewbar", horizontal=True, vertical_alignment="bottom", gap="medium"):
         look = view_controls(classes)
@@ -209,74 +205,75 @@ def resume_panel() -> None:
     """Uploads that continue earlier work: an annotations file or a model bundle."""
     with st.expander("Resume or reuse", key="resume_panel"):
         annotations = st.file_uploader(
-            "Annotations (.json)", type=U.ANNOTATION_TYPES, key=S.W_ANNOTATIONS_UPLOAD,
-            on_change=U.on_annotations_upload,
+            "Annotations (.json)", type=uploads.ANNOTATION_TYPES, key=keys.W_ANNOTATIONS_UPLOAD,
+            on_change=uploads.on_annotations_upload,
             help="A file from 'Annotations JSON' below: restores classes and strokes on the same image.")
-        U.show_upload_error(S.W_ANNOTATIONS_UPLOAD, annotations)
+        uploads.show_upload_error(keys.W_ANNOTATIONS_UPLOAD, annotations)
         model = st.file_uploader(
-            "Model (.segmodel)", type=U.MODEL_TYPES, key=S.W_MODEL_UPLOAD, on_change=U.on_model_upload,
+            "Model (.segmodel)", type=uploads.MODEL_TYPES, key=keys.W_MODEL_UPLOAD, on_change=uploads.on_model_upload,
             help="A model bundle saved by this app. Its classes and settings become the current ones; "
                  "new strokes retrain it. Pickle/joblib files are refused.")
-        U.show_upload_error(S.W_MODEL_UPLOAD, model)
+        uploads.show_upload_error(keys.W_MODEL_UPLOAD, model)
 
 
 # --------------------------------------------------------------------------- strokes -> segmentation
 
 
-def read_strokes(record: ImageRecord) -> tuple[P.Strokes, dict]:
+def read_strokes(record: ImageRecord) -> tuple[pipeline.Strokes, dict]:
     """The strokes of every frame (image pixels), merged with what the canvas reported before
     the canvas is drawn again."""
     state = st.session_state
-    C.sync_canvas(state, record.digest)
-    strokes = P.collect_strokes(state[S.DRAWINGS], P.image_fit(record), state[S.CLASSES], state[S.PARSED])
-    return strokes, P.label_images(state, record, strokes)
+    canvas.sync_canvas(state, record.digest)
+    strokes = pipeline.collect_strokes(state[keys.DRAWINGS], pipeline.image_fit(record), state[keys.CLASSES],
+                                       state[keys.PARSED])
+    return strokes, pipeline.label_images(state, record, strokes)
 
 
-def segment(run: Run, scene: P.Scene, strokes: P.Strokes, labels: dict, settings: P.Settings,
+def segment(run: Run, scene: pipeline.Scene, strokes: pipeline.Strokes, labels: dict, settings: pipeline.Settings,
             live: LiveUpdate) -> None:
     """Retrain/predict if live (or Update was pressed); records timings in ``run``."""
     if not live.due:
         run.paused = True
         return
-    done = P.refresh(st.session_state, scene, strokes, labels, st.session_state[S.CLASSES], settings)
+    done = pipeline.refresh(st.session_state, scene, strokes, labels, st.session_state[keys.CLASSES], settings)
     run.timings.update(features=done.features_ms, train=done.train_ms, predict=done.predict_ms)
 
 
-def current_prediction(record: ImageRecord) -> P.Prediction | None:
+def current_prediction(record: ImageRecord) -> pipeline.Prediction | None:
     """The session's prediction if it belongs to ``record``."""
-    prediction = st.session_state[S.PREDICTION]
+    prediction = st.session_state[keys.PREDICTION]
     return prediction if prediction is not None and prediction.key.is_for(record) else None
 
 
-def show_canvas(run: Run, scene: P.Scene, pen: Pen, look: V.Look) -> tuple:
+def show_canvas(run: Run, scene: pipeline.Scene, pen: Pen, look: views.Look) -> tuple:
     """The canvas with the viewport's picture + current view as background; returns the
     background cache key."""
     from seg.strokes import ERASER_COLOR
 
     state = st.session_state
     record = scene.record
-    background, bg_key, render_ms = V.background_bytes(state, scene, current_prediction(record), look,
-                                                       state[S.CLASSES])
+    background, bg_key, render_ms = views.background_bytes(state, scene, current_prediction(record), look,
+                                                       state[keys.CLASSES])
     run.timings["render"] = render_ms
-    key = C.canvas_key(record.digest, scene.frame, int(state[S.CANVAS_NONCE]), scene.viewport)
-    mounted = state[S.CANVAS]
+    key = canvas.canvas_key(record.digest, scene.frame, int(state[keys.CANVAS_NONCE]), scene.viewport)
+    mounted = state[keys.CANVAS]
     if mounted is None or mounted.key != key or key not in state:
         # A canvas being mounted (new key, or its state dropped after another page was shown)
         # starts from the stored strokes. For a mounted canvas the drawing stays fixed: changing
         # it would reload the canvas (and drop a stroke in progress).
-        mounted = C.MountedCanvas.mount(key, record.digest, scene.frame, scene.viewport,
-                                        state[S.DRAWINGS].get(scene.frame))
-        state[S.CANVAS] = mounted
+        mounted = canvas.MountedCanvas.mount(key, record.digest, scene.frame, scene.viewport,
+                                        state[keys.DRAWINGS].get(scene.frame))
+        state[keys.CANVAS] = mounted
     st.space("small")  # room for the canvas's own toolbar, which appears above its top-right corner
     with st.container(key="canvas_area"):
-        C.draw_canvas(mounted=mounted, background=background,
+        canvas.draw_canvas(mounted=mounted, background=background,
                       tool="freedraw" if pen.eraser else pen.tool,
                       stroke_color=ERASER_COLOR if pen.eraser else pen.active.color,
                       stroke_width=max(0.25, pen.width * scene.viewport.zoom))
     return bg_key
 
 
-def whole_image_panel(scene: P.Scene, prediction: P.Prediction | None) -> None:
+def whole_image_panel(scene: pipeline.Scene, prediction: pipeline.Prediction | None) -> None:
     """For a large frame: say what the overlay shows and offer the whole-frame segmentation."""
     if prediction is None or not prediction.tiled or prediction.frame != scene.frame:
         return
@@ -289,40 +286,40 @@ def whole_image_panel(scene: P.Scene, prediction: P.Prediction | None) -> None:
         elif not prediction.has_labels:
             st.caption("The overlay shows the segmentation of what is on screen. Downloads and measurements "
                        "need the whole image segmented.")
-        if not prediction.has_labels and st.button("Segment whole image", key=S.W_SEGMENT_WHOLE,
+        if not prediction.has_labels and st.button("Segment whole image", key=keys.W_SEGMENT_WHOLE,
                                                    icon=":material/select_all:"):
             bar = st.progress(0.0, text="Segmenting the whole image…")
             labels = prediction.compute_labels(
                 progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}"))
             bar.empty()
-            state[S.WHOLE] = P.WholeLabels(prediction.key, labels)
-            state[S.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels
+            state[keys.WHOLE] = pipeline.WholeLabels(prediction.key, labels)
+            state[keys.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels
             st.rerun()
 
 
-def count_update(run: Run, strokes: P.Strokes, bg_key: tuple) -> int:
+def count_update(run: Run, strokes: pipeline.Strokes, bg_key: tuple) -> int:
     """Bump "update #N" when the strokes, model, prediction or picture changed in this run."""
     state = st.session_state
-    prediction = state[S.PREDICTION]
-    signature = (hash(strokes.all), state[S.MODEL_VERSION], prediction.key if prediction else None, bg_key,
-                 state[S.WHOLE].key if state[S.WHOLE] is not None else None)
-    if signature != state.get(S.SIGNATURE):
-        state[S.SIGNATURE] = signature
-        state[S.UPDATE] = int(state[S.UPDATE]) + 1
-        state[S.TIMINGS] = dict(run.timings)
-    return int(state[S.UPDATE])
+    prediction = state[keys.PREDICTION]
+    signature = (hash(strokes.all), state[keys.MODEL_VERSION], prediction.key if prediction else None, bg_key,
+                 state[keys.WHOLE].key if state[keys.WHOLE] is not None else None)
+    if signature != state.get(keys.SIGNATURE):
+        state[keys.SIGNATURE] = signature
+        state[keys.UPDATE] = int(state[keys.UPDATE]) + 1
+        state[keys.TIMINGS] = dict(run.timings)
+    return int(state[keys.UPDATE])
 
 
 def model_summary() -> None:
     """One line about the model in use (plain text: class names are user input)."""
     state = st.session_state
-    model = state[S.MODEL]
+    model = state[keys.MODEL]
     if model is None:
         return
     from seg.persist import describe_model
 
     info = describe_model(model)
-    source = "Uploaded model" if state[S.MODEL_SOURCE] == "uploaded" else "Model"
+    source = "Uploaded model" if state[keys.MODEL_SOURCE] == "uploaded" else "Model"
     classes = ", ".join(c["name"] for c in info["classes"])
     pixels = model.training.get("labelled_pixels") if isinstance(model.training, dict) else None
     trained = f" · trained on {sum(pixels.values()):,} scribbled pixels" if isinstance(pixels, dict) else ""
@@ -331,7 +328,7 @@ def model_summary() -> None:
         f"({info['feature_preset']}) · {info['trees']} trees{trained}"))
 
 
-def prepare_next_stroke(run: Run, scene: P.Scene, labels: dict, settings: P.Settings | None,
+def prepare_next_stroke(run: Run, scene: pipeline.Scene, labels: dict, settings: pipeline.Settings | None,
                         live: LiveUpdate) -> None:
     """Work done after the page is shown so that the next stroke is fast.
 
@@ -345,11 +342,11 @@ def prepare_next_stroke(run: Run, scene: P.Scene, labels: dict, settings: P.Sett
     start = time.perf_counter()
     _warm_engine()
     feature_settings, normalization = settings.features, settings.normalization
-    model = st.session_state[S.MODEL]
+    model = st.session_state[keys.MODEL]
     if model is not None:  # predictions use the model's own settings
         feature_settings, normalization = model.feature_settings, model.normalization
     labelled = [f for f, image in labels.items() if image.any()]
-    sources, spent = P.features_for(st.session_state, scene.record, [scene.frame], feature_settings,
+    sources, spent = pipeline.features_for(st.session_state, scene.record, [scene.frame], feature_settings,
                                        normalization, keep=labelled)
     source = sources[0]
     if not isinstance(source, np.ndarray):
@@ -378,7 +375,7 @@ def status_placeholder():
 
 def status_line(placeholder, run: Run, update: int) -> None:
     """The LAST element written in every run: browser tests wait for "update #N" here."""
-    timings = st.session_state[S.TIMINGS]
+    timings = st.session_state[keys.TIMINGS]
     parts = [f"ready · update #{update}"]
     if run.paused:
         parts.append("paused: press Update")
@@ -389,8 +386,8 @@ def status_line(placeholder, run: Run, update: int) -> None:
         parts.append(f"prepared next stroke {run.timings['prepare']:.0f} ms")
     parts.append(f"run {run.elapsed_ms():.0f} ms")
     placeholder.caption(" · ".join(parts))
-    S.remember_widgets(st.session_state)
-    release_on_disconnect(*S.recomputable(st.session_state))
+    keys.remember_widgets(st.session_state)
+    release_on_disconnect(*keys.recomputable(st.session_state))
 
 
 def guarded(step, *args, **kwargs):

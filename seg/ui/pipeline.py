@@ -27,7 +27,7 @@ import numpy as np
 
 from seg.errors import TrainingError
 from seg.ui import config
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.viewport import Viewport
 
@@ -288,7 +288,7 @@ def collect_strokes(
     """
     from seg.strokes import ERASER_COLOR, CanvasParser
 
-    color_to_label = dict(S.class_labels(classes))
+    color_to_label = dict(keys.class_labels(classes))
     color_to_label[ERASER_COLOR] = 0
     mapping = tuple(sorted(color_to_label.items()))
     cache = {} if cache is None else cache
@@ -310,7 +310,7 @@ def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: 
     from seg.strokes import rasterize, repaint
 
     _, height, width = record.shape
-    cache: dict = state[S.LABELS]
+    cache: dict = state[keys.LABELS]
     fresh = {}
     for frame, frame_strokes in strokes.by_frame.items():
         cached = cache.get(frame)
@@ -319,7 +319,7 @@ def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: 
         else:
             labels = repaint(cached[1], cached[0], frame_strokes, frame=frame)
         fresh[frame] = (frame_strokes, labels)
-    state[S.LABELS] = fresh
+    state[keys.LABELS] = fresh
     return {frame: cached[1] for frame, cached in fresh.items()}
 
 
@@ -357,7 +357,7 @@ def features_for(
     from seg.images import normalize
 
     large = tiled(record)
-    cache: dict = state[S.TILES if large else S.FEATURES]
+    cache: dict = state[keys.TILES if large else keys.FEATURES]
     wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
     for key in [k for k in cache if k not in wanted]:
         del cache[key]
@@ -467,43 +467,43 @@ def refresh(
     record = scene.record
     labelled = sorted(f for f, image in labels.items() if image.any())
     key = training_key(record, strokes, classes, settings)
-    if state[S.TRAIN_KEY] == KEEP_UPLOADED_MODEL:
-        state[S.TRAIN_KEY] = key  # an uploaded model is used until strokes or settings change
-    if key != state[S.TRAIN_KEY]:
+    if state[keys.TRAIN_KEY] == KEEP_UPLOADED_MODEL:
+        state[keys.TRAIN_KEY] = key  # an uploaded model is used until strokes or settings change
+    if key != state[keys.TRAIN_KEY]:
         _retrain(state, scene, labels, labelled, classes, settings, done)
-        state[S.TRAIN_KEY] = key
-    model = state[S.MODEL]
+        state[keys.TRAIN_KEY] = key
+    model = state[keys.MODEL]
     if model is None:
-        state[S.PREDICTION] = None
-        done.notice = state.get(S.NOTICE)
+        state[keys.PREDICTION] = None
+        done.notice = state.get(keys.NOTICE)
         return done
-    state[S.MODEL] = model = apply_class_names(model, classes)
-    pred_key = PredictionKey(int(state[S.MODEL_VERSION]), record.digest, int(scene.frame), scene.viewport.token())
-    current = state[S.PREDICTION]
+    state[keys.MODEL] = model = apply_class_names(model, classes)
+    pred_key = PredictionKey(int(state[keys.MODEL_VERSION]), record.digest, int(scene.frame), scene.viewport.token())
+    current = state[keys.PREDICTION]
     if current is None or current.key != pred_key:
         sources, spent = features_for(state, record, [scene.frame], model.feature_settings, model.normalization,
                                          keep=labelled)
         done.features_ms += spent
         start = time.perf_counter()
-        state[S.PREDICTION] = Prediction.compute(pred_key, model, sources[0], scene.viewport,
-                                                 frame=record.frames[scene.frame], whole=state.get(S.WHOLE),
+        state[keys.PREDICTION] = Prediction.compute(pred_key, model, sources[0], scene.viewport,
+                                                 frame=record.frames[scene.frame], whole=state.get(keys.WHOLE),
                                                  previous=current)
         done.predict_ms = (time.perf_counter() - start) * 1000
         done.predicted = True
-    done.notice = state.get(S.NOTICE)
+    done.notice = state.get(keys.NOTICE)
     return done
 
 
 def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings, done: Refresh) -> None:
     record = scene.record
     present = classes_present(labels, len(classes))
-    state[S.NOTICE] = None
+    state[keys.NOTICE] = None
     if len(present) < 2:
-        if state[S.MODEL_SOURCE] == "trained" or state[S.MODEL] is None:
-            state[S.MODEL] = None
-            state[S.MODEL_SOURCE] = None
-            state[S.PREDICTION] = None
-            state[S.NOTICE] = (
+        if state[keys.MODEL_SOURCE] == "trained" or state[keys.MODEL] is None:
+            state[keys.MODEL] = None
+            state[keys.MODEL_SOURCE] = None
+            state[keys.PREDICTION] = None
+            state[keys.NOTICE] = (
                 "Draw on at least two classes to see a segmentation."
                 if present else "Draw a few strokes on each class to see a segmentation."
             )
@@ -541,16 +541,16 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
                 features=sources,
             )
     except TrainingError as exc:
-        state[S.NOTICE] = str(exc)
+        state[keys.NOTICE] = str(exc)
         return
     finally:
         done.train_ms = (time.perf_counter() - start) * 1000
-    state[S.MODEL] = model
-    state[S.MODEL_SOURCE] = "trained"
-    state[S.MODEL_VERSION] = int(state[S.MODEL_VERSION]) + 1
+    state[keys.MODEL] = model
+    state[keys.MODEL_SOURCE] = "trained"
+    state[keys.MODEL_VERSION] = int(state[keys.MODEL_VERSION]) + 1
     done.trained = True
 
 
 def invalidate_model(state: MutableMapping[str, Any]) -> None:
     """Forget the training key so the next refresh retrains (classes or settings changed)."""
-    state[S.TRAIN_KEY] = None
+    state[keys.TRAIN_KEY] = None

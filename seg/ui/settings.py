@@ -13,11 +13,8 @@ import dataclasses
 import streamlit as st
 
 from seg.errors import SettingsError
-from seg.ui import state as S
+from seg.ui import state as keys
 
-FEATURE_BASE = "seg.feature_base"
-FOREST_BASE = "seg.forest_base"
-NORMALIZATION = "seg.normalization"
 CUSTOM = "custom"
 
 SIGMA_LIMITS = (0.3, 64.0)
@@ -48,39 +45,39 @@ def default_forest():
 
 
 def _write_feature_widgets(state, settings) -> None:
-    state[S.W_FEATURE_SET] = settings.feature_set
-    state[S.W_INTENSITY] = bool(settings.intensity)
-    state[S.W_EDGES] = bool(settings.edges)
-    state[S.W_TEXTURE] = bool(settings.texture)
+    state[keys.W_FEATURE_SET] = settings.feature_set
+    state[keys.W_INTENSITY] = bool(settings.intensity)
+    state[keys.W_EDGES] = bool(settings.edges)
+    state[keys.W_TEXTURE] = bool(settings.texture)
     low = min(max(float(settings.sigma_min), SIGMA_LIMITS[0]), SIGMA_LIMITS[1])
     high = min(max(float(settings.sigma_max), low), SIGMA_LIMITS[1])
-    state[S.W_SIGMA_MIN] = low
-    state[S.W_SIGMA_MAX] = high
-    state[S.W_CHANNEL_MODE] = settings.channel_mode
-    state[S.W_CHANNELS] = [] if settings.channels is None else list(settings.channels)   # [] = all
+    state[keys.W_SIGMA_MIN] = low
+    state[keys.W_SIGMA_MAX] = high
+    state[keys.W_CHANNEL_MODE] = settings.channel_mode
+    state[keys.W_CHANNELS] = [] if settings.channels is None else list(settings.channels)   # [] = all
 
 
 def _write_forest_widgets(state, forest) -> None:
-    state[S.W_TREES] = int(min(max(forest.n_estimators, TREE_LIMITS[0]), TREE_LIMITS[1]))
-    state[S.W_DEPTH] = forest.max_depth
+    state[keys.W_TREES] = int(min(max(forest.n_estimators, TREE_LIMITS[0]), TREE_LIMITS[1]))
+    state[keys.W_DEPTH] = forest.max_depth
 
 
 def init_settings(state) -> None:
     """Create the settings keys (every run: a widget that was not shown loses its key)."""
-    if FEATURE_BASE not in state:
-        state[FEATURE_BASE] = _presets()[_default_preset()]
-        state[S.W_PRESET] = _default_preset()
-    if FOREST_BASE not in state:
-        state[FOREST_BASE] = default_forest()
-    if NORMALIZATION not in state:
+    if keys.FEATURE_BASE not in state:
+        state[keys.FEATURE_BASE] = _presets()[_default_preset()]
+        state[keys.W_PRESET] = _default_preset()
+    if keys.FOREST_BASE not in state:
+        state[keys.FOREST_BASE] = default_forest()
+    if keys.NORMALIZATION not in state:
         from seg.images import Normalization
 
-        state[NORMALIZATION] = Normalization()
-    state.setdefault(S.W_PRESET, CUSTOM)
+        state[keys.NORMALIZATION] = Normalization()
+    state.setdefault(keys.W_PRESET, CUSTOM)
     missing_features = {}
-    _write_feature_widgets(missing_features, state[FEATURE_BASE])
+    _write_feature_widgets(missing_features, state[keys.FEATURE_BASE])
     missing_forest = {}
-    _write_forest_widgets(missing_forest, state[FOREST_BASE])
+    _write_forest_widgets(missing_forest, state[keys.FOREST_BASE])
     for key, value in {**missing_features, **missing_forest}.items():
         state.setdefault(key, value)
 
@@ -88,15 +85,15 @@ def init_settings(state) -> None:
 def adopt_model_settings(state, model) -> None:
     """Make a loaded model's feature/forest/normalisation settings the current ones (callbacks only)."""
     adopt_settings(state, model.feature_settings, model.forest_settings)
-    state[NORMALIZATION] = model.normalization
+    state[keys.NORMALIZATION] = model.normalization
 
 
 def adopt_settings(state, feature_settings, forest_settings) -> None:
     """Make these feature and forest settings the current ones (callbacks only)."""
-    state[FEATURE_BASE] = feature_settings
-    state[S.W_PRESET] = preset_of(feature_settings)
+    state[keys.FEATURE_BASE] = feature_settings
+    state[keys.W_PRESET] = preset_of(feature_settings)
     _write_feature_widgets(state, feature_settings)
-    state[FOREST_BASE] = forest_settings
+    state[keys.FOREST_BASE] = forest_settings
     _write_forest_widgets(state, forest_settings)
 
 
@@ -108,11 +105,11 @@ def preset_of(settings) -> str:
 
 def _on_preset() -> None:
     # A preset sets the features, not which channels feed them: the channel choice stays.
-    name = st.session_state[S.W_PRESET]
+    name = st.session_state[keys.W_PRESET]
     if name in _presets():
-        channels = tuple(st.session_state.get(S.W_CHANNELS) or ()) or None
+        channels = tuple(st.session_state.get(keys.W_CHANNELS) or ()) or None
         preset = dataclasses.replace(_presets()[name], channels=channels)
-        st.session_state[FEATURE_BASE] = preset
+        st.session_state[keys.FEATURE_BASE] = preset
         _write_feature_widgets(st.session_state, preset)
 
 
@@ -123,22 +120,22 @@ def _on_detail() -> None:
         current = feature_settings_from_widgets(st.session_state)
     except SettingsError:
         current = None
-    st.session_state[S.W_PRESET] = CUSTOM if current is None else preset_of(current)
+    st.session_state[keys.W_PRESET] = CUSTOM if current is None else preset_of(current)
 
 
 def feature_settings_from_widgets(state):
     """The :class:`seg.features.FeatureSettings` the widgets describe (SettingsError if invalid)."""
-    low, high = state[S.W_SIGMA_MIN], state[S.W_SIGMA_MAX]
-    base = state[FEATURE_BASE]
+    low, high = state[keys.W_SIGMA_MIN], state[keys.W_SIGMA_MAX]
+    base = state[keys.FEATURE_BASE]
     changes = dict(
-        feature_set=state[S.W_FEATURE_SET],
-        intensity=bool(state[S.W_INTENSITY]),
-        edges=bool(state[S.W_EDGES]),
-        texture=bool(state[S.W_TEXTURE]),
+        feature_set=state[keys.W_FEATURE_SET],
+        intensity=bool(state[keys.W_INTENSITY]),
+        edges=bool(state[keys.W_EDGES]),
+        texture=bool(state[keys.W_TEXTURE]),
         sigma_min=float(low),
         sigma_max=float(high),
-        channel_mode=state[S.W_CHANNEL_MODE],
-        channels=tuple(state.get(S.W_CHANNELS) or ()) or None,
+        channel_mode=state[keys.W_CHANNEL_MODE],
+        channels=tuple(state.get(keys.W_CHANNELS) or ()) or None,
     )
     if (float(low), float(high)) != (float(base.sigma_min), float(base.sigma_max)):
         changes["num_sigma"] = None  # a new range: let the engine pick the number of scales
@@ -147,7 +144,8 @@ def feature_settings_from_widgets(state):
 
 def forest_settings_from_widgets(state):
     """The :class:`seg.model.ForestSettings` the widgets describe."""
-    return dataclasses.replace(state[FOREST_BASE], n_estimators=int(state[S.W_TREES]), max_depth=state[S.W_DEPTH])
+    return dataclasses.replace(state[keys.FOREST_BASE], n_estimators=int(state[keys.W_TREES]),
+                               max_depth=state[keys.W_DEPTH])
 
 
 def settings_panel(n_channels: int):
@@ -159,38 +157,40 @@ def settings_panel(n_channels: int):
     presets = _presets()
     options = [*presets, CUSTOM]
     with st.expander("Features & classifier", expanded=False, key="settings_panel"):
-        st.selectbox("Feature preset", options, key=S.W_PRESET, on_change=_on_preset,
+        st.selectbox("Feature preset", options, key=keys.W_PRESET, on_change=_on_preset,
                      help="Scales of the features: small for fine texture and thin edges, large for blobs.")
-        st.radio("Feature set", ["basic", "extended"], key=S.W_FEATURE_SET, on_change=_on_detail, horizontal=True,
+        st.radio("Feature set", ["basic", "extended"], key=keys.W_FEATURE_SET, on_change=_on_detail, horizontal=True,
                  help="basic = scikit-image's multiscale_basic_features; extended adds more texture features.")
         with st.container(horizontal=True):
-            st.checkbox("Intensity", key=S.W_INTENSITY, on_change=_on_detail)
-            st.checkbox("Edges", key=S.W_EDGES, on_change=_on_detail)
-            st.checkbox("Texture", key=S.W_TEXTURE, on_change=_on_detail)
+            st.checkbox("Intensity", key=keys.W_INTENSITY, on_change=_on_detail)
+            st.checkbox("Edges", key=keys.W_EDGES, on_change=_on_detail)
+            st.checkbox("Texture", key=keys.W_TEXTURE, on_change=_on_detail)
         state = st.session_state
-        sigmas = sorted({*SIGMA_STEPS, float(state[S.W_SIGMA_MIN]), float(state[S.W_SIGMA_MAX])})
+        sigmas = sorted({*SIGMA_STEPS, float(state[keys.W_SIGMA_MIN]), float(state[keys.W_SIGMA_MAX])})
         with st.container(horizontal=True):
-            st.selectbox("Smallest σ", sigmas, key=S.W_SIGMA_MIN, on_change=_on_detail, format_func=lambda v: f"{v:g}",
+            st.selectbox("Smallest σ", sigmas, key=keys.W_SIGMA_MIN, on_change=_on_detail,
+                         format_func=lambda v: f"{v:g}",
                          help="Finest Gaussian scale of the features, in pixels.")
-            st.selectbox("Largest σ", sigmas, key=S.W_SIGMA_MAX, on_change=_on_detail, format_func=lambda v: f"{v:g}",
+            st.selectbox("Largest σ", sigmas, key=keys.W_SIGMA_MAX, on_change=_on_detail,
+                         format_func=lambda v: f"{v:g}",
                          help="Coarsest scale: about the size of the structures that matter.")
         if n_channels > 1:
-            st.radio("Colour channels", ["separate", "luminance"], key=S.W_CHANNEL_MODE, on_change=_on_detail,
+            st.radio("Colour channels", ["separate", "luminance"], key=keys.W_CHANNEL_MODE, on_change=_on_detail,
                      horizontal=True, help="luminance: edges and texture on the channel mean (faster).")
             # Channels another image had are dropped before the widget is drawn.
-            state[S.W_CHANNELS] = [c for c in state.get(S.W_CHANNELS) or [] if c < n_channels]
-            st.multiselect("Channels used", list(range(n_channels)), key=S.W_CHANNELS, on_change=_on_detail,
+            state[keys.W_CHANNELS] = [c for c in state.get(keys.W_CHANNELS) or [] if c < n_channels]
+            st.multiselect("Channels used", list(range(n_channels)), key=keys.W_CHANNELS, on_change=_on_detail,
                            format_func=lambda c: f"channel {c}", placeholder="all channels",
                            help="Only these channels feed the features (empty: all). Saved in the model.")
         else:
-            state[S.W_CHANNELS] = []
-        st.number_input("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=S.W_TREES, step=1,
+            state[keys.W_CHANNELS] = []
+        st.number_input("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=keys.W_TREES, step=1,
                         help="More trees: smoother probabilities, slower training and prediction.")
-        depths = sorted({*DEPTH_CHOICES, st.session_state[S.W_DEPTH]} - {None})
-        st.selectbox("Maximum tree depth", [None, *depths], key=S.W_DEPTH,
+        depths = sorted({*DEPTH_CHOICES, st.session_state[keys.W_DEPTH]} - {None})
+        st.selectbox("Maximum tree depth", [None, *depths], key=keys.W_DEPTH,
                      format_func=lambda d: "unlimited" if d is None else str(d),
                      help="Deeper trees fit the scribbles more closely (and may over-fit them).")
     from seg.ui.pipeline import Settings
 
     return Settings(feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
-                    st.session_state[NORMALIZATION])
+                    st.session_state[keys.NORMALIZATION])

@@ -29,6 +29,9 @@ Data keys
 ``seg.timings``         {"features": ms, "train": ms, "predict": ms, "render": ms} of update N
 ``seg.notice``          text explaining why there is no segmentation (or None)
 ``seg.upload_errors``   {uploader key: (file id, message)} the last refused upload per uploader
+``seg.feature_base``    FeatureSettings the settings widgets start from (fields without a widget)
+``seg.forest_base``     ForestSettings the forest widgets start from
+``seg.normalization``   Normalization of new models (a loaded model's own)
 ``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
 
 The feature caches, the cached pictures (``seg.backgrounds``, ``seg.display``) and the prediction
@@ -75,6 +78,9 @@ FLASH = "seg.flash"
 DOWNLOADS = "seg.downloads"
 MEASUREMENTS = "seg.measurements"
 STACK_MEASUREMENTS = "seg.stack_measurements"
+FEATURE_BASE = "seg.feature_base"
+FOREST_BASE = "seg.forest_base"
+NORMALIZATION = "seg.normalization"
 OBJECTS = "seg.objects"
 ACCURACY = "seg.accuracy"
 IMPORTED_LABELS = "seg.imported_labels"

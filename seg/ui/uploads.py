@@ -21,7 +21,7 @@ from seg.images import IMAGE_SUFFIXES
 from seg.ui import canvas as C
 from seg.ui import config
 from seg.ui import settings as settings_ui
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.pipeline import KEEP_UPLOADED_MODEL
 from seg.ui.state import ImageRecord, digest_bytes
 from seg.ui.text import escape_markdown
@@ -64,8 +64,8 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
 def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
     """Switch the session to the uploaded image (raises SegError, leaving the session unchanged)."""
     record = read_upload(name, data)
-    S.set_image(state, record)
-    state[S.W_SAMPLE] = None  # so that picking any sample again switches back to it
+    keys.set_image(state, record)
+    state[keys.W_SAMPLE] = None  # so that picking any sample again switches back to it
 
 
 def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
@@ -78,7 +78,7 @@ def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
     from seg.strokes import Annotations
 
     annotations = Annotations.from_json(data)
-    record: ImageRecord = state[S.IMAGE]
+    record: ImageRecord = state[keys.IMAGE]
     if tuple(annotations.image_shape) != record.shape:
         raise AnnotationError(
             f"these annotations were drawn on an image of shape (frames, height, width) = "
@@ -89,14 +89,14 @@ def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
 
     fit = image_fit(record)  # strokes are stored in image pixels
     frames = sorted({s.frame for s in annotations.strokes})
-    S.replace_classes(state, annotations.class_names, annotations.class_colors)
-    state[S.DRAWINGS] = {f: annotations.to_canvas_json(f, fit) for f in frames}
+    keys.replace_classes(state, annotations.class_names, annotations.class_colors)
+    state[keys.DRAWINGS] = {f: annotations.to_canvas_json(f, fit) for f in frames}
     C.remount(state)
-    state[S.TRAIN_KEY] = None
-    if state.get(S.MODEL_SOURCE) == "uploaded":
-        state[S.MODEL] = None
-        state[S.MODEL_SOURCE] = None
-    state[S.W_ACTIVE] = state[S.CLASSES][0].id
+    state[keys.TRAIN_KEY] = None
+    if state.get(keys.MODEL_SOURCE) == "uploaded":
+        state[keys.MODEL] = None
+        state[keys.MODEL_SOURCE] = None
+    state[keys.W_ACTIVE] = state[keys.CLASSES][0].id
     return len(annotations.strokes)
 
 
@@ -110,7 +110,7 @@ def use_model(state: MutableMapping[str, Any], data: bytes):
     from seg.persist import load_model
 
     model = load_model(data)
-    record: ImageRecord = state[S.IMAGE]
+    record: ImageRecord = state[keys.IMAGE]
     if model.n_channels != record.n_channels:
         raise ModelMismatchError(
             f"this model was trained on images with {model.n_channels} channel(s), but the current image "
@@ -118,16 +118,16 @@ def use_model(state: MutableMapping[str, Any], data: bytes):
         )
     C.sync_canvas(state, record.digest)
     colors = {c.lower() for c in model.class_colors}
-    state[S.DRAWINGS] = {f: C.keep_colors(d, colors) for f, d in state[S.DRAWINGS].items()}
+    state[keys.DRAWINGS] = {f: C.keep_colors(d, colors) for f, d in state[keys.DRAWINGS].items()}
     C.remount(state)
-    S.replace_classes(state, model.class_names, model.class_colors)
-    state[S.W_ACTIVE] = state[S.CLASSES][0].id
+    keys.replace_classes(state, model.class_names, model.class_colors)
+    state[keys.W_ACTIVE] = state[keys.CLASSES][0].id
     settings_ui.adopt_model_settings(state, model)
-    state[S.MODEL] = model
-    state[S.MODEL_SOURCE] = "uploaded"
-    state[S.MODEL_VERSION] = int(state[S.MODEL_VERSION]) + 1
-    state[S.TRAIN_KEY] = KEEP_UPLOADED_MODEL
-    state[S.NOTICE] = None
+    state[keys.MODEL] = model
+    state[keys.MODEL_SOURCE] = "uploaded"
+    state[keys.MODEL_VERSION] = int(state[keys.MODEL_VERSION]) + 1
+    state[keys.TRAIN_KEY] = KEEP_UPLOADED_MODEL
+    state[keys.NOTICE] = None
     return model
 
 
@@ -139,52 +139,52 @@ def _uploaded(key: str):
 
 
 def _record_error(key: str, uploaded, exc: SegError) -> None:
-    st.session_state[S.UPLOAD_ERRORS][key] = (uploaded.file_id, str(exc))
+    st.session_state[keys.UPLOAD_ERRORS][key] = (uploaded.file_id, str(exc))
 
 
 def _clear_error(key: str) -> None:
-    st.session_state[S.UPLOAD_ERRORS].pop(key, None)
+    st.session_state[keys.UPLOAD_ERRORS].pop(key, None)
 
 
 def on_image_upload() -> None:
-    uploaded = _uploaded(S.W_IMAGE_UPLOAD)
-    _clear_error(S.W_IMAGE_UPLOAD)
+    uploaded = _uploaded(keys.W_IMAGE_UPLOAD)
+    _clear_error(keys.W_IMAGE_UPLOAD)
     if uploaded is None:
         return
     try:
         open_image(st.session_state, uploaded.name, uploaded.getvalue())
     except SegError as exc:
-        _record_error(S.W_IMAGE_UPLOAD, uploaded, exc)
+        _record_error(keys.W_IMAGE_UPLOAD, uploaded, exc)
 
 
 def on_annotations_upload() -> None:
-    uploaded = _uploaded(S.W_ANNOTATIONS_UPLOAD)
-    _clear_error(S.W_ANNOTATIONS_UPLOAD)
+    uploaded = _uploaded(keys.W_ANNOTATIONS_UPLOAD)
+    _clear_error(keys.W_ANNOTATIONS_UPLOAD)
     if uploaded is None:
         return
     try:
         count = resume_annotations(st.session_state, uploaded.getvalue())
     except SegError as exc:
-        _record_error(S.W_ANNOTATIONS_UPLOAD, uploaded, exc)
+        _record_error(keys.W_ANNOTATIONS_UPLOAD, uploaded, exc)
     else:
-        S.flash(st.session_state, "success", f"Resumed {count} strokes from {uploaded.name}.")
+        keys.flash(st.session_state, "success", f"Resumed {count} strokes from {uploaded.name}.")
 
 
 def on_model_upload() -> None:
-    uploaded = _uploaded(S.W_MODEL_UPLOAD)
-    _clear_error(S.W_MODEL_UPLOAD)
+    uploaded = _uploaded(keys.W_MODEL_UPLOAD)
+    _clear_error(keys.W_MODEL_UPLOAD)
     if uploaded is None:
         return
     try:
         use_model(st.session_state, uploaded.getvalue())
     except (ModelFileError, ModelMismatchError, SegError) as exc:
-        _record_error(S.W_MODEL_UPLOAD, uploaded, exc)
+        _record_error(keys.W_MODEL_UPLOAD, uploaded, exc)
     else:
-        S.flash(st.session_state, "success", f"Using the model from {uploaded.name}.")
+        keys.flash(st.session_state, "success", f"Using the model from {uploaded.name}.")
 
 
 def show_upload_error(key: str, uploaded) -> None:
     """Show the refusal of the file currently in uploader ``key`` (if it was refused)."""
-    error = st.session_state[S.UPLOAD_ERRORS].get(key)
+    error = st.session_state[keys.UPLOAD_ERRORS].get(key)
     if error is not None and uploaded is not None and error[0] == uploaded.file_id:
         st.error(escape_markdown(error[1]), icon=":material/error:")  # quotes the file name

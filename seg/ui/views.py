@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from seg.ui import config
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.viewport import Viewport
 
@@ -65,7 +65,7 @@ def _display_frame(state: MutableMapping[str, Any], record: ImageRecord, frame: 
     two frames of this image: every view is a crop of it, with the frame's contrast stretch."""
     from seg.render import to_display_rgb
 
-    cache: dict = state[S.DISPLAY]
+    cache: dict = state[keys.DISPLAY]
     key = ("frame", record.digest, int(frame))
     if key not in cache:
         for old in [k for k in cache if k[0] == "frame" and k[1] != record.digest]:
@@ -88,7 +88,7 @@ def display_rgb(state: MutableMapping[str, Any], record: ImageRecord, frame: int
         _, height, width = record.shape
         viewport = Viewport(height, width, 0, 0, height, width, *viewport)
 
-    cache: dict = state[S.DISPLAY]
+    cache: dict = state[keys.DISPLAY]
     key = ("view", record.digest, int(frame), viewport.token())
     if key not in cache:
         for old in [k for k in cache if k[0] == "view" and k[1] != record.digest]:
@@ -135,7 +135,7 @@ def background_bytes(
     colors = tuple(c.color for c in classes)
     key = (scene.record.digest, int(scene.frame), scene.viewport.token(), shown.key if shown else None, look.view,
            round(float(look.opacity), 3), colors)
-    cache: dict = state[S.BACKGROUNDS]
+    cache: dict = state[keys.BACKGROUNDS]
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last
         return cache[key], key, 0.0
