@@ -232,7 +232,7 @@ def train(
     features: Sequence[np.ndarray] | None = None,
     dims: int = 2,
     spacing: Sequence[float] | None = None,
-    volume_features: str = "3d",
+    volume_features: str = "per_slice",
 ) -> Model:
     """Train a model on scribbles.
 
@@ -258,8 +258,9 @@ def train(
         (see :func:`seg.volumes.train_volume`).
     spacing : (dz, dy, dx), optional
         Voxel size of a volume (dims=3); default: the Volume's, else none (sigmas in voxels).
-    volume_features : {"3d", "per_slice"}
-        Volumetric features or 2-D features per z slice (dims=3).
+    volume_features : {"per_slice", "3d"}
+        2-D features per z slice (the default for volumes, chosen by measurement: see
+        bench/README.md) or volumetric features (dims=3).
 
     Returns
     -------

@@ -60,8 +60,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = _add_common(parser)
     group.add_argument("--dims", type=int, choices=(2, 3), default=2,
                        help="2: an image model (default); 3: a volume model")
-    group.add_argument("--volume-features", choices=("3d", "per_slice"), default="3d",
-                       help="volume model features: volumetric (3d, default) or 2-D per slice")
+    group.add_argument("--volume-features", choices=("per_slice", "3d"), default="per_slice",
+                       help="volume model features: 2-D per slice (default, see bench/README.md) or "
+                       "volumetric (3d)")
     group.add_argument("--class-names", default=None, metavar="A,B,...",
                        help="class names of a label-volume ANNOTATIONS file (comma-separated)")
 

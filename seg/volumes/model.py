@@ -140,7 +140,7 @@ def train_volume(
     forest: ForestSettings | None = None,
     normalization: Normalization | None = None,
     spacing: Sequence[float] | None = None,
-    mode: str = "3d",
+    mode: str = "per_slice",
 ):
     """Train a volume model (``seg.train(..., dims=3)``).
 
@@ -151,7 +151,8 @@ def train_volume(
         0 = unlabelled, 1..K = class; typically a few scribbled slices.
     spacing : (dz, dy, dx), optional
         Voxel size; default the Volume's (none for a plain array: sigmas in voxels).
-    mode : {"3d", "per_slice"}
+    mode : {"per_slice", "3d"}
+        2-D features of every slice (default) or volumetric features.
 
     Other parameters are those of :func:`seg.train`.
 

@@ -53,7 +53,7 @@ def workspace(tmp_path_factory):
 def _train(root, tmp_path, *extra):
     out = tmp_path / "vol.segmodel"
     assert main(["train", str(root / "vol.tif"), *extra, "--out", str(out), "--dims", "3",
-                 "--preset", "fine detail", "--trees", "20"]) == 0
+                 "--preset", "fine detail", "--trees", "20", "--volume-features", "3d"]) == 0
     return out
 
 

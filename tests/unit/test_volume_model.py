@@ -37,7 +37,8 @@ def scene():
 @pytest.fixture(scope="module")
 def model(scene):
     volume, labels, _ = scene
-    return seg.train(volume, labels, SETTINGS, ["background", "blob"], dims=3, spacing=(2.0, 1.0, 1.0))
+    return seg.train(volume, labels, SETTINGS, ["background", "blob"], dims=3, spacing=(2.0, 1.0, 1.0),
+                     volume_features="3d")
 
 
 def test_volume_model_labels_unseen_slices(scene, model):
@@ -78,7 +79,7 @@ def test_prediction_in_small_blocks_equals_one_block(scene, model):
 def test_multichannel_volume_and_volume_objects(scene):
     volume, labels, truth = scene
     two = np.stack([volume, 1 - volume], axis=-1)
-    model = seg.train(seg.Volume(two, (0.5, 0.25, 0.25), "µm"), labels, SETTINGS, dims=3)
+    model = seg.train(seg.Volume(two, (0.5, 0.25, 0.25), "µm"), labels, SETTINGS, dims=3, volume_features="3d")
     assert model.volume.spacing == (0.5, 0.25, 0.25) and model.n_channels == 2
     assert (model.predict(two) == truth).mean() > 0.9
     with pytest.raises(ModelMismatchError, match="channel"):
@@ -87,7 +88,8 @@ def test_multichannel_volume_and_volume_objects(scene):
 
 def test_per_slice_mode_uses_the_2d_features_of_each_slice(scene):
     volume, labels, truth = scene
-    model = seg.train(volume, labels, SETTINGS, dims=3, volume_features="per_slice")
+    model = seg.train(volume, labels, SETTINGS, dims=3)      # per slice is the default for volumes
+    assert model.volume.mode == "per_slice"
     assert model.n_features == SETTINGS.n_features(1)
     assert (model.predict(volume) == truth).mean() > 0.85
 
