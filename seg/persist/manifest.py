@@ -42,6 +42,8 @@ def parse_manifest(raw: bytes) -> dict:
         # A JSON escape can spell a lone surrogate ("\ud800"), which no file, CSV or terminal
         # can encode: refuse it here, not when the model is saved or its classes are printed.
         json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+    except ModelFileError:
+        raise
     except UnicodeEncodeError as exc:
         raise ModelFileError(f"{MANIFEST_NAME} in the model bundle holds text that is not valid Unicode "
                              f"({exc.reason} at {exc.object[exc.start:exc.end]!r}); the file was altered "
@@ -83,7 +85,8 @@ def _reject_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e400 parses as inf, which json.dumps cannot write back
-        raise ValueError(f"the number {text[:40]} is beyond the float range")
+        raise ModelFileError(f"{MANIFEST_NAME} in the model bundle holds the number {text[:40]}, which is "
+                             "beyond the float range; the file was altered. Save the model again from seg.")
     return value
 
 

@@ -696,3 +696,26 @@ def test_bundles_with_hostile_zip_structure_only_raise_model_file_error(bundle, 
             return
     prediction = model.predict(image)   # whatever loads must also work
     assert prediction.shape == image.shape and prediction.min() >= 1 and prediction.max() <= model.n_classes
+
+
+# --------------------------------------------------------------------------------- structure pre-scan
+
+_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8", "TIFF": b"II*\x00", "BMP": b"BM"}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(_MAGIC)),
+       st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(
+           [b"\xff\xda\x00\x02", b"\xff\xc2\x00\x0b\x08\xff\xff\xff\xff\x01\x01\x11\x00", b"\x00\x00\x00\x00IEND",
+            b"\x00\x00\x00\x00prVt\x00\x00\x00\x00", b"\xff\xff\xff\xd9", b"\x08\x00\x00\x00", b"\x00\x00"])),
+           max_size=40))
+def test_the_structure_prescan_ends_in_a_result_or_an_image_error(kind, pieces):
+    """Whatever follows a format's magic bytes, the pre-scan walks it to the end and either
+    passes or refuses with ImageError (no struct.error, IndexError or endless loop)."""
+    from seg.images.prescan import check_structure
+
+    data = _MAGIC[kind] + b"".join(pieces)
+    try:
+        check_structure(io.BytesIO(data), kind, "fuzz", max_frames=2)
+    except ImageError as exc:
+        assert str(exc)
