@@ -262,9 +262,15 @@ def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Seque
     mode, truncate = ("nearest", 4.0) if basic else ("reflect", 3.0)
     out = image
     for axis, (sigma, (lo, hi)) in enumerate(zip(sigmas, keep)):
+        # Only the kept range plus this kernel's radius is filtered: a small sigma does not pay for
+        # the largest one's margin. Where the crop is not the array's face, the border mode only
+        # touches values within the radius of it, all outside the kept range.
+        radius = gaussian_radius(sigma, truncate) if sigma > 1e-15 else 0
+        start, stop = max(0, lo - radius), min(out.shape[axis], hi + radius)
+        out = out[(slice(None),) * axis + (slice(start, stop),)]
         if sigma > 1e-15:
             out = ndi.gaussian_filter1d(out, sigma, axis=axis, mode=mode, truncate=truncate)
-        out = out[(slice(None),) * axis + (slice(lo, hi),)]
+        out = out[(slice(None),) * axis + (slice(lo - start, hi - start),)]
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -279,15 +285,15 @@ def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Seque
     previous = np.ascontiguousarray(image[tuple(slice(lo, hi) for lo, hi in keep)])
     for sigma in settings.sigmas():
         smooth = _smooth(image, [sigma / r for r in ratios], basic, keep)
-        # Features of one scale go straight to the output for a whole volume, else to a scratch
-        # array of the kept region whose inside is then copied.
-        dest, at = (out, slot) if whole else (np.empty((*smooth.shape, kinds), np.float32), 0)
         if basic:
+            # Straight to the output for a whole volume, else to a scratch array of the kept
+            # region whose inside is then copied (np.gradient needs the 2-voxel stencil around it).
+            dest, at = (out, slot) if whole else (np.empty((*smooth.shape, kinds), np.float32), 0)
             _basic_scale(smooth, settings, groups, ratios, dest, at)
+            if not whole:
+                out[..., slot:slot + kinds] = dest[inside]
         else:
-            _extended_scale(smooth, previous, sigma, settings, groups, ratios, dest, at)
-        if not whole:
-            out[..., slot:slot + kinds] = dest[inside]
+            _extended_scale(smooth, previous, sigma, settings, groups, ratios, out, slot, inside)
         slot += kinds
         previous = smooth
     return slot
@@ -310,30 +316,44 @@ def _basic_scale(smooth: np.ndarray, settings: FeatureSettings, groups: Sequence
 
 
 def _extended_scale(smooth: np.ndarray, previous: np.ndarray, sigma: float, settings: FeatureSettings,
-                    groups: Sequence[str], ratios: tuple[float, float, float], out: np.ndarray, slot: int) -> None:
+                    groups: Sequence[str], ratios: tuple[float, float, float], out: np.ndarray, slot: int,
+                    inside: tuple[slice, ...]) -> None:
+    """One scale's extended features of the ``inside`` voxels of the kept region ``smooth``.
+
+    Only the structure tensor needs the kept region (first derivatives over the integration
+    radius); its smoothing is cropped to ``inside`` pass by pass. Everything else is derived
+    from ``inside`` plus one voxel (the central-difference stencil).
+    """
     edges = "edges" in groups and settings.edges
     texture = "texture" in groups and settings.texture
+    near = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(inside, smooth.shape))
+    within = tuple(slice(s.start - n.start, s.stop - n.start) for s, n in zip(inside, near))
+    local = smooth[near]
     if "intensity" in groups and settings.intensity:
-        out[..., slot] = smooth
+        out[..., slot] = smooth[inside]
         slot += 1
-    first = [ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
+    first = [ndi.correlate1d(local, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
              for a in range(3)] if (edges or texture) else []
     if edges:
-        np.sqrt(first[0] ** 2 + first[1] ** 2 + first[2] ** 2, out=out[..., slot])
-        out[..., slot + 1] = sum(ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect")
+        np.sqrt((first[0] ** 2 + first[1] ** 2 + first[2] ** 2)[within], out=out[..., slot])
+        out[..., slot + 1] = sum(ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within]
                                  / np.float32(ratios[a] ** 2) for a in range(3))
-        np.subtract(previous, smooth, out=out[..., slot + 2])
+        np.subtract(previous[inside], smooth[inside], out=out[..., slot + 2])
         slot += 3
     if texture:
-        integration = tuple(structure_sigma(sigma) / r for r in ratios)
-        tensor = [ndi.gaussian_filter(first[a] * first[b], integration, mode="reflect", truncate=3.0)
+        integration = [structure_sigma(sigma) / r for r in ratios]
+        wide = [ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
+                for a in range(3)]
+        ranges = [(s.start, s.stop) for s in inside]
+        tensor = [_smooth(wide[a] * wide[b], integration, False, ranges)
                   for a, b in combinations_with_replacement(range(3), 2)]
+        del wide
         _eigenvalues(tensor, out, slot)
         del tensor
         hessian = [
-            ndi.correlate1d(smooth, [1.0, -2.0, 1.0], axis=a, mode="reflect") / np.float32(ratios[a] ** 2)
+            ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within] / np.float32(ratios[a] ** 2)
             if a == b else
-            ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect") / np.float32(ratios[b])
+            ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect")[within] / np.float32(ratios[b])
             for a, b in combinations_with_replacement(range(3), 2)
         ]
         _eigenvalues(hessian, out, slot + 3)
