@@ -50,6 +50,17 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return work
 
 
+@pytest.fixture
+def hosted_limits(monkeypatch) -> None:
+    """The app's pixel limits lowered to what a public host would set (16 MP per frame, 64 MP per
+    image; the defaults in seg/ui/config.py allow 1 G / 2 G since zoom and pan), so that the
+    bombs below stay small files."""
+    from seg.ui import config
+
+    monkeypatch.setattr(config, "MAX_FRAME_PIXELS", 16_000_000)
+    monkeypatch.setattr(config, "MAX_TOTAL_PIXELS", 64_000_000)
+
+
 def _plain(message: str) -> str:
     """A message as the user reads it: without Markdown escapes and invisible word joiners."""
     return message.replace("\\", "").replace("\u2060", "")
@@ -290,7 +301,7 @@ _IMAGE_CASES = {
 
 
 @pytest.mark.parametrize("case", list(_IMAGE_CASES))
-def test_hostile_images_on_the_main_page_are_refused_within_bounded_memory(case, workdir):
+def test_hostile_images_on_the_main_page_are_refused_within_bounded_memory(case, workdir, hosted_limits):
     name, make, words = _IMAGE_CASES[case]
     data = make()
     at = new_app()
@@ -347,7 +358,7 @@ def test_a_stack_of_10_000_small_pages_is_handled(workdir):
     assert peak < 256 * MB, peak / MB
 
 
-def test_a_frame_over_the_per_frame_limit_is_refused_before_it_is_decoded(workdir):
+def test_a_frame_over_the_per_frame_limit_is_refused_before_it_is_decoded(workdir, hosted_limits):
     """A 64-megapixel RGB PNG of zeros is 200 KB on disk and 192 MB decoded: the app's limit of
     16 MP per frame must refuse it from its header, as the total limit does."""
     data = _zeros_png(8000, 8000, channels=3)
