@@ -30,8 +30,8 @@ from seg.errors import SegError
 from seg.images import IMAGE_SUFFIXES
 from seg.ui.lifetime import run_finished, watch_session
 from seg.ui.objects import batch_objects_choice
+from seg.ui.state import MODEL as MODEL_KEY  # the main page's model (the contract)
 
-MODEL_KEY = "seg.model"
 IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["zip"]  # zip: OME-Zarr store
 GALLERY_SIZE = 24
 THUMBNAIL_SIDE = 160

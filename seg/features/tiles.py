@@ -161,13 +161,7 @@ class TileFeatures:
         if labels.shape != self.shape:
             raise SettingsError(f"labels of shape {labels.shape} do not match the frame {self.shape}")
         kept: dict[tuple[int, int], tuple[bytes, np.ndarray, np.ndarray]] = {}
-        tile_rows, tile_cols = self.grid
-        # which tiles hold labels: one pass over a coarse view of the label image
-        padded = np.zeros((tile_rows * self.tile, tile_cols * self.tile), dtype=bool)
-        padded[: self.shape[0], : self.shape[1]] = labels != 0
-        touched = padded.reshape(tile_rows, self.tile, tile_cols, self.tile).any(axis=(1, 3))
-        for row, col in zip(*np.nonzero(touched)):
-            key = (int(row), int(col))
+        for key in self._labelled_tiles(labels):
             block = np.ascontiguousarray(labels[self._windows[key].write])
             digest = hashlib.blake2b(block.tobytes(), digest_size=16).digest()
             previous = self._samples.get(key)
@@ -182,6 +176,17 @@ class TileFeatures:
             return np.empty((0, self.n_features), np.float32), np.empty(0, np.int64)
         ordered = [kept[key] for key in sorted(kept)]
         return np.concatenate([x for _, x, _ in ordered]), np.concatenate([y for _, _, y in ordered])
+
+    def _labelled_tiles(self, labels: np.ndarray) -> list[tuple[int, int]]:
+        """Tiles with any labelled pixel, row-major (looks only at the bands of rows with labels)."""
+        rows_labelled = labels.any(axis=1)
+        found = []
+        for row in range(self.grid[0]):
+            band = slice(row * self.tile, min((row + 1) * self.tile, self.shape[0]))
+            if rows_labelled[band].any():
+                columns = np.flatnonzero(labels[band].any(axis=0))
+                found += [(row, int(col)) for col in np.unique(columns // self.tile)]
+        return found
 
     def drop_tiles(self) -> None:
         """Drop the cached tiles, keep the labelled pixels' rows (a frame no longer looked at)."""
