@@ -179,7 +179,7 @@ class TileFeatures:
 
     def _labelled_tiles(self, labels: np.ndarray) -> list[tuple[int, int]]:
         """Tiles with any labelled pixel, row-major (looks only at the bands of rows with labels)."""
-        rows_labelled = labels.any(axis=1)
+        rows_labelled = np.asarray(labels.any(axis=1))
         found = []
         for row in range(self.grid[0]):
             band = slice(row * self.tile, min((row + 1) * self.tile, self.shape[0]))
