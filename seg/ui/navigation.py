@@ -1,8 +1,8 @@
 """Zoom and pan: which part of the image the canvas shows (:class:`seg.viewport.Viewport`).
 
 The canvas component has no zoom or pan of its own, so the app provides the view: a zoom
-selector (fit, 1:8 ... 8:1) with zoom-in/out buttons, buttons that move the view by most of a
-screen, and an overview of the whole frame (click it to centre the view there). Callbacks only
+selector (fit, 1:8 ... 8:1) with zoom-in/out buttons, buttons (and the arrow keys) that move
+the view by most of a screen, and an overview of the whole frame (click it to centre the view there). Callbacks only
 set ``seg.viewport``; the page then shows a new canvas for the new view, with the strokes
 projected into it (see :class:`seg.ui.canvas.MountedCanvas`).
 """
@@ -158,11 +158,12 @@ def navigation_bar(record: ImageRecord, frame: int) -> Viewport:
             st.button("", key=keys.W_ZOOM_OUT, icon=":material/zoom_out:", on_click=_step_zoom, args=(-1,),
                       help="Zoom out", disabled=state[keys.VIEWPORT] is None)
         if zoomed:
-            for key, icon, step, text in ((keys.W_PAN_LEFT, "arrow_back", (-PAN_STEP, 0), "left"),
-                                          (keys.W_PAN_UP, "arrow_upward", (0, -PAN_STEP), "up"),
-                                          (keys.W_PAN_DOWN, "arrow_downward", (0, PAN_STEP), "down"),
-                                          (keys.W_PAN_RIGHT, "arrow_forward", (PAN_STEP, 0), "right")):
-                st.button("", key=key, icon=f":material/{icon}:", on_click=_pan, args=step, help=f"Move {text}")
+            for key, icon, step, arrow in ((keys.W_PAN_LEFT, "arrow_back", (-PAN_STEP, 0), "Left"),
+                                           (keys.W_PAN_UP, "arrow_upward", (0, -PAN_STEP), "Up"),
+                                           (keys.W_PAN_DOWN, "arrow_downward", (0, PAN_STEP), "Down"),
+                                           (keys.W_PAN_RIGHT, "arrow_forward", (PAN_STEP, 0), "Right")):
+                st.button("", key=key, icon=f":material/{icon}:", on_click=_pan, args=step, shortcut=arrow,
+                          help=f"Move {arrow.lower()} (or the {arrow.lower()} arrow key)")
         st.caption(escape_markdown(
             f"x {view.left}–{view.left + view.width}, y {view.top}–{view.top + view.height} of "
             f"{view.image_width}×{view.image_height} · zoom {zoom_label(view.zoom)}"), width="content")

@@ -169,6 +169,14 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     if os.environ.get("SEG_UPDATE_README_SCREENSHOT") == "1":
         H.screenshot(page, NAVIGATION_SCREENSHOT)
 
+    # The arrow keys move the view by 80 % of a screen.
+    before = H.update_number(page)
+    page.mouse.move(5, 5)
+    page.keyboard.press("ArrowLeft")
+    H.wait_for_update(page, before + 1, timeout_ms=120_000)
+    H.wait_until_settled(page, timeout_ms=120_000)
+    assert view_of(page)["left"] == view_b["left"] - 608 and view_of(page)["top"] == view_b["top"]
+
     # Back to region A: its strokes were kept and its overlay is right for the retrained model.
     view_a2 = centre_on(page, 1400, 1420)
     assert view_a2 == view_a
