@@ -159,6 +159,14 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     disk_b = draw_image_stroke(page, view_b, [(6880.5, 6790.5), (6930.5, 6800.5)])
     H.pick_class(page, 0)
     background_b = draw_image_stroke(page, view_b, [(6700.5, 7150.5), (6900.5, 7200.5)])
+    # A stroke undone with the canvas's own toolbar at this zoom is gone from the annotations.
+    undone = draw_image_stroke(page, view_b, [(6650.5, 6700.5), (6700.5, 6650.5)])
+    box = H.canvas_box(page, view_b["width"], view_b["height"])
+    page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+    page.wait_for_timeout(400)
+    before = H.update_number(page)
+    page.locator('.st-key-canvas_area [aria-label="Undo"]').first.click()
+    H.wait_for_update(page, before + 1, timeout_ms=120_000)
     H.wait_until_settled(page, timeout_ms=120_000)
     picture = H.background_picture(page)
     assert overlay_class(picture, view_b, 6900, 6800) == 2
@@ -193,6 +201,7 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     assert set(np.unique(labels[1000:2000, 1000:2000])) == {0, 1, 2}
     assert set(np.unique(labels[6500:7500, 6500:7500])) == {0, 1, 2}
     assert not labels[3000:5000, 3000:5000].any()
+    assert all(labels[int(y), int(x)] == 0 for x, y in undone)       # undone at 1:1, 5000 px away
 
     # The whole image, segmented through the tiled path, downloaded at full resolution.
     H.button(page, "w_segment_whole").click()
