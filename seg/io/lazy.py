@@ -5,7 +5,8 @@ pixels in a ``(T, H, W, C)`` dask array whose blocks are the store's chunks, rea
 computed, on whichever thread, process or cluster worker computes it. Frames are the image's
 ``t`` and ``z`` axes (outer first, as :func:`seg.images.read_image` does for TIFF stacks); ``c`` is
 the channel axis. The physical pixel size of the chosen resolution level is kept
-(:attr:`LazyImage.scale`) so that label images and areas carry the image's units.
+(:attr:`LazyImage.scale`; for an OME-TIFF from its ``PhysicalSizeY/X``) so that label images
+and areas carry the image's units.
 
 Limits checked before any pixel is read: ``T * H * W <= max_pixels``; the dtype is one seg
 predicts on (uint8, uint16, float32); one stored chunk decodes to at most
@@ -204,6 +205,7 @@ def _open_tiff(path: Path, level: int, max_pixels: int) -> LazyImage:
             level = _level(level, levels, f"TIFF {path.name!r}")
             photometric = series.keyframe.photometric
             store = series.aszarr(level=level)
+            physical = _ome_tiff_pixel_size(tif)
         array = zarr.open_array(store, mode="r")
     except OmeZarrError:
         raise
@@ -217,10 +219,47 @@ def _open_tiff(path: Path, level: int, max_pixels: int) -> LazyImage:
     _check_array(tuple(array.shape), tuple(array.chunks), np.dtype(array.dtype), seg_axes,
                  max_pixels, what)
     data = da.from_zarr(array)
+    scale = [1.0] * len(seg_axes)
+    if physical is not None:  # level 0's pixel size; level k is 2**k coarser in y and x
+        (size_y, size_x), unit = physical
+        names = [axis.name for axis in seg_axes]
+        scale[names.index("y")], scale[names.index("x")] = size_y * 2**level, size_x * 2**level
+        seg_axes = tuple(Axis(a.name, unit if a.name in "yx" else a.unit) for a in seg_axes)
     return LazyImage(
         data=_as_frames(data, seg_axes), axes=seg_axes, shape=tuple(int(n) for n in array.shape),
-        scale=(1.0,) * len(seg_axes), version=None, level=level, levels=levels,
+        scale=tuple(scale), version=None, level=level, levels=levels,
     )
+
+
+_OME_UNITS = {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter",
+              "m": "meter", "Å": "angstrom"}
+_MAX_OME_XML = 1 << 20
+
+
+def _ome_tiff_pixel_size(tif: Any) -> tuple[tuple[float, float], str | None] | None:
+    """``((y, x), unit)`` from an OME-TIFF's first image (PhysicalSizeY/X), or None.
+
+    Untrusted XML: only read when under 1 MiB; anything missing, non-numeric or not > 0 means
+    "unknown" (None), never an error: the pixel size only labels the areas.
+    """
+    import math
+
+    import tifffile
+
+    try:
+        text = tif.ome_metadata if tif.is_ome else None
+        if not text or len(text) > _MAX_OME_XML:
+            return None
+        image = tifffile.xml2dict(text)["OME"]["Image"]
+        pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+        size_y, size_x = float(pixels["PhysicalSizeY"]), float(pixels["PhysicalSizeX"])
+        units = {pixels.get("PhysicalSizeYUnit", "µm"), pixels.get("PhysicalSizeXUnit", "µm")}
+    except Exception:  # noqa: BLE001 - absent or malformed metadata: the size is unknown
+        return None
+    if not all(math.isfinite(v) and v > 0 for v in (size_y, size_x)):
+        return None
+    unit = _OME_UNITS.get(units.pop()) if len(units) == 1 else None
+    return (size_y, size_x), unit
 
 
 def open_lazy_image(location: str | os.PathLike, *, level: int = 0,

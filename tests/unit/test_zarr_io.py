@@ -78,6 +78,16 @@ def test_tiled_compressed_tiff_is_read_chunk_by_chunk(tmp_path):
     np.testing.assert_array_equal(image.data.compute()[0], data)
 
 
+def test_ome_tiff_pixel_size_is_kept(tmp_path):
+    data = _image((128, 96))
+    path = tmp_path / "scaled.ome.tif"
+    tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", ome=True,
+                     metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25})
+    image = open_lazy_image(path)
+    assert image.scale == (0.25, 0.5)
+    assert image.pixel_area == (0.125, "micrometer")
+
+
 def test_tiff_stack_frames_follow_tifffile_axes(tmp_path):
     data = _image((3, 50, 40))
     path = tmp_path / "stack.ome.tif"
