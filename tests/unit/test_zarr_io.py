@@ -16,7 +16,11 @@ from seg.io import LabelStoreWriter, check_zip_store, open_lazy_image, zip_store
 from seg.io.ngff import Axis
 from tests.unit.zarr_helpers import set_attributes, write_ome_zarr
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "ngff"
+def _schema_folder(version: str) -> Path:
+    """The OME-Zarr specification's JSON schemas for ``version``, as the ngff-zarr wheel ships them."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("ngff_zarr") / "spec" / version / "schemas"))
 RNG = np.random.default_rng(5)
 
 
@@ -179,11 +183,11 @@ def _validator(version: str, name: str):
     from referencing.jsonschema import DRAFT202012
 
     resources = []
-    for path in sorted((SCHEMAS / version).glob("*.schema")):
+    for path in sorted(_schema_folder(version).glob("*.schema")):
         schema = json.loads(path.read_text())
         resources.append((schema["$id"], Resource.from_contents(
             schema, default_specification=DRAFT202012)))
-    schema = json.loads((SCHEMAS / version / f"{name}.schema").read_text())
+    schema = json.loads((_schema_folder(version) / f"{name}.schema").read_text())
     return jsonschema.Draft202012Validator(schema, registry=Registry().with_resources(resources))
 
 
