@@ -16,6 +16,7 @@ from seg.io import LabelStoreWriter, check_zip_store, open_lazy_image, zip_store
 from seg.io.ngff import Axis
 from tests.unit.zarr_helpers import set_attributes, write_ome_zarr
 
+
 def _schema_folder(version: str) -> Path:
     """The OME-Zarr specification's JSON schemas for ``version``, as the ngff-zarr wheel ships them."""
     import importlib.resources
