@@ -35,8 +35,9 @@ def segment() -> None:
             pen = page.drawing_controls()
         settings = page.guarded(settings_panel, record.n_channels)
         page.resume_panel()
-        label_import.import_panel(st.session_state, record, st.session_state.get(keys.W_FRAME, 0),
-                                  st.session_state[keys.CLASSES])
+        label_import.import_panel(
+            st.session_state, record, st.session_state.get(keys.W_FRAME, 0), st.session_state[keys.CLASSES]
+        )
     st.title("Trainable segmentation")
     st.caption(config.HINT)
     page.show_flash()
@@ -76,8 +77,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     if state[keys.MODEL] is not None:
         files.append(downloads.model_download(record, state[keys.MODEL]))
     if labelled:
-        measure_panel = st.expander("Measurements", key="measure_panel", on_change="rerun",
-                                    icon=":material/analytics:")
+        measure_panel = st.expander("Measurements", key="measure_panel", on_change="rerun", icon=":material/analytics:")
         with measure_panel:
             if measure_panel.open:
                 measurements.frame_panel(state, record, prediction, classes)
@@ -86,14 +86,16 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         with objects_panel:
             if objects_panel.open:
                 files += page.guarded(objects.objects_panel, state, record, prediction, classes) or []
-        accuracy_panel = st.expander("How good is it?", key="accuracy_panel", on_change="rerun",
-                                     icon=":material/fact_check:")
+        accuracy_panel = st.expander(
+            "How good is it?", key="accuracy_panel", on_change="rerun", icon=":material/fact_check:"
+        )
         with accuracy_panel:
             if accuracy_panel.open:
                 page.guarded(accuracy.accuracy_panel, state, record, prediction, labels, classes)
     if record.n_frames > 1 and state[keys.MODEL] is not None:
-        stack_panel = st.expander("Measure all frames", key="stack_panel", on_change="rerun",
-                                  icon=":material/timeline:")
+        stack_panel = st.expander(
+            "Measure all frames", key="stack_panel", on_change="rerun", icon=":material/timeline:"
+        )
         with stack_panel:
             if stack_panel.open:
                 files += measurements.stack_panel(state, record, state[keys.MODEL], classes)
@@ -107,7 +109,9 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     page.status_line(status, run, update)
 
 
-st.navigation([
-    st.Page(segment, title="Segment", icon=":material/brush:", default=True),
-    st.Page("pages/1_Batch_apply.py", title="Batch apply", icon=":material/photo_library:"),
-]).run()
+st.navigation(
+    [
+        st.Page(segment, title="Segment", icon=":material/brush:", default=True),
+        st.Page("pages/1_Batch_apply.py", title="Batch apply", icon=":material/photo_library:"),
+    ]
+).run()

@@ -38,7 +38,7 @@ from seg.forest import Forest, ForestSettings
 from seg.images import Normalization, normalize
 
 OUT = Path(__file__).resolve().parent / "results" / "accuracy_estimate.json"
-SEED_OFFSET = 7000   # scribble seeds 7000 + 100 * slice + i: never used while tuning
+SEED_OFFSET = 7000  # scribble seeds 7000 + 100 * slice + i: never used while tuning
 
 
 def _features(image: np.ndarray) -> np.ndarray:
@@ -80,23 +80,37 @@ def one_case(image, truth, features, n_strokes: int, seed: int) -> dict:
     seconds = time.perf_counter() - start
     low, high = report.interval
     return {
-        "strokes_per_class": n_strokes, "seed": seed, "strokes": len(group_class), "true": true,
-        "estimate": report.accuracy, "low": low, "high": high, "inside": bool(low <= true <= high),
-        "width": high - low, "held_out": report.held_out_accuracy,
+        "strokes_per_class": n_strokes,
+        "seed": seed,
+        "strokes": len(group_class),
+        "true": true,
+        "estimate": report.accuracy,
+        "low": low,
+        "high": high,
+        "inside": bool(low <= true <= high),
+        "width": high - low,
+        "held_out": report.held_out_accuracy,
         "loso": _leave_one_stroke_out(x, y, group, len(group_class), settings),
-        "pixel_cv": _pixel_cv(x, y, settings), "seconds": seconds,
+        "pixel_cv": _pixel_cv(x, y, settings),
+        "seconds": seconds,
     }
 
 
 def summarise(cases: list[dict]) -> dict:
     true = np.array([c["true"] for c in cases])
-    out = {"cases": len(cases),
-           "coverage": float(np.mean([c["inside"] for c in cases])),
-           "median_width": float(np.median([c["width"] for c in cases]))}
+    out = {
+        "cases": len(cases),
+        "coverage": float(np.mean([c["inside"] for c in cases])),
+        "median_width": float(np.median([c["width"] for c in cases])),
+    }
     for name in ("estimate", "loso", "pixel_cv", "held_out"):
         error = np.array([c[name] for c in cases]) - true
-        out[name] = {"bias": float(error.mean()), "mae": float(np.abs(error).mean()),
-                     "min_error": float(error.min()), "max_error": float(error.max())}
+        out[name] = {
+            "bias": float(error.mean()),
+            "mae": float(np.abs(error).mean()),
+            "min_error": float(error.min()),
+            "max_error": float(error.max()),
+        }
     return out
 
 
@@ -109,14 +123,18 @@ def time_app_path(repeats: int = 5) -> dict:
     features = _features(image)
     mask = labels > 0
     proba = Forest.fit(features[mask], labels[mask].astype(np.int64), 2, ForestSettings()).predict_proba(features)
-    estimate_accuracy(image, labels, features=[features], proba=[proba])   # warm-up
+    estimate_accuracy(image, labels, features=[features], proba=[proba])  # warm-up
     walls = []
     for _ in range(repeats):
         start = time.perf_counter()
         estimate_accuracy(image, labels, features=[features], proba=[proba])
         walls.append(time.perf_counter() - start)
-    return {"pixels": int(image.size), "strokes": len(stroke_groups(labels)[1]),
-            "median_seconds": float(np.median(walls)), "walls": walls}
+    return {
+        "pixels": int(image.size),
+        "strokes": len(stroke_groups(labels)[1]),
+        "median_seconds": float(np.median(walls)),
+        "walls": walls,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,31 +156,63 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.seeds):
                 case = one_case(image, truth, features, n_strokes, SEED_OFFSET + 100 * index + i)
                 cases.append({"slice": index, **case})
-                print(f"slice {index:2d} strokes {n_strokes} seed {case['seed']}: true {case['true']:.3f} "
-                      f"estimate {case['estimate']:.3f} [{case['low']:.3f}, {case['high']:.3f}] "
-                      f"LOSO {case['loso']:.3f} pixel CV {case['pixel_cv']:.3f}", flush=True)
+                print(
+                    f"slice {index:2d} strokes {n_strokes} seed {case['seed']}: true {case['true']:.3f} "
+                    f"estimate {case['estimate']:.3f} [{case['low']:.3f}, {case['high']:.3f}] "
+                    f"LOSO {case['loso']:.3f} pixel CV {case['pixel_cv']:.3f}",
+                    flush=True,
+                )
     summaries = {str(n): summarise([c for c in cases if c["strokes_per_class"] == n]) for n in args.strokes}
     summaries["all"] = summarise(cases)
     rows = []
     for key, s in summaries.items():
-        for name, label in (("estimate", "seg.estimate_accuracy"), ("loso", "leave-one-stroke-out CV"),
-                            ("pixel_cv", "pixel-wise 5-fold CV")):
+        for name, label in (
+            ("estimate", "seg.estimate_accuracy"),
+            ("loso", "leave-one-stroke-out CV"),
+            ("pixel_cv", "pixel-wise 5-fold CV"),
+        ):
             e = s[name]
             inside = f"{s['coverage']:.0%}" if name == "estimate" else ""
             width = f"{s['median_width']:.3f}" if name == "estimate" else ""
-            rows.append([key, label, s["cases"], f"{e['bias']:+.3f}", f"{e['mae']:.3f}",
-                         f"{e['min_error']:+.3f} … {e['max_error']:+.3f}", inside, width])
+            rows.append(
+                [
+                    key,
+                    label,
+                    s["cases"],
+                    f"{e['bias']:+.3f}",
+                    f"{e['mae']:.3f}",
+                    f"{e['min_error']:+.3f} … {e['max_error']:+.3f}",
+                    inside,
+                    width,
+                ]
+            )
     print()
-    print(format_table(["strokes/class", "method", "cases", "bias", "MAE", "error range",
-                        "true in 90 % interval", "median width"], rows, align="llrrrrrr"))
+    print(
+        format_table(
+            ["strokes/class", "method", "cases", "bias", "MAE", "error range", "true in 90 % interval", "median width"],
+            rows,
+            align="llrrrrrr",
+        )
+    )
     timing = None if args.quick else time_app_path()
     if timing:
-        print(f"\nApp path at 1 MP ({timing['strokes']} strokes, features and probabilities cached): "
-              f"{timing['median_seconds']:.2f} s median")
+        print(
+            f"\nApp path at 1 MP ({timing['strokes']} strokes, features and probabilities cached): "
+            f"{timing['median_seconds']:.2f} s median"
+        )
     load_after = load_average()
     print(f"load average: before {load_before}, after {load_after}")
-    write_json(args.out, {"machine": machine_info(), "load_before": load_before, "load_after": load_after,
-                          "summary": summaries, "cases": cases, "timing": timing})
+    write_json(
+        args.out,
+        {
+            "machine": machine_info(),
+            "load_before": load_before,
+            "load_after": load_after,
+            "summary": summaries,
+            "cases": cases,
+            "timing": timing,
+        },
+    )
     return 0
 
 

@@ -88,16 +88,24 @@ def _train_model():
 def _throughput(model, paths, out: Path, client=None) -> dict:
     report = batch.run_batch(model, paths, out, client=client)
     assert not report.failed, report.summary()
-    return {"images": len(paths), "megapixels": report.megapixels, "seconds": report.seconds,
-            "mp_per_s": report.megapixels / report.seconds}
+    return {
+        "images": len(paths),
+        "megapixels": report.megapixels,
+        "seconds": report.seconds,
+        "mp_per_s": report.megapixels / report.seconds,
+    }
 
 
 def _cluster_throughput(model, paths, out: Path, workers: int) -> dict:
     from distributed import Client, LocalCluster
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         startup = time.perf_counter() - start
         batch.run_batch(model, paths[:workers], out / "warm", client=client)  # numba cache, imports
         result = _throughput(model, paths, out / "run", client)
@@ -122,9 +130,11 @@ def _tiled_memory(model_path: Path, side: int, tile: int, work: Path, model) -> 
     _huge_image(image_path, side)
     start = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, str(model_path), str(image_path),
-         str(work / "huge_out"), str(tile)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(model_path), str(image_path), str(work / "huge_out"), str(tile)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     seconds = time.perf_counter() - start
     if run.returncode != 0:
@@ -133,8 +143,12 @@ def _tiled_memory(model_path: Path, side: int, tile: int, work: Path, model) -> 
     n_features = model.feature_settings.n_features(1)
     margin = model.feature_settings.margin()
     return {
-        "side": side, "tile": tile, "margin": margin, "features": n_features,
-        "seconds": seconds, "mp_per_s": side * side / 1e6 / seconds,
+        "side": side,
+        "tile": tile,
+        "margin": margin,
+        "features": n_features,
+        "seconds": seconds,
+        "mp_per_s": side * side / 1e6 / seconds,
         "peak_rss_bytes": max(phases.values()),
         "peak_rss_bytes_by_phase": phases,
         "untiled_feature_stack_bytes": side * side * n_features * 4,
@@ -164,15 +178,19 @@ def main() -> None:
         results["tiled_memory"] = _tiled_memory(model_path, args.huge, args.tile, work, model)
 
     print(f"{'batch of ' + str(args.images) + ' ISBI slices':<34}{'seconds':>9}{'MP/s':>8}")
-    for key, label in [("in_process", "in process (numba, all cores)"),
-                       ("dask_1_worker", "LocalCluster, 1 worker"),
-                       ("dask_2_workers", "LocalCluster, 2 workers")]:
+    for key, label in [
+        ("in_process", "in process (numba, all cores)"),
+        ("dask_1_worker", "LocalCluster, 1 worker"),
+        ("dask_2_workers", "LocalCluster, 2 workers"),
+    ]:
         row = results[key]
         print(f"{label:<34}{row['seconds']:>9.2f}{row['mp_per_s']:>8.2f}")
     mem = results["tiled_memory"]
     gib = 1 << 30
-    print(f"\ntiled {mem['side']}x{mem['side']} grey, tile {mem['tile']} (+{mem['margin']} px margin), "
-          f"{mem['features']} features: {mem['seconds']:.1f} s ({mem['mp_per_s']:.2f} MP/s)")
+    print(
+        f"\ntiled {mem['side']}x{mem['side']} grey, tile {mem['tile']} (+{mem['margin']} px margin), "
+        f"{mem['features']} features: {mem['seconds']:.1f} s ({mem['mp_per_s']:.2f} MP/s)"
+    )
     for name, value in mem["peak_rss_bytes_by_phase"].items():
         print(f"  peak RSS during {name:<38}{value / gib:6.2f} GiB")
     print(f"  untiled feature stack    {mem['untiled_feature_stack_bytes'] / gib:6.2f} GiB (never allocated)")

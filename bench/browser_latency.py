@@ -43,8 +43,8 @@ from tests.e2e import helpers as H  # noqa: E402
 
 RESULTS = HERE / "results" / "browser.json"
 SCREENSHOT = REPO / "tests" / "e2e" / "artifacts" / "bench-browser-latency.png"  # git-ignored
-MEMBRANE, CELL = 1, 2          # class 1 and 2 of the app's radio (first and second option)
-SLICES = (0, 1, 2, 3)          # ISBI slices of the 2x2 mosaic
+MEMBRANE, CELL = 1, 2  # class 1 and 2 of the app's radio (first and second option)
+SLICES = (0, 1, 2, 3)  # ISBI slices of the 2x2 mosaic
 STROKE_TIMEOUT_MS = 60_000
 
 # Injected before the app's own scripts: timestamps on the page clock (performance.now()).
@@ -92,7 +92,7 @@ def _cell_stroke(truth: np.ndarray, distance: np.ndarray, rng) -> list[tuple[flo
     rows, cols = np.nonzero(distance > 14)
     for index in rng.permutation(len(rows)):
         r, c = int(rows[index]), int(cols[index])
-        if c - 20 >= 0 and c + 20 < truth.shape[1] and (distance[r, c - 20:c + 21] > 6).all():
+        if c - 20 >= 0 and c + 20 < truth.shape[1] and (distance[r, c - 20 : c + 21] > 6).all():
             return [(c - 20.0, float(r)), (float(c), float(r)), (c + 20.0, float(r))]
     raise RuntimeError("no cell interior wide enough for a 40 px stroke")
 
@@ -106,9 +106,19 @@ def _membrane_stroke(skeleton: np.ndarray, rng, length: int = 30) -> list[tuple[
         seen = {path[0]}
         while len(path) < length:
             r, c = path[-1]
-            step = next(((r + dr, c + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)
-                         if (dr or dc) and 0 <= r + dr < height and 0 <= c + dc < width
-                         and skeleton[r + dr, c + dc] and (r + dr, c + dc) not in seen), None)
+            step = next(
+                (
+                    (r + dr, c + dc)
+                    for dr in (-1, 0, 1)
+                    for dc in (-1, 0, 1)
+                    if (dr or dc)
+                    and 0 <= r + dr < height
+                    and 0 <= c + dc < width
+                    and skeleton[r + dr, c + dc]
+                    and (r + dr, c + dc) not in seen
+                ),
+                None,
+            )
             if step is None:
                 break
             path.append(step)
@@ -126,8 +136,10 @@ def plan_strokes(truth: np.ndarray, count: int, seed: int = 0) -> list[tuple[int
     rng = np.random.default_rng(seed)
     distance = ndi.distance_transform_edt(truth == CELL)
     skeleton = skeletonize(truth == MEMBRANE)
-    return [(MEMBRANE, _membrane_stroke(skeleton, rng)) if i % 2 == 0 else (CELL, _cell_stroke(truth, distance, rng))
-            for i in range(count)]
+    return [
+        (MEMBRANE, _membrane_stroke(skeleton, rng)) if i % 2 == 0 else (CELL, _cell_stroke(truth, distance, rng))
+        for i in range(count)
+    ]
 
 
 # --------------------------------------------------------------------------- measuring
@@ -148,7 +160,10 @@ def measure_stroke(page, box: H.CanvasBox, label: int, points) -> dict:
     target = before + 1
     page.wait_for_function(
         "([n, p]) => { const q = window.__segProbe; return (String(n) in q.markers) && q.paints.length > p; }",
-        arg=[target, paints], timeout=STROKE_TIMEOUT_MS, polling=20)
+        arg=[target, paints],
+        timeout=STROKE_TIMEOUT_MS,
+        polling=20,
+    )
     H.wait_for_update(page, target)
     probe = page.evaluate("window.__segProbe")
     up = probe["ups"][ups]
@@ -222,22 +237,40 @@ def _first_stroke(page, box, label, points) -> dict:
 
 
 def report(results: dict) -> str:
-    rows = [[i + 1, "membrane" if m["label"] == MEMBRANE else "cell", f"{m['paint_ms']:.0f}",
-             f"{m['marker_ms']:.0f}", f"{m['overlay_ms']:.0f}",
-             " ".join(f"{k} {v:.0f}" for k, v in m["server_ms"].items())]
-            for i, m in enumerate(results["per_stroke"])]
+    rows = [
+        [
+            i + 1,
+            "membrane" if m["label"] == MEMBRANE else "cell",
+            f"{m['paint_ms']:.0f}",
+            f"{m['marker_ms']:.0f}",
+            f"{m['overlay_ms']:.0f}",
+            " ".join(f"{k} {v:.0f}" for k, v in m["server_ms"].items()),
+        ]
+        for i, m in enumerate(results["per_stroke"])
+    ]
     for name in ("median", "p90"):
-        rows.append([name, "", f"{results[f'paint_{name}_ms']:.0f}", f"{results[f'marker_{name}_ms']:.0f}",
-                     f"{results[f'overlay_{name}_ms']:.0f}", ""])
+        rows.append(
+            [
+                name,
+                "",
+                f"{results[f'paint_{name}_ms']:.0f}",
+                f"{results[f'marker_{name}_ms']:.0f}",
+                f"{results[f'overlay_{name}_ms']:.0f}",
+                "",
+            ]
+        )
     first = results["first_overlay"]
-    return "\n".join([
-        f"Browser: mouse-up -> overlay on {results['image']} (canvas {results['canvas']}), "
-        f"load average {results['load_average']}",
-        common.format_table(["stroke", "class", "paint ms", "marker ms", "overlay ms", "server (ms)"], rows,
-                            align="llrrrl"),
-        f"first overlay (second warm-up stroke, both classes drawn): paint {first['paint_ms']:.0f} ms, "
-        f"marker {first['marker_ms']:.0f} ms, overlay {first['overlay_ms']:.0f} ms",
-    ])
+    return "\n".join(
+        [
+            f"Browser: mouse-up -> overlay on {results['image']} (canvas {results['canvas']}), "
+            f"load average {results['load_average']}",
+            common.format_table(
+                ["stroke", "class", "paint ms", "marker ms", "overlay ms", "server (ms)"], rows, align="llrrrl"
+            ),
+            f"first overlay (second warm-up stroke, both classes drawn): paint {first['paint_ms']:.0f} ms, "
+            f"marker {first['marker_ms']:.0f} ms, overlay {first['overlay_ms']:.0f} ms",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

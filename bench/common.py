@@ -77,7 +77,7 @@ class Timing:
 
     def step_medians(self) -> dict[str, float]:
         """Median seconds of every named step over the repetitions that recorded it."""
-        names = list(dict.fromkeys(name for steps in self.steps for name in steps))   # first-seen order
+        names = list(dict.fromkeys(name for steps in self.steps for name in steps))  # first-seen order
         return {name: statistics.median(s[name] for s in self.steps if name in s) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,8 +306,11 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], *, ali
         padded = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1))
-                          for w, a in zip(widths, align)) + "|"
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1)) for w, a in zip(widths, align))
+        + "|"
+    )
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 N_SLICES = 30
-MAX_SCRIBBLE_FRACTION = 0.02   # simulated scribbles must stay below this share of the pixels
+MAX_SCRIBBLE_FRACTION = 0.02  # simulated scribbles must stay below this share of the pixels
 
 # 8-neighbour steps in a fixed order, so that stroke tracing is deterministic.
 _STEPS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
@@ -225,7 +225,7 @@ def texture_mosaic(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     image = np.zeros((size, size), np.float64)
     for k, texture in enumerate(textures):
         tile = np.resize(texture, (size, size)).astype(np.float64)
-        tile = (tile - tile.mean()) / tile.std() * 30 + 128     # equal mean and contrast
+        tile = (tile - tile.mean()) / tile.std() * 30 + 128  # equal mean and contrast
         image[truth == k + 1] = tile[truth == k + 1]
     return np.clip(image, 0, 255).astype(np.uint8), truth
 

@@ -42,27 +42,33 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    compute_features(rng.random((64, 64), dtype=np.float32))   # numba compile / cache load
-    print(f"{'image':<14}{'preset':<22}{'F':>4}{'wall s':>8}{'cpu s':>8}"
-          f"{'skimage wall':>13}{'cpu':>7}{'speed-up wall':>14}{'cpu':>6}")
+    compute_features(rng.random((64, 64), dtype=np.float32))  # numba compile / cache load
+    print(
+        f"{'image':<14}{'preset':<22}{'F':>4}{'wall s':>8}{'cpu s':>8}"
+        f"{'skimage wall':>13}{'cpu':>7}{'speed-up wall':>14}{'cpu':>6}"
+    )
     for size in args.sizes:
         for channels in (1, 3):
             shape = (size, size) if channels == 1 else (size, size, channels)
             image = rng.random(shape, dtype=np.float32)
             axis = None if channels == 1 else -1
             ref_wall, ref_cpu = _median_time(
-                lambda image=image, axis=axis: multiscale_basic_features(image, sigma_min=1, sigma_max=16,
-                                                                         channel_axis=axis),
+                lambda image=image, axis=axis: multiscale_basic_features(
+                    image, sigma_min=1, sigma_max=16, channel_axis=axis
+                ),
                 args.repeats,
             )
             label = f"{size}x{size}x{channels}"
             for name, settings in PRESETS.items():
-                wall, cpu = _median_time(lambda image=image, settings=settings: compute_features(image, settings),
-                                         args.repeats)
+                wall, cpu = _median_time(
+                    lambda image=image, settings=settings: compute_features(image, settings), args.repeats
+                )
                 n_features = settings.n_features(channels)
-                print(f"{label:<14}{name:<22}{n_features:>4}{wall:>8.3f}{cpu:>8.3f}"
-                      f"{ref_wall:>13.3f}{ref_cpu:>7.3f}{ref_wall / wall:>13.1f}x"
-                      f"{ref_cpu / cpu:>5.1f}x")
+                print(
+                    f"{label:<14}{name:<22}{n_features:>4}{wall:>8.3f}{cpu:>8.3f}"
+                    f"{ref_wall:>13.3f}{ref_cpu:>7.3f}{ref_wall / wall:>13.1f}x"
+                    f"{ref_cpu / cpu:>5.1f}x"
+                )
 
 
 if __name__ == "__main__":

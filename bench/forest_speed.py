@@ -73,6 +73,7 @@ def ours(image, labels, feats, forest: ForestSettings, settings):
         middle = time.perf_counter()
         model.predict_features(feats)
         return middle - start, time.perf_counter() - middle, model
+
     return step
 
 
@@ -88,6 +89,7 @@ def reference(labels, feats):
         middle = time.perf_counter()
         predict_segmenter(feats, clf)
         return middle - start, time.perf_counter() - middle, clf
+
     return step
 
 
@@ -99,12 +101,14 @@ def main() -> None:
     args = parser.parse_args()
     warm_up()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; medians of {args.repeats}")
-    print(f"{'image':10s} {'method':34s} {'fit s':>7s} {'predict s':>9s} {'total s':>8s} {'speed-up':>8s} "
-          f"{'cpu s':>6s} {'mIoU':>6s}")
+    print(
+        f"{'image':10s} {'method':34s} {'fit s':>7s} {'predict s':>9s} {'total s':>8s} {'speed-up':>8s} "
+        f"{'cpu s':>6s} {'mIoU':>6s}"
+    )
     for rgb in (False, True):
         image, truth = mosaic(0, args.size, rgb)
         held_out, held_truth = mosaic(10, args.size, rgb)
-        labels = simulate_scribbles(truth, strokes_per_class=8 * args.size ** 2, length=80, seed=0)
+        labels = simulate_scribbles(truth, strokes_per_class=8 * args.size**2, length=80, seed=0)
         name = f"{'RGB' if rgb else 'grey'} {image.shape[0]}²"
         # The gallery recipe scales the raw image by its dtype (img_as_float).
         raw = Normalization(mode="dtype")
@@ -112,18 +116,24 @@ def main() -> None:
         fit_s, predict_s, cpu_s, clf = median_times(reference(labels, basic), args.repeats)
         ref_total = fit_s + predict_s
         iou = mean_iou(clf.predict(basic_test.reshape(-1, basic_test.shape[-1])).reshape(held_truth.shape), held_truth)
-        print(f"{name:10s} {'scikit-image gallery (reference)':34s} {fit_s:7.3f} {predict_s:9.3f} {ref_total:8.3f} "
-              f"{1.0:8.1f} {cpu_s:6.3f} {iou:6.3f}")
+        print(
+            f"{name:10s} {'scikit-image gallery (reference)':34s} {fit_s:7.3f} {predict_s:9.3f} {ref_total:8.3f} "
+            f"{1.0:8.1f} {cpu_s:6.3f} {iou:6.3f}"
+        )
         feats, feats_test = features_of(image, BALANCED), features_of(held_out, BALANCED)
         variants = [("seg defaults", ForestSettings())]
         variants += [(f"seg, {n} trees", dataclasses.replace(ForestSettings(), n_estimators=n)) for n in args.trees]
         for label, forest in variants:
             fit_s, predict_s, cpu_s, model = median_times(ours(image, labels, feats, forest, BALANCED), args.repeats)
             iou = mean_iou(model.predict_features(feats_test), held_truth)
-            print(f"{name:10s} {label:34s} {fit_s:7.3f} {predict_s:9.3f} {fit_s + predict_s:8.3f} "
-                  f"{ref_total / (fit_s + predict_s):8.1f} {cpu_s:6.3f} {iou:6.3f}")
-        print(f"{'':10s} scribbled {np.count_nonzero(labels) / labels.size:.2%} of the pixels; "
-              f"{basic.shape[-1]} basic / {feats.shape[-1]} balanced features")
+            print(
+                f"{name:10s} {label:34s} {fit_s:7.3f} {predict_s:9.3f} {fit_s + predict_s:8.3f} "
+                f"{ref_total / (fit_s + predict_s):8.1f} {cpu_s:6.3f} {iou:6.3f}"
+            )
+        print(
+            f"{'':10s} scribbled {np.count_nonzero(labels) / labels.size:.2%} of the pixels; "
+            f"{basic.shape[-1]} basic / {feats.shape[-1]} balanced features"
+        )
 
 
 if __name__ == "__main__":

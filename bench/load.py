@@ -39,9 +39,15 @@ RESULTS = REPO / "bench" / "results" / "load.json"
 def _row(name: str, users: int, latencies: list[float], runs: list[float]) -> dict:
     user = L.summary(latencies)
     server = L.summary(runs)
-    return {"scenario": name, "users": users, "updates": user["n"],
-            "median_ms": user["median_ms"], "p90_ms": user["p90_ms"],
-            "server_median_ms": server["median_ms"], "server_p90_ms": server["p90_ms"]}
+    return {
+        "scenario": name,
+        "users": users,
+        "updates": user["n"],
+        "median_ms": user["median_ms"],
+        "p90_ms": user["p90_ms"],
+        "server_median_ms": server["median_ms"],
+        "server_p90_ms": server["p90_ms"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,8 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
     single, concurrent = together["single"], together["concurrent"]
     rows = [
         _row("one user alone", 1, single.latencies_ms, single.run_ms),
-        _row(f"{args.users} users at once", args.users, [x for r in concurrent for x in r.latencies_ms],
-             [x for r in concurrent for x in r.run_ms]),
+        _row(
+            f"{args.users} users at once",
+            args.users,
+            [x for r in concurrent for x in r.latencies_ms],
+            [x for r in concurrent for x in r.run_ms],
+        ),
         _row("light user beside a 4 MP user and a batch", 3, heavy.light.latencies_ms, heavy.light.run_ms),
     ]
     base = rows[0]["median_ms"]
@@ -72,9 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
         "period_s": args.period,
         "own_segmentation_agreement": correct,
-        "heavy": {"batch": heavy.batch_summary, "batch_runs": heavy.batch_runs,
-                  "big_image_status": heavy.big_status, "big_image_strokes": heavy.big_strokes,
-                  "light_strokes_during_heavy_work": heavy.overlapped, "seconds": heavy.seconds},
+        "heavy": {
+            "batch": heavy.batch_summary,
+            "batch_runs": heavy.batch_runs,
+            "big_image_status": heavy.big_status,
+            "big_image_strokes": heavy.big_strokes,
+            "light_strokes_during_heavy_work": heavy.overlapped,
+            "seconds": heavy.seconds,
+        },
         "server_log_problems": problems,
         "page_errors": [e for r in [single, *concurrent] for e in r.errors] + heavy.errors,
         "wall_seconds": round(time.perf_counter() - started, 1),
@@ -83,10 +98,28 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": machine_info(),
     }
     header = ["scenario", "users", "updates", "median ms", "p90 ms", "x alone", "server median ms", "server p90 ms"]
-    print(format_table(header, [[r["scenario"], r["users"], r["updates"], r["median_ms"], r["p90_ms"],
-                                 r["median_vs_alone"], r["server_median_ms"], r["server_p90_ms"]] for r in rows]))
-    print(f"each user's mask vs its own truth: {correct}; server log problems: {len(problems)}; "
-          f"{result['wall_seconds']} s; load average {load_before} -> {result['load_average_after']}")
+    print(
+        format_table(
+            header,
+            [
+                [
+                    r["scenario"],
+                    r["users"],
+                    r["updates"],
+                    r["median_ms"],
+                    r["p90_ms"],
+                    r["median_vs_alone"],
+                    r["server_median_ms"],
+                    r["server_p90_ms"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        f"each user's mask vs its own truth: {correct}; server log problems: {len(problems)}; "
+        f"{result['wall_seconds']} s; load average {load_before} -> {result['load_average_after']}"
+    )
     write_json(args.out, result)
     return result
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import datasets  # noqa: E402
 
-OPACITY = 0.45          # the app's default overlay opacity (seg.ui.page)
-STROKE_WIDTH = 5.0      # image pixels
+OPACITY = 0.45  # the app's default overlay opacity (seg.ui.page)
+STROKE_WIDTH = 5.0  # image pixels
 STROKE_POINTS = 30
 
 
@@ -109,11 +109,17 @@ class Session:
         labels = P.label_images(state, self.record, drawn)
         raster_ms = (time.perf_counter() - start) * 1000
         done = P.refresh(state, self.scene, drawn, labels, state[S.CLASSES], self.settings)
-        _, _, render_ms = V.background_bytes(state, self.scene, state[S.PREDICTION],
-                                             V.Look(V.SEGMENTATION, OPACITY), state[S.CLASSES])
-        return {"rasterize": raster_ms, "features": done.features_ms, "train": done.train_ms,
-                "predict": done.predict_ms, "render": render_ms,
-                "total": (time.perf_counter() - start) * 1000}
+        _, _, render_ms = V.background_bytes(
+            state, self.scene, state[S.PREDICTION], V.Look(V.SEGMENTATION, OPACITY), state[S.CLASSES]
+        )
+        return {
+            "rasterize": raster_ms,
+            "features": done.features_ms,
+            "train": done.train_ms,
+            "predict": done.predict_ms,
+            "render": render_ms,
+            "total": (time.perf_counter() - start) * 1000,
+        }
 
     def prepare_features(self) -> None:
         """Compute the features before the first stroke, as the app does after showing a new image."""
@@ -138,9 +144,14 @@ class Session:
             "features": sum(a.nbytes for a in s[S.FEATURES].values()),
             "labels": sum(v[1].nbytes for v in s[S.LABELS].values()),
             "model": sum(a.nbytes for a in s[S.MODEL].forest.to_arrays().values()) if s[S.MODEL] else 0,
-            "prediction": 0 if prediction is None else prediction.display_labels.nbytes + sum(
-                a.nbytes for a in prediction._memo.values() if isinstance(a, np.ndarray)
-                and a is not prediction.display_labels),
+            "prediction": 0
+            if prediction is None
+            else prediction.display_labels.nbytes
+            + sum(
+                a.nbytes
+                for a in prediction._memo.values()
+                if isinstance(a, np.ndarray) and a is not prediction.display_labels
+            ),
             "display": sum(a.nbytes for a in s[S.DISPLAY].values()),
             "backgrounds": sum(len(b) for b in s[S.BACKGROUNDS].values()),
         }
@@ -179,7 +190,7 @@ def warm_up() -> None:
 def build_session(size: int, initial_strokes: int) -> tuple[Session, np.ndarray, list, dict]:
     """One session brought to the state after its first stroke; returns its measurements too."""
     image, truth = rgb_image(size)
-    strokes = make_strokes(truth, initial_strokes, seed=size)   # the user's doing, not the app's memory
+    strokes = make_strokes(truth, initial_strokes, seed=size)  # the user's doing, not the app's memory
     gc.collect()
     before = common.rss_mb()
     tracemalloc.start()
@@ -234,7 +245,8 @@ def simulate_strokes(session: Session, truth: np.ndarray, strokes: list, count: 
         "peak_mb": common.peak_rss_mb(),
         "rss_trace_mb": trace,
         "stroke_ms_median": {k: float(np.median([s[k] for s in per_stroke])) for k in per_stroke[0]}
-        if per_stroke else {},
+        if per_stroke
+        else {},
         "state_mb_last": session.state_mb(),
     }
 

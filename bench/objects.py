@@ -115,15 +115,19 @@ def evaluate(name: str, cases: list[tuple[np.ndarray, np.ndarray, np.ndarray, in
             for proba, classes, truth in predicted:
                 data = proba if source == "classifier" else classes
                 scores.append(instance_f1(segment_objects(data, 2, **kwargs), truth))
-            rows.append({
-                "data": name, "pixels from": source, "recipe": recipe,
-                "f1": float(np.mean([s["f1"] for s in scores])),
-                "f1_min": float(np.min([s["f1"] for s in scores])),
-                "f1_max": float(np.max([s["f1"] for s in scores])),
-                "predicted": int(np.sum([s["predicted"] for s in scores])),
-                "true": int(np.sum([s["true"] for s in scores])),
-                "images": len(scores),
-            })
+            rows.append(
+                {
+                    "data": name,
+                    "pixels from": source,
+                    "recipe": recipe,
+                    "f1": float(np.mean([s["f1"] for s in scores])),
+                    "f1_min": float(np.min([s["f1"] for s in scores])),
+                    "f1_max": float(np.max([s["f1"] for s in scores])),
+                    "predicted": int(np.sum([s["predicted"] for s in scores])),
+                    "true": int(np.sum([s["true"] for s in scores])),
+                    "images": len(scores),
+                }
+            )
     return rows
 
 
@@ -131,7 +135,7 @@ def isbi_cases(slices: list[int]) -> list:
     cases = []
     for index in slices:
         image, classes = load_isbi(index)
-        truth, _ = ndi.label(classes == 2)   # 4-connected cell interiors
+        truth, _ = ndi.label(classes == 2)  # 4-connected cell interiors
         cases.append((image, classes, truth.astype(np.int32), 100 * index))
     return cases
 
@@ -176,7 +180,7 @@ def cost_rows(side: int) -> list[dict]:
     pixels = labels.size
     rows = []
     instances = segment_objects(labels, 2)
-    measure_objects(instances[:8, :8])   # imports (pandas, regionprops) are not the step's memory
+    measure_objects(instances[:8, :8])  # imports (pandas, regionprops) are not the step's memory
     for name, function in [
         ("segment_objects (per component)", lambda: segment_objects(labels, 2, min_size=0, fill_holes=False)),
         ("whole-frame reference recipe", lambda: _reference(labels == 2, 5)),
@@ -184,8 +188,15 @@ def cost_rows(side: int) -> list[dict]:
         ("measure_objects (with image)", lambda: measure_objects(instances, image=image)),
     ]:
         seconds, peak = _cost(function)
-        rows.append({"step": name, "megapixels": pixels / 1e6, "objects": int(instances.max()),
-                     "seconds": seconds, "peak_bytes_per_pixel": peak / pixels})
+        rows.append(
+            {
+                "step": name,
+                "megapixels": pixels / 1e6,
+                "objects": int(instances.max()),
+                "seconds": seconds,
+                "peak_bytes_per_pixel": peak / pixels,
+            }
+        )
     return rows
 
 
@@ -202,18 +213,54 @@ def main(argv: list[str] | None = None) -> int:
     rows = evaluate("ISBI 2012 (real)", isbi_cases(args.slices))
     rows += evaluate("touching nuclei (simulated)", nuclei_cases(list(range(1000, 1000 + args.nuclei))))
     header = ["data", "pixels from", "recipe", "F1 @ IoU 0.5 (mean)", "min–max", "objects found / true"]
-    print(format_table(header, [
-        [r["data"], r["pixels from"], r["recipe"], f"{r['f1']:.3f}", f"{r['f1_min']:.2f}–{r['f1_max']:.2f}",
-         f"{r['predicted']} / {r['true']}"] for r in rows], align="lllrrr"))
+    print(
+        format_table(
+            header,
+            [
+                [
+                    r["data"],
+                    r["pixels from"],
+                    r["recipe"],
+                    f"{r['f1']:.3f}",
+                    f"{r['f1_min']:.2f}–{r['f1_max']:.2f}",
+                    f"{r['predicted']} / {r['true']}",
+                ]
+                for r in rows
+            ],
+            align="lllrrr",
+        )
+    )
     costs = cost_rows(args.side)
     print()
-    print(format_table(["step", "MP", "objects", "seconds", "peak bytes / pixel"], [
-        [c["step"], f"{c['megapixels']:.1f}", c["objects"], f"{c['seconds']:.2f}",
-         f"{c['peak_bytes_per_pixel']:.1f}"] for c in costs], align="lrrrr"))
+    print(
+        format_table(
+            ["step", "MP", "objects", "seconds", "peak bytes / pixel"],
+            [
+                [
+                    c["step"],
+                    f"{c['megapixels']:.1f}",
+                    c["objects"],
+                    f"{c['seconds']:.2f}",
+                    f"{c['peak_bytes_per_pixel']:.1f}",
+                ]
+                for c in costs
+            ],
+            align="lrrrr",
+        )
+    )
     load_after = load_average()
     print(f"\nload average before {load_before}, after {load_after}")
-    write_json(OUT, {"machine": machine_info(), "load_before": load_before, "load_after": load_after,
-                     "args": vars(args), "f1": rows, "cost": costs})
+    write_json(
+        OUT,
+        {
+            "machine": machine_info(),
+            "load_before": load_before,
+            "load_after": load_after,
+            "args": vars(args),
+            "f1": rows,
+            "cost": costs,
+        },
+    )
     return 0
 
 

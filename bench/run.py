@@ -55,7 +55,7 @@ BROWSER_JSON = RESULTS / "browser.json"
 CHROMIUM = Path("/usr/bin/chromium")
 
 MEMBRANE, CELL = 1, 2
-OPACITY = 0.45                  # the app's default overlay opacity (seg.ui.page)
+OPACITY = 0.45  # the app's default overlay opacity (seg.ui.page)
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ class Mode:
     name: str
     sizes: tuple[int, ...]
     repeats: int
-    budget_s: float                      # per side and row: no new repetition after this
-    train_slices: tuple[int, ...]        # ISBI slices to train on for the accuracy rows
-    unseen_per_slice: int                # following slices to test each model on
-    accuracy_crop: int | None            # crop slices to this side (tiny mode)
+    budget_s: float  # per side and row: no new repetition after this
+    train_slices: tuple[int, ...]  # ISBI slices to train on for the accuracy rows
+    unseen_per_slice: int  # following slices to test each model on
+    accuracy_crop: int | None  # crop slices to this side (tiny mode)
     memory_sizes: tuple[int, ...]
     memory_strokes: int
     memory_early: int
@@ -92,10 +92,10 @@ class Case:
 
     size: int
     channels: int
-    image: np.ndarray = field(repr=False)        # (H, W) or (H, W, 3) uint8
-    truth: np.ndarray = field(repr=False)        # (H, W) uint8, 1 membrane, 2 cell
-    scribbles: np.ndarray = field(repr=False)    # (H, W) uint8, 0 unlabelled
-    plus_one: np.ndarray = field(repr=False)     # scribbles + one more membrane stroke
+    image: np.ndarray = field(repr=False)  # (H, W) or (H, W, 3) uint8
+    truth: np.ndarray = field(repr=False)  # (H, W) uint8, 1 membrane, 2 cell
+    scribbles: np.ndarray = field(repr=False)  # (H, W) uint8, 0 unlabelled
+    plus_one: np.ndarray = field(repr=False)  # scribbles + one more membrane stroke
 
     @property
     def name(self) -> str:
@@ -159,7 +159,12 @@ def reference_features(image: np.ndarray) -> np.ndarray:
     from skimage.feature import multiscale_basic_features
 
     return multiscale_basic_features(
-        img_as_float32(image), intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16,
+        img_as_float32(image),
+        intensity=True,
+        edges=True,
+        texture=True,
+        sigma_min=1,
+        sigma_max=16,
         channel_axis=-1 if image.ndim == 3 else None,
     )
 
@@ -272,8 +277,9 @@ class AppSession:
         watch.steps["train"] = done.train_ms / 1000
         watch.steps["predict"] = done.predict_ms / 1000
         with watch("render+encode"):
-            data, _, _ = V.background_bytes(self.state, self.scene, self.state[S.PREDICTION],
-                                            V.Look(V.SEGMENTATION, OPACITY), self.state[S.CLASSES])
+            data, _, _ = V.background_bytes(
+                self.state, self.scene, self.state[S.PREDICTION], V.Look(V.SEGMENTATION, OPACITY), self.state[S.CLASSES]
+            )
         return data
 
 
@@ -329,8 +335,9 @@ def speed_rows(case: Case, mode: Mode, guard: bool) -> list[dict[str, Any]]:
     row["labelled_pixels"] = int(np.count_nonzero(case.plus_one))
     row["labelled_fraction"] = float(np.count_nonzero(case.plus_one) / case.plus_one.size)
     if guard:
-        row["labels_equal_sklearn"] = bool(np.array_equal(labels, sklearn_labels(case.plus_one, features,
-                                                                                model.forest_settings)))
+        row["labels_equal_sklearn"] = bool(
+            np.array_equal(labels, sklearn_labels(case.plus_one, features, model.forest_settings))
+        )
     rows.append(row)
     del ref_labels
 
@@ -341,8 +348,9 @@ def speed_rows(case: Case, mode: Mode, guard: bool) -> list[dict[str, Any]]:
         with watch("encode"):
             return reference_overlay_uri(labels)
 
-    ours, data, ref, uri = common.measure_pair(lambda w: session.stroke(case.plus_one, w), reference_displayed,
-                                               **settings)
+    ours, data, ref, uri = common.measure_pair(
+        lambda w: session.stroke(case.plus_one, w), reference_displayed, **settings
+    )
     row = _row("displayed update", case, ours, ref)
     row["display_size"] = list(session.scene.viewport.canvas_size)
     row["ours_bytes"] = len(data)
@@ -383,14 +391,22 @@ def accuracy_rows(mode: Mode) -> dict[str, Any]:
         tests = [first] + [(first + k) % datasets.N_SLICES for k in range(1, mode.unseen_per_slice + 1)]
         for index in tests:
             test_image, test_truth = grey_isbi(side, index)
-            predictions = {"ours": model.predict(test_image),
-                           "reference": predict_segmenter(reference_features(test_image), classifier)}
+            predictions = {
+                "ours": model.predict(test_image),
+                "reference": predict_segmenter(reference_features(test_image), classifier),
+            }
             for who, predicted in predictions.items():
-                scores[who][index] = {"mean_iou": common.mean_iou(predicted, test_truth, (MEMBRANE, CELL)),
-                                      "membrane_f1": common.f1_score(predicted, test_truth, MEMBRANE)}
-        per_model.append({"train_slice": first,
-                          "scribbled_fraction": float(np.count_nonzero(scribbles) / scribbles.size),
-                          "scores": scores})
+                scores[who][index] = {
+                    "mean_iou": common.mean_iou(predicted, test_truth, (MEMBRANE, CELL)),
+                    "membrane_f1": common.f1_score(predicted, test_truth, MEMBRANE),
+                }
+        per_model.append(
+            {
+                "train_slice": first,
+                "scribbled_fraction": float(np.count_nonzero(scribbles) / scribbles.size),
+                "scores": scores,
+            }
+        )
 
     def average(who: str, seen: bool, metric: str) -> float:
         values = [s for m in per_model for i, s in m["scores"][who].items() if (i == m["train_slice"]) == seen]
@@ -398,10 +414,18 @@ def accuracy_rows(mode: Mode) -> dict[str, Any]:
 
     summary = {}
     for who in ("ours", "reference"):
-        summary[who] = {f"{part}_{metric}": average(who, part == "training", metric)
-                        for part in ("training", "unseen") for metric in ("mean_iou", "membrane_f1")}
-    return {"side": side, "train_slices": list(mode.train_slices), "unseen_per_slice": mode.unseen_per_slice,
-            "summary": summary, "per_model": per_model}
+        summary[who] = {
+            f"{part}_{metric}": average(who, part == "training", metric)
+            for part in ("training", "unseen")
+            for metric in ("mean_iou", "membrane_f1")
+        }
+    return {
+        "side": side,
+        "train_slices": list(mode.train_slices),
+        "unseen_per_slice": mode.unseen_per_slice,
+        "summary": summary,
+        "per_model": per_model,
+    }
 
 
 # --------------------------------------------------------------------------------- memory, browser
@@ -411,12 +435,21 @@ def memory_rows(mode: Mode) -> dict[str, Any] | None:
     """Run bench/memory_session.py in a fresh process and return its JSON."""
     with tempfile.TemporaryDirectory(prefix="seg-bench-memory-") as tmp:
         out = Path(tmp) / "memory.json"
-        command = [sys.executable, str(HERE / "memory_session.py"), "--sizes", *map(str, mode.memory_sizes),
-                   "--strokes", str(mode.memory_strokes), "--early", str(mode.memory_early), "--out", str(out)]
+        command = [
+            sys.executable,
+            str(HERE / "memory_session.py"),
+            "--sizes",
+            *map(str, mode.memory_sizes),
+            "--strokes",
+            str(mode.memory_strokes),
+            "--early",
+            str(mode.memory_early),
+            "--out",
+            str(out),
+        ]
         completed = subprocess.run(command, capture_output=True, text=True, timeout=1200)
         if completed.returncode != 0:
-            print(f"memory session failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}",
-                  file=sys.stderr)
+            print(f"memory session failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}", file=sys.stderr)
             return None
         return common.read_json(out)
 
@@ -426,22 +459,28 @@ def browser_rows(run_it: bool) -> dict[str, Any] | None:
     status = "not run"
     if run_it and BROWSER_SCRIPT.exists() and CHROMIUM.exists():
         try:
-            completed = subprocess.run([sys.executable, str(BROWSER_SCRIPT)], capture_output=True, text=True,
-                                       timeout=600, cwd=REPO)
+            completed = subprocess.run(
+                [sys.executable, str(BROWSER_SCRIPT)], capture_output=True, text=True, timeout=600, cwd=REPO
+            )
             status = "ran" if completed.returncode == 0 else f"failed (exit {completed.returncode})"
             if completed.returncode != 0:
                 print(f"browser latency failed:\n{completed.stderr[-2000:]}", file=sys.stderr)
         except subprocess.TimeoutExpired:
             status = "timed out"
     elif run_it:
-        status = "unavailable (" + ("no bench/browser_latency.py" if not BROWSER_SCRIPT.exists() else
-                                    f"no {CHROMIUM}") + ")"
+        status = (
+            "unavailable (" + ("no bench/browser_latency.py" if not BROWSER_SCRIPT.exists() else f"no {CHROMIUM}") + ")"
+        )
     data = common.read_json(BROWSER_JSON) if status in ("ran", "not run") else None
     if data is None:
         return {"status": status, "median_s": None}
-    return {"status": status, "median_s": _find_median(data), "file": str(BROWSER_JSON.relative_to(REPO)),
-            "file_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(BROWSER_JSON.stat().st_mtime)),
-            "data": data}
+    return {
+        "status": status,
+        "median_s": _find_median(data),
+        "file": str(BROWSER_JSON.relative_to(REPO)),
+        "file_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(BROWSER_JSON.stat().st_mtime)),
+        "data": data,
+    }
 
 
 def _find_median(data: Any) -> float | None:
@@ -479,46 +518,80 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         return rows.get((row, 1024, channels))
 
     grey = speed("stroke update", 1)
-    add("stroke update 1024² grey <= 0.2 s", grey and grey["ours"]["median_s"],
+    add(
+        "stroke update 1024² grey <= 0.2 s",
+        grey and grey["ours"]["median_s"],
         f"{grey['ours']['median_s']:.3f} s" if grey else "not measured",
-        grey and grey["ours"]["median_s"] <= 0.2)
-    add("stroke update 1024² grey >= 5x faster than reference", grey and grey["speedup"],
-        f"{grey['speedup']:.1f}x" if grey else "not measured", grey and grey["speedup"] >= 5)
+        grey and grey["ours"]["median_s"] <= 0.2,
+    )
+    add(
+        "stroke update 1024² grey >= 5x faster than reference",
+        grey and grey["speedup"],
+        f"{grey['speedup']:.1f}x" if grey else "not measured",
+        grey and grey["speedup"] >= 5,
+    )
     rgb = speed("stroke update", 3)
-    add("stroke update 1024² RGB <= 0.35 s", rgb and rgb["ours"]["median_s"],
-        f"{rgb['ours']['median_s']:.3f} s" if rgb else "not measured", rgb and rgb["ours"]["median_s"] <= 0.35)
+    add(
+        "stroke update 1024² RGB <= 0.35 s",
+        rgb and rgb["ours"]["median_s"],
+        f"{rgb['ours']['median_s']:.3f} s" if rgb else "not measured",
+        rgb and rgb["ours"]["median_s"] <= 0.35,
+    )
     for channels, label in ((1, "grey"), (3, "RGB")):
         row = speed("displayed update", channels)
-        add(f"displayed update 1024² {label} <= 0.3 s", row and row["ours"]["median_s"],
-            f"{row['ours']['median_s']:.3f} s" if row else "not measured", row and row["ours"]["median_s"] <= 0.3)
+        add(
+            f"displayed update 1024² {label} <= 0.3 s",
+            row and row["ours"]["median_s"],
+            f"{row['ours']['median_s']:.3f} s" if row else "not measured",
+            row and row["ours"]["median_s"] <= 0.3,
+        )
     browser = results.get("browser") or {}
     median = browser.get("median_s")
-    add("browser mouse-up to overlay (1 MP) <= 1.0 s", median,
-        f"{median:.3f} s" if median is not None else "n/a", None if median is None else median <= 1.0)
+    add(
+        "browser mouse-up to overlay (1 MP) <= 1.0 s",
+        median,
+        f"{median:.3f} s" if median is not None else "n/a",
+        None if median is None else median <= 1.0,
+    )
     for name in ("cold start", "cold start, public API"):
         for channels, label in ((1, "grey"), (3, "RGB")):
             row = speed(name, channels)
-            add(f"{name} 1024² {label} >= 3x faster than reference", row and row["speedup"],
-                f"{row['speedup']:.1f}x" if row else "not measured", row and row["speedup"] >= 3)
+            add(
+                f"{name} 1024² {label} >= 3x faster than reference",
+                row and row["speedup"],
+                f"{row['speedup']:.1f}x" if row else "not measured",
+                row and row["speedup"] >= 3,
+            )
     accuracy = results.get("accuracy")
     if accuracy:
         ours = accuracy["summary"]["ours"]["unseen_mean_iou"]
         ref = accuracy["summary"]["reference"]["unseen_mean_iou"]
-        add("accuracy unseen ISBI: our mean IoU >= reference - 0.005 (aim +0.03)", ours - ref,
-            f"{ours:.3f} vs {ref:.3f} ({ours - ref:+.3f})", ours >= ref - 0.005)
+        add(
+            "accuracy unseen ISBI: our mean IoU >= reference - 0.005 (aim +0.03)",
+            ours - ref,
+            f"{ours:.3f} vs {ref:.3f} ({ours - ref:+.3f})",
+            ours >= ref - 0.005,
+        )
     memory = results.get("memory")
     limits = {1024: 600.0, 2048: 1200.0}
     for session in (memory or {}).get("sessions", []):
         if session["size"] in limits:
             limit = limits[session["size"]]
             mp = round(session["megapixels"])
-            add(f"memory {mp} MP RGB session state <= {limit:.0f} MB (peak RSS rise)", session["state_peak_mb"],
+            add(
+                f"memory {mp} MP RGB session state <= {limit:.0f} MB (peak RSS rise)",
+                session["state_peak_mb"],
                 f"{session['state_peak_mb']:.0f} MB (process {session['alone_peak_mb']:.0f} MB)",
-                session["state_peak_mb"] <= limit)
+                session["state_peak_mb"] <= limit,
+            )
     growth = (memory or {}).get("growth")
     if growth and growth["strokes"] >= 100:
-        add(f"memory growth strokes {growth['early_stroke']}..{growth['strokes']} bounded (< 50 MB)",
-            growth["growth_mb"], f"{growth['growth_mb']:+.1f} MB", growth["growth_mb"] < 50)
+        add(
+            f"memory growth strokes {growth['early_stroke']}..{growth['strokes']} bounded (< 50 MB)",
+            growth["growth_mb"],
+            f"{growth['growth_mb']:+.1f} MB",
+            growth["growth_mb"] < 50,
+        )
     return targets
 
 
@@ -530,8 +603,10 @@ def profile_stroke(case: Case, top: int = 25) -> dict[str, Any]:
     features = our_features(case.image)
     session = AppSession(case)
     out = {}
-    for name, function in (("stroke update", lambda w: our_fit_predict(case.image, case.plus_one, features, w)),
-                           ("displayed update", lambda w: session.stroke(case.plus_one, w))):
+    for name, function in (
+        ("stroke update", lambda w: our_fit_predict(case.image, case.plus_one, features, w)),
+        ("displayed update", lambda w: session.stroke(case.plus_one, w)),
+    ):
         profiler = cProfile.Profile()
         profiler.runcall(function, common.Stopwatch())
         stream = io.StringIO()
@@ -567,55 +642,124 @@ def render_report(results: dict[str, Any]) -> str:
         "### Speed (median wall seconds; reference = scikit-image gallery recipe, same run)",
         "",
     ]
-    header = ["row", "image", "ours s", "reference s", "speed-up", "CPU speed-up", "reps", "our steps (s)",
-              "reference steps (s)"]
+    header = [
+        "row",
+        "image",
+        "ours s",
+        "reference s",
+        "speed-up",
+        "CPU speed-up",
+        "reps",
+        "our steps (s)",
+        "reference steps (s)",
+    ]
     table = []
     for r in results["speed"]:
         extra = ""
         if "labels_equal_sklearn" in r:
             extra = " (labels == sklearn)" if r["labels_equal_sklearn"] else " (LABELS DIFFER FROM SKLEARN)"
-        table.append([r["row"] + extra, r["image"], _s(r["ours"]["median_s"]), _s(r["reference"]["median_s"]),
-                      f"{r['speedup']:.1f}x", f"{r['reference']['cpu_s'] / r['ours']['cpu_s']:.1f}x",
-                      f"{r['ours']['repeats']}/{r['reference']['repeats']}", _steps(r["ours"]), _steps(r["reference"])])
-    lines += [common.format_table(header, table, align="llrrrrrll"), "",
-              "Speed-up = reference / ours median wall time; CPU speed-up = the same for process CPU time "
-              "(all threads), steadier on a shared machine. reps = repetitions ours/reference.", ""]
+        table.append(
+            [
+                r["row"] + extra,
+                r["image"],
+                _s(r["ours"]["median_s"]),
+                _s(r["reference"]["median_s"]),
+                f"{r['speedup']:.1f}x",
+                f"{r['reference']['cpu_s'] / r['ours']['cpu_s']:.1f}x",
+                f"{r['ours']['repeats']}/{r['reference']['repeats']}",
+                _steps(r["ours"]),
+                _steps(r["reference"]),
+            ]
+        )
+    lines += [
+        common.format_table(header, table, align="llrrrrrll"),
+        "",
+        "Speed-up = reference / ours median wall time; CPU speed-up = the same for process CPU time "
+        "(all threads), steadier on a shared machine. reps = repetitions ours/reference.",
+        "",
+    ]
 
     accuracy = results.get("accuracy")
     if accuracy:
         a = accuracy["summary"]
-        lines += [f"### Accuracy (ISBI 2012 {accuracy['side']}², trained on slices {accuracy['train_slices']}, "
-                  f"tested on each and the {accuracy['unseen_per_slice']} following slices)", ""]
-        table = [[who, f"{a[who]['training_mean_iou']:.3f}", f"{a[who]['training_membrane_f1']:.3f}",
-                  f"{a[who]['unseen_mean_iou']:.3f}", f"{a[who]['unseen_membrane_f1']:.3f}"]
-                 for who in ("ours", "reference")]
-        lines += [common.format_table(["model", "train IoU", "train membrane F1", "unseen IoU",
-                                       "unseen membrane F1"], table), ""]
+        lines += [
+            f"### Accuracy (ISBI 2012 {accuracy['side']}², trained on slices {accuracy['train_slices']}, "
+            f"tested on each and the {accuracy['unseen_per_slice']} following slices)",
+            "",
+        ]
+        table = [
+            [
+                who,
+                f"{a[who]['training_mean_iou']:.3f}",
+                f"{a[who]['training_membrane_f1']:.3f}",
+                f"{a[who]['unseen_mean_iou']:.3f}",
+                f"{a[who]['unseen_membrane_f1']:.3f}",
+            ]
+            for who in ("ours", "reference")
+        ]
+        lines += [
+            common.format_table(["model", "train IoU", "train membrane F1", "unseen IoU", "unseen membrane F1"], table),
+            "",
+        ]
 
     memory = results.get("memory")
     if memory:
-        lines += ["### Memory (RGB app sessions in one fresh process; MB = 2^20 bytes)", "",
-                  f"Baseline after imports and warm-up: {memory['baseline_rss_mb']:.0f} MB RSS.", ""]
-        table = [[f"{s['size']}² RGB ({s['megapixels']:.1f} MP)", f"{s['state_peak_mb']:.0f}", f"{s['held_mb']:.0f}",
-                  f"{s['state_mb']['total']:.0f}", f"{s['state_mb']['features']:.0f}",
-                  ", ".join(f"{k} {v['traced_peak_above_start_mb']:.0f}" for k, v in s.get("phases", {}).items()),
-                  f"{s['alone_peak_mb']:.0f}", f"{s['peak_mb']:.0f}"] for s in memory["sessions"]]
-        lines += [common.format_table(["session", "state peak", "RSS held", "state arrays", "of which features",
-                                       "traced transient peak per phase", "process alone", "process peak"],
-                                      table, align="lrrrrlrr"), ""]
+        lines += [
+            "### Memory (RGB app sessions in one fresh process; MB = 2^20 bytes)",
+            "",
+            f"Baseline after imports and warm-up: {memory['baseline_rss_mb']:.0f} MB RSS.",
+            "",
+        ]
+        table = [
+            [
+                f"{s['size']}² RGB ({s['megapixels']:.1f} MP)",
+                f"{s['state_peak_mb']:.0f}",
+                f"{s['held_mb']:.0f}",
+                f"{s['state_mb']['total']:.0f}",
+                f"{s['state_mb']['features']:.0f}",
+                ", ".join(f"{k} {v['traced_peak_above_start_mb']:.0f}" for k, v in s.get("phases", {}).items()),
+                f"{s['alone_peak_mb']:.0f}",
+                f"{s['peak_mb']:.0f}",
+            ]
+            for s in memory["sessions"]
+        ]
+        lines += [
+            common.format_table(
+                [
+                    "session",
+                    "state peak",
+                    "RSS held",
+                    "state arrays",
+                    "of which features",
+                    "traced transient peak per phase",
+                    "process alone",
+                    "process peak",
+                ],
+                table,
+                align="lrrrrlrr",
+            ),
+            "",
+        ]
         g = memory.get("growth")
         if g:
             steps = ", ".join(f"{k} {v:.0f}" for k, v in g["stroke_ms_median"].items())
-            lines += [f"Growth over {g['strokes']} strokes on the {g['session_size']}² session: RSS "
-                      f"{g['rss_early_mb']:.0f} MB after stroke {g['early_stroke']}, {g['rss_last_mb']:.0f} MB after "
-                      f"stroke {g['strokes']} ({g['growth_mb']:+.1f} MB). Median ms per stroke: {steps}.", ""]
+            lines += [
+                f"Growth over {g['strokes']} strokes on the {g['session_size']}² session: RSS "
+                f"{g['rss_early_mb']:.0f} MB after stroke {g['early_stroke']}, {g['rss_last_mb']:.0f} MB after "
+                f"stroke {g['strokes']} ({g['growth_mb']:+.1f} MB). Median ms per stroke: {steps}.",
+                "",
+            ]
 
     browser = results.get("browser") or {}
     median = browser.get("median_s")
-    lines += ["### Browser", "",
-              f"Mouse-up to overlay visible, headless Chromium, 1 MP sample: "
-              f"{'n/a' if median is None else f'{median:.3f} s'} ({browser.get('status', 'not run')}"
-              f"{', file of ' + browser['file_time'] if browser.get('file_time') else ''}).", ""]
+    lines += [
+        "### Browser",
+        "",
+        f"Mouse-up to overlay visible, headless Chromium, 1 MP sample: "
+        f"{'n/a' if median is None else f'{median:.3f} s'} ({browser.get('status', 'not run')}"
+        f"{', file of ' + browser['file_time'] if browser.get('file_time') else ''}).",
+        "",
+    ]
 
     lines += ["### Targets", ""]
     table = [[t["target"], t["measured"], t["status"]] for t in results["targets"]]
@@ -646,15 +790,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     group.add_argument("--tiny", action="store_true", help="128² crops, every code path in seconds (smoke test)")
     parser.add_argument("--repeats", type=int, help="most repetitions per row (default 5; quick 1)")
     parser.add_argument("--sizes", type=int, nargs="+", help="image sides to time (default 512 1024 2048)")
-    parser.add_argument("--browser", dest="browser", action="store_true", default=None,
-                        help="run bench/browser_latency.py (default: yes in full mode)")
+    parser.add_argument(
+        "--browser",
+        dest="browser",
+        action="store_true",
+        default=None,
+        help="run bench/browser_latency.py (default: yes in full mode)",
+    )
     parser.add_argument("--no-browser", dest="browser", action="store_false", help="skip the browser run")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocess")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy rows")
-    parser.add_argument("--profile", action="store_true", help="cProfile our stroke update at 1024² (or the "
-                        "largest size run) and store it in the JSON")
-    parser.add_argument("--out", type=Path, help="JSON output (default bench/results/latest.json; "
-                        "quick.json / tiny.json for --quick / --tiny)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile our stroke update at 1024² (or the largest size run) and store it in the JSON",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON output (default bench/results/latest.json; quick.json / tiny.json for --quick / --tiny)",
+    )
     args = parser.parse_args(argv)
 
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
@@ -680,9 +835,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             case = make_case(size, channels)
             for row in speed_rows(case, mode, guard=size <= 1024):
                 results["speed"].append(row)
-                print(f"  {row['row']:<17} {row['image']:<11} ours {_s(row['ours']['median_s']):>7} s   reference "
-                      f"{_s(row['reference']['median_s']):>7} s   {row['speedup']:5.1f}x   "
-                      f"[{_steps(row['ours'])}]", flush=True)
+                print(
+                    f"  {row['row']:<17} {row['image']:<11} ours {_s(row['ours']['median_s']):>7} s   reference "
+                    f"{_s(row['reference']['median_s']):>7} s   {row['speedup']:5.1f}x   "
+                    f"[{_steps(row['ours'])}]",
+                    flush=True,
+                )
             del case
     if not args.no_accuracy:
         print("  accuracy ...", flush=True)

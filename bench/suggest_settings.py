@@ -56,7 +56,7 @@ def one_case(name, image, truth, n_strokes, seed) -> dict:
     default_settings, default_forest = PRESETS[DEFAULT_PRESET], ForestSettings()
     default = next(r for s, r in ranked if s == default_settings and r.forest == default_forest)
     top_settings, top = ranked[0]
-    if top.accuracy is None:      # too few strokes to compare: the app offers nothing, defaults stay
+    if top.accuracy is None:  # too few strokes to compare: the app offers nothing, defaults stay
         top_settings, top = default_settings, default
     change = worth_switching(ranked, default_settings, default_forest)
     best_settings, best = change if change is not None else (default_settings, default)
@@ -65,17 +65,30 @@ def one_case(name, image, truth, n_strokes, seed) -> dict:
     true_best = true_default if same else true_accuracy(image, truth, labels, best_settings, best.forest)
     top_same = (top_settings, top.forest) == (default_settings, default_forest)
     top_is_best = (top_settings, top.forest) == (best_settings, best.forest)
-    true_top = true_default if top_same else true_best if top_is_best else \
-        true_accuracy(image, truth, labels, top_settings, top.forest)
+    true_top = (
+        true_default
+        if top_same
+        else true_best
+        if top_is_best
+        else true_accuracy(image, truth, labels, top_settings, top.forest)
+    )
     low, high = default.interval or (None, None)
-    return {"image": name, "strokes_per_class": n_strokes, "seed": seed,
-            "suggested": f"{preset_name(best_settings)}; {forest_name(best.forest)}",
-            "top": f"{preset_name(top_settings)}; {forest_name(top.forest)}",
-            "true_default": true_default, "true_suggested": true_best, "true_top": true_top,
-            "estimate_default": default.accuracy, "estimate_suggested": best.accuracy,
-            "default_low": low, "default_high": high,
-            "default_inside": None if low is None else bool(low <= true_default <= high),
-            "seconds": seconds}
+    return {
+        "image": name,
+        "strokes_per_class": n_strokes,
+        "seed": seed,
+        "suggested": f"{preset_name(best_settings)}; {forest_name(best.forest)}",
+        "top": f"{preset_name(top_settings)}; {forest_name(top.forest)}",
+        "true_default": true_default,
+        "true_suggested": true_best,
+        "true_top": true_top,
+        "estimate_default": default.accuracy,
+        "estimate_suggested": best.accuracy,
+        "default_low": low,
+        "default_high": high,
+        "default_inside": None if low is None else bool(low <= true_default <= high),
+        "seconds": seconds,
+    }
 
 
 def _row(name: str, cases: list[dict]) -> list:
@@ -110,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 case = one_case(name, image, truth, n_strokes, 500 + seed)
                 cases.append(case)
-                print(f"{name}, {n_strokes} strokes, seed {seed}: default {case['true_default']:.3f}, "
-                      f"suggested ({case['suggested']}) {case['true_suggested']:.3f}  [{case['seconds']:.1f} s]",
-                      flush=True)
+                print(
+                    f"{name}, {n_strokes} strokes, seed {seed}: default {case['true_default']:.3f}, "
+                    f"suggested ({case['suggested']}) {case['true_suggested']:.3f}  [{case['seconds']:.1f} s]",
+                    flush=True,
+                )
     rows = []
     for name in images:
         group = [c for c in cases if c["image"] == name]
@@ -120,14 +135,39 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(_row("all", cases))
     gain = np.array([c["true_suggested"] - c["true_default"] for c in cases])
     print()
-    print(format_table(["image", "cases", "defaults", "suggested (gain ≥ 0.01)", "gain", "worse / better",
-                        "top estimate", "gain", "worse / better", "defaults' truth in 90 % interval"], rows))
+    print(
+        format_table(
+            [
+                "image",
+                "cases",
+                "defaults",
+                "suggested (gain ≥ 0.01)",
+                "gain",
+                "worse / better",
+                "top estimate",
+                "gain",
+                "worse / better",
+                "defaults' truth in 90 % interval",
+            ],
+            rows,
+        )
+    )
     load_after = load_average()
-    print(f"median suggest time {np.median([c['seconds'] for c in cases]):.1f} s; "
-          f"load average: before {load_before}, after {load_after}")
-    write_json(args.out, {"machine": machine_info(), "load_before": load_before, "load_after": load_after,
-                          "cases": cases, "mean_gain": float(gain.mean()),
-                          "mean_gain_top": float(np.mean([c["true_top"] - c["true_default"] for c in cases]))})
+    print(
+        f"median suggest time {np.median([c['seconds'] for c in cases]):.1f} s; "
+        f"load average: before {load_before}, after {load_after}"
+    )
+    write_json(
+        args.out,
+        {
+            "machine": machine_info(),
+            "load_before": load_before,
+            "load_after": load_after,
+            "cases": cases,
+            "mean_gain": float(gain.mean()),
+            "mean_gain_top": float(np.mean([c["true_top"] - c["true_default"] for c in cases])),
+        },
+    )
     return 0
 
 

@@ -83,10 +83,16 @@ def main() -> None:
     rows = [[layer, *(f"{r[str(n)]:.3f}" for n in args.sessions)] for layer, r in results.items()]
     print(common.format_table(header, rows))
     print(f"load average before/after: {load_before} / {common.load_average()}")
-    common.write_json(REPO / "bench" / "results" / "threading_layers.json",
-                      {"machine": common.machine_info(), "load_before": load_before, "results": results,
-                       "what": "median wall seconds until every session's predict_proba of 1024² grey features "
-                               "(balanced preset, default forest) is done"})
+    common.write_json(
+        REPO / "bench" / "results" / "threading_layers.json",
+        {
+            "machine": common.machine_info(),
+            "load_before": load_before,
+            "results": results,
+            "what": "median wall seconds until every session's predict_proba of 1024² grey features "
+            "(balanced preset, default forest) is done",
+        },
+    )
 
 
 if __name__ == "__main__":

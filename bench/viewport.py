@@ -59,7 +59,7 @@ def timed_stroke(page, view, points) -> float:
     """Mouse-up to the status marker of the stroke's run (written after the canvas is drawn;
     the picture may not change at all when the retrained model agrees with the last one)."""
     start = time.perf_counter()
-    V.draw_image_stroke(page, view, points)   # waits for the new "update #N", idle
+    V.draw_image_stroke(page, view, points)  # waits for the new "update #N", idle
     return time.perf_counter() - start - 0.3  # it hovers 0.3 s before pressing
 
 
@@ -99,8 +99,11 @@ def main() -> None:
         for index in range(6):
             H.pick_class(page, index % 2)
             offset = 10.5 * index
-            points = ([(x - 300.5 + offset, y + 300.5), (x - 200.5 + offset, y + 310.5)] if index % 2 == 0
-                      else [(x - 120.5, y + 60.5 + offset), (x - 80.5, y + 65.5 + offset)])
+            points = (
+                [(x - 300.5 + offset, y + 300.5), (x - 200.5 + offset, y + 310.5)]
+                if index % 2 == 0
+                else [(x - 120.5, y + 60.5 + offset), (x - 80.5, y + 65.5 + offset)]
+            )
             cached.append(timed_stroke(page, view, points))
         rows["stroke_cached_s"] = cached
 
@@ -140,8 +143,23 @@ def main() -> None:
         browser.close()
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "seg", "apply", str(model_path), str(source), "--out",
-                    str(workdir / "out"), "--tile", "1024"], check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seg",
+            "apply",
+            str(model_path),
+            str(source),
+            "--out",
+            str(workdir / "out"),
+            "--tile",
+            "1024",
+        ],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     rows["cli_apply_tile_s"] = time.perf_counter() - start
     rows["load_after"] = common.load_average()
     rows["machine"] = common.machine_info()
@@ -161,8 +179,11 @@ def main() -> None:
         ("server RSS, strokes in 5 regions", f"{rows['rss_5_regions_mb']:.0f} MB", "≤ 1500 MB"),
         ("whole image from the app (progress bar)", f"{rows['whole_image_s']:.1f} s", ""),
         ("  peak server RSS meanwhile", f"{rows['rss_peak_whole_mb']:.0f} MB", ""),
-        ("python -m seg apply --tile 1024", f"{rows['cli_apply_tile_s']:.1f} s",
-         f"app/CLI = {rows['whole_image_s'] / rows['cli_apply_tile_s']:.2f} (≤ 1.5)"),
+        (
+            "python -m seg apply --tile 1024",
+            f"{rows['cli_apply_tile_s']:.1f} s",
+            f"app/CLI = {rows['whole_image_s'] / rows['cli_apply_tile_s']:.2f} (≤ 1.5)",
+        ),
     ]
     print(common.format_table(["step", "time / memory", "target"], table))
     print(f"load average before {rows['load_before']}, after {rows['load_after']}")

@@ -73,15 +73,27 @@ def _one(variant: str, size: int) -> None:
         from seg.features import PRESETS, FeatureSettings
         from seg.features.volume import compute_volume_features
 
-        settings = PRESETS["balanced"] if variant == "seg default" else FeatureSettings(
-            feature_set="basic", channel_mode="separate", **SCALES)
-        compute_volume_features(volume[:16, :16, :16], settings)   # numba compile (cached), not timed
+        settings = (
+            PRESETS["balanced"]
+            if variant == "seg default"
+            else FeatureSettings(feature_set="basic", channel_mode="separate", **SCALES)
+        )
+        compute_volume_features(volume[:16, :16, :16], settings)  # numba compile (cached), not timed
         base = max(base, peak_rss_mb())
         wall, cpu = time.perf_counter(), time.process_time()
         features = compute_volume_features(volume, settings)
-    print(json.dumps({"variant": variant, "seconds": time.perf_counter() - wall,
-                      "cpu_seconds": time.process_time() - cpu, "features": int(features.shape[-1]),
-                      "output_mb": features.nbytes / 2**20, "peak_mb": peak_rss_mb() - base}))
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "seconds": time.perf_counter() - wall,
+                "cpu_seconds": time.process_time() - cpu,
+                "features": int(features.shape[-1]),
+                "output_mb": features.nbytes / 2**20,
+                "peak_mb": peak_rss_mb() - base,
+            }
+        )
+    )
 
 
 def _slice_update(volume: np.ndarray, base: float) -> None:
@@ -96,27 +108,39 @@ def _slice_update(volume: np.ndarray, base: float) -> None:
     labels = np.zeros(volume.shape, np.uint8)
     for z in (size // 4, 3 * size // 4):
         labels[z, ::16, ::16] = truth[z, ::16, ::16]
-    seg.train(volume[:24, :24, :24], truth[:24, :24, :24], dims=3, volume_features="3d")   # compile, untimed
+    seg.train(volume[:24, :24, :24], truth[:24, :24, :24], dims=3, volume_features="3d")  # compile, untimed
     wall, cpu = time.perf_counter(), time.process_time()
     model = seg.train(volume, labels, dims=3, volume_features="3d")
     trained = time.perf_counter() - wall
     normalised = normalize_volume(volume[..., None], model.normalization)
     z = size // 2
-    context, inner = block_context(volume.shape, (slice(z, z + 1), slice(None), slice(None)),
-                                   model.volume.margin(model.feature_settings))
+    context, inner = block_context(
+        volume.shape, (slice(z, z + 1), slice(None), slice(None)), model.volume.margin(model.feature_settings)
+    )
     start = time.perf_counter()
     predict_block(model, normalised[context], inner)
-    print(json.dumps({"variant": "seg slice update", "seconds": time.perf_counter() - wall,
-                      "cpu_seconds": time.process_time() - cpu, "train_seconds": trained,
-                      "slice_seconds": time.perf_counter() - start, "features": model.n_features,
-                      "output_mb": 0.0, "peak_mb": peak_rss_mb() - base}))
+    print(
+        json.dumps(
+            {
+                "variant": "seg slice update",
+                "seconds": time.perf_counter() - wall,
+                "cpu_seconds": time.process_time() - cpu,
+                "train_seconds": trained,
+                "slice_seconds": time.perf_counter() - start,
+                "features": model.n_features,
+                "output_mb": 0.0,
+                "peak_mb": peak_rss_mb() - base,
+            }
+        )
+    )
 
 
 def speed(size: int, reference: bool = True) -> list[dict]:
     rows = []
-    for variant in ("skimage", "seg basic", "seg default", "seg slice update")[0 if reference else 1:]:
-        done = subprocess.run([sys.executable, __file__, "_one", variant, str(size)], capture_output=True,
-                              text=True, check=True)
+    for variant in ("skimage", "seg basic", "seg default", "seg slice update")[0 if reference else 1 :]:
+        done = subprocess.run(
+            [sys.executable, __file__, "_one", variant, str(size)], capture_output=True, text=True, check=True
+        )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"  {variant}: {rows[-1]['seconds']:.1f} s, peak {rows[-1]['peak_mb']:.0f} MB", flush=True)
     return rows
@@ -158,8 +182,10 @@ def _scribbles(truth: np.ndarray, slices: list[int], strokes: dict) -> np.ndarra
 
 
 # Strokes per class, length and width in pixels: ~1 % of a scribbled slice, as a person draws.
-_STROKES = {"isbi": dict(strokes_per_class=6, length=60, width=3),
-            "brain": dict(strokes_per_class=4, length=25, width=1)}
+_STROKES = {
+    "isbi": dict(strokes_per_class=6, length=60, width=3),
+    "brain": dict(strokes_per_class=4, length=25, width=1),
+}
 
 
 def _skimage_per_slice(image: np.ndarray, labels: np.ndarray, slices: list[int]) -> np.ndarray:
@@ -182,8 +208,11 @@ def _skimage_per_slice(image: np.ndarray, labels: np.ndarray, slices: list[int])
     return out
 
 
-METHODS = ("seg per-slice 2-D (default preset)", "seg 3-D (default preset, voxel size)",
-           "scikit-image gallery, slice by slice")
+METHODS = (
+    "seg per-slice 2-D (default preset)",
+    "seg 3-D (default preset, voxel size)",
+    "scikit-image gallery, slice by slice",
+)
 
 
 def _predict(method: str, image: np.ndarray, labels: np.ndarray, spacing, slices: list[int]) -> np.ndarray:
@@ -198,8 +227,10 @@ def _predict(method: str, image: np.ndarray, labels: np.ndarray, spacing, slices
 
 def accuracy() -> list[dict]:
     rows = []
-    volumes = (("ISBI 2012 EM (30 x 512 x 512, 4 x 4 x 50 nm)", "isbi", _isbi()),
-               ("MNI152 T1 brain (1 mm)", "brain", _brain()))
+    volumes = (
+        ("ISBI 2012 EM (30 x 512 x 512, 4 x 4 x 50 nm)", "isbi", _isbi()),
+        ("MNI152 T1 brain (1 mm)", "brain", _brain()),
+    )
     for name, kind, loaded in volumes:
         if loaded is None:
             print(f"  {name}: skipped (pip install --no-deps nilearn for the template)")
@@ -213,9 +244,15 @@ def accuracy() -> list[dict]:
             predicted = _predict(method, image, labels, spacing, slices)
             seconds = time.perf_counter() - start
             scores = [mean_iou(predicted[z], truth[z], classes) for z in held_out]
-            rows.append({"volume": name, "shape": list(image.shape), "method": method,
-                         "held_out_mean_iou": round(float(np.mean(scores)), 4),
-                         "seconds_train_and_predict": round(seconds, 1)})
+            rows.append(
+                {
+                    "volume": name,
+                    "shape": list(image.shape),
+                    "method": method,
+                    "held_out_mean_iou": round(float(np.mean(scores)), 4),
+                    "seconds_train_and_predict": round(seconds, 1),
+                }
+            )
             print(f"  {name} / {method}: IoU {rows[-1]['held_out_mean_iou']:.3f} in {seconds:.0f} s", flush=True)
     return rows
 
@@ -227,8 +264,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", default=["speed", "accuracy"], help="speed and/or accuracy")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--no-reference", action="store_true",
-                        help="seg only (scikit-image needs ~4 GB per 100³ voxels... see bench/README)")
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="seg only (scikit-image needs ~4 GB per 100³ voxels... see bench/README)",
+    )
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = machine_info()
@@ -236,17 +276,40 @@ def main() -> None:
     if "speed" in args.parts:
         print(f"3-D features of a {args.size}³ grey volume:")
         key = f"speed_{args.size}"
-        results[key] = {"size": args.size, "rows": speed(args.size, not args.no_reference),
-                        "load_before": load_before, "load_after": load_average()}
-        print(format_table(["variant", "features", "wall s", "CPU s", "peak MB", "output MB"],
-                           [[r["variant"], r["features"], f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}",
-                             f"{r['peak_mb']:.0f}", f"{r['output_mb']:.0f}"] for r in results[key]["rows"]]))
+        results[key] = {
+            "size": args.size,
+            "rows": speed(args.size, not args.no_reference),
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+        print(
+            format_table(
+                ["variant", "features", "wall s", "CPU s", "peak MB", "output MB"],
+                [
+                    [
+                        r["variant"],
+                        r["features"],
+                        f"{r['seconds']:.1f}",
+                        f"{r['cpu_seconds']:.1f}",
+                        f"{r['peak_mb']:.0f}",
+                        f"{r['output_mb']:.0f}",
+                    ]
+                    for r in results[key]["rows"]
+                ],
+            )
+        )
     if "accuracy" in args.parts:
         load_before = load_average()
         results["accuracy"] = {"rows": accuracy(), "load_before": load_before, "load_after": load_average()}
-        print(format_table(["volume", "method", "held-out mean IoU", "s"],
-                           [[r["volume"], r["method"], r["held_out_mean_iou"], r["seconds_train_and_predict"]]
-                            for r in results["accuracy"]["rows"]]))
+        print(
+            format_table(
+                ["volume", "method", "held-out mean IoU", "s"],
+                [
+                    [r["volume"], r["method"], r["held_out_mean_iou"], r["seconds_train_and_predict"]]
+                    for r in results["accuracy"]["rows"]
+                ],
+            )
+        )
     write_json(RESULTS, results)
 
 

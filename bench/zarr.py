@@ -114,13 +114,18 @@ def write_mosaic_store(path: Path, side: int) -> Path:
     array = group.create_array("0", shape=(side, side), chunks=(CHUNK, CHUNK), dtype="uint8")
     for top in range(0, side, CHUNK):
         height = min(CHUNK, side - top)
-        array[top:top + height, :] = _mosaic_block(top, 0, height, side, slices)
-    group.attrs["multiscales"] = [{
-        "version": "0.4", "name": "isbi-mosaic",
-        "axes": [{"name": "y", "type": "space", "unit": "nanometer"},
-                 {"name": "x", "type": "space", "unit": "nanometer"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [4.0, 4.0]}]}],
-    }]
+        array[top : top + height, :] = _mosaic_block(top, 0, height, side, slices)
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "name": "isbi-mosaic",
+            "axes": [
+                {"name": "y", "type": "space", "unit": "nanometer"},
+                {"name": "x", "type": "space", "unit": "nanometer"},
+            ],
+            "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [4.0, 4.0]}]}],
+        }
+    ]
     return path
 
 
@@ -131,9 +136,11 @@ def _store_bytes(path: Path) -> int:
 def huge_run(model_path: Path, source: Path, out: Path, tile: int, workers: int) -> dict:
     load_before = load_average()
     run = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(REPO), str(model_path), str(source), str(out),
-         str(tile), str(workers)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        [sys.executable, "-c", _CHILD, str(REPO), str(model_path), str(source), str(out), str(tile), str(workers)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if run.returncode != 0:
         raise SystemExit(f"OME-Zarr run failed: {run.stderr.strip()[-2000:]}")
@@ -158,8 +165,7 @@ def overhead(model, side: int, tile: int, work: Path) -> dict:
         load_before = load_average()
         start = time.perf_counter()
         labels = run()
-        rows[name] = {"seconds": time.perf_counter() - start, "load_before": load_before,
-                      "load_after": load_average()}
+        rows[name] = {"seconds": time.perf_counter() - start, "load_before": load_before, "load_after": load_average()}
         return labels
 
     small = image[:1024, :1024]  # warm-up: numba compile / cache load, imports
@@ -167,12 +173,15 @@ def overhead(model, side: int, tile: int, work: Path) -> dict:
     predict_blockwise(model, lazy[:, :1024, :1024], tile=tile)[0].compute(scheduler="sync")
     reference, _ = timed("tiled (seg.tiling.apply_tiled)", lambda: apply_tiled(model, image, tile=tile))
     for scheduler in ("sync", "threads"):
-        labels = timed(f"dask.array, {scheduler} scheduler",
-                       lambda s=scheduler: predict_blockwise(model, lazy, tile=tile)[0].compute(scheduler=s))
+        labels = timed(
+            f"dask.array, {scheduler} scheduler",
+            lambda s=scheduler: predict_blockwise(model, lazy, tile=tile)[0].compute(scheduler=s),
+        )
         assert np.array_equal(labels[0], reference), "blockwise labels differ from the tiled path"
-    timed("OME-Zarr store -> label store (threads)",
-          lambda: apply_to_store(model, store, work / "overhead_out.zarr", tile=tile,
-                                 max_pixels=10**10))
+    timed(
+        "OME-Zarr store -> label store (threads)",
+        lambda: apply_to_store(model, store, work / "overhead_out.zarr", tile=tile, max_pixels=10**10),
+    )
     base = rows["tiled (seg.tiling.apply_tiled)"]["seconds"]
     for row in rows.values():
         row["mp_per_s"] = side * side / 1e6 / row["seconds"]
@@ -185,15 +194,30 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=20_000, help="side of the huge OME-Zarr image")
     parser.add_argument("--overhead-side", type=int, default=8000, help="side of the overhead image")
     parser.add_argument("--tile", type=int, default=1024)
-    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
-                        help="LocalCluster sizes for the throughput runs (none: skip them)")
-    parser.add_argument("--throughput-side", type=int, default=8000,
-                        help="side of the OME-Zarr image of the throughput runs")
-    parser.add_argument("--huge-workers", type=int, default=2,
-                        help="LocalCluster size of the one huge run (0: dask's threaded scheduler "
-                        "in one process, as 'seg apply' without --workers)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "throughput", "huge"],
-                        help="parts not to run; their figures are kept from the existing JSON")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="LocalCluster sizes for the throughput runs (none: skip them)",
+    )
+    parser.add_argument(
+        "--throughput-side", type=int, default=8000, help="side of the OME-Zarr image of the throughput runs"
+    )
+    parser.add_argument(
+        "--huge-workers",
+        type=int,
+        default=2,
+        help="LocalCluster size of the one huge run (0: dask's threaded scheduler "
+        "in one process, as 'seg apply' without --workers)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["overhead", "throughput", "huge"],
+        help="parts not to run; their figures are kept from the existing JSON",
+    )
     args = parser.parse_args()
 
     from bench.common import read_json
@@ -208,18 +232,23 @@ def main() -> None:
         save_model(model, model_path)
         if "overhead" not in args.skip:
             results["overhead"] = overhead(model, args.overhead_side, args.tile, work)
-        for key, side, sizes in [("throughput", args.throughput_side, args.workers),
-                                 ("huge", args.side, [args.huge_workers])]:
+        for key, side, sizes in [
+            ("throughput", args.throughput_side, args.workers),
+            ("huge", args.side, [args.huge_workers]),
+        ]:
             if key in args.skip or not sizes:
                 continue
             start = time.perf_counter()
             source = write_mosaic_store(work / f"{key}.ome.zarr", side)
-            results[key] = {"side": side, "store_bytes": _store_bytes(source),
-                            "write_store_seconds": time.perf_counter() - start, "runs": []}
+            results[key] = {
+                "side": side,
+                "store_bytes": _store_bytes(source),
+                "write_store_seconds": time.perf_counter() - start,
+                "runs": [],
+            }
             for workers in sizes:
-                run = huge_run(model_path, source, work / f"{key}_out_{workers}.zarr", args.tile,
-                               workers)
-                run["mp_per_s"] = side ** 2 / 1e6 / run["seconds"]
+                run = huge_run(model_path, source, work / f"{key}_out_{workers}.zarr", args.tile, workers)
+                run["mp_per_s"] = side**2 / 1e6 / run["seconds"]
                 results[key]["runs"].append(run)
                 write_json(RESULTS, results)  # a long run: keep what is measured so far
             shutil.rmtree(source)
@@ -227,24 +256,44 @@ def main() -> None:
 
     over = results.get("overhead", {"side": 0, "rows": {}})
     print(f"overhead on {over['side']}² grey ({over['side'] ** 2 / 1e6:.0f} MP), tile {over['tile']}:")
-    print(format_table(
-        ["path", "seconds", "MP/s", "x tiled", "load before/after"],
-        [[name, f"{r['seconds']:.1f}", f"{r['mp_per_s']:.2f}", f"{r['vs_tiled']:.2f}",
-          f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"] for name, r in over["rows"].items()],
-    ))
+    print(
+        format_table(
+            ["path", "seconds", "MP/s", "x tiled", "load before/after"],
+            [
+                [
+                    name,
+                    f"{r['seconds']:.1f}",
+                    f"{r['mp_per_s']:.2f}",
+                    f"{r['vs_tiled']:.2f}",
+                    f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}",
+                ]
+                for name, r in over["rows"].items()
+            ],
+        )
+    )
     for key in ("throughput", "huge"):
         if key not in results:
             continue
         part = results[key]
-        print(f"\n{key}: {part['side']}² grey ({part['side'] ** 2 / 1e6:.0f} MP) compressed "
-              f"OME-Zarr ({part['store_bytes'] / 2**20:.0f} MiB on disk) -> label store:")
-        print(format_table(
-            ["LocalCluster", "seconds", "MP/s", "peak RSS (tree)", "load before/after"],
-            [[f"{r['workers']} worker(s)" if r["workers"] else "none (threads)",
-              f"{r['seconds']:.0f}", f"{r['mp_per_s']:.2f}",
-              f"{r['peak_rss_bytes'] / 2**30:.2f} GiB",
-              f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"] for r in part["runs"]],
-        ))
+        print(
+            f"\n{key}: {part['side']}² grey ({part['side'] ** 2 / 1e6:.0f} MP) compressed "
+            f"OME-Zarr ({part['store_bytes'] / 2**20:.0f} MiB on disk) -> label store:"
+        )
+        print(
+            format_table(
+                ["LocalCluster", "seconds", "MP/s", "peak RSS (tree)", "load before/after"],
+                [
+                    [
+                        f"{r['workers']} worker(s)" if r["workers"] else "none (threads)",
+                        f"{r['seconds']:.0f}",
+                        f"{r['mp_per_s']:.2f}",
+                        f"{r['peak_rss_bytes'] / 2**30:.2f} GiB",
+                        f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}",
+                    ]
+                    for r in part["runs"]
+                ],
+            )
+        )
     write_json(RESULTS, results)
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
 

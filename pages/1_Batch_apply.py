@@ -88,8 +88,9 @@ def choose_options() -> batch.ApplyOptions:
 def _apply_upload(model, upload, name: str, options: batch.ApplyOptions, zarr_masks: bool):
     """One upload's result: a zipped OME-Zarr store is read out of core, the rest in memory."""
     if upload.name.lower().endswith(".zip"):
-        return to_zarr.apply_zipped_store(model, upload.getvalue(), name, source_name=upload.name,
-                                          max_pixels=options.max_pixels)
+        return to_zarr.apply_zipped_store(
+            model, upload.getvalue(), name, source_name=upload.name, max_pixels=options.max_pixels
+        )
     result = batch.apply_source(model, upload.getvalue(), name, options, source_name=upload.name)
     if zarr_masks and result.labels is not None:
         result.outputs[f"{name}_mask.ome.zarr.zip"] = to_zarr.mask_store_zip(model, result.labels)
@@ -107,12 +108,14 @@ def run(model, uploads, options: batch.ApplyOptions, zarr_masks: bool = False) -
         try:
             result = _apply_upload(model, upload, name, options, zarr_masks)
         except Exception as exc:  # noqa: BLE001 - one broken image must not end the batch
-            outcome = batch.ImageOutcome(name, batch.display_name(upload.name),
-                                         f"could not be processed ({type(exc).__name__})")
+            outcome = batch.ImageOutcome(
+                name, batch.display_name(upload.name), f"could not be processed ({type(exc).__name__})"
+            )
             result = batch.ImageResult(outcome)
         if result.labels is not None and len(thumbnails) < GALLERY_SIZE:
-            thumbnails.append((name, batch.overlay_thumbnail(
-                model, result.image[0], result.labels[0], max_side=THUMBNAIL_SIDE)))
+            thumbnails.append(
+                (name, batch.overlay_thumbnail(model, result.image[0], result.labels[0], max_side=THUMBNAIL_SIDE))
+            )
         # Only the encoded files are kept: full-size arrays of a big batch would fill the memory.
         results.append(batch.ImageResult(result.outcome, outputs=result.outputs))
         done = index + 1
@@ -131,12 +134,11 @@ def run(model, uploads, options: batch.ApplyOptions, zarr_masks: bool = False) -
     st.session_state["batch.objects_csv"] = objects_text
     st.session_state["batch.zip"] = batch.results_zip(results, csv_text=csv_text, objects_text=objects_text)
     st.session_state["batch.summary"] = report.summary(max_listed=0)  # failures listed apart
-    st.session_state["batch.zarr"] = {file: data for r in results for file, data in r.outputs.items()
-                                      if file.endswith(".ome.zarr.zip")}
-    st.session_state["batch.thumbnails"] = thumbnails
-    st.session_state["batch.stacks"] = {
-        o.name: o.rows for o in outcomes if o.ok and o.shape and o.shape[0] > 1
+    st.session_state["batch.zarr"] = {
+        file: data for r in results for file, data in r.outputs.items() if file.endswith(".ome.zarr.zip")
     }
+    st.session_state["batch.thumbnails"] = thumbnails
+    st.session_state["batch.stacks"] = {o.name: o.rows for o in outcomes if o.ok and o.shape and o.shape[0] > 1}
 
 
 def show_results() -> None:
@@ -153,20 +155,35 @@ def show_results() -> None:
     if len(failed) < len(outcomes):
         left, right = st.columns(2)
         left.download_button(
-            "Download masks and measurements (zip)", st.session_state["batch.zip"],
-            file_name="segmentation_results.zip", mime="application/zip", key="w_batch_zip",
+            "Download masks and measurements (zip)",
+            st.session_state["batch.zip"],
+            file_name="segmentation_results.zip",
+            mime="application/zip",
+            key="w_batch_zip",
         )
         right.download_button(
-            "Download measurements (CSV)", st.session_state["batch.csv"],
-            file_name="measurements.csv", mime="text/csv", key="w_batch_csv",
+            "Download measurements (CSV)",
+            st.session_state["batch.csv"],
+            file_name="measurements.csv",
+            mime="text/csv",
+            key="w_batch_csv",
         )
         if st.session_state.get("batch.objects_csv") is not None:
-            left.download_button("Download objects (CSV)", st.session_state["batch.objects_csv"],
-                                 file_name="objects.csv", mime="text/csv", key="w_batch_objects_csv")
+            left.download_button(
+                "Download objects (CSV)",
+                st.session_state["batch.objects_csv"],
+                file_name="objects.csv",
+                mime="text/csv",
+                key="w_batch_objects_csv",
+            )
     for index, (file_name, data) in enumerate(st.session_state.get("batch.zarr", {}).items()):
-        st.download_button(f"Download {file_name} (OME-Zarr, opens in napari / any OME-Zarr viewer)",
-                           data, file_name=file_name, mime="application/zip",
-                           key=f"w_batch_zarr_{index}")
+        st.download_button(
+            f"Download {file_name} (OME-Zarr, opens in napari / any OME-Zarr viewer)",
+            data,
+            file_name=file_name,
+            mime="application/zip",
+            key=f"w_batch_zarr_{index}",
+        )
     thumbnails = st.session_state.get("batch.thumbnails", [])
     if thumbnails:
         st.markdown("**Spot check** (first frame of each image)")
@@ -193,16 +210,19 @@ def show_measurements(outcomes) -> None:
 
 watch_session()
 st.title("Apply a model to many images")
-st.caption("Segment a batch of images or stacks with a trained model, check a few, and download "
-           "the masks with a table of measurements.")
+st.caption(
+    "Segment a batch of images or stacks with a trained model, check a few, and download "
+    "the masks with a table of measurements."
+)
 model = choose_model()
 uploads = st.file_uploader(
-    "Images or stacks (or zipped OME-Zarr images, .zip)", type=IMAGE_TYPES,
-    accept_multiple_files=True, key="w_batch_images"
+    "Images or stacks (or zipped OME-Zarr images, .zip)",
+    type=IMAGE_TYPES,
+    accept_multiple_files=True,
+    key="w_batch_images",
 )
 options = dataclasses.replace(choose_options(), objects=batch_objects_choice(model))
-zarr_masks = st.checkbox("Include masks as OME-Zarr (zip, with a pyramid: for large images)",
-                         key="w_batch_zarr_masks")
+zarr_masks = st.checkbox("Include masks as OME-Zarr (zip, with a pyramid: for large images)", key="w_batch_zarr_masks")
 ready = model is not None and bool(uploads)
 label = f"Segment {len(uploads)} image{'s' if len(uploads or []) != 1 else ''}" if uploads else "Segment"
 if st.button(label, type="primary", disabled=not ready, key="w_batch_run"):

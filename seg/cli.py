@@ -114,66 +114,114 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="{apply,train}", required=True)
 
     apply = commands.add_parser(
-        "apply", help="segment images with a trained model",
-        description="Segment images with a trained .segmodel bundle; write masks and "
-        "measurements.csv into a folder.",
-        formatter_class=_Formatter, epilog=_APPLY_EPILOG.replace("{suffixes}", "/".join(IMAGE_SUFFIXES)),
+        "apply",
+        help="segment images with a trained model",
+        description="Segment images with a trained .segmodel bundle; write masks and measurements.csv into a folder.",
+        formatter_class=_Formatter,
+        epilog=_APPLY_EPILOG.replace("{suffixes}", "/".join(IMAGE_SUFFIXES)),
     )
-    apply.add_argument("model", metavar="MODEL",
-                       help="model bundle (.segmodel) saved by the app or 'seg train'")
-    apply.add_argument("inputs", metavar="INPUT", nargs="+",
-                       help="image files, folders or glob patterns")
+    apply.add_argument("model", metavar="MODEL", help="model bundle (.segmodel) saved by the app or 'seg train'")
+    apply.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, folders or glob patterns")
     apply.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    apply.add_argument("--probabilities", action="store_true",
-                       help="also write NAME_probabilities.tif (float32)")
+    apply.add_argument("--probabilities", action="store_true", help="also write NAME_probabilities.tif (float32)")
     apply.add_argument("--overlays", action="store_true", help="also write NAME_overlay.png")
-    apply.add_argument("--objects", default=None, metavar="CLASS",
-                       help="also find the objects of this class (name or number 1..K): write "
-                       "NAME_objects.tif and objects.csv")
-    apply.add_argument("--no-masks", dest="masks", action="store_false",
-                       help="do not write mask files (only measurements)")
-    apply.add_argument("--tile", type=_positive_int, default=1024, metavar="PX",
-                       help="tile side for huge frames (default: %(default)s)")
-    apply.add_argument("--tiling", choices=("auto", "always", "never"), default="auto",
-                       help="tile frames when the feature stack is over --tile-above-mb (auto, the "
-                       "default), always, or never")
-    apply.add_argument("--tile-above-mb", type=_positive_int, default=1024, metavar="MB",
-                       help="feature-stack size above which frames are tiled (default: %(default)s)")
-    apply.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
-                       help="refuse images with more pixels (frames x height x width) than this "
-                       "(default: %(default)s)")
-    apply.add_argument("--level", type=int, default=0, metavar="N",
-                       help="OME-Zarr/TIFF resolution level to segment (default: %(default)s, "
-                       "full resolution)")
+    apply.add_argument(
+        "--objects",
+        default=None,
+        metavar="CLASS",
+        help="also find the objects of this class (name or number 1..K): write NAME_objects.tif and objects.csv",
+    )
+    apply.add_argument(
+        "--no-masks", dest="masks", action="store_false", help="do not write mask files (only measurements)"
+    )
+    apply.add_argument(
+        "--tile",
+        type=_positive_int,
+        default=1024,
+        metavar="PX",
+        help="tile side for huge frames (default: %(default)s)",
+    )
+    apply.add_argument(
+        "--tiling",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="tile frames when the feature stack is over --tile-above-mb (auto, the default), always, or never",
+    )
+    apply.add_argument(
+        "--tile-above-mb",
+        type=_positive_int,
+        default=1024,
+        metavar="MB",
+        help="feature-stack size above which frames are tiled (default: %(default)s)",
+    )
+    apply.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=100_000_000,
+        metavar="N",
+        help="refuse images with more pixels (frames x height x width) than this (default: %(default)s)",
+    )
+    apply.add_argument(
+        "--level",
+        type=int,
+        default=0,
+        metavar="N",
+        help="OME-Zarr/TIFF resolution level to segment (default: %(default)s, full resolution)",
+    )
     where = apply.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                       help="run on a local Dask cluster of N worker processes")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes",
+    )
+    where.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786"
+    )
     apply.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     volume_command.add_apply_arguments(apply)
     apply.set_defaults(handler=_run_apply)
 
     train = commands.add_parser(
-        "train", help="train a model from an image and an annotations file",
+        "train",
+        help="train a model from an image and an annotations file",
         description="Train a model bundle from an image and its scribble annotations (JSON).",
-        formatter_class=_Formatter, epilog=_TRAIN_EPILOG,
+        formatter_class=_Formatter,
+        epilog=_TRAIN_EPILOG,
     )
     train.add_argument("image", metavar="IMAGE", help="the annotated image (or stack)")
     train.add_argument("annotations", metavar="ANNOTATIONS", help="annotations file (.json)")
-    train.add_argument("--out", "-o", required=True, metavar="MODEL",
-                       help="model bundle to write (.segmodel)")
-    train.add_argument("--preset", default=None, metavar="NAME",
-                       help="feature preset: 'fine detail', 'balanced', 'large structures', "
-                       "'scikit-image gallery' (default: the library's default preset)")
-    train.add_argument("--trees", type=_positive_int, default=None, metavar="N",
-                       help="number of trees (default: the library's default)")
-    train.add_argument("--depth", type=_positive_int, default=None, metavar="N",
-                       help="maximum tree depth (default: the library's default)")
-    train.add_argument("--seed", type=int, default=0,
-                       help="random seed of the forest (default: %(default)s)")
-    train.add_argument("--max-pixels", type=_positive_int, default=100_000_000, metavar="N",
-                       help="refuse images with more pixels than this (default: %(default)s)")
+    train.add_argument("--out", "-o", required=True, metavar="MODEL", help="model bundle to write (.segmodel)")
+    train.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="feature preset: 'fine detail', 'balanced', 'large structures', "
+        "'scikit-image gallery' (default: the library's default preset)",
+    )
+    train.add_argument(
+        "--trees",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="number of trees (default: the library's default)",
+    )
+    train.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="maximum tree depth (default: the library's default)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="random seed of the forest (default: %(default)s)")
+    train.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=100_000_000,
+        metavar="N",
+        help="refuse images with more pixels than this (default: %(default)s)",
+    )
     volume_command.add_train_arguments(train)
     train.set_defaults(handler=_run_train)
     return parser
@@ -243,22 +291,32 @@ def _run_apply(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     if model.dims == 3:  # volumes: 3-D blocks, here or on Dask (seg.volumes.command)
         if args.objects is not None:
-            raise _CliError("--objects is for 2-D models: a volume model writes volume_objects.csv "
-                            "(the 26-connected objects of every class) without it")
-        return volume_command.run_apply(args, model, batch.collect_inputs(args.inputs),
-                                        batch.check_output_dir(args.out), ProgressBar)
+            raise _CliError(
+                "--objects is for 2-D models: a volume model writes volume_objects.csv "
+                "(the 26-connected objects of every class) without it"
+            )
+        return volume_command.run_apply(
+            args, model, batch.collect_inputs(args.inputs), batch.check_output_dir(args.out), ProgressBar
+        )
     objects = _object_class(model, args.objects)
     if _wants_zarr(args):
         if objects is not None:
-            raise _CliError("--objects works on images read whole (PNG, TIFF, ...), not on the OME-Zarr "
-                            "blockwise path: write the labels to .zarr without --objects, or apply to a TIFF")
+            raise _CliError(
+                "--objects works on images read whole (PNG, TIFF, ...), not on the OME-Zarr "
+                "blockwise path: write the labels to .zarr without --objects, or apply to a TIFF"
+            )
         return _run_apply_zarr(args, model)
     paths = batch.collect_inputs(args.inputs)
     out = batch.check_output_dir(args.out)
     options = batch.ApplyOptions(
-        masks=args.masks, probabilities=args.probabilities, overlays=args.overlays,
-        tile=args.tile, tiling=args.tiling, tile_above_bytes=args.tile_above_mb << 20,
-        max_pixels=args.max_pixels, objects=objects,
+        masks=args.masks,
+        probabilities=args.probabilities,
+        overlays=args.overlays,
+        tile=args.tile,
+        tiling=args.tiling,
+        tile_above_bytes=args.tile_above_mb << 20,
+        max_pixels=args.max_pixels,
+        objects=objects,
     )
     bar: ProgressBar | None = None
 
@@ -298,8 +356,7 @@ def _object_class(model, text: str | None) -> int | None:
 def _wants_zarr(args: argparse.Namespace) -> bool:
     from seg.io import is_zarr_location
 
-    return args.out.lower().rstrip("/\\").endswith(".zarr") or any(
-        is_zarr_location(item) for item in args.inputs)
+    return args.out.lower().rstrip("/\\").endswith(".zarr") or any(is_zarr_location(item) for item in args.inputs)
 
 
 def _run_apply_zarr(args: argparse.Namespace, model) -> int:
@@ -313,16 +370,25 @@ def _run_apply_zarr(args: argparse.Namespace, model) -> int:
     with batch.dask_client(args.scheduler, args.workers) as client:
         for source, target in zip(args.inputs, targets):
             outcome = to_zarr.apply_to_store(
-                model, source, target, level=args.level, tile=args.tile,
-                probabilities=args.probabilities, max_pixels=args.max_pixels, scheduler=client,
+                model,
+                source,
+                target,
+                level=args.level,
+                tile=args.tile,
+                probabilities=args.probabilities,
+                max_pixels=args.max_pixels,
+                scheduler=client,
                 progress=not args.quiet,
             )
             outcomes.append(outcome)
-            print(f"{outcome.source}: {' x '.join(map(str, outcome.shape))} ({outcome.axes}) -> "
-                  f"{outcome.out} ({outcome.levels} levels) in {outcome.seconds:.1f} s")
+            print(
+                f"{outcome.source}: {' x '.join(map(str, outcome.shape))} ({outcome.axes}) -> "
+                f"{outcome.out} ({outcome.levels} levels) in {outcome.seconds:.1f} s"
+            )
             for row in to_zarr.store_measurement_rows(outcome):
-                print(f"  frame {row['frame']} {row['class']}: {row['pixels']:,} px, "
-                      f"{row['area']:.6g} {row['area_unit']}")
+                print(
+                    f"  frame {row['frame']} {row['class']}: {row['pixels']:,} px, {row['area']:.6g} {row['area_unit']}"
+                )
     csv_path = to_zarr.measurements_path(targets, args.out)
     batch.atomic_write(csv_path, to_zarr.measurements_csv_text(outcomes).encode("utf-8"))
     print(f"measurements: {csv_path}")
@@ -369,17 +435,26 @@ def _run_train(args: argparse.Namespace) -> int:
         volume, labels, names, colors = volume_command.read_training_volume(args)
         check_output_dir(Path(args.out).parent if str(Path(args.out).parent) else ".")
         start = time.perf_counter()
-        model = train(volume, labels, settings, names, class_colors=colors, forest=forest, dims=3,
-                      volume_features=args.volume_features)
+        model = train(
+            volume,
+            labels,
+            settings,
+            names,
+            class_colors=colors,
+            forest=forest,
+            dims=3,
+            volume_features=args.volume_features,
+        )
         persist.save_model(model, args.out)
-        print(f"trained a volume model of {len(model.class_names)} classes on {int((labels > 0).sum()):,} "
-              f"labelled voxels in {time.perf_counter() - start:.1f} s; saved {args.out}")
+        print(
+            f"trained a volume model of {len(model.class_names)} classes on {int((labels > 0).sum()):,} "
+            f"labelled voxels in {time.perf_counter() - start:.1f} s; saved {args.out}"
+        )
         return EXIT_OK
     try:
         annotations = Annotations.from_json(read_limited(args.annotations, MAX_JSON_BYTES))
     except OSError as exc:  # also a FIFO or device (never read) and a file above MAX_JSON_BYTES
-        raise _CliError(f"cannot read the annotations file {args.annotations!r}: "
-                        f"{exc.strerror or exc}") from None
+        raise _CliError(f"cannot read the annotations file {args.annotations!r}: {exc.strerror or exc}") from None
     if not os.path.isfile(args.image):
         raise _CliError(f"image {args.image!r} does not exist: give the annotated image")
     try:
@@ -396,8 +471,12 @@ def _run_train(args: argparse.Namespace) -> int:
     check_output_dir(out.parent if str(out.parent) else ".")
     start = time.perf_counter()
     model = train(
-        image, annotations.label_stack(), settings, annotations.class_names,
-        class_colors=annotations.class_colors, forest=forest,
+        image,
+        annotations.label_stack(),
+        settings,
+        annotations.class_names,
+        class_colors=annotations.class_colors,
+        forest=forest,
     )
     persist.save_model(model, out)
     print(
@@ -421,8 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILED
     except MemoryError:
-        print("error: out of memory: use --tiling always with a smaller --tile, or fewer "
-              "--workers", file=sys.stderr)
+        print("error: out of memory: use --tiling always with a smaller --tile, or fewer --workers", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -25,8 +25,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["PARTIAL_SUFFIX", "display_name", "printable", "is_encodable", "safe_stem", "unique_stems",
-           "atomic_write", "NotRegularFileError", "FileTooLargeError", "open_regular", "read_limited"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "display_name",
+    "printable",
+    "is_encodable",
+    "safe_stem",
+    "unique_stems",
+    "atomic_write",
+    "NotRegularFileError",
+    "FileTooLargeError",
+    "open_regular",
+    "read_limited",
+]
 
 PARTIAL_SUFFIX = ".part"
 """Suffix of :func:`atomic_write`'s temporary files (``.<name>.<random>.part``, next to the target)."""
@@ -139,8 +150,7 @@ class FileTooLargeError(OSError):
 
     def __init__(self, path: str, size: int, limit: int, *, at_least: bool) -> None:
         more = "more than " if at_least else ""
-        super().__init__(errno.EFBIG, f"the file is {more}{size:,} bytes, above the limit of {limit:,} bytes",
-                         path)
+        super().__init__(errno.EFBIG, f"the file is {more}{size:,} bytes, above the limit of {limit:,} bytes", path)
         self.size = size
         self.limit = limit
         self.at_least = at_least

@@ -47,14 +47,24 @@ from numba import njit, prange
 from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError
 from seg.jit import parallel_section  # numba's cache, warnings and threading, set up before any kernel
 
-__all__ = ["Forest", "ForestSettings", "ARRAY_NAMES", "MAX_CLASSES", "MAX_TREES", "MAX_TREE_DEPTH", "MAX_FOREST_NODES",
-           "make_estimator", "warm_up", "labels_dtype"]
+__all__ = [
+    "Forest",
+    "ForestSettings",
+    "ARRAY_NAMES",
+    "MAX_CLASSES",
+    "MAX_TREES",
+    "MAX_TREE_DEPTH",
+    "MAX_FOREST_NODES",
+    "make_estimator",
+    "warm_up",
+    "labels_dtype",
+]
 
 ARRAY_NAMES = ("feature", "threshold", "children_left", "children_right", "value", "roots", "n_features")
 
-_BLOCK = 128            # pixels walked through a tree together (their state fits the L1 cache)
+_BLOCK = 128  # pixels walked through a tree together (their state fits the L1 cache)
 _BLOCK_CELLS = 1 << 15  # ... but at most this many (pixel, class) sums per block, for huge K
-_ROWS_PER_CHUNK = 1 << 18   # pixels per kernel call: bounds the float32 copy of a non-float32 input
+_ROWS_PER_CHUNK = 1 << 18  # pixels per kernel call: bounds the float32 copy of a non-float32 input
 # Blocks handed to a thread at a time. Dynamic hand-out instead of numba's default static halves:
 # early exit makes blocks unequal, and on a busy machine a preempted thread would hold up the
 # other one at the end of every kernel call.
@@ -138,8 +148,13 @@ class ForestSettings:
             raise SettingsError("ForestSettings.n_jobs must not be 0: use -1 for all cores or a positive count")
         _check_int("min_samples_leaf", self.min_samples_leaf, 1, 1_000_000)
         _check_int("min_tree_samples", self.min_tree_samples, 1, 100_000_000)
-        _check_int("max_tree_samples", self.max_tree_samples, self.min_tree_samples, 100_000_000,
-                   f"(and at least min_tree_samples = {self.min_tree_samples})")
+        _check_int(
+            "max_tree_samples",
+            self.max_tree_samples,
+            self.min_tree_samples,
+            100_000_000,
+            f"(and at least min_tree_samples = {self.min_tree_samples})",
+        )
 
     def _check_max_samples(self) -> None:
         value = self.max_samples
@@ -184,15 +199,19 @@ class ForestSettings:
         unknown = sorted(str(key)[:50] for key in data if key not in names)
         missing = [name for name in names if name not in data]
         if unknown or missing:
-            raise SettingsError(f"Forest settings have unknown keys {unknown[:10]} and miss {missing}; "
-                                f"expected exactly {names}.")
+            raise SettingsError(
+                f"Forest settings have unknown keys {unknown[:10]} and miss {missing}; expected exactly {names}."
+            )
         return cls(**{name: data[name] for name in names})
 
 
 def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> None:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
-        raise SettingsError(f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, "
-                            f"got {value!r}".replace("  ", " "))
+        raise SettingsError(
+            f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, got {value!r}".replace(
+                "  ", " "
+            )
+        )
 
 
 # --------------------------------------------------------------------------------- kernels
@@ -266,8 +285,9 @@ def _walk(x, base, nodes, count, root, levels, feature, threshold, left):  # pra
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth, labels,
-                   block_size):  # pragma: no cover
+def _labels_kernel(
+    x, n_features, feature, threshold, left, value, roots, depth, labels, block_size
+):  # pragma: no cover
     """Winning label (1..K) of every pixel; ``x`` is the (N*F,) float32 flat feature array."""
     n = labels.shape[0]
     n_classes = value.shape[1]
@@ -315,8 +335,9 @@ def _labels_kernel(x, n_features, feature, threshold, left, value, roots, depth,
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=False)
-def _proba_kernel(x, n_features, feature, threshold, left, value, roots, depth, proba, labels,
-                  block_size):  # pragma: no cover
+def _proba_kernel(
+    x, n_features, feature, threshold, left, value, roots, depth, proba, labels, block_size
+):  # pragma: no cover
     """Class probabilities (N, K) float32 of every pixel, and labels too if ``labels`` has N rows."""
     n = proba.shape[0]
     n_classes = value.shape[1]
@@ -403,7 +424,7 @@ class Forest:
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self._arrays = {}
         for name in ARRAY_NAMES:
-            array = np.array(arrays[name], order="C")   # a private copy that nobody can change
+            array = np.array(arrays[name], order="C")  # a private copy that nobody can change
             array.flags.writeable = False
             self._arrays[name] = array
         self.n_features = int(self._arrays["n_features"])
@@ -437,7 +458,8 @@ class Forest:
         y = np.asarray(y)
         if X.ndim != 2 or y.ndim != 1 or len(y) != len(X) or len(y) == 0:
             raise TrainingError(
-                f"Training needs (N, F) features and (N,) labels with N > 0, got {X.shape} and {y.shape}.")
+                f"Training needs (N, F) features and (N,) labels with N > 0, got {X.shape} and {y.shape}."
+            )
         if y.min() < 1 or y.max() > n_classes:
             raise TrainingError(f"Training labels must be 1..{n_classes}, got {y.min()}..{y.max()}.")
         estimator = make_estimator(settings, n_samples=len(y))
@@ -492,11 +514,12 @@ class Forest:
         a = self._arrays
         threshold32 = _round_down_to_float32(a["threshold"])
         feature, threshold, left, order, depth = _breadth_first(
-            a["children_left"], a["children_right"], a["feature"], threshold32, a["roots"], len(a["feature"]))
+            a["children_left"], a["children_right"], a["feature"], threshold32, a["roots"], len(a["feature"])
+        )
         value = np.ascontiguousarray(a["value"][order])
         fast = (feature, threshold, left, value, a["roots"], depth)
         for array in fast:
-            array.flags.writeable = False   # immutable, and always the same numba signature
+            array.flags.writeable = False  # immutable, and always the same numba signature
         return fast
 
     # ----------------------------------------------------------------------- properties
@@ -528,21 +551,28 @@ class Forest:
             (:data:`MAX_TREE_DEPTH` for None), or a tree with more nodes than that depth allows.
         """
         if self.n_trees > settings.n_estimators:
-            raise _refuse(f"the forest has {self.n_trees:,} trees but its settings say n_estimators = "
-                          f"{settings.n_estimators}")
+            raise _refuse(
+                f"the forest has {self.n_trees:,} trees but its settings say n_estimators = {settings.n_estimators}"
+            )
         depth_limit = settings.max_depth if settings.max_depth is not None else MAX_TREE_DEPTH
         nodes = np.diff(np.append(self._arrays["roots"], self.n_nodes).astype(np.int64))
         biggest = int(nodes.max())
         if biggest > 2 ** (depth_limit + 1) - 1:
-            raise _refuse(f"a tree has {biggest:,} nodes, more than a tree of depth {depth_limit} can have "
-                          f"({2 ** (depth_limit + 1) - 1:,})")
+            raise _refuse(
+                f"a tree has {biggest:,} nodes, more than a tree of depth {depth_limit} can have "
+                f"({2 ** (depth_limit + 1) - 1:,})"
+            )
         if self.depth > depth_limit:
-            raise _refuse(f"a tree is {self.depth:,} levels deep but the settings say max_depth = "
-                          f"{settings.max_depth} (at most {depth_limit})")
+            raise _refuse(
+                f"a tree is {self.depth:,} levels deep but the settings say max_depth = "
+                f"{settings.max_depth} (at most {depth_limit})"
+            )
 
     def __repr__(self) -> str:
-        return (f"Forest(n_trees={self.n_trees}, n_nodes={self.n_nodes}, "
-                f"n_features={self.n_features}, n_classes={self.n_classes})")
+        return (
+            f"Forest(n_trees={self.n_trees}, n_nodes={self.n_nodes}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Forest):
@@ -600,8 +630,14 @@ class Forest:
         labels = np.empty(len(rows) if with_labels else 0, np.uint16)
         for start, stop, x in _chunks(rows):
             with parallel_section(), numba.parallel_chunksize(_BLOCKS_PER_GRAB):
-                _proba_kernel(x, self.n_features, *self._fast, proba[start:stop],
-                              labels[start:stop] if with_labels else labels, self._block_size)
+                _proba_kernel(
+                    x,
+                    self.n_features,
+                    *self._fast,
+                    proba[start:stop],
+                    labels[start:stop] if with_labels else labels,
+                    self._block_size,
+                )
         labels = _narrow(labels, self.n_classes).reshape(shape if with_labels else -1)
         return proba.reshape(*shape, self.n_classes), labels
 
@@ -648,8 +684,15 @@ class Forest:
 # --------------------------------------------------------------------------------- validation
 
 
-_DTYPES = {"feature": np.int32, "threshold": np.float64, "children_left": np.int32,
-           "children_right": np.int32, "value": np.float64, "roots": np.int32, "n_features": np.int64}
+_DTYPES = {
+    "feature": np.int32,
+    "threshold": np.float64,
+    "children_left": np.int32,
+    "children_right": np.int32,
+    "value": np.float64,
+    "roots": np.int32,
+    "n_features": np.int64,
+}
 
 
 def _refuse(message: str) -> ModelFileError:
@@ -683,8 +726,13 @@ def _validated(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if a["roots"].ndim == 1 and a["roots"].size > MAX_TREES:
         raise _refuse(f"the forest has {a['roots'].size:,} trees, more than {MAX_TREES}")
     roots = a["roots"]
-    if roots.ndim != 1 or roots.size < 1 or roots[0] != 0 or np.any(np.diff(roots.astype(np.int64)) < 1) \
-            or roots[-1] >= n_nodes:
+    if (
+        roots.ndim != 1
+        or roots.size < 1
+        or roots[0] != 0
+        or np.any(np.diff(roots.astype(np.int64)) < 1)
+        or roots[-1] >= n_nodes
+    ):
         raise _refuse("'roots' must start at 0 and increase strictly, staying below the node count")
     _check_structure(a, n_nodes)
     return a

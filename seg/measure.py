@@ -16,8 +16,16 @@ from scipy import ndimage
 from seg.errors import ImageError, SettingsError, describe_value
 from seg.render.overlays import check_labels
 
-__all__ = ["BATCH_COLUMNS", "COLUMNS", "FRAME_COLUMNS", "measure", "measure_stack", "object_sizes", "rows_to_csv",
-           "size_histogram"]
+__all__ = [
+    "BATCH_COLUMNS",
+    "COLUMNS",
+    "FRAME_COLUMNS",
+    "measure",
+    "measure_stack",
+    "object_sizes",
+    "rows_to_csv",
+    "size_histogram",
+]
 
 COLUMNS: tuple[str, ...] = (
     "class",

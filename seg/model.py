@@ -32,8 +32,15 @@ from seg.files import is_encodable
 from seg.forest import MAX_CLASSES, Forest, ForestSettings
 from seg.images import Normalization, as_frames, normalize
 
-__all__ = ["Model", "train", "train_samples", "uncertainty", "clean_labels", "default_colors",
-           "checked_training_labels"]
+__all__ = [
+    "Model",
+    "train",
+    "train_samples",
+    "uncertainty",
+    "clean_labels",
+    "default_colors",
+    "checked_training_labels",
+]
 
 _COLOR = re.compile(r"#[0-9a-f]{6}")
 
@@ -83,8 +90,10 @@ class Model:
         object.__setattr__(self, "class_colors", tuple(self.class_colors))
         k = self.forest.n_classes
         if len(self.class_names) != k or len(self.class_colors) != k:
-            raise ModelMismatchError(f"The model has {k} classes but {len(self.class_names)} names and "
-                                     f"{len(self.class_colors)} colours: give one name and colour per class.")
+            raise ModelMismatchError(
+                f"The model has {k} classes but {len(self.class_names)} names and "
+                f"{len(self.class_colors)} colours: give one name and colour per class."
+            )
         expected = self.n_features
         if expected != self.forest.n_features:
             raise ModelMismatchError(
@@ -275,8 +284,11 @@ def train(
     settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
     forest = ForestSettings() if forest is None else forest
     normalization = Normalization() if normalization is None else normalization
-    for name, value, kind in (("settings", settings, FeatureSettings), ("forest", forest, ForestSettings),
-                              ("normalization", normalization, Normalization)):
+    for name, value, kind in (
+        ("settings", settings, FeatureSettings),
+        ("forest", forest, ForestSettings),
+        ("normalization", normalization, Normalization),
+    ):
         if not isinstance(value, kind):
             raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
     if dims == 3:
@@ -284,8 +296,17 @@ def train(
 
         if features is not None:
             raise SettingsError("train(dims=3) computes its own features: leave features=None")
-        return train_volume(image, labels, settings, class_names, class_colors=class_colors, forest=forest,
-                            normalization=normalization, spacing=spacing, mode=volume_features)
+        return train_volume(
+            image,
+            labels,
+            settings,
+            class_names,
+            class_colors=class_colors,
+            forest=forest,
+            normalization=normalization,
+            spacing=spacing,
+            mode=volume_features,
+        )
     if dims != 2 or isinstance(dims, bool):
         raise SettingsError(f"train(dims={dims!r}): dims is 2 (images) or 3 (volumes)")
     if spacing is not None:
@@ -357,19 +378,44 @@ def train_samples(
     labels = np.asarray(labels)
     n_features = settings.n_features(n_channels) if volume is None else volume.n_features(settings, n_channels)
     if np.ndim(samples) != 2 or np.shape(samples)[1] != n_features or labels.shape != (np.shape(samples)[0],):
-        raise TrainingError(f"Samples of shape {np.shape(samples)} and labels of shape {labels.shape} do not "
-                            f"match: give (N, {n_features}) features and (N,) labels.")
+        raise TrainingError(
+            f"Samples of shape {np.shape(samples)} and labels of shape {labels.shape} do not "
+            f"match: give (N, {n_features}) features and (N,) labels."
+        )
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 1 or labels.max() > len(names))):
         raise TrainingError(f"Sample labels must be whole numbers 1..{len(names)} (one per class).")
     counts = _labelled_counts(labels, len(names))
     _check_two_classes(counts, names)
-    return _fit(np.asarray(samples, dtype=np.float32), labels.astype(np.int64), counts, names, colors, int(n_channels),
-                settings, forest, normalization, list(frames), tuple(image_shape), volume)
+    return _fit(
+        np.asarray(samples, dtype=np.float32),
+        labels.astype(np.int64),
+        counts,
+        names,
+        colors,
+        int(n_channels),
+        settings,
+        forest,
+        normalization,
+        list(frames),
+        tuple(image_shape),
+        volume,
+    )
 
 
-def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...], colors: tuple[str, ...],
-         n_channels: int, settings: FeatureSettings, forest: ForestSettings, normalization: Normalization,
-         frames: list[int], image_shape: Sequence[int], volume: VolumeSettings | None = None) -> Model:
+def _fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    names: tuple[str, ...],
+    colors: tuple[str, ...],
+    n_channels: int,
+    settings: FeatureSettings,
+    forest: ForestSettings,
+    normalization: Normalization,
+    frames: list[int],
+    image_shape: Sequence[int],
+    volume: VolumeSettings | None = None,
+) -> Model:
     compiled = Forest.fit(x, y, len(names), forest)
     training = {
         "labelled_pixels": {name: int(count) for name, count in zip(names, counts[1:])},
@@ -378,13 +424,23 @@ def _fit(x: np.ndarray, y: np.ndarray, counts: np.ndarray, names: tuple[str, ...
         "image_shape": [int(n) for n in image_shape],
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    return Model(forest=compiled, feature_settings=settings, normalization=normalization, class_names=names,
-                 class_colors=colors, n_channels=n_channels, forest_settings=forest, training=training,
-                 versions=library_versions(), volume=volume)
+    return Model(
+        forest=compiled,
+        feature_settings=settings,
+        normalization=normalization,
+        class_names=names,
+        class_colors=colors,
+        n_channels=n_channels,
+        forest_settings=forest,
+        training=training,
+        versions=library_versions(),
+        volume=volume,
+    )
 
 
-def checked_training_labels(labels: np.ndarray, shape: tuple[int, int, int],
-                            class_names: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+def checked_training_labels(
+    labels: np.ndarray, shape: tuple[int, int, int], class_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Scribbles checked as :func:`train` checks them, and the class names.
 
     Parameters
@@ -435,15 +491,19 @@ def _class_count(labels: np.ndarray, class_names: Sequence[str] | None) -> int:
     n_classes = high if class_names is None else len(class_names)
     if low < 0 or high > n_classes:
         bad = low if low < 0 else high
-        raise TrainingError(f"Label {bad} is outside 0..{n_classes} (0 = unlabelled, 1..{n_classes} = the "
-                            f"{n_classes} classes): give a name for every class or fix the labels.")
+        raise TrainingError(
+            f"Label {bad} is outside 0..{n_classes} (0 = unlabelled, 1..{n_classes} = the "
+            f"{n_classes} classes): give a name for every class or fix the labels."
+        )
     return n_classes
 
 
 def _class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str, ...]:
     if n_classes > MAX_CLASSES:
-        raise TrainingError(f"{n_classes:,} classes are more than a model may have ({MAX_CLASSES}); "
-                            "merge classes or train several models.")
+        raise TrainingError(
+            f"{n_classes:,} classes are more than a model may have ({MAX_CLASSES}); "
+            "merge classes or train several models."
+        )
     if class_names is None:
         return tuple(f"class {i}" for i in range(1, n_classes + 1))
     if isinstance(class_names, str):
@@ -453,8 +513,7 @@ def _class_names(class_names: Sequence[str] | None, n_classes: int) -> tuple[str
         raise TrainingError(f"Class names must be non-empty strings, got {list(names)!r}.")
     bad = [n for n in names if not is_encodable(n)]
     if bad:
-        raise TrainingError(f"Class name {bad[0]!r} is not valid Unicode text (a lone surrogate); "
-                            "rename the class.")
+        raise TrainingError(f"Class name {bad[0]!r} is not valid Unicode text (a lone surrogate); rename the class.")
     if len(set(names)) != len(names):
         raise TrainingError(f"Class names must be distinct, got {list(names)!r}.")
     return names
@@ -494,8 +553,10 @@ def _check_features(features: Sequence[np.ndarray], shape: tuple[int, int, int],
     expected = (*shape[1:], n_features)
     for t, stack in enumerate(features):
         if np.shape(stack) != expected:
-            raise TrainingError(f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
-                                f"{expected}: compute them with the same feature settings.")
+            raise TrainingError(
+                f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
+                f"{expected}: compute them with the same feature settings."
+            )
 
 
 @functools.lru_cache(maxsize=1)
@@ -504,8 +565,13 @@ def library_versions() -> dict[str, str]:
     import seg
 
     versions = {"seg": seg.__version__}
-    for key, dist in (("numpy", "numpy"), ("sklearn", "scikit-learn"), ("skimage", "scikit-image"),
-                      ("scipy", "scipy"), ("numba", "numba")):
+    for key, dist in (
+        ("numpy", "numpy"),
+        ("sklearn", "scikit-learn"),
+        ("skimage", "scikit-image"),
+        ("scipy", "scipy"),
+        ("numba", "numba"),
+    ):
         try:
             versions[key] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -566,8 +632,9 @@ def clean_labels(labels: np.ndarray, *, min_size: int = 0, fill_holes: bool = Fa
     """
     labels = np.asarray(labels)
     if labels.ndim not in (2, 3) or not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise ImageError(f"clean_labels needs an integer (H, W) or (T, H, W) label image, got "
-                         f"{labels.dtype} {labels.shape}")
+        raise ImageError(
+            f"clean_labels needs an integer (H, W) or (T, H, W) label image, got {labels.dtype} {labels.shape}"
+        )
     if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, numbers.Integral) or min_size < 0:
         raise SettingsError(f"min_size must be a whole number of pixels >= 0, got {min_size!r}")
     frames = labels[np.newaxis] if labels.ndim == 2 else labels
@@ -586,7 +653,7 @@ def _remove_small(frame: np.ndarray, min_size: int) -> np.ndarray:
     for value in np.unique(frame):
         objects, _ = ndi.label(frame == value, structure=_EIGHT)
         sizes = np.bincount(objects.ravel())
-        sizes[0] = min_size   # index 0 is "not this label", never small
+        sizes[0] = min_size  # index 0 is "not this label", never small
         small |= (sizes < min_size)[objects]
     if not small.any() or small.all():
         return frame.copy()

@@ -88,8 +88,10 @@ def class_mask(proba_or_labels: np.ndarray, class_label: int, *, threshold: floa
             raise ImageError(f"a probability map must be float (H, W, K), got dtype {data.dtype}")
         n_classes = data.shape[-1]
         if label > n_classes:
-            raise SettingsError(f"class_label {label} is out of range: the probability map has {n_classes} "
-                                f"classes, numbered 1..{n_classes}")
+            raise SettingsError(
+                f"class_label {label} is out of range: the probability map has {n_classes} "
+                f"classes, numbered 1..{n_classes}"
+            )
         if threshold is None:
             return np.argmax(data, axis=-1) == label - 1
         if not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
@@ -101,11 +103,13 @@ def class_mask(proba_or_labels: np.ndarray, class_label: int, *, threshold: floa
         if data.dtype.kind not in "ui":
             raise ImageError(f"a label image must be an integer (H, W) array, got dtype {data.dtype}")
         if threshold is not None:
-            raise SettingsError("threshold applies to probability maps only; a label image is "
-                                "already thresholded: leave threshold=None")
+            raise SettingsError(
+                "threshold applies to probability maps only; a label image is already thresholded: leave threshold=None"
+            )
         return data == label
-    raise ImageError(f"segment_objects needs a (H, W, K) probability map or an (H, W) label image, "
-                     f"got shape {data.shape}")
+    raise ImageError(
+        f"segment_objects needs a (H, W, K) probability map or an (H, W) label image, got shape {data.shape}"
+    )
 
 
 def _split(component: np.ndarray, min_distance: int) -> tuple[np.ndarray, int]:
@@ -114,8 +118,7 @@ def _split(component: np.ndarray, min_distance: int) -> tuple[np.ndarray, int]:
     from skimage.segmentation import watershed
 
     distance = ndi.distance_transform_edt(component)
-    peaks = peak_local_max(distance, min_distance=min_distance, labels=component.astype(np.uint8),
-                           exclude_border=False)
+    peaks = peak_local_max(distance, min_distance=min_distance, labels=component.astype(np.uint8), exclude_border=False)
     if len(peaks) <= 1:
         return component.astype(np.int32), 1
     markers = np.zeros(component.shape, np.int32)
@@ -198,8 +201,12 @@ def segment_objects(
         ``class_label`` out of range, or a bad ``min_distance``, ``min_size`` or ``threshold``.
     """
     mask = class_mask(proba_or_labels, class_label, threshold=threshold)
-    min_distance = _check_int("min_distance", min_distance, 1, "give the smallest distance in pixels "
-                              "between the centres of two objects to separate")
+    min_distance = _check_int(
+        "min_distance",
+        min_distance,
+        1,
+        "give the smallest distance in pixels between the centres of two objects to separate",
+    )
     min_size = _check_int("min_size", min_size, 0, "give the smallest object size in pixels to keep")
     components, count = ndi.label(mask, structure=_EIGHT)
     del mask
@@ -213,7 +220,7 @@ def segment_objects(
     needy = _needing_work(components, boxes, min_distance if split else None, fill_holes)
     instances = np.zeros(components.shape, np.int32)
     height, width = components.shape
-    extras = np.zeros(count + 1, np.int64)    # parts beyond the first, per component
+    extras = np.zeros(count + 1, np.int64)  # parts beyond the first, per component
     extra_before = 0
     for index in needy:
         box = boxes[index - 1]
@@ -269,11 +276,14 @@ def _needing_work(components: np.ndarray, boxes: list, min_distance: int | None,
 # --------------------------------------------------------------------------- measurements
 
 # regionprops_table property -> our column name(s); multi-valued properties are split per axis.
-_PROPERTIES = ("label", "area", "centroid", "bbox", "perimeter", "equivalent_diameter_area",
-               "eccentricity", "solidity")
+_PROPERTIES = ("label", "area", "centroid", "bbox", "perimeter", "equivalent_diameter_area", "eccentricity", "solidity")
 _RENAMES = {
-    "centroid-0": "centroid_y", "centroid-1": "centroid_x",
-    "bbox-0": "bbox_top", "bbox-1": "bbox_left", "bbox-2": "bbox_bottom", "bbox-3": "bbox_right",
+    "centroid-0": "centroid_y",
+    "centroid-1": "centroid_x",
+    "bbox-0": "bbox_top",
+    "bbox-1": "bbox_left",
+    "bbox-2": "bbox_bottom",
+    "bbox-3": "bbox_right",
     "equivalent_diameter_area": "equivalent_diameter",
 }
 # Columns that scale with the pixel size, and the power of the unit.
@@ -283,8 +293,9 @@ _LENGTHS = {"area": 2, "centroid_y": 1, "centroid_x": 1, "perimeter": 1, "equiva
 def _check_instances(instances: np.ndarray) -> np.ndarray:
     instances = np.asarray(instances)
     if instances.ndim != 2 or instances.dtype.kind not in "ui":
-        raise ImageError(f"instances must be an (H, W) integer label image (0 = background), "
-                         f"got {instances.dtype} {instances.shape}")
+        raise ImageError(
+            f"instances must be an (H, W) integer label image (0 = background), got {instances.dtype} {instances.shape}"
+        )
     if instances.size and instances.dtype.kind == "i" and int(instances.min()) < 0:
         raise ImageError(f"instances contain negative value {int(instances.min())}; labels must be >= 0")
     return instances
@@ -295,8 +306,7 @@ def _intensity(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[:2] != shape:
-        raise ImageError(f"image must be (H, W) or (H, W, C) of the instances' size {shape}, "
-                         f"got shape {image.shape}")
+        raise ImageError(f"image must be (H, W) or (H, W, C) of the instances' size {shape}, got shape {image.shape}")
     if image.dtype.kind not in "uif":
         raise ImageError(f"image must be numeric, got dtype {image.dtype}")
     return image
@@ -306,15 +316,18 @@ def _class_probability(proba: np.ndarray, shape: tuple[int, int], class_label: i
     proba = np.asarray(proba)
     if proba.ndim == 3:
         if class_label is None:
-            raise SettingsError("proba is a (H, W, K) map: give class_label (1..K) to say which class's "
-                                "probability to average, or pass that class's (H, W) map")
+            raise SettingsError(
+                "proba is a (H, W, K) map: give class_label (1..K) to say which class's "
+                "probability to average, or pass that class's (H, W) map"
+            )
         label = _check_int("class_label", class_label, 1, "classes are numbered 1..K")
         if label > proba.shape[-1]:
             raise SettingsError(f"class_label {label} is out of range for {proba.shape[-1]} classes")
         proba = proba[..., label - 1]
     if proba.shape != shape or proba.dtype.kind != "f":
-        raise ImageError(f"proba must be float (H, W) or (H, W, K) of the instances' size {shape}, "
-                         f"got {proba.dtype} {proba.shape}")
+        raise ImageError(
+            f"proba must be float (H, W) or (H, W, K) of the instances' size {shape}, got {proba.dtype} {proba.shape}"
+        )
     return proba
 
 
@@ -367,10 +380,10 @@ def measure_objects(
     shape = instances.shape
     intensity = None if image is None else _intensity(image, shape)
     class_proba = None if proba is None else _class_probability(proba, shape, class_label)
-    if pixel_size is not None and not (isinstance(pixel_size, numbers.Real)
-                                       and np.isfinite(pixel_size) and pixel_size > 0):
-        raise SettingsError(f"pixel_size must be a positive number (the side of a pixel in {unit}), "
-                            f"got {pixel_size!r}")
+    if pixel_size is not None and not (
+        isinstance(pixel_size, numbers.Real) and np.isfinite(pixel_size) and pixel_size > 0
+    ):
+        raise SettingsError(f"pixel_size must be a positive number (the side of a pixel in {unit}), got {pixel_size!r}")
     if not isinstance(unit, str) or not _UNIT.match(unit):
         raise SettingsError(f"unit must be 1-8 letters such as 'um' or 'nm', got {unit!r}")
 
@@ -387,8 +400,9 @@ def measure_objects(
     units = {name: "px" for name in columns}
     units.update(label="", area="px2", eccentricity="", solidity="")
     if intensity is not None:
-        stats = regionprops_table(instances, intensity_image=intensity,
-                                  properties=("intensity_mean", "intensity_min", "intensity_max"))
+        stats = regionprops_table(
+            instances, intensity_image=intensity, properties=("intensity_mean", "intensity_min", "intensity_max")
+        )
         for name, values in stats.items():
             stat, _, channel = name.partition("-")
             column = f"{stat}_c{channel or 0}"
@@ -448,8 +462,9 @@ def objects_csv(rows: list[dict], columns: list[str]) -> str:
     return rows_to_csv(rows, columns=header)
 
 
-def object_columns(n_channels: int | None, *, probability: bool, pixel_size: float | None = None,
-                   unit: str = "um") -> list[str]:
+def object_columns(
+    n_channels: int | None, *, probability: bool, pixel_size: float | None = None, unit: str = "um"
+) -> list[str]:
     """The columns :func:`measure_objects` gives for these arguments (with or without objects):
     an image of ``n_channels`` channels (None: no image), a class probability or not."""
     empty = np.zeros((1, 1), np.int32)
@@ -492,7 +507,11 @@ def objects_of_stack(
     rows: list[dict] = []
     for t in range(labels.shape[0]):
         instances[t] = segment_objects(labels[t], class_label)
-        table = measure_objects(instances[t], image=None if image is None else np.asarray(image[t]),
-                                proba=None if proba is None else proba[t], class_label=class_label)
+        table = measure_objects(
+            instances[t],
+            image=None if image is None else np.asarray(image[t]),
+            proba=None if proba is None else proba[t],
+            class_label=class_label,
+        )
         rows.extend(object_rows(table, image=name, frame=t))
     return instances, rows

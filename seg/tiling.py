@@ -100,8 +100,7 @@ def _axis_windows(length: int, tile: int, margin: int) -> Iterator[tuple[slice, 
 def _check_tile(tile: int) -> int:
     if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < MIN_TILE:
         raise SettingsError(
-            f"tile size {tile!r} is not usable: give a whole number of pixels >= {MIN_TILE} "
-            f"(e.g. {DEFAULT_TILE})"
+            f"tile size {tile!r} is not usable: give a whole number of pixels >= {MIN_TILE} (e.g. {DEFAULT_TILE})"
         )
     return int(tile)
 
@@ -172,9 +171,7 @@ def frame_statistics(frame: np.ndarray, normalization: Normalization) -> np.ndar
     return images.normalization_statistics(_as_hwc(frame), normalization)
 
 
-def normalize_window(
-    window: np.ndarray, normalization: Normalization, statistics: np.ndarray | None
-) -> np.ndarray:
+def normalize_window(window: np.ndarray, normalization: Normalization, statistics: np.ndarray | None) -> np.ndarray:
     """Normalise a window of a frame with the frame's :func:`frame_statistics`.
 
     Parameters
@@ -407,9 +404,7 @@ def _map_in_process(
 ) -> Iterator[TiledResult]:
     for window in windows:
         raw = np.asarray(frame[window.read])
-        out_labels, out_proba = predict_window(
-            model, raw, statistics, window.inner, labels=labels, proba=proba
-        )
+        out_labels, out_proba = predict_window(model, raw, statistics, window.inner, labels=labels, proba=proba)
         yield TiledResult(window, out_labels, out_proba)
 
 

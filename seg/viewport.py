@@ -91,12 +91,21 @@ class Viewport:
         image_height = _positive_int("image_height", image_height)
         image_width = _positive_int("image_width", image_width)
         scale = min(max_upscale, max_side / max(image_height, image_width))
-        return cls(image_height, image_width, 0, 0, image_height, image_width,
-                   max(1, round(image_height * scale)), max(1, round(image_width * scale)))
+        return cls(
+            image_height,
+            image_width,
+            0,
+            0,
+            image_height,
+            image_width,
+            max(1, round(image_height * scale)),
+            max(1, round(image_width * scale)),
+        )
 
     @classmethod
-    def at(cls, image_height: int, image_width: int, zoom: float, centre: tuple[float, float], *,
-           max_side: int = 760) -> Viewport:
+    def at(
+        cls, image_height: int, image_width: int, zoom: float, centre: tuple[float, float], *, max_side: int = 760
+    ) -> Viewport:
         """A window shown at ``zoom`` screen pixels per image pixel, centred as near ``centre``
         = (x, y) in image pixels as the image border allows.
 
@@ -104,8 +113,12 @@ class Viewport:
         """
         image_height = _positive_int("image_height", image_height)
         image_width = _positive_int("image_width", image_width)
-        if isinstance(zoom, bool) or not isinstance(zoom, (int, float, np.floating)) \
-                or not math.isfinite(zoom) or zoom <= 0:
+        if (
+            isinstance(zoom, bool)
+            or not isinstance(zoom, (int, float, np.floating))
+            or not math.isfinite(zoom)
+            or zoom <= 0
+        ):
             raise SettingsError(f"zoom must be a positive number of screen pixels per image pixel, got {zoom!r}")
         zoom = float(zoom)
 
@@ -147,8 +160,11 @@ class Viewport:
         """Moved by a number of windows (e.g. 0.8 = most of a screen right), inside the image."""
         top = round(self.top + screens_y * self.height)
         left = round(self.left + screens_x * self.width)
-        return replace(self, top=min(max(0, top), self.image_height - self.height),
-                       left=min(max(0, left), self.image_width - self.width))
+        return replace(
+            self,
+            top=min(max(0, top), self.image_height - self.height),
+            left=min(max(0, left), self.image_width - self.width),
+        )
 
     # ------------------------------------------------------------------ mapping
 

@@ -26,9 +26,15 @@ from seg.tiling import WindowMapper, apply_tiled, frame_statistics, predict_feat
 if TYPE_CHECKING:
     from seg.model import Model
 
-__all__ = ["needs_tiling", "predict_image", "encode_outputs", "measurement_rows", "find_objects",
-           "apply_source", "apply_file"]
-
+__all__ = [
+    "needs_tiling",
+    "predict_image",
+    "encode_outputs",
+    "measurement_rows",
+    "find_objects",
+    "apply_source",
+    "apply_file",
+]
 
 
 def _frame(image: np.ndarray, t: int) -> np.ndarray:
@@ -96,15 +102,18 @@ def predict_image(
             if mapper_factory is not None:
                 mapper = mapper_factory(frame, statistics, True, options.probabilities)
             labels, proba = apply_tiled(
-                model, frame, tile=options.tile, labels=True, proba=options.probabilities,
-                statistics=statistics, map_windows=mapper,
+                model,
+                frame,
+                tile=options.tile,
+                labels=True,
+                proba=options.probabilities,
+                statistics=statistics,
+                map_windows=mapper,
             )
         else:
             frame = np.asarray(frame)
             features = model.features(frame)
-            labels, proba = predict_features(
-                model, features, labels=True, proba=options.probabilities
-            )
+            labels, proba = predict_features(model, features, labels=True, proba=options.probabilities)
             del features
         assert labels is not None
         if labels_out is None:
@@ -162,13 +171,16 @@ def encode_outputs(
         data, suffix = render.mask_file(labels[0] if n_frames == 1 else labels)
         yield f"{name}_mask{suffix}", data
     if options.probabilities and proba is not None:
-        yield f"{name}_probabilities.tif", render.probabilities_tiff(
-            proba[0] if n_frames == 1 else proba, class_names=list(model.class_names))
+        yield (
+            f"{name}_probabilities.tif",
+            render.probabilities_tiff(proba[0] if n_frames == 1 else proba, class_names=list(model.class_names)),
+        )
     if options.overlays:
         for t in range(n_frames):
             suffix = "" if n_frames == 1 else f"_t{t:03d}"
-            yield f"{name}_overlay{suffix}.png", _overlay_png(
-                model, np.asarray(image[t]), labels[t], options.overlay_alpha
+            yield (
+                f"{name}_overlay{suffix}.png",
+                _overlay_png(model, np.asarray(image[t]), labels[t], options.overlay_alpha),
             )
     if instances is not None:
         from seg.objects import instance_tiff_bytes
@@ -176,8 +188,9 @@ def encode_outputs(
         yield f"{name}_objects.tif", instance_tiff_bytes(instances[0] if n_frames == 1 else instances)
 
 
-def find_objects(name: str, image: np.ndarray, labels: np.ndarray, proba: np.ndarray | None,
-                 options: ApplyOptions) -> tuple[np.ndarray | None, list[dict]]:
+def find_objects(
+    name: str, image: np.ndarray, labels: np.ndarray, proba: np.ndarray | None, options: ApplyOptions
+) -> tuple[np.ndarray | None, list[dict]]:
     """Object labels (T, H, W) and CSV rows of ``options.objects``' class; (None, []) without.
 
     Found on the full-resolution labels after prediction, so a frame predicted in tiles has the
@@ -196,13 +209,7 @@ def one_line(error: BaseException) -> str:
 
 
 def _memory_message(shape: tuple[int, ...]) -> str:
-    return (
-        f"out of memory on an image of shape {shape}: use smaller tiles (--tile) or "
-        "--tiling always"
-    )
-
-
-
+    return f"out of memory on an image of shape {shape}: use smaller tiles (--tile) or --tiling always"
 
 
 def apply_source(
@@ -234,8 +241,7 @@ def apply_source(
     ImageResult
         ``outputs`` holds the encoded files (see :func:`encode_outputs`).
     """
-    shown = display_name(source_name if source_name is not None else (
-        source if isinstance(source, Path) else name))
+    shown = display_name(source_name if source_name is not None else (source if isinstance(source, Path) else name))
     outcome = ImageOutcome(name=name, source=shown)
     start = time.perf_counter()
     image = labels = proba = None
@@ -279,9 +285,7 @@ def apply_file(
     try:
         image = read_input(path, options.max_pixels)
         outcome.shape = tuple(int(n) for n in image.shape[:3])
-        labels, proba, outcome.tiled = predict_image(
-            model, image, options, mapper_factory=mapper_factory
-        )
+        labels, proba, outcome.tiled = predict_image(model, image, options, mapper_factory=mapper_factory)
         outcome.rows = measurement_rows(name, labels, model.class_names)
         instances, outcome.object_rows = find_objects(name, image, labels, proba, options)
         for file_name, data in encode_outputs(model, name, image, labels, proba, options, instances):

@@ -85,7 +85,8 @@ def frame_statistics_blockwise(frame: Any, normalization: Normalization) -> np.n
     blocks = frame.to_delayed()
     parts = [
         dask.delayed(_block_sample)(blocks[i, j, 0], int(top), int(left), width, step)
-        for i, top in enumerate(tops) for j, left in enumerate(lefts)
+        for i, top in enumerate(tops)
+        for j, left in enumerate(lefts)
     ]
     sample = np.concatenate(dask.compute(*parts), axis=0).reshape(-1, channels)
 
@@ -96,24 +97,31 @@ def frame_statistics_blockwise(frame: Any, normalization: Normalization) -> np.n
     return sample_statistics(sample, normalization, channel_range)
 
 
-def _predict_block(block: np.ndarray, *, model: Model, statistics: np.ndarray | None,
-                   margins: tuple[int, int], labels: bool, proba: bool,
-                   block_info: dict | None = None) -> np.ndarray:
+def _predict_block(
+    block: np.ndarray,
+    *,
+    model: Model,
+    statistics: np.ndarray | None,
+    margins: tuple[int, int],
+    labels: bool,
+    proba: bool,
+    block_info: dict | None = None,
+) -> np.ndarray:
     """Predict the interior of one overlapped ``(h, w, C)`` block (margins only on inner sides)."""
     assert block_info is not None  # map_blocks passes it (the parameter is named block_info)
     info = block_info[0]
     location, blocks = info["chunk-location"], info["num-chunks"]
     rows, cols = (
-        slice(margins[axis] if location[axis] > 0 else 0,
-              block.shape[axis] - (margins[axis] if location[axis] < blocks[axis] - 1 else 0))
+        slice(
+            margins[axis] if location[axis] > 0 else 0,
+            block.shape[axis] - (margins[axis] if location[axis] < blocks[axis] - 1 else 0),
+        )
         for axis in range(2)
     )
     if block.dtype.kind == "f" and not np.isfinite(block).all():
-        raise ImageError("the image contains NaN or infinite values: replace them (e.g. by 0) "
-                         "before applying a model")
+        raise ImageError("the image contains NaN or infinite values: replace them (e.g. by 0) before applying a model")
     raw = block[..., 0] if block.shape[-1] == 1 else block
-    out_labels, out_proba = predict_window(model, raw, statistics, (rows, cols), labels=labels,
-                                           proba=proba)
+    out_labels, out_proba = predict_window(model, raw, statistics, (rows, cols), labels=labels, proba=proba)
     assert out_labels is not None
     if out_proba is None:
         return out_labels
@@ -175,8 +183,9 @@ def predict_blockwise(
     if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < MIN_TILE:
         from seg.errors import SettingsError
 
-        raise SettingsError(f"tile size {tile!r} is not usable: give a whole number of pixels "
-                            f">= {MIN_TILE} (e.g. {DEFAULT_TILE})")
+        raise SettingsError(
+            f"tile size {tile!r} is not usable: give a whole number of pixels >= {MIN_TILE} (e.g. {DEFAULT_TILE})"
+        )
     margin = int(model.feature_settings.margin())
     n_classes = len(model.class_names)
     model_node = dask.delayed(model, name=f"seg-model-{uuid.uuid4().hex}", pure=False)
@@ -189,8 +198,9 @@ def predict_blockwise(
         frame = image[t].rechunk((rows, cols, channels))
         statistics = frame_statistics_blockwise(frame, model.normalization)
         out_chunks = (rows, cols) if not probabilities else (rows, cols, (n_classes + 1,))
-        predicted = _map_frame(frame, model_node, statistics, depth, out_chunks, probabilities,
-                               labels_dtype(len(model.class_names)))
+        predicted = _map_frame(
+            frame, model_node, statistics, depth, out_chunks, probabilities, labels_dtype(len(model.class_names))
+        )
         if probabilities:
             frames_labels.append(predicted[..., -1].astype(labels_dtype(len(model.class_names))))
             frames_proba.append(predicted[..., :-1])
@@ -201,17 +211,34 @@ def predict_blockwise(
     return labels, proba
 
 
-def _map_frame(frame: Any, model_node: Any, statistics: np.ndarray | None, depth: tuple[int, int],
-               out_chunks: tuple, probabilities: bool, dtype: np.dtype) -> Any:
+def _map_frame(
+    frame: Any,
+    model_node: Any,
+    statistics: np.ndarray | None,
+    depth: tuple[int, int],
+    out_chunks: tuple,
+    probabilities: bool,
+    dtype: np.dtype,
+) -> Any:
     import dask.array as da
 
     out_dtype = np.dtype(np.float32) if probabilities else dtype
     return da.map_overlap(
-        _predict_block, frame, depth={0: depth[0], 1: depth[1], 2: 0}, boundary="none",
-        trim=False, allow_rechunk=False, chunks=out_chunks,
-        drop_axis=None if probabilities else 2, dtype=out_dtype,
+        _predict_block,
+        frame,
+        depth={0: depth[0], 1: depth[1], 2: 0},
+        boundary="none",
+        trim=False,
+        allow_rechunk=False,
+        chunks=out_chunks,
+        drop_axis=None if probabilities else 2,
+        dtype=out_dtype,
         meta=np.empty((0,) * len(out_chunks), out_dtype),
-        model=model_node, statistics=statistics, margins=depth, labels=True, proba=probabilities,
+        model=model_node,
+        statistics=statistics,
+        margins=depth,
+        labels=True,
+        proba=probabilities,
     )
 
 
@@ -225,8 +252,10 @@ def class_counts(labels: Any, n_classes: int) -> Any:
     unlabelled pixels, column k class k), summed from per-block ``bincount``."""
     n_values = n_classes + 1
     counts = labels.map_blocks(
-        _block_counts, n_values, dtype=np.int64, new_axis=3,
-        chunks=(labels.chunks[0], (1,) * len(labels.chunks[1]), (1,) * len(labels.chunks[2]),
-                (n_values,)),
+        _block_counts,
+        n_values,
+        dtype=np.int64,
+        new_axis=3,
+        chunks=(labels.chunks[0], (1,) * len(labels.chunks[1]), (1,) * len(labels.chunks[2]), (n_values,)),
     )
     return counts.sum(axis=(1, 2))

@@ -55,16 +55,20 @@ def worker_model(digest: str, bundle: bytes) -> Model:
     return model
 
 
-def _file_task(digest: str, bundle: bytes, path: str, name: str, out_dir: str,
-               options: ApplyOptions) -> ImageOutcome:
+def _file_task(digest: str, bundle: bytes, path: str, name: str, out_dir: str, options: ApplyOptions) -> ImageOutcome:
     return apply_file(worker_model(digest, bundle), path, name, out_dir, options)
 
 
-def _window_task(digest: str, bundle: bytes, raw: np.ndarray, statistics: np.ndarray | None,
-                 inner: tuple[slice, slice], labels: bool, proba: bool):
-    return predict_window(worker_model(digest, bundle), raw, statistics, inner,
-                          labels=labels, proba=proba)
-
+def _window_task(
+    digest: str,
+    bundle: bytes,
+    raw: np.ndarray,
+    statistics: np.ndarray | None,
+    inner: tuple[slice, slice],
+    labels: bool,
+    proba: bool,
+):
+    return predict_window(worker_model(digest, bundle), raw, statistics, inner, labels=labels, proba=proba)
 
 
 class _DaskRunner:
@@ -83,8 +87,15 @@ class _DaskRunner:
 
     def submit_file(self, path: Path, name: str, out: Path, options: ApplyOptions):
         return self.client.submit(
-            _file_task, self.digest, self.bundle, str(path), name, str(out), options,
-            pure=False, retries=TASK_RETRIES,
+            _file_task,
+            self.digest,
+            self.bundle,
+            str(path),
+            name,
+            str(out),
+            options,
+            pure=False,
+            retries=TASK_RETRIES,
         )
 
     def mapper_factory(self, frame, statistics, labels: bool, proba: bool):
@@ -104,8 +115,16 @@ class _DaskRunner:
                 raw = np.ascontiguousarray(frame[window.read])
                 [raw_future] = self.client.scatter([raw], hash=False)
                 future = self.client.submit(
-                    _window_task, self.digest, self.bundle, raw_future, statistics,
-                    window.inner, labels, proba, pure=False, retries=TASK_RETRIES,
+                    _window_task,
+                    self.digest,
+                    self.bundle,
+                    raw_future,
+                    statistics,
+                    window.inner,
+                    labels,
+                    proba,
+                    pure=False,
+                    retries=TASK_RETRIES,
                 )
                 window_of[future.key] = window
                 finished.add(future)
@@ -135,8 +154,7 @@ def run_on_dask(client, model, paths, names, out, options, progress) -> list[Ima
         shape = peek_shape(path)
         big = shape is not None and (
             options.tiling == "always"
-            or (options.tiling == "auto" and shape[1] * shape[2] * n_features * 4
-                > options.tile_above_bytes)
+            or (options.tiling == "auto" and shape[1] * shape[2] * n_features * 4 > options.tile_above_bytes)
         )
         if big:
             tiled_jobs.append(index)
@@ -154,8 +172,7 @@ def run_on_dask(client, model, paths, names, out, options, progress) -> list[Ima
     # Frames that need tiling are split into windows here; the workers predict the windows
     # while they also work through the whole-image tasks submitted above.
     for index in tiled_jobs:
-        record(index, apply_file(model, paths[index], names[index], out, options,
-                                 mapper_factory=runner.mapper_factory))
+        record(index, apply_file(model, paths[index], names[index], out, options, mapper_factory=runner.mapper_factory))
     for future in as_completed(list(futures)):
         index = futures[future]
         try:
@@ -164,7 +181,8 @@ def run_on_dask(client, model, paths, names, out, options, progress) -> list[Ima
             outcome = ImageOutcome(names[index], display_name(paths[index]), one_line(exc))
         except Exception as exc:  # noqa: BLE001 - a worker died too often / lost; keep going
             outcome = ImageOutcome(
-                names[index], display_name(paths[index]),
+                names[index],
+                display_name(paths[index]),
                 f"failed on the cluster ({type(exc).__name__}: {one_line(exc)})",
             )
         record(index, outcome)
@@ -196,9 +214,7 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise BatchError(
-                "Dask is not installed: pip install 'dask[distributed]' to use workers"
-            ) from None
+            raise BatchError("Dask is not installed: pip install 'dask[distributed]' to use workers") from None
         try:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="10s")
@@ -207,8 +223,11 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
                     # the scheduler's HTTP endpoint moves to a free port when 8787 is taken
                     warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
                     self.cluster = LocalCluster(
-                        n_workers=self.workers, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=None,
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
                     )
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, bad address

@@ -17,15 +17,12 @@ from seg.images.read import IMAGE_SUFFIXES  # noqa: F401  (re-exported: the one 
 __all__ = ["IMAGE_SUFFIXES", "collect_inputs", "check_output_dir"]
 
 
-
 def _has_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
 def _images_in_folder(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -95,7 +92,6 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise BatchError(
-            f"cannot write to the output folder {os.fspath(out_dir)!r}: {reason}; "
-            "choose a folder you can write to"
+            f"cannot write to the output folder {os.fspath(out_dir)!r}: {reason}; choose a folder you can write to"
         ) from None
     return path

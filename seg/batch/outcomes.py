@@ -16,8 +16,7 @@ import numpy as np
 from seg.errors import SegError
 from seg.tiling import DEFAULT_TILE
 
-__all__ = ["TILE_ABOVE_BYTES", "BatchError", "ApplyOptions", "ImageOutcome", "ImageResult",
-           "BatchReport"]
+__all__ = ["TILE_ABOVE_BYTES", "BatchError", "ApplyOptions", "ImageOutcome", "ImageResult", "BatchReport"]
 
 # Frames whose float32 feature stack would exceed this are predicted in tiles (1 GiB: a 2.3k x 2.3k
 # grey frame with ~50 features); tiles of 1024 px then need ~0.3 GB each.
@@ -67,8 +66,9 @@ class ApplyOptions:
             raise BatchError(f"overlay opacity {self.overlay_alpha} must be between 0 and 1")
         if self.max_pixels < 1:
             raise BatchError(f"max_pixels {self.max_pixels} must be a positive number of pixels")
-        if self.objects is not None and (isinstance(self.objects, bool) or not isinstance(self.objects, int)
-                                         or self.objects < 1):
+        if self.objects is not None and (
+            isinstance(self.objects, bool) or not isinstance(self.objects, int) or self.objects < 1
+        ):
             raise BatchError(f"objects {self.objects!r} must be a class number 1..K (or None for no objects)")
 
 

@@ -51,12 +51,15 @@ def check_objects_class(model: Model, options: ApplyOptions) -> None:
     if options.objects is not None and options.objects > model.n_classes:
         from seg.batch.outcomes import BatchError
 
-        raise BatchError(f"objects class {options.objects} does not exist: the model has "
-                         f"{model.n_classes} classes ({', '.join(model.class_names)}), numbered 1..{model.n_classes}")
+        raise BatchError(
+            f"objects class {options.objects} does not exist: the model has "
+            f"{model.n_classes} classes ({', '.join(model.class_names)}), numbered 1..{model.n_classes}"
+        )
 
 
-def results_zip(results: Sequence[ImageResult], *, csv_text: str | None = None,
-                objects_text: str | None = None) -> bytes:
+def results_zip(
+    results: Sequence[ImageResult], *, csv_text: str | None = None, objects_text: str | None = None
+) -> bytes:
     """A zip of every successful result's output files plus ``measurements.csv`` (and
     ``objects.csv`` when ``objects_text`` is given).
 
@@ -161,4 +164,3 @@ def _run_in_process(model, paths, names, out, options, progress) -> list[ImageOu
         if progress is not None:
             progress(index + 1, len(paths), outcome)
     return outcomes
-

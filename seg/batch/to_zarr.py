@@ -34,12 +34,19 @@ if TYPE_CHECKING:
     from seg.batch.outcomes import ImageResult
     from seg.model import Model
 
-__all__ = ["STORE_CSV_COLUMNS", "StoreOutcome", "apply_to_store", "store_measurement_rows",
-           "store_targets", "measurements_path", "measurements_csv_text", "apply_zipped_store",
-           "mask_store_zip"]
+__all__ = [
+    "STORE_CSV_COLUMNS",
+    "StoreOutcome",
+    "apply_to_store",
+    "store_measurement_rows",
+    "store_targets",
+    "measurements_path",
+    "measurements_csv_text",
+    "apply_zipped_store",
+    "mask_store_zip",
+]
 
-STORE_CSV_COLUMNS = ("image", "frame", "class", "label", "pixels", "area_fraction", "area",
-                     "area_unit")
+STORE_CSV_COLUMNS = ("image", "frame", "class", "label", "pixels", "area_fraction", "area", "area_unit")
 
 
 @dataclass
@@ -87,11 +94,18 @@ def store_measurement_rows(outcome: StoreOutcome) -> list[dict]:
         total = max(int(counts.sum()), 1)
         for index, name in enumerate(outcome.class_names):
             pixels = int(counts[index + 1])
-            rows.append({
-                "image": outcome.source, "frame": frame, "class": name, "label": index + 1,
-                "pixels": pixels, "area_fraction": round(pixels / total, 6),
-                "area": pixels * outcome.pixel_area, "area_unit": outcome.area_unit,
-            })
+            rows.append(
+                {
+                    "image": outcome.source,
+                    "frame": frame,
+                    "class": name,
+                    "label": index + 1,
+                    "pixels": pixels,
+                    "area_fraction": round(pixels / total, 6),
+                    "area": pixels * outcome.pixel_area,
+                    "area_unit": outcome.area_unit,
+                }
+            )
     return rows
 
 
@@ -173,19 +187,21 @@ def apply_to_store(
         labels, proba = predict_blockwise(model, image.data, tile=tile, probabilities=probabilities)
     inside = image.version is not None and Path(out).resolve() == Path(source).resolve()
     writer = LabelStoreWriter(
-        out, version=image.version or "0.4", axes=image.label_axes, shape=image.label_shape,
-        scale=image.label_scale, dtype=labels_dtype(n_classes),
-        n_classes=n_classes if probabilities else None, inside_image=inside,
+        out,
+        version=image.version or "0.4",
+        axes=image.label_axes,
+        shape=image.label_shape,
+        scale=image.label_scale,
+        dtype=labels_dtype(n_classes),
+        n_classes=n_classes if probabilities else None,
+        inside_image=inside,
     )
     try:
         target = writer.label_array
-        stored = [da.store(labels.reshape(image.label_shape).rechunk(target.chunks), target,
-                           lock=False, compute=False)]
+        stored = [da.store(labels.reshape(image.label_shape).rechunk(target.chunks), target, lock=False, compute=False)]
         if proba is not None and writer.proba is not None:
-            ordered = da.moveaxis(proba.reshape((*image.label_shape, n_classes)), -1,
-                                  writer.proba_channel_axis)
-            stored.append(da.store(ordered.rechunk(writer.proba.chunks), writer.proba,
-                                   lock=False, compute=False))
+            ordered = da.moveaxis(proba.reshape((*image.label_shape, n_classes)), -1, writer.proba_channel_axis)
+            stored.append(da.store(ordered.rechunk(writer.proba.chunks), writer.proba, lock=False, compute=False))
         _, counts = _compute([stored, class_counts(labels, n_classes)], scheduler, progress)
         writer.write_pyramid(scheduler=scheduler if isinstance(scheduler, str) else None)
         area, unit = image.pixel_area
@@ -200,12 +216,17 @@ def apply_to_store(
         writer.abort()
         raise
     return StoreOutcome(
-        source=display_name(source), out=path, shape=image.shape,
-        axes="".join(axis.name for axis in image.axes), counts=np.asarray(counts),
-        pixel_area=area, area_unit=area_unit, seconds=time.perf_counter() - start,
-        levels=len(writer.levels), class_names=list(model.class_names),
+        source=display_name(source),
+        out=path,
+        shape=image.shape,
+        axes="".join(axis.name for axis in image.axes),
+        counts=np.asarray(counts),
+        pixel_area=area,
+        area_unit=area_unit,
+        seconds=time.perf_counter() - start,
+        levels=len(writer.levels),
+        class_names=list(model.class_names),
     )
-
 
 
 def store_targets(inputs: Sequence[str | os.PathLike], out: str | os.PathLike) -> list[Path]:
@@ -272,8 +293,9 @@ def apply_zipped_store(
         upload = Path(folder) / "input.ome.zarr.zip"
         upload.write_bytes(data)
         try:
-            result = apply_to_store(model, upload, Path(folder) / "labels.ome.zarr", tile=tile,
-                                    max_pixels=max_pixels, scheduler="threads")
+            result = apply_to_store(
+                model, upload, Path(folder) / "labels.ome.zarr", tile=tile, max_pixels=max_pixels, scheduler="threads"
+            )
         except SegError as exc:
             outcome.error = " ".join(str(exc).split())
             return ImageResult(outcome)
@@ -283,8 +305,9 @@ def apply_zipped_store(
     stem = name.removesuffix(".zarr").removesuffix(".ome") or name  # "big.ome.zarr" -> "big"
     file_name = f"{stem}_labels.ome.zarr.zip"
     outcome.shape = (int(result.counts.shape[0]), *result.shape[-2:])
-    outcome.rows = [{key: row[key] for key in STORE_CSV_COLUMNS} | {"image": name}
-                    for row in store_measurement_rows(result)]
+    outcome.rows = [
+        {key: row[key] for key in STORE_CSV_COLUMNS} | {"image": name} for row in store_measurement_rows(result)
+    ]
     outcome.files = [file_name]
     outcome.seconds = time.perf_counter() - start
     return ImageResult(outcome, outputs={file_name: archive})
@@ -302,13 +325,22 @@ def mask_store_zip(model: Model, labels: np.ndarray) -> bytes:
     n_classes = len(model.class_names)
     counts = np.bincount(labels.ravel(), minlength=n_classes + 1)
     with tempfile.TemporaryDirectory(prefix="seg-mask-") as folder:
-        writer = LabelStoreWriter(Path(folder) / "mask.ome.zarr", version="0.4", axes=axes,
-                                  shape=data.shape, scale=(1.0,) * data.ndim, dtype=labels.dtype)
+        writer = LabelStoreWriter(
+            Path(folder) / "mask.ome.zarr",
+            version="0.4",
+            axes=axes,
+            shape=data.shape,
+            scale=(1.0,) * data.ndim,
+            dtype=labels.dtype,
+        )
         try:
             writer.label_array[...] = data
             writer.write_pyramid(scheduler="sync")
-            path = writer.finish(model.class_names, model.class_colors, properties=[
-                {"pixels": int(counts[k + 1])} for k in range(n_classes)])
+            path = writer.finish(
+                model.class_names,
+                model.class_colors,
+                properties=[{"pixels": int(counts[k + 1])} for k in range(n_classes)],
+            )
         except BaseException:
             writer.abort()
             raise

@@ -147,15 +147,22 @@ class AccuracyReport:
         if self.accuracy is None or self.interval is None:
             return f"too few strokes to estimate: {self.reason}"
         low, high = self.interval
-        return (f"accuracy {self.accuracy:.2f} (90 % interval {low:.2f}–{high:.2f}, "
-                f"{self.n_groups} strokes)")
+        return f"accuracy {self.accuracy:.2f} (90 % interval {low:.2f}–{high:.2f}, {self.n_groups} strokes)"
 
 
 # --------------------------------------------------------------------------------- cross-validation
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class: np.ndarray, n_classes: int,
-                   forest=None, *, max_folds: int = MAX_FOLDS) -> CrossValidation:
+def cross_validate(
+    x: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    group_class: np.ndarray,
+    n_classes: int,
+    forest=None,
+    *,
+    max_folds: int = MAX_FOLDS,
+) -> CrossValidation:
     """Predict every labelled pixel with a forest trained without its stroke's fold.
 
     Parameters
@@ -187,8 +194,13 @@ def cross_validate(x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class:
             continue
         model = Forest.fit(x[train], y[train], n_classes, forest)
         proba[test] = model.predict_proba(x[test])
-    return CrossValidation(truth=np.asarray(y, np.int64), proba=proba, group=np.asarray(group, np.int64),
-                           group_class=np.asarray(group_class, np.int64), fold=fold_of_group)
+    return CrossValidation(
+        truth=np.asarray(y, np.int64),
+        proba=proba,
+        group=np.asarray(group, np.int64),
+        group_class=np.asarray(group_class, np.int64),
+        fold=fold_of_group,
+    )
 
 
 def margin(proba: np.ndarray) -> np.ndarray:
@@ -212,9 +224,9 @@ def _cells(proba: np.ndarray) -> np.ndarray:
 class _Evidence:
     """Per-stroke counts per cell, and the unlabelled pixels' cell shares and own confidence."""
 
-    right: np.ndarray       # (G, cells) held-out pixels predicted right
-    seen: np.ndarray        # (G, cells) held-out pixels
-    share: np.ndarray       # (cells,) fraction of unlabelled pixels
+    right: np.ndarray  # (G, cells) held-out pixels predicted right
+    seen: np.ndarray  # (G, cells) held-out pixels
+    share: np.ndarray  # (cells,) fraction of unlabelled pixels
     confidence: np.ndarray  # (cells,) mean top probability of the unlabelled pixels in the cell
 
 
@@ -233,8 +245,7 @@ def _evidence(cv: CrossValidation, unlabelled_proba: np.ndarray) -> _Evidence:
     counts = np.bincount(target, minlength=n_cells).astype(np.float64)
     top = np.bincount(target, weights=unlabelled_proba.max(axis=1), minlength=n_cells)
     confidence = np.divide(top, counts, out=np.full(n_cells, 0.5), where=counts > 0)
-    return _Evidence(right=hits, seen=seen, share=counts / max(counts.sum(), 1.0),
-                     confidence=confidence)
+    return _Evidence(right=hits, seen=seen, share=counts / max(counts.sum(), 1.0), confidence=confidence)
 
 
 def _combined(evidence: _Evidence, weights: np.ndarray) -> np.ndarray:
@@ -250,8 +261,7 @@ def _bootstrap(evidence: _Evidence, group_class: np.ndarray, rng: np.random.Gene
     weights = np.zeros((N_BOOTSTRAP, len(group_class)))
     for value in np.unique(group_class):
         members = np.flatnonzero(group_class == value)
-        weights[:, members] = rng.multinomial(len(members), np.full(len(members), 1.0 / len(members)),
-                                              size=N_BOOTSTRAP)
+        weights[:, members] = rng.multinomial(len(members), np.full(len(members), 1.0 / len(members)), size=N_BOOTSTRAP)
     return _combined(evidence, weights)
 
 
@@ -321,21 +331,37 @@ def estimate_accuracy(
     forest = ForestSettings() if forest is None else forest
     if not isinstance(forest, ForestSettings):
         raise SettingsError(f"estimate_accuracy(): forest must be a ForestSettings, got {type(forest).__name__}")
-    data = gather_scribbles(image, labels, settings, strokes=strokes, class_names=class_names,
-                            normalization=normalization, features=features)
+    data = gather_scribbles(
+        image,
+        labels,
+        settings,
+        strokes=strokes,
+        class_names=class_names,
+        normalization=normalization,
+        features=features,
+    )
     names, n_classes = data.names, len(data.names)
     x, y, group, group_class, boxes = bounded(data.x, data.y, data.group, data.group_class, data.boxes, seed)
     per_class_strokes = np.bincount(group_class, minlength=n_classes + 1)[1:]
-    few = [f"{names[c]!r} has {per_class_strokes[c]}" for c in np.flatnonzero(per_class_strokes)
-           if per_class_strokes[c] < MIN_STROKES_PER_CLASS]
+    few = [
+        f"{names[c]!r} has {per_class_strokes[c]}"
+        for c in np.flatnonzero(per_class_strokes)
+        if per_class_strokes[c] < MIN_STROKES_PER_CLASS
+    ]
     if few:
         empty = np.zeros((n_classes, n_classes), np.int64)
         return AccuracyReport(
-            settings=data.settings, forest=forest, accuracy=None, interval=None,
-            per_class=_per_class(empty, names, per_class_strokes), confusion=empty, n_groups=len(group_class),
-            reason=f"every scribbled class needs at least {MIN_STROKES_PER_CLASS} separate strokes "
-                   f"({', '.join(few)})",
-            group_accuracy=np.full(len(group_class), np.nan), group_boxes=boxes)
+            settings=data.settings,
+            forest=forest,
+            accuracy=None,
+            interval=None,
+            per_class=_per_class(empty, names, per_class_strokes),
+            confusion=empty,
+            n_groups=len(group_class),
+            reason=f"every scribbled class needs at least {MIN_STROKES_PER_CLASS} separate strokes ({', '.join(few)})",
+            group_accuracy=np.full(len(group_class), np.nan),
+            group_boxes=boxes,
+        )
 
     cv = cross_validate(x, y, group, group_class, n_classes, forest)
     unlabelled = _unlabelled_proba(x, y, n_classes, forest, data.labels, data.features, proba, seed)
@@ -351,12 +377,21 @@ def estimate_accuracy(
     np.add.at(confusion, (cv.truth - 1, cv.predicted - 1), 1)
     right = (cv.truth == cv.predicted).astype(np.float64)
     group_accuracy = np.bincount(cv.group, weights=right, minlength=cv.n_groups) / np.maximum(
-        np.bincount(cv.group, minlength=cv.n_groups), 1)
+        np.bincount(cv.group, minlength=cv.n_groups), 1
+    )
     return AccuracyReport(
-        settings=data.settings, forest=forest, accuracy=estimate, interval=interval,
-        per_class=_per_class(confusion, names, per_class_strokes), confusion=confusion, n_groups=cv.n_groups,
+        settings=data.settings,
+        forest=forest,
+        accuracy=estimate,
+        interval=interval,
+        per_class=_per_class(confusion, names, per_class_strokes),
+        confusion=confusion,
+        n_groups=cv.n_groups,
         held_out_accuracy=float(right.mean()),
-        group_accuracy=group_accuracy, group_boxes=boxes, cross_validation=cv)
+        group_accuracy=group_accuracy,
+        group_boxes=boxes,
+        cross_validation=cv,
+    )
 
 
 def _unlabelled_proba(x, y, n_classes, forest, labels, stacks, proba, seed) -> np.ndarray | None:
@@ -374,7 +409,7 @@ def _unlabelled_proba(x, y, n_classes, forest, labels, stacks, proba, seed) -> n
             parts.append(np.asarray(proba[t]).reshape(-1, n_classes)[index])
             continue
         if not isinstance(stacks[t], np.ndarray):
-            continue    # tiled features without probabilities: predicting the frame costs too much
+            continue  # tiled features without probabilities: predicting the frame costs too much
         if model is None:
             model = Forest.fit(x, y, n_classes, forest)
         parts.append(model.predict_proba(stacks[t].reshape(-1, stacks[t].shape[-1])[index]))
@@ -390,13 +425,15 @@ def _per_class(confusion: np.ndarray, names: Sequence[str], strokes: np.ndarray)
     predicted = confusion.sum(axis=0).astype(np.float64)
     hits = np.diag(confusion).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame({
-            "label": np.arange(1, len(names) + 1),
-            "strokes": strokes.astype(np.int64),
-            "pixels": true.astype(np.int64),
-            "precision": hits / predicted,
-            "recall": hits / true,
-            "iou": hits / (true + predicted - hits),
-        }, index=pd.Index(list(names), name="class"))
+        table = pd.DataFrame(
+            {
+                "label": np.arange(1, len(names) + 1),
+                "strokes": strokes.astype(np.int64),
+                "pixels": true.astype(np.int64),
+                "precision": hits / predicted,
+                "recall": hits / true,
+                "iou": hits / (true + predicted - hits),
+            },
+            index=pd.Index(list(names), name="class"),
+        )
     return table
-

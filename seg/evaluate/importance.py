@@ -51,14 +51,21 @@ def impurity_importance(forest: Forest) -> np.ndarray:
     # index order fills every weight before it is used.
     delta = value[left[split]] - value[right[split]]
     norm = np.einsum("ij,ij->i", delta, delta)
-    share = np.divide(np.einsum("ij,ij->i", value[split] - value[right[split]], delta), norm,
-                      out=np.full(len(split), 0.5), where=norm > 1e-12)
+    share = np.divide(
+        np.einsum("ij,ij->i", value[split] - value[right[split]], delta),
+        norm,
+        out=np.full(len(split), 0.5),
+        where=norm > 1e-12,
+    )
     share = np.clip(share, 0.0, 1.0)
     for node, a in zip(split, share):
         weight[left[node]] = weight[node] * a
         weight[right[node]] = weight[node] * (1.0 - a)
-    decrease = weight[split] * gini[split] - weight[left[split]] * gini[left[split]] \
+    decrease = (
+        weight[split] * gini[split]
+        - weight[left[split]] * gini[left[split]]
         - weight[right[split]] * gini[right[split]]
+    )
     tree = np.searchsorted(roots, split, side="right") - 1
     n_features = forest.n_features
     per_tree = np.zeros((len(roots), n_features))
@@ -75,14 +82,16 @@ def importance_table(layout, importance: np.ndarray, column: str = "importance")
     sorted by importance, largest first."""
     import pandas as pd
 
-    table = pd.DataFrame({
-        "feature": [f.name for f in layout],
-        "source": [f.source for f in layout],
-        "group": [f.group for f in layout],
-        "kind": [f.kind for f in layout],
-        "sigma": [f.sigma for f in layout],
-        column: np.asarray(importance, np.float64),
-    })
+    table = pd.DataFrame(
+        {
+            "feature": [f.name for f in layout],
+            "source": [f.source for f in layout],
+            "group": [f.group for f in layout],
+            "kind": [f.kind for f in layout],
+            "sigma": [f.sigma for f in layout],
+            column: np.asarray(importance, np.float64),
+        }
+    )
     return table.sort_values(column, ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -91,8 +100,9 @@ def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[truth == c] == c) for c in classes]))
 
 
-def permutation_importance(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, forest=None,
-                           *, repeats: int = 2, seed: int = 0) -> np.ndarray:
+def permutation_importance(
+    x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, forest=None, *, repeats: int = 2, seed: int = 0
+) -> np.ndarray:
     """Drop in held-out balanced accuracy when one feature of the held-out strokes is shuffled.
 
     Parameters
@@ -146,12 +156,22 @@ def importance_by_scale(table, column: str = "importance"):
     summed = table.groupby(["group", "sigma"], as_index=False)[column].sum()
     summed["label"] = [f"{g} σ {s:.3g}" for g, s in zip(summed["group"], summed["sigma"])]
     return summed.sort_values(column, ascending=False, kind="stable").reset_index(drop=True)[
-        ["group", "sigma", "label", column]]
+        ["group", "sigma", "label", column]
+    ]
 
 
-def held_out_importance(image: np.ndarray, labels: np.ndarray, settings=None, forest=None, *,
-                        strokes: np.ndarray | None = None, normalization=None, features=None,
-                        repeats: int = 2, seed: int = 0):
+def held_out_importance(
+    image: np.ndarray,
+    labels: np.ndarray,
+    settings=None,
+    forest=None,
+    *,
+    strokes: np.ndarray | None = None,
+    normalization=None,
+    features=None,
+    repeats: int = 2,
+    seed: int = 0,
+):
     """Permutation importance of every feature on held-out strokes, as a table (on demand: slow).
 
     Parameters
@@ -169,8 +189,7 @@ def held_out_importance(image: np.ndarray, labels: np.ndarray, settings=None, fo
     """
     from seg.evaluate.scribbles import bounded, gather_scribbles, stroke_folds
 
-    data = gather_scribbles(image, labels, settings, strokes=strokes, normalization=normalization,
-                            features=features)
+    data = gather_scribbles(image, labels, settings, strokes=strokes, normalization=normalization, features=features)
     x, y, group, group_class, _ = bounded(data.x, data.y, data.group, data.group_class, data.boxes, seed)
     fold = stroke_folds(group_class)[group]
     drop = permutation_importance(x, y, fold, len(data.names), forest, repeats=repeats, seed=seed)

@@ -55,12 +55,21 @@ class Region:
     def describe(self) -> str:
         """E.g. ``"uncertain (0.62) at rows 120–184, columns 30–94"``."""
         frame = f"frame {self.frame}, " if self.frame else ""
-        return (f"{self.reason} ({self.score:.2f}) at {frame}rows {self.row0}–{self.row1}, "
-                f"columns {self.col0}–{self.col1}")
+        return (
+            f"{self.reason} ({self.score:.2f}) at {frame}rows {self.row0}–{self.row1}, columns {self.col0}–{self.col1}"
+        )
 
 
-def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: int | None = None,
-               frame: int = 0, step: int = 1, shape: tuple[int, int] | None = None) -> list[Region]:
+def label_next(
+    uncertainty: np.ndarray,
+    report=None,
+    *,
+    count: int = 5,
+    window: int | None = None,
+    frame: int = 0,
+    step: int = 1,
+    shape: tuple[int, int] | None = None,
+) -> list[Region]:
     """The few regions most worth a new stroke, most useful first.
 
     Parameters
@@ -89,8 +98,9 @@ def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: 
     """
     uncertainty = np.asarray(uncertainty)
     if uncertainty.ndim != 2 or not np.issubdtype(uncertainty.dtype, np.floating) or uncertainty.size == 0:
-        raise ImageError(f"label_next needs an (H, W) float uncertainty map, got {uncertainty.dtype} "
-                         f"{uncertainty.shape}")
+        raise ImageError(
+            f"label_next needs an (H, W) float uncertainty map, got {uncertainty.dtype} {uncertainty.shape}"
+        )
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 50:
         raise SettingsError(f"count must be a whole number from 1 to 50, got {count!r}")
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
@@ -103,8 +113,17 @@ def label_next(uncertainty: np.ndarray, report=None, *, count: int = 5, window: 
     taken = [(r.row0 // step, r.col0 // step, -(-r.row1 // step), -(-r.col1 // step)) for r in regions]
     coarse_side = max(1, min(side // step, *uncertainty.shape))
     for r in _uncertain_windows(uncertainty, coarse_side, count - len(regions), frame, taken):
-        regions.append(Region(frame, r.row0 * step, r.col0 * step, min(height, r.row1 * step),
-                              min(width, r.col1 * step), r.reason, r.score))
+        regions.append(
+            Region(
+                frame,
+                r.row0 * step,
+                r.col0 * step,
+                min(height, r.row1 * step),
+                min(width, r.col1 * step),
+                r.reason,
+                r.score,
+            )
+        )
     return regions
 
 
@@ -116,19 +135,30 @@ def _misclassified(report, frame: int, height: int, width: int) -> list[Region]:
         if box[0] == frame and accuracy < MISCLASSIFIED_BELOW:
             r0, c0, r1, c1 = (int(v) for v in box[1:])
             pad = 8
-            out.append(Region(frame, max(0, r0 - pad), max(0, c0 - pad), min(height, r1 + pad),
-                              min(width, c1 + pad), "misclassified stroke", float(1.0 - accuracy)))
+            out.append(
+                Region(
+                    frame,
+                    max(0, r0 - pad),
+                    max(0, c0 - pad),
+                    min(height, r1 + pad),
+                    min(width, c1 + pad),
+                    "misclassified stroke",
+                    float(1.0 - accuracy),
+                )
+            )
     return sorted(out, key=lambda r: -r.score)
 
 
-def _uncertain_windows(uncertainty: np.ndarray, side: int, count: int, frame: int,
-                       taken: list[tuple[int, int, int, int]]) -> list[Region]:
+def _uncertain_windows(
+    uncertainty: np.ndarray, side: int, count: int, frame: int, taken: list[tuple[int, int, int, int]]
+) -> list[Region]:
     if count <= 0:
         return []
     height, width = uncertainty.shape
     # Mean uncertainty of the window whose top-left corner is each pixel (windows stay inside).
-    mean = ndi.uniform_filter(uncertainty.astype(np.float32), size=side, mode="constant",
-                              origin=-(side // 2) if side > 1 else 0)
+    mean = ndi.uniform_filter(
+        uncertainty.astype(np.float32), size=side, mode="constant", origin=-(side // 2) if side > 1 else 0
+    )
     mean = mean[: height - side + 1, : width - side + 1].copy()
     for r0, c0, r1, c1 in taken:
         _block(mean, r0, c0, r1, c1, side)
@@ -146,4 +176,4 @@ def _uncertain_windows(uncertainty: np.ndarray, side: int, count: int, frame: in
 
 def _block(mean: np.ndarray, r0: int, c0: int, r1: int, c1: int, side: int) -> None:
     """Forbid every window corner whose window would overlap the box."""
-    mean[max(0, r0 - side + 1): max(0, r1), max(0, c0 - side + 1): max(0, c1)] = -np.inf
+    mean[max(0, r0 - side + 1) : max(0, r1), max(0, c0 - side + 1) : max(0, c1)] = -np.inf

@@ -67,8 +67,10 @@ def stroke_groups(labels: np.ndarray, strokes: np.ndarray | None = None) -> tupl
     if strokes is not None:
         strokes = np.asarray(strokes)
         if strokes.shape != labels.shape or not np.issubdtype(strokes.dtype, np.integer):
-            raise TrainingError(f"strokes must be an integer image of the labels' shape {labels.shape}, "
-                                f"got {strokes.dtype} {strokes.shape}: pass one stroke id per pixel.")
+            raise TrainingError(
+                f"strokes must be an integer image of the labels' shape {labels.shape}, "
+                f"got {strokes.dtype} {strokes.shape}: pass one stroke id per pixel."
+            )
     stacked = labels.reshape(-1, *labels.shape[-2:])
     ids = None if strokes is None else strokes.reshape(stacked.shape)
     groups = np.zeros(stacked.shape, np.int32)
@@ -104,6 +106,7 @@ def stroke_folds(group_class: np.ndarray, max_folds: int = MAX_FOLDS) -> np.ndar
         fold[members] = (np.arange(len(members)) + offset) % k
     return fold
 
+
 @dataclass(frozen=True)
 class Scribbles:
     """The scribbled pixels of an image, their features and strokes (see :func:`gather_scribbles`).
@@ -137,10 +140,16 @@ class Scribbles:
     settings: FeatureSettings
 
 
-def gather_scribbles(image: np.ndarray, labels: np.ndarray, settings: FeatureSettings | None = None, *,
-                     strokes: np.ndarray | None = None, class_names: Sequence[str] | None = None,
-                     normalization: Normalization | None = None,
-                     features: Sequence[np.ndarray] | None = None) -> Scribbles:
+def gather_scribbles(
+    image: np.ndarray,
+    labels: np.ndarray,
+    settings: FeatureSettings | None = None,
+    *,
+    strokes: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    normalization: Normalization | None = None,
+    features: Sequence[np.ndarray] | None = None,
+) -> Scribbles:
     """Features, classes and strokes of the scribbled pixels, checked as :func:`seg.train` checks them.
 
     Parameters are those of :func:`estimate_accuracy`.
@@ -175,18 +184,30 @@ def gather_scribbles(image: np.ndarray, labels: np.ndarray, settings: FeatureSet
             index = np.flatnonzero(labels[t])
             parts.append((np.asarray(stack).reshape(-1, n_features)[index], groups[t].reshape(-1)[index] - 1))
         else:
-            raise TrainingError(f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
-                                f"{(*labels.shape[1:], n_features)}: compute them with the same feature settings.")
+            raise TrainingError(
+                f"Precomputed features of frame {t} have shape {np.shape(stack)}, expected "
+                f"{(*labels.shape[1:], n_features)}: compute them with the same feature settings."
+            )
         stacks[t] = stack
     x = np.concatenate([p[0] for p in parts])
     group = np.concatenate([p[1] for p in parts]).astype(np.int64)
     y = group_class[group]
-    return Scribbles(x=np.asarray(x, np.float32), y=y, group=group, group_class=group_class,
-                     boxes=_boxes(groups, len(group_class)), labels=labels, features=stacks, names=names,
-                     settings=settings)
+    return Scribbles(
+        x=np.asarray(x, np.float32),
+        y=y,
+        group=group,
+        group_class=group_class,
+        boxes=_boxes(groups, len(group_class)),
+        labels=labels,
+        features=stacks,
+        names=names,
+        settings=settings,
+    )
 
-def bounded(x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class: np.ndarray, boxes: np.ndarray,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+
+def bounded(
+    x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class: np.ndarray, boxes: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """At most :data:`MAX_GROUPS` strokes and :data:`MAX_GROUP_PIXELS` pixels of each, drawn at random.
 
     Bounds the time and memory of the estimate for any scribbles (an imported mask can hold
@@ -218,6 +239,7 @@ def bounded(x: np.ndarray, y: np.ndarray, group: np.ndarray, group_class: np.nda
     chosen = keep[group] & (rank < MAX_GROUP_PIXELS)
     renumber = np.cumsum(keep) - 1
     return x[chosen], y[chosen], renumber[group[chosen]], group_class[keep], boxes[keep]
+
 
 def _boxes(groups: np.ndarray, n_groups: int) -> np.ndarray:
     stacked = groups.reshape(-1, *groups.shape[-2:])

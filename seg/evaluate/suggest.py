@@ -40,9 +40,15 @@ def default_candidates():
     return candidates
 
 
-def suggest_settings(image: np.ndarray, labels: np.ndarray, candidates: Sequence | None = None, *,
-                     strokes: np.ndarray | None = None, normalization: Normalization | None = None,
-                     class_names: Sequence[str] | None = None) -> list[tuple[FeatureSettings, AccuracyReport]]:
+def suggest_settings(
+    image: np.ndarray,
+    labels: np.ndarray,
+    candidates: Sequence | None = None,
+    *,
+    strokes: np.ndarray | None = None,
+    normalization: Normalization | None = None,
+    class_names: Sequence[str] | None = None,
+) -> list[tuple[FeatureSettings, AccuracyReport]]:
     """Rank settings by the estimated accuracy on the unlabelled pixels, best first.
 
     Parameters
@@ -63,8 +69,10 @@ def suggest_settings(image: np.ndarray, labels: np.ndarray, candidates: Sequence
     for candidate in default_candidates() if candidates is None else candidates:
         settings, forest = candidate if isinstance(candidate, tuple) else (candidate, ForestSettings())
         if not isinstance(settings, FeatureSettings) or not isinstance(forest, ForestSettings):
-            raise SettingsError("suggest_settings(): each candidate must be a FeatureSettings or a "
-                                f"(FeatureSettings, ForestSettings) pair, got {candidate!r:.100}")
+            raise SettingsError(
+                "suggest_settings(): each candidate must be a FeatureSettings or a "
+                f"(FeatureSettings, ForestSettings) pair, got {candidate!r:.100}"
+            )
         pairs.append((settings, forest))
     if not pairs:
         raise SettingsError("suggest_settings(): give at least one candidate (or None for the defaults)")
@@ -76,10 +84,21 @@ def suggest_settings(image: np.ndarray, labels: np.ndarray, candidates: Sequence
     for settings, forest in pairs:
         if settings not in features:
             normalised = {t: normalize(frames[t], normalization) for t in scribbled}
-            features[settings] = [compute_features(normalised[t], settings) if t in normalised else None
-                                  for t in range(len(frames))]
-        reports.append(estimate_accuracy(image, labels, settings, forest, strokes=strokes, class_names=class_names,
-                                         normalization=normalization, features=features[settings]))
+            features[settings] = [
+                compute_features(normalised[t], settings) if t in normalised else None for t in range(len(frames))
+            ]
+        reports.append(
+            estimate_accuracy(
+                image,
+                labels,
+                settings,
+                forest,
+                strokes=strokes,
+                class_names=class_names,
+                normalization=normalization,
+                features=features[settings],
+            )
+        )
     order = sorted(range(len(reports)), key=lambda i: (reports[i].accuracy is None, -(reports[i].accuracy or 0.0), i))
     return [(pairs[i][0], reports[i]) for i in order]
 
@@ -88,8 +107,10 @@ def preset_name(settings: FeatureSettings) -> str:
     """The preset's name, or a short description of custom settings, e.g. ``"extended σ 1–8"``;
     chosen channels are added, e.g. ``"balanced, channels 0, 2"``."""
     general = dataclasses.replace(settings, channels=None)
-    name = next((n for n, preset in PRESETS.items() if preset == general),
-                f"{settings.feature_set} σ {settings.sigma_min:g}–{settings.sigma_max:g}")
+    name = next(
+        (n for n, preset in PRESETS.items() if preset == general),
+        f"{settings.feature_set} σ {settings.sigma_min:g}–{settings.sigma_max:g}",
+    )
     if settings.channels is not None:
         name += ", channels " + ", ".join(str(c) for c in settings.channels)
     return name
@@ -101,8 +122,13 @@ def forest_name(forest: ForestSettings) -> str:
     return f"{forest.n_estimators} trees, depth {depth}, leaf ≥ {forest.min_samples_leaf}"
 
 
-def worth_switching(ranked: Sequence[tuple[FeatureSettings, AccuracyReport]], settings: FeatureSettings,
-                    forest: ForestSettings | None = None, *, min_gain: float = MIN_GAIN):
+def worth_switching(
+    ranked: Sequence[tuple[FeatureSettings, AccuracyReport]],
+    settings: FeatureSettings,
+    forest: ForestSettings | None = None,
+    *,
+    min_gain: float = MIN_GAIN,
+):
     """The top suggestion if it is estimated at least ``min_gain`` better than the current settings.
 
     Parameters

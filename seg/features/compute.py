@@ -38,7 +38,7 @@ from seg.features.settings import (
     truncate_for,
 )
 
-_STRIP_BYTES = 32 * 2**20    # scratch memory per strip (one strip per worker at a time)
+_STRIP_BYTES = 32 * 2**20  # scratch memory per strip (one strip per worker at a time)
 
 
 def compute_features(
@@ -82,8 +82,7 @@ def compute_features(
     out = np.empty((height, width, len(layout)), np.float32)
     n_workers = _worker_count(workers)
     strip = _strip_height(plan, height, width, n_workers)
-    _run(lambda r0: plan.compute_strip(inputs, out, r0, min(r0 + strip, height)),
-         range(0, height, strip), n_workers)
+    _run(lambda r0: plan.compute_strip(inputs, out, r0, min(r0 + strip, height)), range(0, height, strip), n_workers)
     return out
 
 
@@ -107,18 +106,15 @@ def _as_inputs(frame: object, settings: FeatureSettings) -> tuple[np.ndarray, in
     height, width, n_channels = frame.shape
     if height < 1 or width < 1 or not 1 <= n_channels <= MAX_CHANNELS:
         raise ImageError(
-            f"frame of shape {frame.shape} is not usable: need at least 1x1 pixels and "
-            f"1..{MAX_CHANNELS} channels"
+            f"frame of shape {frame.shape} is not usable: need at least 1x1 pixels and 1..{MAX_CHANNELS} channels"
         )
     used = settings.used_channels(n_channels)
     luminance = settings.channel_mode == "luminance" and len(used) > 1
     inputs = np.empty((len(used) + luminance, height, width), np.float32)
-    channels = inputs[:len(used)]
+    channels = inputs[: len(used)]
     channels[...] = np.moveaxis(frame if len(used) == n_channels else frame[..., list(used)], -1, 0)
     if not np.isfinite(channels).all():
-        raise ImageError(
-            "frame contains NaN or infinite values; replace them before computing features"
-        )
+        raise ImageError("frame contains NaN or infinite values; replace them before computing features")
     if luminance:
         np.mean(channels, axis=0, dtype=np.float32, out=inputs[len(used)])
     return inputs, n_channels
@@ -151,7 +147,7 @@ def _strip_height(plan: _Plan, height: int, width: int, workers: int) -> int:
     """Rows per strip: big enough to amortise the halo, small enough for memory and balance."""
     rows_fixed, rows_per_row = plan.scratch_rows()
     by_memory = max(32, (_STRIP_BYTES // (4 * width) - rows_fixed) // rows_per_row)
-    by_balance = max(32, -(-height // (2 * workers)))   # >= 2 strips per worker
+    by_balance = max(32, -(-height // (2 * workers)))  # >= 2 strips per worker
     return max(1, min(256, by_memory, by_balance, height))
 
 
@@ -169,15 +165,14 @@ class _Plan:
     """Everything about a computation that does not depend on the rows of a strip."""
 
     basic: bool
-    slots: np.ndarray          # (n_inputs, n_sigma, n_kinds) int64 output index or -1
-    halos: np.ndarray          # (n_inputs, n_sigma) rows of smoothed image needed, -1 none
+    slots: np.ndarray  # (n_inputs, n_sigma, n_kinds) int64 output index or -1
+    halos: np.ndarray  # (n_inputs, n_sigma) rows of smoothed image needed, -1 none
     weights: list[np.ndarray]  # per sigma, Gaussian half kernel
     structure: list[np.ndarray]  # per sigma, integration half kernel (extended)
     texture_index: np.ndarray  # (n_inputs,) index into the structure tensor stack, or -1
 
     @classmethod
-    def build(cls, settings: FeatureSettings, layout: list, n_inputs: int,
-              sigmas: tuple[float, ...]) -> _Plan:
+    def build(cls, settings: FeatureSettings, layout: list, n_inputs: int, sigmas: tuple[float, ...]) -> _Plan:
         basic = settings.feature_set == "basic"
         n_kinds = sum(len(v) for v in _KINDS[settings.feature_set].values())
         slots = np.full((n_inputs, len(sigmas), n_kinds), -1, np.int64)
@@ -188,21 +183,18 @@ class _Plan:
         halos = np.full((n_inputs, len(sigmas)), -1, np.int64)
         texture_index = np.full(n_inputs, -1, np.int64)
         for k in range(n_inputs):
-            used = [bool((slots[k, :, bounds[g]:bounds[g + 1]] >= 0).any()) for g in range(3)]
+            used = [bool((slots[k, :, bounds[g] : bounds[g + 1]] >= 0).any()) for g in range(3)]
             for s, sigma in enumerate(sigmas):
                 halos[k, s] = halo_rows(settings, sigma, *used)
             if used[2] and not basic:
                 texture_index[k] = texture_index.max() + 1
-        dtype = np.float64 if basic else np.float32   # float64 sums reproduce scipy bit for bit
+        dtype = np.float64 if basic else np.float32  # float64 sums reproduce scipy bit for bit
         return cls(
             basic=basic,
             slots=slots,
             halos=halos,
             weights=[_gaussian_weights(s, dtype, truncate_for(settings)) for s in sigmas],
-            structure=[
-                _gaussian_weights(structure_sigma(s), np.float32, _EXTENDED_TRUNCATE)
-                for s in sigmas
-            ],
+            structure=[_gaussian_weights(structure_sigma(s), np.float32, _EXTENDED_TRUNCATE) for s in sigmas],
             texture_index=texture_index,
         )
 
@@ -232,24 +224,23 @@ class _Plan:
         for k, s in zip(*np.nonzero(self.halos >= 0)):
             halo = int(self.halos[k, s])
             base = r0 - halo
-            block = scratch[offsets[k, s]:offsets[k, s] + sizes[k, s]]
+            block = scratch[offsets[k, s] : offsets[k, s] + sizes[k, s]]
             g0, g1 = max(0, r0 - halo), min(height, r1 + halo)
-            smooth_rows(inputs[k], 0, self.weights[s], self.basic, block, g0 - base, g0, g1,
-                         height)
-            smooth_columns(block[g0 - base:g1 - base], self.weights[s], self.basic)
+            smooth_rows(inputs[k], 0, self.weights[s], self.basic, block, g0 - base, g0, g1, height)
+            smooth_columns(block[g0 - base : g1 - base], self.weights[s], self.basic)
         if self.basic:
             assemble_basic(scratch, offsets, self.halos, height, r0, r1, self.slots, out)
             return
         tensors = self._structure_tensors(scratch, offsets, sizes, height, r0, r1)
-        assemble_extended(inputs, scratch, offsets, self.halos, r0, r1, tensors,
-                           self.texture_index, self.slots, out)
+        assemble_extended(inputs, scratch, offsets, self.halos, r0, r1, tensors, self.texture_index, self.slots, out)
 
-    def _structure_tensors(self, scratch: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
-                           height: int, r0: int, r1: int) -> np.ndarray:
+    def _structure_tensors(
+        self, scratch: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, height: int, r0: int, r1: int
+    ) -> np.ndarray:
         """(n_texture, n_sigma, 3, r1 - r0, W): smoothed Jxx, Jxy, Jyy of the strip rows."""
         n_sigma, width = len(self.weights), scratch.shape[-1]
         if self.n_texture == 0:
-            return np.empty((1, 1, 3, 1, 1), np.float32)     # never read
+            return np.empty((1, 1, 3, 1, 1), np.float32)  # never read
         tensors = np.empty((self.n_texture, n_sigma, 3, r1 - r0, width), np.float32)
         reach = self.reach
         products = np.empty((3, r1 - r0 + 2 * reach, width), np.float32)
@@ -257,12 +248,11 @@ class _Plan:
             t = self.texture_index[k]
             for s in range(n_sigma):
                 weights = self.structure[s]
-                block = scratch[offsets[k, s]:offsets[k, s] + sizes[k, s]]
+                block = scratch[offsets[k, s] : offsets[k, s] + sizes[k, s]]
                 base = r0 - int(self.halos[k, s])
                 g0, g1 = max(0, r0 - weights.size + 1), min(height, r1 + weights.size - 1)
                 gradient_products(block, base, height, g0, g1, products, r0 - reach)
                 for c in range(3):
-                    smooth_rows(products[c], r0 - reach, weights, False, tensors[t, s, c],
-                                 0, r0, r1, height)
+                    smooth_rows(products[c], r0 - reach, weights, False, tensors[t, s, c], 0, r0, r1, height)
                     smooth_columns(tensors[t, s, c], weights, False)
         return tensors

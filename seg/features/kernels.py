@@ -80,13 +80,13 @@ def smooth_columns(rows, weights, nearest):
         for j in range(width + 2 * radius):
             padded[j] = row[_mirror(j - radius, width, nearest)]
         w0 = weights[0]
-        centre = padded[radius:radius + width]
+        centre = padded[radius : radius + width]
         for j in range(width):
             acc[j] = centre[j] * w0
         for k in range(radius, 0, -1):
             # slices, not padded[j - k]: lets LLVM vectorise (no negative-index checks)
-            lo = padded[radius - k:radius - k + width]
-            hi = padded[radius + k:radius + k + width]
+            lo = padded[radius - k : radius - k + width]
+            hi = padded[radius + k : radius + k + width]
             wk = weights[k]
             for j in range(width):
                 acc[j] += (lo[j] + hi[j]) * wk
@@ -109,7 +109,7 @@ def gradient_products(smoothed, base, height, g0, g1, products, products_base):
     """Jxx, Jxy, Jyy = gx*gx, gx*gy, gy*gy (central differences, reflect) for rows [g0, g1)."""
     width = smoothed.shape[1]
     padded = np.empty(width + 2, np.float32)
-    left, right = padded[0:width], padded[2:width + 2]
+    left, right = padded[0:width], padded[2 : width + 2]
     half = np.float32(0.5)
     for g in range(g0, g1):
         _pad_row(smoothed[g - base], padded)
@@ -162,7 +162,7 @@ def _block(scratch, offsets, halos, k, s, r0, r1):
     """Smoothed rows of (input k, sigma s) and the global row index of their first row."""
     halo = halos[k, s]
     start = offsets[k, s]
-    return scratch[start:start + (r1 - r0) + 2 * halo], r0 - halo
+    return scratch[start : start + (r1 - r0) + 2 * halo], r0 - halo
 
 
 @njit(nogil=True, cache=True)
@@ -205,9 +205,9 @@ def assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
     pad_mid = np.empty(width + 2, np.float32)
     pad_up = np.empty(width + 2, np.float32)
     pad_down = np.empty(width + 2, np.float32)
-    mid_l, mid_r = pad_mid[0:width], pad_mid[2:width + 2]
-    up_l, up_c, up_r = pad_up[0:width], pad_up[1:width + 1], pad_up[2:width + 2]
-    down_l, down_c, down_r = pad_down[0:width], pad_down[1:width + 1], pad_down[2:width + 2]
+    mid_l, mid_r = pad_mid[0:width], pad_mid[2 : width + 2]
+    up_l, up_c, up_r = pad_up[0:width], pad_up[1 : width + 1], pad_up[2 : width + 2]
+    down_l, down_c, down_r = pad_down[0:width], pad_down[1 : width + 1], pad_down[2 : width + 2]
     sqrt2 = np.sqrt(np.float32(2.0))
     two = np.float32(2.0)
     grad_up = np.empty(width, np.float32)
@@ -235,12 +235,16 @@ def assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
                     _pad_row(g[min(i + 1, height - 1) - base], pad_down)
                     edge = buffer[f[1]]
                     for j in range(width):
-                        d_r = (0.25 * (np.float64(down_l[j]) - up_l[j])
-                               + 0.5 * (np.float64(down_c[j]) - up_c[j])
-                               + 0.25 * (np.float64(down_r[j]) - up_r[j]))
-                        d_c = (0.25 * (np.float64(up_r[j]) - up_l[j])
-                               + 0.5 * (np.float64(mid_r[j]) - mid_l[j])
-                               + 0.25 * (np.float64(down_r[j]) - down_l[j]))
+                        d_r = (
+                            0.25 * (np.float64(down_l[j]) - up_l[j])
+                            + 0.5 * (np.float64(down_c[j]) - up_c[j])
+                            + 0.25 * (np.float64(down_r[j]) - up_r[j])
+                        )
+                        d_c = (
+                            0.25 * (np.float64(up_r[j]) - up_l[j])
+                            + 0.5 * (np.float64(mid_r[j]) - mid_l[j])
+                            + 0.25 * (np.float64(down_r[j]) - down_l[j])
+                        )
                         e_r, e_c = np.float32(d_r), np.float32(d_c)
                         total = np.float32(0.0) + e_r * e_r
                         total = total + e_c * e_c
@@ -277,8 +281,7 @@ def assemble_basic(scratch, offsets, halos, height, r0, r1, slots, out):
 
 
 @njit(nogil=True, cache=True)
-def assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_index, slots,
-                       out):
+def assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_index, slots, out):
     """Extended features of rows [r0, r1) from the smoothed strips (reflect boundaries).
 
     Same row-buffer scheme as :func:`assemble_basic`, float32 arithmetic throughout.
@@ -289,9 +292,9 @@ def assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_
     pad_mid = np.empty(width + 2, np.float32)
     pad_up = np.empty(width + 2, np.float32)
     pad_down = np.empty(width + 2, np.float32)
-    mid_l, mid_c, mid_r = pad_mid[0:width], pad_mid[1:width + 1], pad_mid[2:width + 2]
-    up_l, up_c, up_r = pad_up[0:width], pad_up[1:width + 1], pad_up[2:width + 2]
-    down_l, down_c, down_r = pad_down[0:width], pad_down[1:width + 1], pad_down[2:width + 2]
+    mid_l, mid_c, mid_r = pad_mid[0:width], pad_mid[1 : width + 1], pad_mid[2 : width + 2]
+    up_l, up_c, up_r = pad_up[0:width], pad_up[1 : width + 1], pad_up[2 : width + 2]
+    down_l, down_c, down_r = pad_down[0:width], pad_down[1 : width + 1], pad_down[2 : width + 2]
     half, quarter, zero = np.float32(0.5), np.float32(0.25), np.float32(0.0)
     for i in range(r0, r1):
         for k in range(n_inputs):
@@ -347,5 +350,5 @@ def assemble_extended(inputs, scratch, offsets, halos, r0, r1, tensors, texture_
                         spread = half * (jxx[j] - jyy[j])
                         root = np.sqrt(spread * spread + jxy[j] * jxy[j])
                         first[j] = mean + root
-                        second[j] = max(mean - root, zero)   # >= 0 in exact arithmetic
+                        second[j] = max(mean - root, zero)  # >= 0 in exact arithmetic
         _store_row(buffer, out, i)

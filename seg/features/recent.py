@@ -53,8 +53,9 @@ class RecentFeatures:
         self._stacks: OrderedDict[_Key, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, frame: np.ndarray, settings: FeatureSettings, normalization: Normalization,
-                 features: np.ndarray) -> None:
+    def remember(
+        self, frame: np.ndarray, settings: FeatureSettings, normalization: Normalization, features: np.ndarray
+    ) -> None:
         """Keep ``features`` (computed from ``frame``) if they fit; they become read-only."""
         if features.nbytes > self.max_bytes or self.max_entries < 1:
             return
@@ -72,8 +73,9 @@ class RecentFeatures:
         The frame is digested only when a kept stack has its shape, dtype and settings.
         """
         with self._lock:
-            candidates = [key for key in self._stacks
-                          if key[:4] == (frame.shape, frame.dtype.str, settings, normalization)]
+            candidates = [
+                key for key in self._stacks if key[:4] == (frame.shape, frame.dtype.str, settings, normalization)
+            ]
         if not candidates:
             return None
         digest = image_digest(frame)

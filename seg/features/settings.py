@@ -19,14 +19,14 @@ from seg.images.frames import MAX_CHANNELS  # the one channel limit, owned by se
 
 FEATURE_SETS: tuple[str, ...] = ("basic", "extended")
 CHANNEL_MODES: tuple[str, ...] = ("separate", "luminance")
-MIN_SIGMA = 0.1          # below this the Gaussian kernel is a single tap: the image itself
-MAX_SIGMA = 64.0         # kernels of 513 taps; beyond that tiles and memory get silly
+MIN_SIGMA = 0.1  # below this the Gaussian kernel is a single tap: the image itself
+MAX_SIGMA = 64.0  # kernels of 513 taps; beyond that tiles and memory get silly
 MAX_NUM_SIGMA = 16
 
-_TRUNCATE = 4.0              # basic: kernel radius int(4 sigma + 0.5), as scipy and scikit-image
-_EXTENDED_TRUNCATE = 3.0     # extended: 3 sigma as vigra (ilastik); 25 % fewer taps, same use
-_STRUCTURE_RATIO = 0.5       # integration scale of the structure tensor = 0.5 sigma (ilastik)
-_STRUCTURE_MIN = 1.0         # ... but at least 1 px, else the tensor is rank one (λ2 == 0)
+_TRUNCATE = 4.0  # basic: kernel radius int(4 sigma + 0.5), as scipy and scikit-image
+_EXTENDED_TRUNCATE = 3.0  # extended: 3 sigma as vigra (ilastik); 25 % fewer taps, same use
+_STRUCTURE_RATIO = 0.5  # integration scale of the structure tensor = 0.5 sigma (ilastik)
+_STRUCTURE_MIN = 1.0  # ... but at least 1 px, else the tensor is rank one (λ2 == 0)
 
 # Names of the per-scale features, grouped by toggle, in output order.
 _KINDS = {
@@ -126,23 +126,16 @@ class FeatureSettings:
         sigma_min = _check_number("sigma_min", self.sigma_min)
         sigma_max = _check_number("sigma_max", self.sigma_max)
         if not MIN_SIGMA <= sigma_min <= MAX_SIGMA:
-            raise SettingsError(
-                f"sigma_min must be between {MIN_SIGMA} and {MAX_SIGMA} pixels, got {sigma_min}"
-            )
+            raise SettingsError(f"sigma_min must be between {MIN_SIGMA} and {MAX_SIGMA} pixels, got {sigma_min}")
         if not sigma_min <= sigma_max <= MAX_SIGMA:
             raise SettingsError(
-                f"sigma_max must be between sigma_min ({sigma_min}) and {MAX_SIGMA} pixels, "
-                f"got {sigma_max}"
+                f"sigma_max must be between sigma_min ({sigma_min}) and {MAX_SIGMA} pixels, got {sigma_max}"
             )
         object.__setattr__(self, "sigma_min", sigma_min)
         object.__setattr__(self, "sigma_max", sigma_max)
         if self.num_sigma is not None:
-            if isinstance(self.num_sigma, (bool, np.bool_)) or not isinstance(
-                self.num_sigma, (int, np.integer)
-            ):
-                raise SettingsError(
-                    f"num_sigma must be a whole number or None, got {self.num_sigma!r}"
-                )
+            if isinstance(self.num_sigma, (bool, np.bool_)) or not isinstance(self.num_sigma, (int, np.integer)):
+                raise SettingsError(f"num_sigma must be a whole number or None, got {self.num_sigma!r}")
             object.__setattr__(self, "num_sigma", int(self.num_sigma))
         count = self._num_sigma()
         if not 1 <= count <= MAX_NUM_SIGMA:
@@ -155,14 +148,24 @@ class FeatureSettings:
         if self.channels is None:
             return
         values = self.channels
-        if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list)) or not values \
-                or len(values) > MAX_CHANNELS:
-            raise SettingsError(f"FeatureSettings.channels must be None (all channels) or a non-empty list of "
-                                f"channel numbers, got {values!r:.100}")
-        if any(isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or not 0 <= c < MAX_CHANNELS
-               for c in values) or len(set(values)) != len(values):
-            raise SettingsError(f"FeatureSettings.channels must be distinct channel numbers 0..{MAX_CHANNELS - 1}, "
-                                f"got {list(values)!r:.100}")
+        if (
+            isinstance(values, (str, bytes))
+            or not isinstance(values, (tuple, list))
+            or not values
+            or len(values) > MAX_CHANNELS
+        ):
+            raise SettingsError(
+                f"FeatureSettings.channels must be None (all channels) or a non-empty list of "
+                f"channel numbers, got {values!r:.100}"
+            )
+        if any(
+            isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or not 0 <= c < MAX_CHANNELS
+            for c in values
+        ) or len(set(values)) != len(values):
+            raise SettingsError(
+                f"FeatureSettings.channels must be distinct channel numbers 0..{MAX_CHANNELS - 1}, "
+                f"got {list(values)!r:.100}"
+            )
         object.__setattr__(self, "channels", tuple(sorted(int(c) for c in values)))
 
     def used_channels(self, n_channels: int) -> tuple[int, ...]:
@@ -176,8 +179,10 @@ class FeatureSettings:
         if self.channels is None:
             return tuple(range(n_channels))
         if self.channels[-1] >= n_channels:
-            raise ImageError(f"The feature settings use channel(s) {list(self.channels)} but the image has "
-                             f"{n_channels} channel(s) (0..{n_channels - 1}): choose channels the image has.")
+            raise ImageError(
+                f"The feature settings use channel(s) {list(self.channels)} but the image has "
+                f"{n_channels} channel(s) (0..{n_channels - 1}): choose channels the image has."
+            )
         return self.channels
 
     # -- scales and layout ---------------------------------------------------------------------
@@ -190,8 +195,11 @@ class FeatureSettings:
     def sigmas(self) -> tuple[float, ...]:
         """Gaussian scales in pixels, ascending, computed exactly as scikit-image does."""
         values = np.logspace(
-            np.log2(self.sigma_min), np.log2(self.sigma_max),
-            num=self._num_sigma(), base=2, endpoint=True,
+            np.log2(self.sigma_min),
+            np.log2(self.sigma_max),
+            num=self._num_sigma(),
+            base=2,
+            endpoint=True,
         )
         return tuple(float(s) for s in values)
 
@@ -215,8 +223,15 @@ class FeatureSettings:
             if name == "difference of gaussians":
                 previous = labels[item.sigma - 1] if item.sigma else "0"
                 sigma = f"{previous}−{sigma}"
-            layout.append(FeatureInfo(name=f"{source} {name} σ={sigma}", source=source, group=group_of[name],
-                                      kind=name, sigma=sigmas[item.sigma]))
+            layout.append(
+                FeatureInfo(
+                    name=f"{source} {name} σ={sigma}",
+                    source=source,
+                    group=group_of[name],
+                    kind=name,
+                    sigma=sigmas[item.sigma],
+                )
+            )
         return layout
 
     def margin(self) -> int:
@@ -226,7 +241,7 @@ class FeatureSettings:
         twice-applied ``numpy.gradient`` of ``"basic"``) plus, for extended texture, the radius
         of the structure tensor's integration Gaussian.
         """
-        sigma = self.sigmas()[-1]    # every term grows with sigma
+        sigma = self.sigmas()[-1]  # every term grows with sigma
         stencil = halo_rows(self, sigma, self.intensity, self.edges, self.texture)
         return gaussian_radius(sigma, truncate_for(self)) + stencil
 
@@ -249,9 +264,7 @@ class FeatureSettings:
             type or range.
         """
         if not isinstance(data, Mapping):
-            raise SettingsError(
-                f"Feature settings must be a JSON object (dict), got {type(data).__name__}"
-            )
+            raise SettingsError(f"Feature settings must be a JSON object (dict), got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
         unknown = sorted(str(key) for key in data if key not in names)
         if unknown:
@@ -304,12 +317,11 @@ def structure_sigma(sigma: float) -> float:
     return max(_STRUCTURE_RATIO * sigma, _STRUCTURE_MIN)
 
 
-def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: bool,
-          texture: bool) -> int:
+def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: bool, texture: bool) -> int:
     """Rows of the smoothed image needed beyond a pixel to derive its features; -1: none."""
     if texture:
         if settings.feature_set == "basic":
-            return 2                                    # numpy.gradient applied twice
+            return 2  # numpy.gradient applied twice
         # gradient, then integration Gaussian
         return 1 + gaussian_radius(structure_sigma(sigma), _EXTENDED_TRUNCATE)
     if edges:
@@ -319,8 +331,8 @@ def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: b
 
 @dataclass(frozen=True)
 class _Item:
-    input: int        # index into the stacked inputs: used channels, then the luminance (if any)
-    sigma: int        # index into settings.sigmas()
+    input: int  # index into the stacked inputs: used channels, then the luminance (if any)
+    sigma: int  # index into settings.sigmas()
     luminance: bool
     channel: int = -1  # the image channel (-1: the luminance)
 
@@ -329,9 +341,7 @@ def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_It
     """Every output feature in order as (source and scale, kind index, kind name)."""
     whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
     if not whole or not 1 <= n_channels <= MAX_CHANNELS:
-        raise ImageError(
-            f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}"
-        )
+        raise ImageError(f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}")
     kinds = _KINDS[settings.feature_set]
     all_kinds = [name for group in _GROUPS for name in kinds[group]]
     wanted = {group: getattr(settings, group) for group in _GROUPS}

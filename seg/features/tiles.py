@@ -51,8 +51,15 @@ class TileFeatures:
         tile just computed is always kept).
     """
 
-    def __init__(self, frame: np.ndarray, settings: FeatureSettings, normalization: Normalization, *,
-                 tile: int = VIEW_TILE, budget: int = 800_000_000) -> None:
+    def __init__(
+        self,
+        frame: np.ndarray,
+        settings: FeatureSettings,
+        normalization: Normalization,
+        *,
+        tile: int = VIEW_TILE,
+        budget: int = 800_000_000,
+    ) -> None:
         from seg.tiling import frame_statistics, tile_windows
 
         if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
@@ -101,8 +108,9 @@ class TileFeatures:
         from seg.tiling import window_features
 
         window = self._windows[key]
-        features = window_features(np.asarray(self.frame[window.read]), self.settings, self.normalization,
-                                   self.statistics)
+        features = window_features(
+            np.asarray(self.frame[window.read]), self.settings, self.normalization, self.statistics
+        )
         block = np.ascontiguousarray(features[window.inner])
         del features
         self.computed += 1

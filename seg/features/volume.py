@@ -81,13 +81,17 @@ _KINDS_3D = {
         "intensity": ("gaussian",),
         "edges": ("gradient magnitude", "laplacian of gaussian", "difference of gaussians"),
         "texture": (
-            "structure tensor eigenvalue 1", "structure tensor eigenvalue 2", "structure tensor eigenvalue 3",
-            "hessian eigenvalue 1", "hessian eigenvalue 2", "hessian eigenvalue 3",
+            "structure tensor eigenvalue 1",
+            "structure tensor eigenvalue 2",
+            "structure tensor eigenvalue 3",
+            "hessian eigenvalue 1",
+            "hessian eigenvalue 2",
+            "hessian eigenvalue 3",
         ),
     },
 }
 _GROUPS = ("intensity", "edges", "texture")
-_EIGEN_CHUNK = 1 << 18          # voxels per eigenvalue task on the thread pool
+_EIGEN_CHUNK = 1 << 18  # voxels per eigenvalue task on the thread pool
 _SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0]) / 4
 
 
@@ -102,7 +106,7 @@ def _plan(settings: FeatureSettings, n_channels: int) -> list[tuple[int, bool, t
     whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
     if not whole or not 1 <= n_channels <= MAX_CHANNELS:
         raise ImageError(f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}")
-    used = len(settings.used_channels(int(n_channels)))   # the inputs are the chosen channels
+    used = len(settings.used_channels(int(n_channels)))  # the inputs are the chosen channels
     if settings.channel_mode == "luminance" and used > 1:
         return [(c, False, ("intensity",)) for c in range(used)] + [(used, True, ("edges", "texture"))]
     return [(c, False, _GROUPS) for c in range(used)]
@@ -152,11 +156,11 @@ def axis_sigmas(sigma: float, spacing: Sequence[float] | None) -> tuple[float, f
 
 def _stencils(settings: FeatureSettings, spacing: Sequence[float] | None) -> tuple[int, int, int]:
     """Voxels (z, y, x) of the smoothed volume needed beyond a voxel to derive its features."""
-    sigma = settings.sigmas()[-1]   # every term grows with sigma
+    sigma = settings.sigmas()[-1]  # every term grows with sigma
     out = []
     for r in _ratios(spacing):
         if settings.texture and settings.feature_set == "basic":
-            out.append(2)                                   # numpy.gradient applied twice
+            out.append(2)  # numpy.gradient applied twice
         elif settings.texture:
             out.append(1 + gaussian_radius(structure_sigma(sigma) / r, truncate_for(settings)))
         else:
@@ -164,15 +168,18 @@ def _stencils(settings: FeatureSettings, spacing: Sequence[float] | None) -> tup
     return tuple(out)  # type: ignore[return-value]
 
 
-def volume_margin(settings: FeatureSettings, spacing: Sequence[float] | None = None,
-                  mode: str = "3d") -> tuple[int, int, int]:
+def volume_margin(
+    settings: FeatureSettings, spacing: Sequence[float] | None = None, mode: str = "3d"
+) -> tuple[int, int, int]:
     """Context voxels (z, y, x) a block needs on each side so that its features equal the whole's."""
     if _check_mode(mode) == "per_slice":
         margin = settings.margin()
         return (0, margin, margin)
     sigmas = axis_sigmas(settings.sigmas()[-1], spacing)
-    return tuple(gaussian_radius(s, truncate_for(settings)) + stencil  # type: ignore[return-value]
-                 for s, stencil in zip(sigmas, _stencils(settings, spacing)))
+    return tuple(
+        gaussian_radius(s, truncate_for(settings)) + stencil  # type: ignore[return-value]
+        for s, stencil in zip(sigmas, _stencils(settings, spacing))
+    )
 
 
 def _inputs(volume: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, int]:
@@ -180,9 +187,7 @@ def _inputs(volume: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, 
     if not isinstance(volume, np.ndarray) or volume.ndim not in (3, 4):
         raise ImageError(f"volume must be a (Z, Y, X) or (Z, Y, X, C) array, got shape {np.shape(volume)}")
     if volume.dtype.kind != "f":
-        raise ImageError(
-            f"volume must be normalised floating point, got dtype {volume.dtype}; normalise it first"
-        )
+        raise ImageError(f"volume must be normalised floating point, got dtype {volume.dtype}; normalise it first")
     if volume.ndim == 3:
         volume = volume[..., np.newaxis]
     n_channels = volume.shape[3]
@@ -191,11 +196,11 @@ def _inputs(volume: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, 
     used = settings.used_channels(n_channels)
     luminance = settings.channel_mode == "luminance" and len(used) > 1
     sources = np.empty((len(used) + luminance, *volume.shape[:3]), np.float32)
-    sources[:len(used)] = np.moveaxis(volume if len(used) == n_channels else volume[..., list(used)], -1, 0)
-    if not np.isfinite(sources[:len(used)]).all():
+    sources[: len(used)] = np.moveaxis(volume if len(used) == n_channels else volume[..., list(used)], -1, 0)
+    if not np.isfinite(sources[: len(used)]).all():
         raise ImageError("volume contains NaN or infinite values; replace them before computing features")
     if luminance:
-        np.mean(sources[:len(used)], axis=0, out=sources[len(used)])
+        np.mean(sources[: len(used)], axis=0, out=sources[len(used)])
     return sources, n_channels
 
 
@@ -274,9 +279,16 @@ def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Seque
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Sequence[str],
-                     ratios: tuple[float, float, float], keep: Sequence[tuple[int, int]],
-                     inside: tuple[slice, ...], out: np.ndarray, slot: int) -> int:
+def _source_features(
+    image: np.ndarray,
+    settings: FeatureSettings,
+    groups: Sequence[str],
+    ratios: tuple[float, float, float],
+    keep: Sequence[tuple[int, int]],
+    inside: tuple[slice, ...],
+    out: np.ndarray,
+    slot: int,
+) -> int:
     basic = settings.feature_set == "basic"
     kinds = len(_kinds(settings, groups))
     if not kinds:
@@ -291,7 +303,7 @@ def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Seque
             dest, at = (out, slot) if whole else (np.empty((*smooth.shape, kinds), np.float32), 0)
             _basic_scale(smooth, settings, groups, ratios, dest, at)
             if not whole:
-                out[..., slot:slot + kinds] = dest[inside]
+                out[..., slot : slot + kinds] = dest[inside]
         else:
             _extended_scale(smooth, previous, sigma, settings, groups, ratios, out, slot, inside)
         slot += kinds
@@ -299,8 +311,14 @@ def _source_features(image: np.ndarray, settings: FeatureSettings, groups: Seque
     return slot
 
 
-def _basic_scale(smooth: np.ndarray, settings: FeatureSettings, groups: Sequence[str],
-                 ratios: tuple[float, float, float], out: np.ndarray, slot: int) -> None:
+def _basic_scale(
+    smooth: np.ndarray,
+    settings: FeatureSettings,
+    groups: Sequence[str],
+    ratios: tuple[float, float, float],
+    out: np.ndarray,
+    slot: int,
+) -> None:
     if "intensity" in groups and settings.intensity:
         out[..., slot] = smooth
         slot += 1
@@ -309,15 +327,25 @@ def _basic_scale(smooth: np.ndarray, settings: FeatureSettings, groups: Sequence
         slot += 1
     if "texture" in groups and settings.texture:
         first = np.gradient(smooth)
-        second = [np.gradient(first[a], axis=b) / np.float32(ratios[a] * ratios[b])
-                  for a, b in combinations_with_replacement(range(3), 2)]
+        second = [
+            np.gradient(first[a], axis=b) / np.float32(ratios[a] * ratios[b])
+            for a, b in combinations_with_replacement(range(3), 2)
+        ]
         del first
         _eigenvalues(second, out, slot)
 
 
-def _extended_scale(smooth: np.ndarray, previous: np.ndarray, sigma: float, settings: FeatureSettings,
-                    groups: Sequence[str], ratios: tuple[float, float, float], out: np.ndarray, slot: int,
-                    inside: tuple[slice, ...]) -> None:
+def _extended_scale(
+    smooth: np.ndarray,
+    previous: np.ndarray,
+    sigma: float,
+    settings: FeatureSettings,
+    groups: Sequence[str],
+    ratios: tuple[float, float, float],
+    out: np.ndarray,
+    slot: int,
+    inside: tuple[slice, ...],
+) -> None:
     """One scale's extended features of the ``inside`` voxels of the kept region ``smooth``.
 
     Only the structure tensor needs the kept region (first derivatives over the integration
@@ -332,28 +360,36 @@ def _extended_scale(smooth: np.ndarray, previous: np.ndarray, sigma: float, sett
     if "intensity" in groups and settings.intensity:
         out[..., slot] = smooth[inside]
         slot += 1
-    first = [ndi.correlate1d(local, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
-             for a in range(3)] if (edges or texture) else []
+    first = (
+        [ndi.correlate1d(local, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a]) for a in range(3)]
+        if (edges or texture)
+        else []
+    )
     if edges:
         np.sqrt((first[0] ** 2 + first[1] ** 2 + first[2] ** 2)[within], out=out[..., slot])
-        out[..., slot + 1] = sum(ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within]
-                                 / np.float32(ratios[a] ** 2) for a in range(3))
+        out[..., slot + 1] = sum(
+            ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within] / np.float32(ratios[a] ** 2)
+            for a in range(3)
+        )
         np.subtract(previous[inside], smooth[inside], out=out[..., slot + 2])
         slot += 3
     if texture:
         integration = [structure_sigma(sigma) / r for r in ratios]
-        wide = [ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a])
-                for a in range(3)]
+        wide = [
+            ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a]) for a in range(3)
+        ]
         ranges = [(s.start, s.stop) for s in inside]
-        tensor = [_smooth(wide[a] * wide[b], integration, False, ranges)
-                  for a, b in combinations_with_replacement(range(3), 2)]
+        tensor = [
+            _smooth(wide[a] * wide[b], integration, False, ranges)
+            for a, b in combinations_with_replacement(range(3), 2)
+        ]
         del wide
         _eigenvalues(tensor, out, slot)
         del tensor
         hessian = [
             ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within] / np.float32(ratios[a] ** 2)
-            if a == b else
-            ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect")[within] / np.float32(ratios[b])
+            if a == b
+            else ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect")[within] / np.float32(ratios[b])
             for a, b in combinations_with_replacement(range(3), 2)
         ]
         _eigenvalues(hessian, out, slot + 3)
@@ -413,8 +449,11 @@ def block_features(
     return compute_volume_features(np.asarray(volume[context]), settings, spacing=spacing, mode=mode, inner=inner)
 
 
-def block_context(shape: Sequence[int], block: tuple[slice, slice, slice], margin: Sequence[int],
-                  ) -> tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]:
+def block_context(
+    shape: Sequence[int],
+    block: tuple[slice, slice, slice],
+    margin: Sequence[int],
+) -> tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]:
     """The block grown by ``margin`` (clipped at the volume's faces), and the block inside it."""
     context, inner = [], []
     for s, n, m in zip(block, shape, margin):

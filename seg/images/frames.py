@@ -97,8 +97,7 @@ def supported_dtype(array: np.ndarray, label: str) -> np.ndarray:
             )
         return floats
     raise ImageError(
-        f"Cannot use {label}: pixels of type {dtype} are not supported. Use 8/16-bit integers or "
-        "real floats."
+        f"Cannot use {label}: pixels of type {dtype} are not supported. Use 8/16-bit integers or real floats."
     )
 
 

@@ -59,8 +59,7 @@ def decoding(label: str, kind: str) -> Iterator[None]:
         raise
     except MemoryError as exc:
         raise ImageError(
-            f"Cannot read {label}: not enough memory to decode it. Close other images or open a "
-            "smaller crop."
+            f"Cannot read {label}: not enough memory to decode it. Close other images or open a smaller crop."
         ) from exc
     except Exception as exc:  # decoders raise many types (OSError, SyntaxError, struct.error, ...)
         detail = f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL]
@@ -84,14 +83,16 @@ def check_extent(
         raise ImageTooLargeError(
             f"Cannot read {label}: {frames:,} frames exceed the limit of {limits.max_frames:,} "
             "frames. Open a subset of the frames, or raise the limit with max_frames=...",
-            limit="max_frames", size=size,
+            limit="max_frames",
+            size=size,
         )
     if limits.max_frame_pixels is not None and height * width > limits.max_frame_pixels:
         raise ImageTooLargeError(
             f"Cannot read {label}: {width}×{height} = {height * width / 1e6:.1f} megapixels per frame "
             f"exceed the limit of {limits.max_frame_pixels / 1e6:.0f} megapixels per frame. Crop or "
             "downsample it, or segment it with the command line (python -m seg apply).",
-            limit="max_frame_pixels", size=size,
+            limit="max_frame_pixels",
+            size=size,
         )
     pixels = frames * height * width
     if pixels > limits.max_pixels:
@@ -99,7 +100,8 @@ def check_extent(
             f"Cannot read {label}: {size} = {pixels:,} pixels exceed the limit of "
             f"{limits.max_pixels:,} pixels (frames × height × width). Crop or downsample it, or "
             "raise the limit with max_pixels=... if the machine has the memory.",
-            limit="max_pixels", size=size,
+            limit="max_pixels",
+            size=size,
         )
     if channels > MAX_CHANNELS:
         raise ImageError(
@@ -113,5 +115,6 @@ def check_extent(
             f"Cannot read {label}: {size} with {channels} channels of {itemsize}-byte values need "
             f"{nbytes:,} bytes, more than the {limits.max_bytes:,} allowed for "
             f"max_pixels={limits.max_pixels:,}. Keep fewer channels, or raise max_pixels.",
-            limit="max_pixels", size=f"{size} × {channels} channels",
+            limit="max_pixels",
+            size=f"{size} × {channels} channels",
         )

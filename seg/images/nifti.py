@@ -32,7 +32,7 @@ __all__ = ["NiftiVolume", "is_nifti", "read_nifti", "nifti_bytes", "GZIP_MAGIC"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 _NIFTI1_SIZE, _NIFTI2_SIZE = 348, 540
-_MAX_EXTENSIONS = 1 << 20      # bytes of header extensions accepted between header and data
+_MAX_EXTENSIONS = 1 << 20  # bytes of header extensions accepted between header and data
 # NIfTI xyzt_units spatial codes (nibabel's names) -> the engine's unit names
 _UNITS = {"meter": "m", "mm": "mm", "micron": "µm"}
 _UNIT_CODES = {"mm": "mm", "µm": "micron", "nm": "micron", "m": "meter"}
@@ -42,10 +42,10 @@ _UNIT_CODES = {"mm": "mm", "µm": "micron", "nm": "micron", "m": "meter"}
 class NiftiVolume:
     """What :func:`read_nifti` found: voxels in the engine's layout plus the file's geometry."""
 
-    data: np.ndarray                       # (Z, Y, X, 1) uint8, uint16 or float32
-    spacing: tuple[float, float, float]    # (dz, dy, dx) from pixdim
-    unit: str | None                       # "mm", "µm", "m" or None (header says unknown)
-    affine: np.ndarray                     # (4, 4) float64: voxel (i, j, k) = (x, y, z) -> world
+    data: np.ndarray  # (Z, Y, X, 1) uint8, uint16 or float32
+    spacing: tuple[float, float, float]  # (dz, dy, dx) from pixdim
+    unit: str | None  # "mm", "µm", "m" or None (header says unknown)
+    affine: np.ndarray  # (4, 4) float64: voxel (i, j, k) = (x, y, z) -> world
 
 
 def is_nifti(head: bytes) -> bool:
@@ -120,8 +120,9 @@ def _parse_header(data: bytes, label: str):
         )
     endian = "<" if struct.unpack("<i", data[:4])[0] in (_NIFTI1_SIZE, _NIFTI2_SIZE) else ">"
     # nibabel guesses the byte order from dim[0]: check it first, with the order of sizeof_hdr
-    ndim = struct.unpack_from(endian + ("q" if kind is nibabel.Nifti2Header else "h"), data,
-                              16 if kind is nibabel.Nifti2Header else 40)[0]
+    ndim = struct.unpack_from(
+        endian + ("q" if kind is nibabel.Nifti2Header else "h"), data, 16 if kind is nibabel.Nifti2Header else 40
+    )[0]
     if not 1 <= ndim <= 7:
         raise VolumeHeaderError(
             f"Cannot read {label}: its NIfTI header declares {ndim} dimensions (dim[0] must be "
@@ -144,12 +145,12 @@ def _image_class(header):
 
 def _checked_layout(header, label: str, limits: Limits) -> tuple[tuple[int, ...], np.dtype, int]:
     dim = [int(n) for n in header["dim"]]
-    if not 1 <= dim[0] <= 7 or any(n < 1 for n in dim[1:dim[0] + 1]):
+    if not 1 <= dim[0] <= 7 or any(n < 1 for n in dim[1 : dim[0] + 1]):
         raise VolumeHeaderError(
             f"Cannot read {label}: its NIfTI header declares dimensions {dim[:8]}, which are not "
             "valid (dim[0] must be 1..7 and every used dim at least 1). The header is corrupt."
         )
-    shape = tuple(dim[1:dim[0] + 1]) + (1,) * max(0, 3 - dim[0])
+    shape = tuple(dim[1 : dim[0] + 1]) + (1,) * max(0, 3 - dim[0])
     if any(n > 1 for n in shape[3:]):
         raise VolumeHeaderError(
             f"Cannot read {label}: it is a {dim[0]}-D NIfTI of shape {shape} (e.g. a time series "

@@ -46,15 +46,10 @@ class Normalization:
 
     def __post_init__(self) -> None:
         if not isinstance(self.mode, str) or self.mode not in _MODES:
-            raise SettingsError(
-                f"Normalization mode must be one of {', '.join(_MODES)}; got {self.mode!r}"
-            )
+            raise SettingsError(f"Normalization mode must be one of {', '.join(_MODES)}; got {self.mode!r}")
         low, high = _percent(self.low, "low"), _percent(self.high, "high")
         if not low < high:
-            raise SettingsError(
-                f"Normalization low percentile ({low}) must be below high ({high}), "
-                "e.g. 0.5 and 99.5"
-            )
+            raise SettingsError(f"Normalization low percentile ({low}) must be below high ({high}), e.g. 0.5 and 99.5")
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
 
@@ -69,14 +64,10 @@ class Normalization:
         Missing keys take their defaults; unknown keys or wrong types raise SettingsError.
         """
         if not isinstance(data, Mapping):
-            raise SettingsError(
-                f"Normalization settings must be a mapping, got {type(data).__name__}"
-            )
+            raise SettingsError(f"Normalization settings must be a mapping, got {type(data).__name__}")
         unknown = sorted(str(key) for key in data if key not in ("mode", "low", "high"))
         if unknown:
-            raise SettingsError(
-                f"Unknown Normalization setting(s) {', '.join(unknown)}; expected mode, low, high"
-            )
+            raise SettingsError(f"Unknown Normalization setting(s) {', '.join(unknown)}; expected mode, low, high")
         return cls(**data)
 
 
@@ -109,9 +100,7 @@ def normalize(frame: np.ndarray, normalization: Normalization = Normalization())
         give the same result in percentile mode.
     """
     if not isinstance(normalization, Normalization):
-        raise TypeError(
-            f"normalization must be a Normalization, got {type(normalization).__name__}"
-        )
+        raise TypeError(f"normalization must be a Normalization, got {type(normalization).__name__}")
     array = np.asarray(frame)
     if array.ndim not in (2, 3) or 0 in array.shape:
         raise ImageError(f"normalize needs an (H, W) or (H, W, C) frame, got shape {array.shape}")
@@ -161,10 +150,8 @@ def normalization_statistics(frame: np.ndarray, normalization: Normalization) ->
 def _percentile_statistics(planes: np.ndarray, normalization: Normalization) -> np.ndarray:
     """(C, 2) [offset, scale]: robust percentiles; flat channels fall back to min/max, then 0."""
     height, width, channels = planes.shape
-    sample = planes.reshape(height * width, channels)[::percentile_sample_step(height, width)]
-    return sample_statistics(
-        sample, normalization, lambda c: (planes[..., c].min(), planes[..., c].max())
-    )
+    sample = planes.reshape(height * width, channels)[:: percentile_sample_step(height, width)]
+    return sample_statistics(sample, normalization, lambda c: (planes[..., c].min(), planes[..., c].max()))
 
 
 def sample_statistics(

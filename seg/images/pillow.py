@@ -26,8 +26,15 @@ _PIL_OPENERS: dict[str, Callable[[BinaryIO], ImageFile.ImageFile]] = {
 # Pillow modes read as they are, and the mode every other accepted mode is converted to.
 _PIL_KEEP = {"L", "RGB", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 _PIL_CONVERT = {
-    "1": "L", "LA": "L", "La": "L",
-    "RGBA": "RGB", "RGBa": "RGB", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "HSV": "RGB",
+    "1": "L",
+    "LA": "L",
+    "La": "L",
+    "RGBA": "RGB",
+    "RGBa": "RGB",
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "HSV": "RGB",
 }
 
 
@@ -63,8 +70,7 @@ def pil_pixels(picture: Image.Image, label: str) -> np.ndarray:
         picture = picture.convert(_PIL_CONVERT[mode])
     elif mode not in _PIL_KEEP:
         raise ImageError(
-            f"Cannot read {label}: pixel mode {mode!r} is not supported. Export it as 8- or 16-bit "
-            "greyscale or RGB."
+            f"Cannot read {label}: pixel mode {mode!r} is not supported. Export it as 8- or 16-bit greyscale or RGB."
         )
     return np.asarray(picture)
 

@@ -28,8 +28,15 @@ from typing import BinaryIO
 from seg.errors import ImageError
 
 __all__ = [
-    "MAX_PNG_CHUNKS", "MAX_PNG_ANCILLARY_CHUNKS", "MAX_PNG_ANCILLARY_BYTES", "MAX_JPEG_SEGMENTS",
-    "MAX_JPEG_SCANS", "MAX_JPEG_SCAN_PIXELS", "MAX_TIFF_TAGS", "PAGES_PER_FRAME", "MAX_BMP_RLE_BYTES",
+    "MAX_PNG_CHUNKS",
+    "MAX_PNG_ANCILLARY_CHUNKS",
+    "MAX_PNG_ANCILLARY_BYTES",
+    "MAX_JPEG_SEGMENTS",
+    "MAX_JPEG_SCANS",
+    "MAX_JPEG_SCAN_PIXELS",
+    "MAX_TIFF_TAGS",
+    "PAGES_PER_FRAME",
+    "MAX_BMP_RLE_BYTES",
     "check_structure",
 ]
 
@@ -136,11 +143,15 @@ def _check_png(data, label: str) -> None:
             ancillary += 1
             ancillary_bytes += length
             if ancillary > MAX_PNG_ANCILLARY_CHUNKS:
-                raise _refuse(label, f"the PNG has more than {MAX_PNG_ANCILLARY_CHUNKS:,} metadata "
-                              "(ancillary) chunks", _RESAVE)
+                raise _refuse(
+                    label, f"the PNG has more than {MAX_PNG_ANCILLARY_CHUNKS:,} metadata (ancillary) chunks", _RESAVE
+                )
             if ancillary_bytes > MAX_PNG_ANCILLARY_BYTES:
-                raise _refuse(label, f"the PNG holds more than {MAX_PNG_ANCILLARY_BYTES:,} bytes of "
-                              "metadata (ancillary chunks)", _RESAVE)
+                raise _refuse(
+                    label,
+                    f"the PNG holds more than {MAX_PNG_ANCILLARY_BYTES:,} bytes of metadata (ancillary chunks)",
+                    _RESAVE,
+                )
         if name == b"IEND":
             return
         position += 12 + length  # length, type, data, CRC; a chunk past the end: Pillow reports it
@@ -175,12 +186,19 @@ def _check_jpeg(data, label: str) -> None:
         if marker == 0xDA:
             scans += 1
             if scans > MAX_JPEG_SCANS:
-                raise _refuse(label, f"the JPEG has more than {MAX_JPEG_SCANS} scans (progressive "
-                              "passes); ordinary JPEGs have about ten", _RESAVE)
+                raise _refuse(
+                    label,
+                    f"the JPEG has more than {MAX_JPEG_SCANS} scans (progressive "
+                    "passes); ordinary JPEGs have about ten",
+                    _RESAVE,
+                )
             if progressive and frame is not None and scans * frame[0] * frame[1] > MAX_JPEG_SCAN_PIXELS:
-                raise _refuse(label, f"the progressive JPEG has {scans} or more scans of {frame[1]}×{frame[0]} "
-                              f"pixels, more decoding than allowed ({MAX_JPEG_SCAN_PIXELS:,} scan-pixels)",
-                              "Save it as a baseline (non-progressive) JPEG, PNG or TIFF.")
+                raise _refuse(
+                    label,
+                    f"the progressive JPEG has {scans} or more scans of {frame[1]}×{frame[0]} "
+                    f"pixels, more decoding than allowed ({MAX_JPEG_SCAN_PIXELS:,} scan-pixels)",
+                    "Save it as a baseline (non-progressive) JPEG, PNG or TIFF.",
+                )
             end = _ENTROPY_END.search(data, position)
             stop = end.start() if end else size
             entropy += stop - position
@@ -265,6 +283,9 @@ def _check_bmp(data, label: str) -> None:
     (compression,) = struct.unpack_from("<L", data, 30)
     rle_bytes = len(data) - pixel_offset
     if compression in (1, 2) and rle_bytes > MAX_BMP_RLE_BYTES:
-        raise _refuse(label, f"it is a run-length-compressed BMP with {rle_bytes:,} bytes of pixel "
-                      f"data, above the limit of {MAX_BMP_RLE_BYTES:,} for this slow format",
-                      "Save it as PNG or uncompressed BMP/TIFF.")
+        raise _refuse(
+            label,
+            f"it is a run-length-compressed BMP with {rle_bytes:,} bytes of pixel "
+            f"data, above the limit of {MAX_BMP_RLE_BYTES:,} for this slow format",
+            "Save it as PNG or uncompressed BMP/TIFF.",
+        )

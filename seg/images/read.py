@@ -73,7 +73,8 @@ def read_image(
         ``source`` is none of the accepted types.
     """
     limits = Limits(
-        positive_int(max_pixels, "max_pixels"), positive_int(max_frames, "max_frames"),
+        positive_int(max_pixels, "max_pixels"),
+        positive_int(max_frames, "max_frames"),
         None if max_frame_pixels is None else positive_int(max_frame_pixels, "max_frame_pixels"),
     )
     with open_source(source, limits) as (stream, label):
@@ -97,8 +98,7 @@ def open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
             stream = open_regular(source)
         except OSError as exc:
             raise ImageError(
-                f"Cannot open {label}: {exc.strerror or exc}. Check that the path points to an "
-                "image file."
+                f"Cannot open {label}: {exc.strerror or exc}. Check that the path points to an image file."
             ) from exc
         with stream:
             _check_stream_size(os.fstat(stream.fileno()).st_size, label, limits)
@@ -113,9 +113,7 @@ def open_source(source: Any, limits: Limits) -> Iterator[tuple[BinaryIO, str]]:
         _check_stream_size(len(data), label, limits)
         yield io.BytesIO(data), label
     else:
-        raise TypeError(
-            f"read_image reads a path, bytes or a binary file object, got {type(source).__name__}"
-        )
+        raise TypeError(f"read_image reads a path, bytes or a binary file object, got {type(source).__name__}")
 
 
 def _file_limit(limits: Limits) -> int:
@@ -129,7 +127,8 @@ def _check_stream_size(size: int, label: str, limits: Limits) -> None:
         raise ImageTooLargeError(
             f"Cannot read {label}: the file is larger than {limit:,} bytes, more than any "
             f"image within max_pixels={limits.max_pixels:,} needs. Raise max_pixels to open it.",
-            limit="max_pixels", size=f"more than {limit:,} bytes",
+            limit="max_pixels",
+            size=f"more than {limit:,} bytes",
         )
 
 
@@ -138,9 +137,7 @@ def _sniff(stream: BinaryIO, label: str) -> str:
     head = stream.read(16)
     stream.seek(0)
     if not head:
-        raise ImageError(
-            f"Cannot read {label}: the file is empty (0 bytes). Choose a {_FORMATS} image."
-        )
+        raise ImageError(f"Cannot read {label}: the file is empty (0 bytes). Choose a {_FORMATS} image.")
     if len(head) < 8:
         raise ImageError(
             f"Cannot read {label}: {len(head)} byte(s) is too short to be an image; the upload may "
@@ -154,9 +151,7 @@ def _sniff(stream: BinaryIO, label: str) -> str:
         return "TIFF"
     if head.startswith(b"BM"):
         return "BMP"
-    raise ImageError(
-        f"Cannot read {label}: it {_guess_content(head)}, not a {_FORMATS} image. {_advice(head)}"
-    )
+    raise ImageError(f"Cannot read {label}: it {_guess_content(head)}, not a {_FORMATS} image. {_advice(head)}")
 
 
 def _guess_content(head: bytes) -> str:

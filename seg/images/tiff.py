@@ -35,8 +35,13 @@ def read_tiff(stream: BinaryIO, label: str, limits: Limits) -> np.ndarray:
         series = tif.series[0]
         layout = _TiffLayout.plan(series, label)
         check_extent(
-            label, layout.frames, layout.height, layout.width, layout.channels,
-            layout.itemsize, limits,
+            label,
+            layout.frames,
+            layout.height,
+            layout.width,
+            layout.channels,
+            layout.itemsize,
+            limits,
         )
         _check_imagej_complete(tif, layout, label)
         keyframe = series.keyframe
@@ -117,9 +122,7 @@ class _TiffLayout:
                 "unknown). Save real-valued 8/16-bit integer or float32 pixels."
             )
         if axes.count("Y") != 1 or axes.count("X") != 1:
-            raise ImageError(
-                f"Cannot read {label}: TIFF axes {axes!r} have no single Y and X axis."
-            )
+            raise ImageError(f"Cannot read {label}: TIFF axes {axes!r} have no single Y and X axis.")
         frame_axes, channel_axes = [], []
         for index, (axis, size) in enumerate(zip(axes, shape)):
             if axis in "YX" or size == 1:

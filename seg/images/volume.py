@@ -39,8 +39,17 @@ from seg.images.nifti import GZIP_MAGIC, is_nifti, nifti_bytes, read_nifti
 from seg.images.read import open_source
 from seg.images.tiff import read_tiff
 
-__all__ = ["Volume", "read_volume", "as_volume", "check_spacing", "stack_kind", "volume_tiff_bytes",
-           "volume_nifti_bytes", "UNITS", "STACK_KINDS"]
+__all__ = [
+    "Volume",
+    "read_volume",
+    "as_volume",
+    "check_spacing",
+    "stack_kind",
+    "volume_tiff_bytes",
+    "volume_nifti_bytes",
+    "UNITS",
+    "STACK_KINDS",
+]
 
 UNITS: tuple[str, ...] = ("nm", "µm", "mm", "m")
 """Length units a volume's voxel size can carry (``None``: unknown, voxel units)."""
@@ -48,11 +57,24 @@ UNITS: tuple[str, ...] = ("nm", "µm", "mm", "m")
 STACK_KINDS: tuple[str, ...] = ("auto", "volume", "time")
 
 _UNIT_ALIASES = {
-    "nm": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm",
-    "um": "µm", "µm": "µm", "μm": "µm", "micron": "µm", "microns": "µm", "micrometer": "µm",
-    "micrometre": "µm", "\\u00b5m": "µm",
-    "mm": "mm", "millimeter": "mm", "millimetre": "mm",
-    "m": "m", "meter": "m", "metre": "m",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometers": "nm",
+    "nanometre": "nm",
+    "um": "µm",
+    "µm": "µm",
+    "μm": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "\\u00b5m": "µm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "m": "m",
+    "meter": "m",
+    "metre": "m",
 }
 _METRES = {"nm": 1e-9, "µm": 1e-6, "mm": 1e-3, "m": 1.0}
 
@@ -114,8 +136,10 @@ class Volume:
         z, y, x = self.shape
         c = self.n_channels
         size = " × ".join(f"{s:g}" for s in self.spacing)
-        return (f"{z} × {y} × {x} voxels (Z × Y × X), {c} channel{'s' * (c != 1)}, {self.data.dtype}, "
-                f"voxel {size} {self.unit or 'voxel units'} (dz × dy × dx)")
+        return (
+            f"{z} × {y} × {x} voxels (Z × Y × X), {c} channel{'s' * (c != 1)}, {self.data.dtype}, "
+            f"voxel {size} {self.unit or 'voxel units'} (dz × dy × dx)"
+        )
 
 
 def check_spacing(spacing: Any, label: str = "the voxel size") -> tuple[float, float, float]:
@@ -205,8 +229,7 @@ def read_volume(
     """
     if stack not in ("auto", "volume"):
         raise ImageError(
-            f"read_volume(stack={stack!r}): use 'auto' or 'volume'; a time series is read with "
-            "seg.read_image (frames)."
+            f"read_volume(stack={stack!r}): use 'auto' or 'volume'; a time series is read with seg.read_image (frames)."
         )
     override = None if spacing is None else check_spacing(spacing)
     if override is not None and unit is not None and unit not in UNITS:
@@ -271,7 +294,7 @@ def _kind_of_axes(axes: str, shape: tuple[int, ...]) -> str:
 
 
 def _read_tiff_volume(stream: BinaryIO, label: str, limits: Limits, stack: str) -> Volume:
-    frames = read_tiff(stream, label, limits)      # header-first limits, then decoded (N, H, W, C)
+    frames = read_tiff(stream, label, limits)  # header-first limits, then decoded (N, H, W, C)
     stream.seek(0)
     import tifffile
 
@@ -344,8 +367,7 @@ def _ome_voxel_size(xml: str, label: str) -> tuple[tuple[float, float, float], s
     if values[0] is None:  # no z size: isotropic with x
         values[0], units[0] = values[2], units[2]
     unit = units[2]
-    converted = [convert_length(v, u, unit) if v is not None and math.isfinite(v) else v
-                 for v, u in zip(values, units)]
+    converted = [convert_length(v, u, unit) if v is not None and math.isfinite(v) else v for v, u in zip(values, units)]
     return check_spacing(tuple(converted), f"the voxel size in {label}'s OME metadata"), unit
 
 
@@ -373,4 +395,3 @@ def volume_tiff_bytes(array: np.ndarray, spacing: Sequence[float], unit: str | N
 def volume_nifti_bytes(array: np.ndarray, like: Volume, *, compress: bool = True) -> bytes:
     """A ``(Z, Y, X)`` array (e.g. a mask of ``like``) as NIfTI with ``like``'s affine and voxel size."""
     return nifti_bytes(array, affine=like.affine, spacing=like.spacing, unit=like.unit, compress=compress)
-

@@ -87,10 +87,19 @@ class LabelStoreWriter:
         metadata, so readers never see a partial label image. Not with ``n_classes``.
     """
 
-    def __init__(self, out: str | os.PathLike, *, version: str, axes: Sequence[Axis],
-                 shape: Sequence[int], scale: Sequence[float], dtype: Any,
-                 n_classes: int | None = None, chunk: int = LABEL_CHUNK,
-                 inside_image: bool = False) -> None:
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        *,
+        version: str,
+        axes: Sequence[Axis],
+        shape: Sequence[int],
+        scale: Sequence[float],
+        dtype: Any,
+        n_classes: int | None = None,
+        chunk: int = LABEL_CHUNK,
+        inside_image: bool = False,
+    ) -> None:
         import zarr
 
         self.out = Path(out)
@@ -109,8 +118,10 @@ class LabelStoreWriter:
                 "ending in .zarr (an existing store of that name would be replaced)"
             )
         if inside_image and n_classes is not None:
-            raise OmeZarrError("probabilities cannot be written into the image's store: give "
-                               "a new --out store (e.g. out.zarr) for --probabilities")
+            raise OmeZarrError(
+                "probabilities cannot be written into the image's store: give "
+                "a new --out store (e.g. out.zarr) for --probabilities"
+            )
         if self.partial.exists():  # left by an interrupted run
             shutil.rmtree(self.partial)
         if inside_image:
@@ -121,8 +132,12 @@ class LabelStoreWriter:
             self.label_group = self.root.create_group("labels").create_group(LABEL_NAME)
         self.levels = [
             self.label_group.create_array(
-                str(k), shape=level_shape, chunks=_chunks(level_shape, self.chunk), dtype=dtype,
-                fill_value=0, **self._dimension_names(self.axes),
+                str(k),
+                shape=level_shape,
+                chunks=_chunks(level_shape, self.chunk),
+                dtype=dtype,
+                fill_value=0,
+                **self._dimension_names(self.axes),
             )
             for k, level_shape in enumerate(self.shapes)
         ]
@@ -132,9 +147,12 @@ class LabelStoreWriter:
             position = self.proba_channel_axis
             shape0 = self.shapes[0]
             self.proba = self.root.create_array(
-                "0", shape=(*shape0[:position], int(n_classes), *shape0[position:]),
+                "0",
+                shape=(*shape0[:position], int(n_classes), *shape0[position:]),
                 chunks=_chunks((*shape0[:position], 1, *shape0[position:]), self.chunk),
-                dtype=np.float32, fill_value=0.0, **self._dimension_names(self.proba_axes),
+                dtype=np.float32,
+                fill_value=0.0,
+                **self._dimension_names(self.proba_axes),
             )
 
     def _dimension_names(self, axes: Sequence[Axis]) -> dict[str, Any]:
@@ -148,7 +166,7 @@ class LabelStoreWriter:
 
     def level_scale(self, level: int) -> tuple[float, ...]:
         """Physical pixel size of pyramid ``level`` (y and x doubled per level)."""
-        factor = 2.0 ** level
+        factor = 2.0**level
         return (*self.scale[:-2], self.scale[-2] * factor, self.scale[-1] * factor)
 
     def write_pyramid(self, *, scheduler: Any = None) -> None:
@@ -160,14 +178,22 @@ class LabelStoreWriter:
             smaller = previous[..., ::2, ::2].rechunk(self.levels[k].chunks)
             da.store(smaller, self.levels[k], lock=False, scheduler=scheduler)
 
-    def finish(self, class_names: Sequence[str], class_colors: Sequence[str], *,
-               properties: Sequence[Mapping[str, Any]] | None = None) -> Path:
+    def finish(
+        self,
+        class_names: Sequence[str],
+        class_colors: Sequence[str],
+        *,
+        properties: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Path:
         """Write the metadata, then rename the finished store into place; returns its path."""
         paths = [str(k) for k in range(len(self.levels))]
         scales = [self.level_scale(k) for k in range(len(self.levels))]
         label_attrs = multiscales_metadata(self.version, self.axes, paths, scales, name=LABEL_NAME)
         image_label = image_label_metadata(
-            self.version, class_names, class_colors, properties=properties,
+            self.version,
+            class_names,
+            class_colors,
+            properties=properties,
             source_image="../../" if self.proba is not None or self.inside_image else None,
         )
         if self.version == "0.5":
@@ -185,10 +211,17 @@ class LabelStoreWriter:
         if self.proba is not None:
             position = self.proba_channel_axis
             scale = (*self.scale[:position], 1.0, *self.scale[position:])
-            self.root.attrs.update(multiscales_metadata(
-                self.version, self.proba_axes, ["0"], [scale], name="probabilities",
-                downscale="none", method="one level: class probabilities (float32, c = class)",
-            ))
+            self.root.attrs.update(
+                multiscales_metadata(
+                    self.version,
+                    self.proba_axes,
+                    ["0"],
+                    [scale],
+                    name="probabilities",
+                    downscale="none",
+                    method="one level: class probabilities (float32, c = class)",
+                )
+            )
         _replace_directory(self.partial, self.out)
         return self.out
 

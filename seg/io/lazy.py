@@ -87,11 +87,14 @@ class LazyImage:
         return self.scale[y] * self.scale[x], unit
 
 
-def _check_array(shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype,
-                 axes: tuple[Axis, ...], max_pixels: int, what: str) -> None:
+def _check_array(
+    shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype, axes: tuple[Axis, ...], max_pixels: int, what: str
+) -> None:
     if len(shape) != len(axes):
-        raise OmeZarrError(f"{what} has {len(shape)} dimensions but its metadata names "
-                           f"{len(axes)} axes ({''.join(a.name for a in axes)}); the store is damaged")
+        raise OmeZarrError(
+            f"{what} has {len(shape)} dimensions but its metadata names "
+            f"{len(axes)} axes ({''.join(a.name for a in axes)}); the store is damaged"
+        )
     if dtype not in _DTYPES:
         raise OmeZarrError(
             f"{what} holds {dtype} pixels; seg predicts on uint8, uint16 or float32: convert the "
@@ -105,7 +108,8 @@ def _check_array(shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtyp
         raise ImageTooLargeError(
             f"{what} is {size} = {pixels:,} pixels, above the limit of {max_pixels:,}: raise "
             "the limit (--max-pixels) or read a lower resolution level (--level)",
-            limit="max_pixels", size=size,
+            limit="max_pixels",
+            size=size,
         )
     chunk_bytes = int(np.prod(chunks, dtype=np.float64)) * dtype.itemsize
     if chunk_bytes > MAX_CHUNK_BYTES:
@@ -127,14 +131,16 @@ def _as_frames(data: Any, axes: tuple[Axis, ...]) -> Any:
         data = data[..., np.newaxis]
     # one frame per block, all channels in one block: the reshape then stays block-local
     data = data.rechunk({**{i: 1 for i in range(len(frame_axes))}, data.ndim - 1: -1})
-    frames = int(np.prod(data.shape[:len(frame_axes)], dtype=np.int64))
-    return data.reshape((frames, *data.shape[len(frame_axes):]))
+    frames = int(np.prod(data.shape[: len(frame_axes)], dtype=np.int64))
+    return data.reshape((frames, *data.shape[len(frame_axes) :]))
 
 
 def _level(level: int, levels: int, what: str) -> int:
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < levels:
-        raise OmeZarrError(f"resolution level {level!r} of {what} does not exist: it has levels "
-                           f"0 to {levels - 1} (0 is full resolution)")
+        raise OmeZarrError(
+            f"resolution level {level!r} of {what} does not exist: it has levels "
+            f"0 to {levels - 1} (0 is full resolution)"
+        )
     return int(level)
 
 
@@ -147,28 +153,33 @@ def _open_ome_zarr(location: str | os.PathLike, level: int, max_pixels: int) -> 
     version, _ = ome_attributes(attributes)
     declared = "ome" in attributes or "multiscales" in attributes
     if declared and (version == "0.5") != (zarr_format == 3):
-        raise OmeZarrError(f"OME-Zarr {version} metadata in a Zarr v{zarr_format} store: 0.4 uses "
-                           "Zarr v2, 0.5 uses Zarr v3; the store is damaged")
+        raise OmeZarrError(
+            f"OME-Zarr {version} metadata in a Zarr v{zarr_format} store: 0.4 uses "
+            "Zarr v2, 0.5 uses Zarr v3; the store is damaged"
+        )
     multiscale: Multiscale = parse_multiscale(attributes)
     level = _level(level, len(multiscale.paths), "the OME-Zarr image")
     path = multiscale.paths[level]
     key = f"{path}/zarr.json" if zarr_format == 3 else f"{path}/.zarray"
     if read_metadata(store, key) is None:  # also bounds the size zarr will read next
-        raise OmeZarrError(f"the OME-Zarr image lists dataset {path!r} but the store has no array "
-                           "there; the store is incomplete")
+        raise OmeZarrError(
+            f"the OME-Zarr image lists dataset {path!r} but the store has no array there; the store is incomplete"
+        )
     try:
         array = zarr.open_array(store, path=path, mode="r", zarr_format=3 if zarr_format == 3 else 2)
     except Exception as exc:  # noqa: BLE001 - untrusted array metadata; zarr raises many kinds
-        raise OmeZarrError(f"cannot open dataset {path!r} of the OME-Zarr image: "
-                           f"{type(exc).__name__}: {exc}") from None
+        raise OmeZarrError(f"cannot open dataset {path!r} of the OME-Zarr image: {type(exc).__name__}: {exc}") from None
     what = f"level {level} ({path!r}) of the OME-Zarr image"
-    _check_array(tuple(array.shape), tuple(array.chunks), np.dtype(array.dtype), multiscale.axes,
-                 max_pixels, what)
+    _check_array(tuple(array.shape), tuple(array.chunks), np.dtype(array.dtype), multiscale.axes, max_pixels, what)
     data = da.from_zarr(array)
     return LazyImage(
-        data=_as_frames(data, multiscale.axes), axes=multiscale.axes,
-        shape=tuple(int(n) for n in array.shape), scale=multiscale.scales[level],
-        version=multiscale.version, level=level, levels=len(multiscale.paths),
+        data=_as_frames(data, multiscale.axes),
+        axes=multiscale.axes,
+        shape=tuple(int(n) for n in array.shape),
+        scale=multiscale.scales[level],
+        version=multiscale.version,
+        level=level,
+        levels=len(multiscale.paths),
     )
 
 
@@ -212,12 +223,13 @@ def _open_tiff(path: Path, level: int, max_pixels: int) -> LazyImage:
     except Exception as exc:  # noqa: BLE001 - untrusted file; tifffile raises many kinds
         raise OmeZarrError(f"cannot read TIFF {path.name!r} lazily: {type(exc).__name__}: {exc}") from None
     if photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
-        raise OmeZarrError(f"TIFF {path.name!r} is {photometric.name} (palette, inverted or "
-                           "other); seg reads grey or RGB TIFFs lazily: apply without --out *.zarr")
+        raise OmeZarrError(
+            f"TIFF {path.name!r} is {photometric.name} (palette, inverted or "
+            "other); seg reads grey or RGB TIFFs lazily: apply without --out *.zarr"
+        )
     seg_axes = _tiff_axes(axes)
     what = f"TIFF {path.name!r}"
-    _check_array(tuple(array.shape), tuple(array.chunks), np.dtype(array.dtype), seg_axes,
-                 max_pixels, what)
+    _check_array(tuple(array.shape), tuple(array.chunks), np.dtype(array.dtype), seg_axes, max_pixels, what)
     data = da.from_zarr(array)
     scale = [1.0] * len(seg_axes)
     if physical is not None:  # level 0's pixel size; level k is 2**k coarser in y and x
@@ -226,13 +238,24 @@ def _open_tiff(path: Path, level: int, max_pixels: int) -> LazyImage:
         scale[names.index("y")], scale[names.index("x")] = size_y * 2**level, size_x * 2**level
         seg_axes = tuple(Axis(a.name, unit if a.name in "yx" else a.unit) for a in seg_axes)
     return LazyImage(
-        data=_as_frames(data, seg_axes), axes=seg_axes, shape=tuple(int(n) for n in array.shape),
-        scale=tuple(scale), version=None, level=level, levels=levels,
+        data=_as_frames(data, seg_axes),
+        axes=seg_axes,
+        shape=tuple(int(n) for n in array.shape),
+        scale=tuple(scale),
+        version=None,
+        level=level,
+        levels=levels,
     )
 
 
-_OME_UNITS = {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter",
-              "m": "meter", "Å": "angstrom"}
+_OME_UNITS = {
+    "µm": "micrometer",
+    "um": "micrometer",
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "m": "meter",
+    "Å": "angstrom",
+}
 _MAX_OME_XML = 1 << 20
 
 
@@ -262,8 +285,7 @@ def _ome_tiff_pixel_size(tif: Any) -> tuple[tuple[float, float], str | None] | N
     return (size_y, size_x), unit
 
 
-def open_lazy_image(location: str | os.PathLike, *, level: int = 0,
-                    max_pixels: int = 1_000_000_000) -> LazyImage:
+def open_lazy_image(location: str | os.PathLike, *, level: int = 0, max_pixels: int = 1_000_000_000) -> LazyImage:
     """Open an OME-Zarr image (folder, ``.zip`` or URL) or a TIFF lazily.
 
     Parameters
@@ -294,6 +316,8 @@ def open_lazy_image(location: str | os.PathLike, *, level: int = 0,
     if "://" not in text and path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         return _open_tiff(path, level, max_pixels)
     if not is_zarr_location(text) and not (path.is_file() and path.suffix.lower() == ".zip"):
-        raise OmeZarrError(f"{path.name!r} is neither an OME-Zarr store nor a TIFF: give an "
-                           "image.ome.zarr folder, a zipped store or a .tif file")
+        raise OmeZarrError(
+            f"{path.name!r} is neither an OME-Zarr store nor a TIFF: give an "
+            "image.ome.zarr folder, a zipped store or a .tif file"
+        )
     return _open_ome_zarr(text, level, max_pixels)

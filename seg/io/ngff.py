@@ -112,8 +112,9 @@ def parse_json(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise OmeZarrError(f"OME-Zarr metadata {what} is not valid JSON ({type(exc).__name__}); "
-                           "the store is damaged") from None
+        raise OmeZarrError(
+            f"OME-Zarr metadata {what} is not valid JSON ({type(exc).__name__}); the store is damaged"
+        ) from None
     if not isinstance(value, dict):
         raise _fail(what, type(value).__name__, "a JSON object")
     return value
@@ -127,8 +128,9 @@ def _text(value: Any, what: str) -> str:
 
 def _list(value: Any, what: str, most: int) -> list:
     if not isinstance(value, list) or not 0 < len(value) <= most:
-        raise _fail(what, value if not isinstance(value, list) else f"a list of {len(value)}",
-                    f"a list of 1 to {most} items")
+        raise _fail(
+            what, value if not isinstance(value, list) else f"a list of {len(value)}", f"a list of 1 to {most} items"
+        )
     return value
 
 
@@ -166,8 +168,10 @@ def _transform_scale(transforms: Any, what: str, ndim: int) -> tuple[float, ...]
 
 
 def _check_translation(value: Any, what: str, ndim: int) -> None:
-    if not isinstance(value, list) or len(value) != ndim or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    if (
+        not isinstance(value, list)
+        or len(value) != ndim
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
     ):
         raise _fail(what, value, f"a list of {ndim} finite numbers")
 
@@ -225,8 +229,7 @@ def ome_attributes(attributes: Mapping[str, Any]) -> tuple[str, Mapping[str, Any
     if isinstance(multiscales, list) and multiscales and isinstance(multiscales[0], dict):
         version = multiscales[0].get("version", "0.4")
         if version != "0.4":
-            raise _fail("'multiscales' 'version'", version,
-                        "'0.4' or '0.5' (convert older stores with ome-zarr-py)")
+            raise _fail("'multiscales' 'version'", version, "'0.4' or '0.5' (convert older stores with ome-zarr-py)")
     return "0.4", attributes
 
 
@@ -252,19 +255,22 @@ def parse_multiscale(attributes: Mapping[str, Any]) -> Multiscale:
     ndim = len(axes)
     overall = (1.0,) * ndim
     if first.get("coordinateTransformations") is not None:
-        overall = _transform_scale(first["coordinateTransformations"],
-                                   "multiscale 'coordinateTransformations'", ndim)
+        overall = _transform_scale(first["coordinateTransformations"], "multiscale 'coordinateTransformations'", ndim)
     paths, scales = [], []
     for index, dataset in enumerate(_list(first.get("datasets"), "'datasets'", _MAX_DATASETS)):
         if not isinstance(dataset, dict):
             raise _fail(f"dataset {index}", dataset, "an object with 'path'")
         paths.append(_dataset_path(dataset.get("path")))
-        level = _transform_scale(dataset.get("coordinateTransformations"),
-                                 f"'coordinateTransformations' of dataset {index}", ndim)
+        level = _transform_scale(
+            dataset.get("coordinateTransformations"), f"'coordinateTransformations' of dataset {index}", ndim
+        )
         scales.append(tuple(a * b for a, b in zip(level, overall)))
     name = first.get("name")
     return Multiscale(
-        version=version, axes=axes, paths=tuple(paths), scales=tuple(scales),
+        version=version,
+        axes=axes,
+        paths=tuple(paths),
+        scales=tuple(scales),
         name=name if isinstance(name, str) and len(name) <= _MAX_TEXT else None,
     )
 
@@ -295,10 +301,7 @@ def multiscales_metadata(
     """
     multiscale: dict[str, Any] = {
         "name": name,
-        "axes": [
-            {"name": axis.name, "type": axis.type, **({"unit": axis.unit} if axis.unit else {})}
-            for axis in axes
-        ],
+        "axes": [{"name": axis.name, "type": axis.type, **({"unit": axis.unit} if axis.unit else {})} for axis in axes],
         "datasets": [
             {"path": path, "coordinateTransformations": [{"type": "scale", "scale": list(scale)}]}
             for path, scale in zip(paths, scales)

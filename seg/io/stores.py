@@ -69,8 +69,9 @@ def read_metadata(store: Any, key: str) -> dict[str, Any] | None:
     from zarr.core.sync import sync
 
     try:
-        buffer = sync(store.get(key, prototype=default_buffer_prototype(),
-                                byte_range=RangeByteRequest(0, MAX_METADATA_BYTES + 1)))
+        buffer = sync(
+            store.get(key, prototype=default_buffer_prototype(), byte_range=RangeByteRequest(0, MAX_METADATA_BYTES + 1))
+        )
     except (OSError, ValueError) as exc:
         raise OmeZarrError(f"cannot read {key!r} of the OME-Zarr store: {exc}") from None
     if buffer is None:
@@ -84,11 +85,11 @@ def zarr_format(store: Any, prefix: str = "") -> int | None:
     document = read_metadata(store, f"{base}zarr.json")
     if document is not None:
         if document.get("zarr_format") != 3:
-            raise OmeZarrError(f"{base}zarr.json says zarr_format {document.get('zarr_format')!r}, "
-                               "not 3; the store is damaged")
+            raise OmeZarrError(
+                f"{base}zarr.json says zarr_format {document.get('zarr_format')!r}, not 3; the store is damaged"
+            )
         return 3
-    if read_metadata(store, f"{base}.zgroup") is not None or read_metadata(
-            store, f"{base}.zarray") is not None:
+    if read_metadata(store, f"{base}.zgroup") is not None or read_metadata(store, f"{base}.zarray") is not None:
         return 2
     return None
 
@@ -104,8 +105,9 @@ def group_attributes(store: Any) -> tuple[int, dict[str, Any]]:
     document = read_metadata(store, "zarr.json")
     if document is not None:
         if document.get("zarr_format") != 3 or document.get("node_type") != "group":
-            raise OmeZarrError("the store's zarr.json does not describe a Zarr v3 group; give the "
-                               "image's group, not one of its arrays")
+            raise OmeZarrError(
+                "the store's zarr.json does not describe a Zarr v3 group; give the image's group, not one of its arrays"
+            )
         attributes = document.get("attributes", {})
         if not isinstance(attributes, dict):
             raise OmeZarrError("the store's zarr.json 'attributes' is not an object; the store is damaged")

@@ -35,8 +35,14 @@ _MAX_DIRECTORY_ENTRY_BYTES = 512  # a directory entry: 46 bytes + name + extra f
 
 def _bad_name(name: str) -> bool:
     parts = name.split("/")
-    return (not name or name.startswith("/") or "\\" in name or "\x00" in name
-            or any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in (".", ".."))
+    return (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or any(part in ("", ".", "..") for part in parts[:-1])
+        or parts[-1] in (".", "..")
+    )
 
 
 def _check_directory_extent(path: str | os.PathLike, name: str) -> None:
@@ -49,9 +55,11 @@ def _check_directory_extent(path: str | os.PathLike, name: str) -> None:
     except (OSError, ValueError):
         return  # not a zip or unreadable: zipfile below names the problem
     if entries > MAX_ZIP_MEMBERS or nbytes > MAX_ZIP_MEMBERS * _MAX_DIRECTORY_ENTRY_BYTES:
-        raise OmeZarrError(f"{name!r} lists {entries:,} members in {nbytes:,} bytes of zip directory, above "
-                           f"the limit of {MAX_ZIP_MEMBERS:,} members; rechunk the store into fewer, larger "
-                           "chunks")
+        raise OmeZarrError(
+            f"{name!r} lists {entries:,} members in {nbytes:,} bytes of zip directory, above "
+            f"the limit of {MAX_ZIP_MEMBERS:,} members; rechunk the store into fewer, larger "
+            "chunks"
+        )
 
 
 def check_zip_store(path: str | os.PathLike) -> None:
@@ -68,45 +76,62 @@ def check_zip_store(path: str | os.PathLike) -> None:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise OmeZarrError(f"{name!r} is not a readable zip archive ({type(exc).__name__}); zip "
-                           "the OME-Zarr store again") from None
+        raise OmeZarrError(
+            f"{name!r} is not a readable zip archive ({type(exc).__name__}); zip the OME-Zarr store again"
+        ) from None
     if len(infos) > MAX_ZIP_MEMBERS:
-        raise OmeZarrError(f"{name!r} has {len(infos):,} members, above the limit of "
-                           f"{MAX_ZIP_MEMBERS:,}; rechunk the store into fewer, larger chunks")
+        raise OmeZarrError(
+            f"{name!r} has {len(infos):,} members, above the limit of "
+            f"{MAX_ZIP_MEMBERS:,}; rechunk the store into fewer, larger chunks"
+        )
     total = 0
     for info in infos:
         for member in {info.filename, info.orig_filename}:
             if _bad_name(member):
-                raise OmeZarrError(f"{name!r} has a member named {member[:80]!r}; a zipped store "
-                                   "holds only plain relative names (no /, .. or \\ at the start)")
+                raise OmeZarrError(
+                    f"{name!r} has a member named {member[:80]!r}; a zipped store "
+                    "holds only plain relative names (no /, .. or \\ at the start)"
+                )
         if info.flag_bits & 0x1:
-            raise OmeZarrError(f"member {info.filename!r} of {name!r} is encrypted; zip the store "
-                               "without a password")
+            raise OmeZarrError(f"member {info.filename!r} of {name!r} is encrypted; zip the store without a password")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise OmeZarrError(f"member {info.filename!r} of {name!r} uses zip compression method "
-                               f"{info.compress_type}; use stored (zip -0) or deflated members")
+            raise OmeZarrError(
+                f"member {info.filename!r} of {name!r} uses zip compression method "
+                f"{info.compress_type}; use stored (zip -0) or deflated members"
+            )
         if info.file_size > MAX_CHUNK_BYTES + (1 << 20):
-            raise OmeZarrError(f"member {info.filename!r} of {name!r} declares "
-                               f"{info.file_size:,} bytes, more than any chunk seg reads "
-                               f"({MAX_CHUNK_BYTES:,}); rechunk the store")
-        if (info.file_size > RATIO_CHECK_MIN_BYTES
-                and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
-            raise OmeZarrError(f"member {info.filename!r} of {name!r} claims a compression ratio "
-                               f"above {MAX_COMPRESSION_RATIO}:1; this looks like a zip bomb")
+            raise OmeZarrError(
+                f"member {info.filename!r} of {name!r} declares "
+                f"{info.file_size:,} bytes, more than any chunk seg reads "
+                f"({MAX_CHUNK_BYTES:,}); rechunk the store"
+            )
+        if info.file_size > RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise OmeZarrError(
+                f"member {info.filename!r} of {name!r} claims a compression ratio "
+                f"above {MAX_COMPRESSION_RATIO}:1; this looks like a zip bomb"
+            )
         total += info.file_size
     if total > MAX_ZIP_BYTES:
-        raise OmeZarrError(f"{name!r} would unpack to {total:,} bytes, above the limit of "
-                           f"{MAX_ZIP_BYTES:,}")
+        raise OmeZarrError(f"{name!r} would unpack to {total:,} bytes, above the limit of {MAX_ZIP_BYTES:,}")
     names = [info.filename for info in infos]
     duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
     if duplicates:
         raise OmeZarrError(f"{name!r} holds member {duplicates[0]!r} twice; it was altered")
     if not any(root in names for root in _ROOT_FILES):
         tops = sorted({n.split("/", 1)[0] for n in names if "/" in n})[:3]
-        hint = (f" (it holds the folder {tops[0]!r}: zip that folder's contents instead, e.g. "
-                f"'cd {tops[0]} && zip -r -0 ../image.ome.zarr.zip .')") if tops else ""
-        raise OmeZarrError(f"{name!r} has no zarr.json or .zattrs at its top, so it is not a "
-                           f"zipped OME-Zarr store{hint}")
+        hint = (
+            (
+                f" (it holds the folder {tops[0]!r}: zip that folder's contents instead, e.g. "
+                f"'cd {tops[0]} && zip -r -0 ../image.ome.zarr.zip .')"
+            )
+            if tops
+            else ""
+        )
+        raise OmeZarrError(
+            f"{name!r} has no zarr.json or .zattrs at its top, so it is not a zipped OME-Zarr store{hint}"
+        )
 
 
 def zip_store(store: str | os.PathLike, target: str | os.PathLike | None = None) -> bytes | None:

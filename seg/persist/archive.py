@@ -141,7 +141,7 @@ def zip_directory_extent(tail: bytes) -> tuple[int, int]:
         There is no end-of-central-directory record: not a ZIP, or a truncated one.
     """
     end = len(tail) - _EOCD.size
-    if end >= 0 and tail[end:end + 4] == _EOCD_SIGNATURE and tail[-2:] == b"\x00\x00":
+    if end >= 0 and tail[end : end + 4] == _EOCD_SIGNATURE and tail[-2:] == b"\x00\x00":
         position = end
     else:
         position = tail.rfind(_EOCD_SIGNATURE, max(end - _MAX_COMMENT, 0))
@@ -150,9 +150,9 @@ def zip_directory_extent(tail: bytes) -> tuple[int, int]:
     _, _, _, on_disk, entries, size, _, _ = _EOCD.unpack_from(tail, position)
     counts, sizes = [on_disk, entries], [size]
     locator = position - _ZIP64_LOCATOR.size
-    if locator >= 0 and tail[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
+    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
         record = locator - _ZIP64_EOCD.size
-        if record >= 0 and tail[record:record + 4] == _ZIP64_EOCD_SIGNATURE:
+        if record >= 0 and tail[record : record + 4] == _ZIP64_EOCD_SIGNATURE:
             fields = _ZIP64_EOCD.unpack_from(tail, record)
             counts += [fields[6], fields[7]]
             sizes.append(fields[8])
@@ -168,14 +168,20 @@ def check_central_directory(data: bytes) -> None:
     try:
         entries, nbytes = zip_directory_extent(data[-ZIP_TAIL_BYTES:])
     except ValueError:
-        raise ModelFileError("The model bundle is truncated or damaged: its ZIP end-of-central-directory "
-                             "record is missing. Download or copy the .segmodel file again.") from None
+        raise ModelFileError(
+            "The model bundle is truncated or damaged: its ZIP end-of-central-directory "
+            "record is missing. Download or copy the .segmodel file again."
+        ) from None
     if entries > MAX_MEMBERS:
-        raise ModelFileError(f"The model bundle's ZIP directory lists {entries:,} members, more than any "
-                             f"seg bundle ({MAX_MEMBERS}); it was not made by seg.")
+        raise ModelFileError(
+            f"The model bundle's ZIP directory lists {entries:,} members, more than any "
+            f"seg bundle ({MAX_MEMBERS}); it was not made by seg."
+        )
     if nbytes > MAX_CENTRAL_DIRECTORY_BYTES:
-        raise ModelFileError(f"The model bundle's ZIP directory is {nbytes:,} bytes, more than any seg "
-                             f"bundle needs ({MAX_CENTRAL_DIRECTORY_BYTES:,}); it was not made by seg.")
+        raise ModelFileError(
+            f"The model bundle's ZIP directory is {nbytes:,} bytes, more than any seg "
+            f"bundle needs ({MAX_CENTRAL_DIRECTORY_BYTES:,}); it was not made by seg."
+        )
 
 
 def open_archive(data: bytes) -> zipfile.ZipFile:
@@ -198,8 +204,10 @@ def checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfi
     """Member name -> info, after refusing foreign names, duplicates and zip-bomb sizes."""
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise ModelFileError(f"The model bundle has {len(infos)} members, more than any seg bundle "
-                             f"({MAX_MEMBERS}); it was not made by seg.")
+        raise ModelFileError(
+            f"The model bundle has {len(infos)} members, more than any seg bundle "
+            f"({MAX_MEMBERS}); it was not made by seg."
+        )
     names = [info.filename for info in infos]
     foreign = [info.orig_filename for info in infos if not _is_bundle_name(info)]
     if foreign:
@@ -209,11 +217,15 @@ def checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfi
         )
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
-        raise ModelFileError(f"The model bundle contains duplicate member(s) {shorten_names(duplicates)}; "
-                             "it was altered. Save the model again from seg.")
+        raise ModelFileError(
+            f"The model bundle contains duplicate member(s) {shorten_names(duplicates)}; "
+            "it was altered. Save the model again from seg."
+        )
     if MANIFEST_NAME not in names:
-        raise ModelFileError(f"The ZIP archive has no {MANIFEST_NAME}, so it is not a .segmodel bundle. "
-                             "Choose a .segmodel file saved by seg.")
+        raise ModelFileError(
+            f"The ZIP archive has no {MANIFEST_NAME}, so it is not a .segmodel bundle. "
+            "Choose a .segmodel file saved by seg."
+        )
     total = 0
     for info in infos:
         _check_member_info(info, max_bytes)
@@ -228,8 +240,7 @@ def checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfi
 
 def _is_bundle_name(info: zipfile.ZipInfo) -> bool:
     # zipfile cuts names at a NUL byte; compare the raw name too so nothing hides behind one.
-    return all(name == MANIFEST_NAME or _ARRAY_MEMBER.fullmatch(name)
-               for name in (info.filename, info.orig_filename))
+    return all(name == MANIFEST_NAME or _ARRAY_MEMBER.fullmatch(name) for name in (info.filename, info.orig_filename))
 
 
 def _check_member_info(info: zipfile.ZipInfo, max_bytes: int) -> None:
@@ -237,14 +248,17 @@ def _check_member_info(info: zipfile.ZipInfo, max_bytes: int) -> None:
     if info.flag_bits & 0x1:
         raise ModelFileError(f"Member {name!r} of the model bundle is encrypted; seg bundles never are.")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ModelFileError(f"Member {name!r} uses ZIP compression method {info.compress_type}; "
-                             "seg bundles are stored or deflated only. Save the model again from seg.")
+        raise ModelFileError(
+            f"Member {name!r} uses ZIP compression method {info.compress_type}; "
+            "seg bundles are stored or deflated only. Save the model again from seg."
+        )
     limit = MAX_MANIFEST_BYTES if name == MANIFEST_NAME else max_bytes
     if info.file_size > limit:
-        raise ModelFileError(f"Member {name!r} of the model bundle declares {info.file_size:,} bytes, "
-                             f"above the limit of {limit:,} bytes.")
-    if (info.file_size > RATIO_CHECK_MIN_BYTES
-            and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+        raise ModelFileError(
+            f"Member {name!r} of the model bundle declares {info.file_size:,} bytes, "
+            f"above the limit of {limit:,} bytes."
+        )
+    if info.file_size > RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
         raise ModelFileError(
             f"Member {name!r} of the model bundle claims a compression ratio of "
             f"{info.file_size / max(info.compress_size, 1):,.0f}:1 (limit {MAX_COMPRESSION_RATIO}:1); "

@@ -17,8 +17,9 @@ from seg.persist.archive import read_member
 from seg.persist.schema import ALLOWED_DTYPES, MANIFEST_NAME
 
 
-def read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
-                dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def read_array(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, dtype: np.dtype, shape: tuple[int, ...]
+) -> np.ndarray:
     raw = read_member(archive, info)
     header_dtype, header_shape, data_offset = _npy_header(raw, name)
     if header_dtype != dtype or header_shape != shape:
@@ -27,8 +28,10 @@ def read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
             f"declares {dtype} {shape}; the file was altered."
         )
     if len(raw) - data_offset != math.prod(shape) * dtype.itemsize:
-        raise ModelFileError(f"Array {name!r} in the model bundle has {len(raw) - data_offset:,} data bytes "
-                             f"for shape {shape} {dtype}; the file is truncated or altered.")
+        raise ModelFileError(
+            f"Array {name!r} in the model bundle has {len(raw) - data_offset:,} data bytes "
+            f"for shape {shape} {dtype}; the file is truncated or altered."
+        )
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:  # untrusted decoding
@@ -52,9 +55,12 @@ def _npy_header(raw: bytes, name: str) -> tuple[np.dtype, tuple, int]:
         else:
             raise ValueError(f"unsupported .npy version {version}")
     except Exception as exc:  # untrusted decoding: literal_eval and header parsing errors
-        raise ModelFileError(f"Array {name!r} in the model bundle is not a valid .npy file ({exc}); "
-                             "the file is damaged or altered.") from exc
+        raise ModelFileError(
+            f"Array {name!r} in the model bundle is not a valid .npy file ({exc}); the file is damaged or altered."
+        ) from exc
     if dtype.name not in ALLOWED_DTYPES or dtype.fields is not None or dtype.byteorder == ">":
-        raise ModelFileError(f"Array {name!r} in the model bundle has dtype {dtype!s:.80}; bundles hold only "
-                             f"little-endian {', '.join(ALLOWED_DTYPES)}. The file is not from seg.")
+        raise ModelFileError(
+            f"Array {name!r} in the model bundle has dtype {dtype!s:.80}; bundles hold only "
+            f"little-endian {', '.join(ALLOWED_DTYPES)}. The file is not from seg."
+        )
     return dtype.newbyteorder("<"), tuple(shape), handle.tell()

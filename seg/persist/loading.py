@@ -96,8 +96,10 @@ def _load_bytes(data: bytes, max_bytes: int) -> Model:
         manifest = parse_manifest(read_member(archive, infos[MANIFEST_NAME]))
         declared = checked_array_declarations(manifest["arrays"], max_bytes)
         match_members(declared, infos)
-        arrays = {name: read_array(archive, infos[member_name(name)], name, dtype, shape)
-                  for name, (dtype, shape) in declared.items()}
+        arrays = {
+            name: read_array(archive, infos[member_name(name)], name, dtype, shape)
+            for name, (dtype, shape) in declared.items()
+        }
     return _build_model(manifest, arrays)
 
 
@@ -122,10 +124,18 @@ def _build_model(manifest: dict, arrays: dict[str, np.ndarray]) -> Model:
             f"The model bundle's feature settings give {n_features} features for {n_channels} channel(s), "
             f"but its forest uses {forest.n_features}; the file was altered."
         )
-    fields = dict(forest=forest, feature_settings=feature_settings, normalization=normalization,
-                  class_names=tuple(names), class_colors=tuple(colors), n_channels=n_channels,
-                  forest_settings=forest_settings, training=manifest["training"],
-                  versions=manifest["versions"], volume=volume)
+    fields = dict(
+        forest=forest,
+        feature_settings=feature_settings,
+        normalization=normalization,
+        class_names=tuple(names),
+        class_colors=tuple(colors),
+        n_channels=n_channels,
+        forest_settings=forest_settings,
+        training=manifest["training"],
+        versions=manifest["versions"],
+        volume=volume,
+    )
     return _decode("model fields", lambda kwargs: Model(**kwargs), fields)
 
 
@@ -136,5 +146,6 @@ def _decode(what: str, function: Callable[[Any], Any], value: Any) -> Any:
     except ModelFileError:
         raise
     except (SegError, TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
-        raise ModelFileError(f"Invalid {what} in the model bundle ({exc}); "
-                             "the file was altered or made by an incompatible seg.") from exc
+        raise ModelFileError(
+            f"Invalid {what} in the model bundle ({exc}); the file was altered or made by an incompatible seg."
+        ) from exc

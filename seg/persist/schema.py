@@ -37,13 +37,31 @@ MAX_ARRAY_NDIM = 8
 MAX_NAME_CHARS = 200
 
 ALLOWED_DTYPES = (
-    "bool", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
 )
 MANIFEST_KEYS = (
-    "format", "schema_version", "created", "feature_settings", "normalization",
-    "forest_settings", "class_names", "class_colors", "n_channels", "training",
-    "versions", "arrays",
+    "format",
+    "schema_version",
+    "created",
+    "feature_settings",
+    "normalization",
+    "forest_settings",
+    "class_names",
+    "class_colors",
+    "n_channels",
+    "training",
+    "versions",
+    "arrays",
 )
 VOLUME_KEY = "volume"
 
@@ -51,6 +69,7 @@ VOLUME_KEY = "volume"
 def manifest_keys(version: int) -> tuple[str, ...]:
     """The keys a manifest of schema ``version`` has."""
     return MANIFEST_KEYS + ((VOLUME_KEY,) if version >= 2 else ())
+
 
 _ARRAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _ARRAY_MEMBER = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")

@@ -106,8 +106,10 @@ def _array_for_bundle(name: str, value: Any) -> np.ndarray:
         raise TypeError(f"Forest array name {name!r} is not a valid bundle array name")
     array = np.asarray(value)
     if array.dtype.name not in ALLOWED_DTYPES or array.ndim > MAX_ARRAY_NDIM:
-        raise TypeError(f"Forest array {name!r} has dtype {array.dtype} / ndim {array.ndim}, "
-                        f"which a bundle cannot hold (allowed: {', '.join(ALLOWED_DTYPES)})")
+        raise TypeError(
+            f"Forest array {name!r} has dtype {array.dtype} / ndim {array.ndim}, "
+            f"which a bundle cannot hold (allowed: {', '.join(ALLOWED_DTYPES)})"
+        )
     # Not np.ascontiguousarray: it turns 0-d arrays (e.g. a scalar count) into 1-d ones.
     return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
 

@@ -33,16 +33,13 @@ def _pick_channels(n_channels: int, channels: int | Sequence[int] | None) -> tup
         try:
             picked = [operator.index(c) for c in channels]
         except TypeError:
-            raise SettingsError(
-                f"channels must be an index or a list of 1-3 indices, got {channels!r}"
-            ) from None
+            raise SettingsError(f"channels must be an index or a list of 1-3 indices, got {channels!r}") from None
     if not 1 <= len(picked) <= 3:
         raise SettingsError(f"channels must list 1, 2 or 3 channel indices, got {len(picked)}: {channels!r}")
     bad = [c for c in picked if not 0 <= c < n_channels]
     if bad:
         raise SettingsError(
-            f"channel {bad[0]} does not exist: the image has {n_channels} channel(s), "
-            f"indices 0..{n_channels - 1}"
+            f"channel {bad[0]} does not exist: the image has {n_channels} channel(s), indices 0..{n_channels - 1}"
         )
     if len(picked) == 1:
         return (picked[0],) * 3
@@ -149,9 +146,7 @@ def to_display_rgb(
     if data.ndim == 2:
         data = data[..., None]
     if data.ndim != 3:
-        raise ImageError(
-            f"a display frame must be (H, W) or (H, W, C), got shape {data.shape}; pick one frame"
-        )
+        raise ImageError(f"a display frame must be (H, W) or (H, W, C), got shape {data.shape}; pick one frame")
     if data.shape[0] == 0 or data.shape[1] == 0 or data.shape[2] == 0:
         raise ImageError(f"image frame of shape {data.shape} is empty")
     if data.dtype == bool:
@@ -159,9 +154,7 @@ def to_display_rgb(
     if data.dtype.kind not in "uif":
         raise ImageError(f"image dtype {data.dtype} cannot be displayed; expected uint8, uint16 or float32")
     if not (0.0 <= low < high <= 100.0):
-        raise SettingsError(
-            f"display percentiles low={low!r}, high={high!r} are invalid; need 0 <= low < high <= 100"
-        )
+        raise SettingsError(f"display percentiles low={low!r}, high={high!r} are invalid; need 0 <= low < high <= 100")
     picks = _pick_channels(data.shape[2], channels)
     if per_channel is None:
         per_channel = data.dtype != np.uint8

@@ -28,8 +28,7 @@ def encode_png(rgb: np.ndarray, *, compress_level: int = 1) -> bytes:
         rgb = rgb[..., 0]
     if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3) or (rgb.ndim == 3 and rgb.shape[2] not in (3, 4)):
         raise ImageError(
-            "PNG encoding needs an (H, W, 3), (H, W, 4) or (H, W) uint8 image, "
-            f"got shape {rgb.shape} dtype {rgb.dtype}"
+            f"PNG encoding needs an (H, W, 3), (H, W, 4) or (H, W) uint8 image, got shape {rgb.shape} dtype {rgb.dtype}"
         )
     if not isinstance(compress_level, (int, np.integer)) or not 0 <= compress_level <= 9:
         raise SettingsError(f"PNG compress_level must be an integer 0..9, got {compress_level!r}")
@@ -106,8 +105,7 @@ def probabilities_tiff(proba: np.ndarray, *, class_names: Sequence[str] | None =
     proba = np.asarray(proba)
     if proba.ndim not in (3, 4) or proba.dtype.kind not in "biuf" or proba.size == 0:
         raise ImageError(
-            "probabilities must be (H, W, K) or (T, H, W, K) numbers, "
-            f"got shape {proba.shape} dtype {proba.dtype}"
+            f"probabilities must be (H, W, K) or (T, H, W, K) numbers, got shape {proba.shape} dtype {proba.dtype}"
         )
     n_classes = proba.shape[-1]
     data = np.ascontiguousarray(np.moveaxis(proba, -1, -3), dtype=np.float32)

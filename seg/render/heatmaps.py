@@ -38,9 +38,7 @@ def _colormap_table(name: str) -> np.ndarray:
     return table
 
 
-def heatmap(
-    values: np.ndarray, *, colormap: str = "viridis", vmin: float = 0.0, vmax: float = 1.0
-) -> np.ndarray:
+def heatmap(values: np.ndarray, *, colormap: str = "viridis", vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
     """Colour a map of values (probability, uncertainty) with a perceptually uniform colormap.
 
     Parameters

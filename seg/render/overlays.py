@@ -25,9 +25,7 @@ def check_labels(labels: np.ndarray, name: str = "labels") -> tuple[np.ndarray, 
     if labels.dtype == bool:
         return labels.view(np.uint8), 2
     if labels.dtype.kind not in "ui":
-        raise ImageError(
-            f"{name} must be an integer array (0 = unlabelled, 1..K = classes), got dtype {labels.dtype}"
-        )
+        raise ImageError(f"{name} must be an integer array (0 = unlabelled, 1..K = classes), got dtype {labels.dtype}")
     if labels.size == 0:
         raise ImageError(f"{name} is empty (shape {labels.shape}); pass a non-empty label image")
     if labels.dtype == np.uint8:
@@ -153,9 +151,7 @@ def blend_images(background: np.ndarray, foreground: np.ndarray, alpha: float) -
     background = _check_rgb(background, "background")
     foreground = _check_rgb(foreground, "foreground")
     if background.shape != foreground.shape:
-        raise ImageError(
-            f"foreground shape {foreground.shape} does not match background shape {background.shape}"
-        )
+        raise ImageError(f"foreground shape {foreground.shape} does not match background shape {background.shape}")
     weight = int(round(_check_alpha(alpha) * 256))
     mixed = np.multiply(background, np.uint16(256 - weight), dtype=np.uint16)
     mixed += np.multiply(foreground, np.uint16(weight), dtype=np.uint16)

@@ -69,8 +69,10 @@ class Annotations:
             if not isinstance(name, str) or len(name) > 1000:
                 raise AnnotationError(f"class names must be strings, got {describe_value(name)}")
             if not is_encodable(name):
-                raise AnnotationError(f"class name {describe_value(name)} is not valid Unicode text (it "
-                                      "holds a lone surrogate): rename the class")
+                raise AnnotationError(
+                    f"class name {describe_value(name)} is not valid Unicode text (it "
+                    "holds a lone surrogate): rename the class"
+                )
         colors = [normalize_color(color) for color in colors]
         if ERASER_COLOR in colors:
             raise AnnotationError(f"class colour {ERASER_COLOR} is the eraser's: pick another colour")
@@ -84,8 +86,9 @@ class Annotations:
         if frames * height * width > MAX_IMAGE_PIXELS:
             raise AnnotationError(f"image shape {tuple(shape)} exceeds {MAX_IMAGE_PIXELS} pixels")
         if not isinstance(self.image_name, str) or not is_encodable(self.image_name):
-            raise AnnotationError(f"image_name must be a string of valid Unicode text, got "
-                                  f"{describe_value(self.image_name)}")
+            raise AnnotationError(
+                f"image_name must be a string of valid Unicode text, got {describe_value(self.image_name)}"
+            )
         strokes = list(self.strokes)
         for stroke in strokes:
             self._check_stroke(stroke, len(names), frames)
@@ -100,9 +103,7 @@ class Annotations:
         if stroke.label > classes:
             raise AnnotationError(f"stroke label {stroke.label} is not a class (labels 0..{classes})")
         if stroke.frame >= frames:
-            raise AnnotationError(
-                f"stroke frame {stroke.frame} is outside the image (frames 0..{frames - 1})"
-            )
+            raise AnnotationError(f"stroke frame {stroke.frame} is outside the image (frames 0..{frames - 1})")
 
     @property
     def label_dtype(self) -> np.dtype:
@@ -125,8 +126,7 @@ class Annotations:
         stack = np.zeros((frames, height, width), dtype=self.label_dtype)
         budget = RasterBudget()  # one budget for the whole file, not one per frame
         for frame in sorted({stroke.frame for stroke in self.strokes}):
-            stack[frame] = rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype,
-                                     budget=budget)
+            stack[frame] = rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype, budget=budget)
         return stack
 
     def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:
@@ -137,8 +137,9 @@ class Annotations:
             if isinstance(stroke, Stroke) and stroke.frame != frame:
                 raise AnnotationError(f"a stroke of frame {stroke.frame} was given for frame {frame}")
         kept = [stroke for stroke in self.strokes if stroke.frame != frame]
-        return Annotations(list(self.class_names), list(self.class_colors), self.image_shape,
-                           kept + new, self.image_name)
+        return Annotations(
+            list(self.class_names), list(self.class_colors), self.image_shape, kept + new, self.image_name
+        )
 
     # --- file format -------------------------------------------------------------------------
 
@@ -151,8 +152,13 @@ class Annotations:
             "image_shape": list(self.image_shape),
             "classes": [{"name": n, "color": c} for n, c in zip(self.class_names, self.class_colors)],
             "strokes": [
-                {"kind": s.kind, "label": s.label, "frame": s.frame, "width": s.width,
-                 "points": [list(p) for p in s.points]}
+                {
+                    "kind": s.kind,
+                    "label": s.label,
+                    "frame": s.frame,
+                    "width": s.width,
+                    "points": [list(p) for p in s.points],
+                }
                 for s in self.strokes
             ],
         }
@@ -174,8 +180,9 @@ class Annotations:
         document = load_json(text, "annotation file")
         if not isinstance(document, dict):
             raise AnnotationError("the annotation file must hold a JSON object")
-        _check_keys(document, {"format", "version", "image_shape", "classes", "strokes"},
-                    {"image_name"}, "the annotation file")
+        _check_keys(
+            document, {"format", "version", "image_shape", "classes", "strokes"}, {"image_name"}, "the annotation file"
+        )
         if document["format"] != FORMAT:
             raise AnnotationError(
                 f"not a {FORMAT} file (format {describe_value(document['format'])}): "
@@ -201,8 +208,10 @@ class Annotations:
         if not isinstance(strokes, list):
             raise AnnotationError("the annotation file's 'strokes' must be a list")
         if len(strokes) > MAX_FILE_STROKES:
-            raise AnnotationError(f"the file has {len(strokes):,} strokes, more than {MAX_FILE_STROKES:,}: "
-                                  "split the annotations into several files")
+            raise AnnotationError(
+                f"the file has {len(strokes):,} strokes, more than {MAX_FILE_STROKES:,}: "
+                "split the annotations into several files"
+            )
         parsed, total = [], 0
         for index, entry in enumerate(strokes):
             stroke = _stroke_from_dict(entry, f"stroke {index}")
@@ -232,8 +241,9 @@ class Annotations:
                 f"the fit is for a {fit.natural_width}x{fit.natural_height} image but the annotations "
                 f"are for {width}x{height} (WxH): build it with BackgroundFit.from_component(d, (H, W))"
             )
-        objects = [_fabric_object(stroke, fit, self._stroke_color(stroke))
-                   for stroke in self.strokes if stroke.frame == frame]
+        objects = [
+            _fabric_object(stroke, fit, self._stroke_color(stroke)) for stroke in self.strokes if stroke.frame == frame
+        ]
         return {"version": FABRIC_VERSION, "objects": objects}
 
     def _stroke_color(self, stroke: Stroke) -> str:
@@ -260,8 +270,7 @@ def _stroke_from_dict(entry: Any, what: str) -> Stroke:
     if len(points) > MAX_STROKE_POINTS:
         raise AnnotationError(f"{what} has {len(points)} points, more than {MAX_STROKE_POINTS}")
     for point in points:
-        if (not isinstance(point, list) or len(point) != 2
-                or not all(type(v) in (int, float) for v in point)):
+        if not isinstance(point, list) or len(point) != 2 or not all(type(v) in (int, float) for v in point):
             raise AnnotationError(f"{what} points must be [x, y] number pairs, got {describe_value(point)}")
     width = check_number(entry["width"], f"{what} width")
     try:
@@ -274,35 +283,74 @@ def _fabric_object(stroke: Stroke, fit: BackgroundFit, color: str) -> dict:
     """One stroke as a Fabric 7 object in canvas pixels (inverse of the parsers in canvas.py)."""
     xy = fit.image_to_canvas(stroke.xy)
     stroke_width = stroke.width / fit.image_pixels_per_canvas_pixel
-    common = {"version": FABRIC_VERSION, "originX": "center", "originY": "center",
-              "stroke": color, "strokeWidth": stroke_width, "scaleX": 1, "scaleY": 1,
-              "angle": 0, "skewX": 0, "skewY": 0, "flipX": False, "flipY": False,
-              "opacity": 1, "visible": True}
+    common = {
+        "version": FABRIC_VERSION,
+        "originX": "center",
+        "originY": "center",
+        "stroke": color,
+        "strokeWidth": stroke_width,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "skewX": 0,
+        "skewY": 0,
+        "flipX": False,
+        "flipY": False,
+        "opacity": 1,
+        "visible": True,
+    }
     if stroke.kind == "path":
         if len(xy) == 1:
             xy = np.vstack([xy, xy])  # a dot: zero-length segment, drawn as a disc by round caps
         low, high = xy.min(axis=0), xy.max(axis=0)
         centre, size = (low + high) / 2, high - low
         path = [["M", *xy[0].tolist()]] + [["L", *p] for p in xy[1:].tolist()]
-        return {**common, "type": "Path", "left": centre[0], "top": centre[1],
-                "width": size[0], "height": size[1], "fill": None,
-                "strokeLineCap": "round", "strokeLineJoin": "round", "path": path}
+        return {
+            **common,
+            "type": "Path",
+            "left": centre[0],
+            "top": centre[1],
+            "width": size[0],
+            "height": size[1],
+            "fill": None,
+            "strokeLineCap": "round",
+            "strokeLineJoin": "round",
+            "path": path,
+        }
     if stroke.kind == "line":
         centre = xy.mean(axis=0)
         (x1, y1), (x2, y2) = (xy - centre).tolist()
-        return {**common, "type": "Line", "left": centre[0], "top": centre[1],
-                "width": abs(x2 - x1), "height": abs(y2 - y1), "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                "fill": color, "strokeLineCap": "butt"}
+        return {
+            **common,
+            "type": "Line",
+            "left": centre[0],
+            "top": centre[1],
+            "width": abs(x2 - x1),
+            "height": abs(y2 - y1),
+            "x1": x1,
+            "y1": y1,
+            "x2": x2,
+            "y2": y2,
+            "fill": color,
+            "strokeLineCap": "butt",
+        }
     centre = xy.mean(axis=0)
     along, across = xy[1] - xy[0], xy[3] - xy[0]
     if np.any(along != 0):
         angle = math.degrees(math.atan2(along[1], along[0]))
     else:  # zero width: the height direction alone gives the rotation (it is +90 deg from width)
         angle = math.degrees(math.atan2(across[1], across[0])) - 90.0
-    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     # the stored corners are the border's outer edge: the rectangle itself lies half a stroke inside
-    return {**common, "type": "Rect", "left": centre[0], "top": centre[1],
-            "width": max(float(np.hypot(*along)) - stroke_width, 0.0),
-            "height": max(float(np.hypot(*across)) - stroke_width, 0.0),
-            "angle": angle, "strokeUniform": True, "strokeLineJoin": "miter",
-            "fill": f"rgba({red},{green},{blue},0.3)"}
+    return {
+        **common,
+        "type": "Rect",
+        "left": centre[0],
+        "top": centre[1],
+        "width": max(float(np.hypot(*along)) - stroke_width, 0.0),
+        "height": max(float(np.hypot(*across)) - stroke_width, 0.0),
+        "angle": angle,
+        "strokeUniform": True,
+        "strokeLineJoin": "miter",
+        "fill": f"rgba({red},{green},{blue},0.3)",
+    }

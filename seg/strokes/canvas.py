@@ -33,9 +33,9 @@ from seg.strokes.fit import BackgroundFit
 from seg.strokes.paths import flatten_path, path_bounds, read_commands
 from seg.strokes.stroke import MAX_LABEL, Stroke
 
-MAX_OBJECTS = 10_000             # objects in one canvas drawing
-MAX_PATH_COMMANDS = 100_000      # commands in one Fabric path
-MAX_TOTAL_POINTS = 2_000_000     # points of all strokes of one drawing or file
+MAX_OBJECTS = 10_000  # objects in one canvas drawing
+MAX_PATH_COMMANDS = 100_000  # commands in one Fabric path
+MAX_TOTAL_POINTS = 2_000_000  # points of all strokes of one drawing or file
 
 _ORIGINS = {"left": -0.5, "top": -0.5, "center": 0.0, "bottom": 0.5, "right": 0.5}
 
@@ -133,9 +133,9 @@ class CanvasParser:
         self.fit = fit
         self.frame = check_integer(frame, "frame", high=2**31 - 1)
         self._lookup = _label_lookup(color_to_label)
-        self._objects: list = []                    # the previous drawing's objects (own copies)
+        self._objects: list = []  # the previous drawing's objects (own copies)
         self._parsed: list[tuple[Stroke, ...]] = []  # their strokes, object by object
-        self._points: list[int] = []                # running total of points after each object
+        self._points: list[int] = []  # running total of points after each object
         self._last: tuple[Any, tuple[Stroke, ...]] | None = None
 
     def parse(self, json_data: dict | str | None) -> tuple[Stroke, ...]:
@@ -169,9 +169,7 @@ class CanvasParser:
 def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
     """Normalised colour -> label, with the eraser colour mapped to 0."""
     if not isinstance(color_to_label, Mapping):
-        raise AnnotationError(
-            f"color_to_label must map colours to labels, got {type(color_to_label).__name__}"
-        )
+        raise AnnotationError(f"color_to_label must map colours to labels, got {type(color_to_label).__name__}")
     lookup = {ERASER_COLOR: 0}
     for key, value in color_to_label.items():
         colour = normalize_color(key)
@@ -182,8 +180,7 @@ def _label_lookup(color_to_label: Mapping[str, int]) -> dict[str, int]:
             )
         if lookup.get(colour, label) != label:
             raise AnnotationError(
-                f"colour {key!r} is mapped to labels {lookup[colour]} and {label}; "
-                "give every class its own colour"
+                f"colour {key!r} is mapped to labels {lookup[colour]} and {label}; give every class its own colour"
             )
         lookup[colour] = label
     return lookup
@@ -201,9 +198,7 @@ def _canvas_objects(json_data: Any) -> list:
     if not isinstance(objects, list):
         raise AnnotationError(f"the canvas drawing's 'objects' must be a list, got {describe_value(objects)}")
     if len(objects) > MAX_OBJECTS:
-        raise AnnotationError(
-            f"the canvas holds {len(objects)} objects, more than {MAX_OBJECTS}: reset the canvas"
-        )
+        raise AnnotationError(f"the canvas holds {len(objects)} objects, more than {MAX_OBJECTS}: reset the canvas")
     return objects
 
 
@@ -218,6 +213,7 @@ def _origin(value: Any, what: str) -> float:
 
 def _object_affine(obj: dict, where: str, width: float, height: float) -> np.ndarray:
     """(2, 3) matrix of a Fabric object: local object coordinates -> canvas (calcOwnMatrix)."""
+
     def get(name: str, default: float) -> float:
         return _optional_number(obj, name, default, where)
 
@@ -246,8 +242,12 @@ def _object_affine(obj: dict, where: str, width: float, height: float) -> np.nda
         size = corners.max(axis=0) - corners.min(axis=0)
     size = size + post
     anchor = np.array([get("left", 0.0), get("top", 0.0)])
-    origin = np.array([_origin(obj.get("originX", "center"), f"{where} originX"),
-                       _origin(obj.get("originY", "center"), f"{where} originY")])
+    origin = np.array(
+        [
+            _origin(obj.get("originX", "center"), f"{where} originX"),
+            _origin(obj.get("originY", "center"), f"{where} originY"),
+        ]
+    )
     centre = anchor + rotation @ (-origin * size)
     return np.hstack([rotation @ shape, centre[:, None]])
 
@@ -288,6 +288,7 @@ def _to_image(points: np.ndarray, affine: np.ndarray, where: str) -> np.ndarray:
 
 # --- paths -----------------------------------------------------------------------------------
 
+
 def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: int) -> list[Stroke]:
     commands = obj.get("path")
     if commands is None:
@@ -312,11 +313,11 @@ def _parse_path(obj: dict, where: str, fit: BackgroundFit, label: int, frame: in
     controls: np.ndarray = np.array([segment[2] for segment in segments], dtype=np.float64).reshape(-1, 2)
     controls = _to_image(controls, affine, where).reshape(-1, 4, 2)
     width = _stroke_width(obj, where, fit)
-    return [_stroke("path", label, xy, width, frame, where)
-            for xy in flatten_path(orders, controls, subpaths, where)]
+    return [_stroke("path", label, xy, width, frame, where) for xy in flatten_path(orders, controls, subpaths, where)]
 
 
 # --- lines and rectangles ----------------------------------------------------------------------
+
 
 def _parse_line(obj: dict, where: str, fit: BackgroundFit, label: int, frame: int) -> list[Stroke]:
     x1, y1, x2, y2 = (_optional_number(obj, name, 0.0, where) for name in ("x1", "y1", "x2", "y2"))

@@ -21,8 +21,8 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 # (1.7 GB). The structure is counted before parsing. The largest valid annotation file
 # (MAX_TOTAL_POINTS [x, y] pairs) has ~2 million arrays and ~4 million commas.
 MAX_JSON_CONTAINERS = 2_500_000  # "[" and "{" (also inside strings: an upper bound)
-MAX_JSON_ITEMS = 5_000_000       # "," separators (also inside strings)
-MAX_COORDINATE = 1e7             # |coordinate| in canvas or image pixels
+MAX_JSON_ITEMS = 5_000_000  # "," separators (also inside strings)
+MAX_COORDINATE = 1e7  # |coordinate| in canvas or image pixels
 MAX_IMAGE_PIXELS = 1_000_000_000  # T * H * W of an annotated image
 
 
@@ -63,12 +63,15 @@ def load_json(text: str | bytes, what: str) -> Any:
             raise AnnotationError(f"the {what} is not UTF-8 text: {error}") from None
     containers = text.count("[") + text.count("{")
     if containers > MAX_JSON_CONTAINERS:
-        raise AnnotationError(f"the {what} holds {containers:,} JSON arrays and objects, more than "
-                              f"{MAX_JSON_CONTAINERS:,}; it was not written by seg")
+        raise AnnotationError(
+            f"the {what} holds {containers:,} JSON arrays and objects, more than "
+            f"{MAX_JSON_CONTAINERS:,}; it was not written by seg"
+        )
     items = text.count(",")
     if items > MAX_JSON_ITEMS:
-        raise AnnotationError(f"the {what} holds {items:,} JSON items, more than {MAX_JSON_ITEMS:,}; "
-                              "it was not written by seg")
+        raise AnnotationError(
+            f"the {what} holds {items:,} JSON items, more than {MAX_JSON_ITEMS:,}; it was not written by seg"
+        )
 
     def refuse_constant(name: str) -> float:
         raise AnnotationError(f"the {what} contains {name}; numbers must be finite")

@@ -56,8 +56,9 @@ class BackgroundFit:
             value = getattr(self, name)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            object.__setattr__(self, name, check_integer(value, f"background fit {name}", low=1,
-                                                    high=int(MAX_COORDINATE)))
+            object.__setattr__(
+                self, name, check_integer(value, f"background fit {name}", low=1, high=int(MAX_COORDINATE))
+            )
         for name in ("scale_x", "scale_y"):
             value = check_number(getattr(self, name), f"background fit {name}", limit=1e6)
             if value <= 1e-6:
@@ -92,9 +93,14 @@ class BackgroundFit:
         if not isinstance(d, Mapping):
             raise AnnotationError(f"background fit must be a dict or None, got {type(d).__name__}")
         values = {}
-        for snake, camel in (("natural_width", "naturalWidth"), ("natural_height", "naturalHeight"),
-                             ("scale_x", "scaleX"), ("scale_y", "scaleY"),
-                             ("offset_x", "offsetX"), ("offset_y", "offsetY")):
+        for snake, camel in (
+            ("natural_width", "naturalWidth"),
+            ("natural_height", "naturalHeight"),
+            ("scale_x", "scaleX"),
+            ("scale_y", "scaleY"),
+            ("offset_x", "offsetX"),
+            ("offset_y", "offsetY"),
+        ):
             value = d.get(snake, d.get(camel))
             if value is None:
                 raise AnnotationError(f"background fit has no {snake!r} (or {camel!r}) value")
@@ -133,5 +139,9 @@ class BackgroundFit:
 
     def _affine(self) -> np.ndarray:
         """(2, 3) canvas -> image affine matrix."""
-        return np.array([[1.0 / self.scale_x, 0.0, -self.offset_x / self.scale_x],
-                         [0.0, 1.0 / self.scale_y, -self.offset_y / self.scale_y]])
+        return np.array(
+            [
+                [1.0 / self.scale_x, 0.0, -self.offset_x / self.scale_x],
+                [0.0, 1.0 / self.scale_y, -self.offset_y / self.scale_y],
+            ]
+        )

@@ -60,17 +60,23 @@ def read_mask(source, shape: tuple[int, int]) -> np.ndarray:
 
     frames = read_image(source)
     if frames.shape[0] != 1:
-        raise AnnotationError(f"The mask has {frames.shape[0]} frames; import one frame at a time "
-                              "(save the frame you want as its own PNG or TIFF).")
+        raise AnnotationError(
+            f"The mask has {frames.shape[0]} frames; import one frame at a time "
+            "(save the frame you want as its own PNG or TIFF)."
+        )
     mask = frames[0]
     if not np.issubdtype(mask.dtype, np.integer):
-        raise AnnotationError(f"The mask holds {mask.dtype} values; a label mask holds whole numbers "
-                              "(save it as an 8- or 16-bit PNG or TIFF).")
+        raise AnnotationError(
+            f"The mask holds {mask.dtype} values; a label mask holds whole numbers "
+            "(save it as an 8- or 16-bit PNG or TIFF)."
+        )
     if mask.shape[:2] != tuple(shape):
-        raise AnnotationError(f"The mask is {mask.shape[1]}×{mask.shape[0]} pixels but the image is "
-                              f"{shape[1]}×{shape[0]}: import a mask made for this image.")
+        raise AnnotationError(
+            f"The mask is {mask.shape[1]}×{mask.shape[0]} pixels but the image is "
+            f"{shape[1]}×{shape[0]}: import a mask made for this image."
+        )
     mask = mask[..., 0] if mask.shape[-1] == 1 else mask[..., :3]
-    mask_values(mask)   # refuses a mask with too many values now, not at mapping time
+    mask_values(mask)  # refuses a mask with too many values now, not at mapping time
     return mask
 
 
@@ -105,8 +111,10 @@ def mask_values(mask: np.ndarray) -> list[MaskValue]:
         raise AnnotationError(f"A mask is an (H, W) or (H, W, 3) integer image, got {mask.dtype} {mask.shape}")
     codes, counts = np.unique(_codes(mask), return_counts=True)
     if len(codes) > MAX_MASK_VALUES:
-        raise AnnotationError(f"The mask has {len(codes)} distinct values, more than {MAX_MASK_VALUES}: it looks "
-                              "like a photograph or an object (instance) label image, not a class mask.")
+        raise AnnotationError(
+            f"The mask has {len(codes)} distinct values, more than {MAX_MASK_VALUES}: it looks "
+            "like a photograph or an object (instance) label image, not a class mask."
+        )
     return [MaskValue(_value(c, mask.ndim == 3), int(n)) for c, n in zip(codes, counts)]
 
 
@@ -126,13 +134,14 @@ def mask_to_labels(mask: np.ndarray, mapping: Mapping, n_classes: int) -> np.nda
     -------
     (H, W) uint16 labels, 0 = unlabelled.
     """
-    values = mask_values(mask)      # checks the mask and the value count
+    values = mask_values(mask)  # checks the mask and the value count
     _, inverse = np.unique(_codes(np.asarray(mask)), return_inverse=True)
     lookup = np.zeros(len(values), np.uint16)
     for i, v in enumerate(values):
         target = mapping.get(v.value, 0)
         if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target <= n_classes:
-            raise AnnotationError(f"Mask value {v.text} is mapped to {target!r}: use a class 1..{n_classes} or 0 "
-                                  "(unlabelled).")
+            raise AnnotationError(
+                f"Mask value {v.text} is mapped to {target!r}: use a class 1..{n_classes} or 0 (unlabelled)."
+            )
         lookup[i] = target
     return lookup[inverse.reshape(np.shape(mask)[:2])]

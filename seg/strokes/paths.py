@@ -16,7 +16,7 @@ from seg.strokes.checks import check_number, describe_value
 from seg.strokes.stroke import MAX_STROKE_POINTS
 
 MAX_CURVE_PIECES = 1_000
-FLATNESS = 0.02                  # max distance (image px) between a Bezier and its polyline
+FLATNESS = 0.02  # max distance (image px) between a Bezier and its polyline
 
 _COMMAND_ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "Q": 4, "C": 6, "Z": 0}
 
@@ -31,7 +31,7 @@ def read_commands(commands: list, where: str) -> tuple[list, list]:
     segments: list = []
     bounds_points: list = []
     current: tuple[float, float] | None = None
-    start: tuple[float, float] = (0.0, 0.0)   # set with current by every M
+    start: tuple[float, float] = (0.0, 0.0)  # set with current by every M
     subpath = -1
     for number, command in enumerate(commands):
         if not isinstance(command, (list, tuple)) or not command or not isinstance(command[0], str):
@@ -93,8 +93,10 @@ def path_bounds(segments: list, bounds_points: list) -> tuple[np.ndarray, np.nda
             linear = np.abs(b) < 1e-12
             root = np.sqrt(a * a - 4 * c * b)
             single = np.where(np.abs(a) < 1e-12, np.nan, -c / a)
-            candidates = [np.where(linear, single, (-a + root) / (2 * b)),
-                          np.where(linear, np.nan, (-a - root) / (2 * b))]
+            candidates = [
+                np.where(linear, single, (-a + root) / (2 * b)),
+                np.where(linear, np.nan, (-a - root) / (2 * b)),
+            ]
         for t in candidates:
             t = np.where((t > 0) & (t < 1), t, np.nan)  # per axis; NaN where no extremum
             s = 1 - t
@@ -127,15 +129,17 @@ def flatten_path(orders: np.ndarray, controls: np.ndarray, subpaths: np.ndarray,
     total = int(pieces.sum()) + len(starts)
     if total > MAX_STROKE_POINTS:
         raise AnnotationError(
-            f"{where} has {total} points after curve flattening, more than {MAX_STROKE_POINTS}: "
-            "draw shorter strokes"
+            f"{where} has {total} points after curve flattening, more than {MAX_STROKE_POINTS}: draw shorter strokes"
         )
     owner = np.repeat(np.arange(len(orders)), pieces)
     t = ((np.arange(len(owner)) - (np.cumsum(pieces) - pieces)[owner] + 1) / pieces[owner])[:, None]
     s = 1 - t
     a, b, c, d, order = p0[owner], p1[owner], p2[owner], p3[owner], orders[owner][:, None]
-    xy = np.where(order == 3, s**3 * a + 3 * s * s * t * b + 3 * s * t * t * c + t**3 * d,
-                  np.where(order == 2, s * s * a + 2 * s * t * b + t * t * d, s * a + t * d))
+    xy = np.where(
+        order == 3,
+        s**3 * a + 3 * s * s * t * b + 3 * s * t * t * c + t**3 * d,
+        np.where(order == 2, s * s * a + 2 * s * t * b + t * t * d, s * a + t * d),
+    )
     # sub-path k owns the points of its segments, preceded by its start point
     bounds = np.searchsorted(owner, starts[1:])
     return [np.vstack([p0[first], part]) for first, part in zip(starts, np.split(xy, bounds))]

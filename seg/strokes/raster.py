@@ -33,9 +33,9 @@ from seg.strokes.stroke import Stroke
 # load 12 on 2 cores (50 M took 37 s there); a long brush stroke across 4000 px has ~10 000.
 MAX_RASTER_WORK = 2_000_000
 MAX_RASTER_PIXELS = 200_000_000  # pixels one rasterize call may paint (~1 s), overlaps included
-MIN_STROKE_RADIUS = 0.7072       # just above sqrt(0.5): every stroke point labels its own pixel
-_CHUNK = 1 << 20                 # spans / pixels handled per vectorised step (bounds memory)
-_LONG_RUN = 256                  # pixels from which a run is written as a slice, not by index
+MIN_STROKE_RADIUS = 0.7072  # just above sqrt(0.5): every stroke point labels its own pixel
+_CHUNK = 1 << 20  # spans / pixels handled per vectorised step (bounds memory)
+_LONG_RUN = 256  # pixels from which a run is written as a slice, not by index
 
 
 def rasterize(
@@ -161,9 +161,15 @@ def _group_spans(strokes: list[Stroke], height: int, width: int, budget: RasterB
         radii.append(np.full(count, max(stroke.width / 2, MIN_STROKE_RADIUS)))
         round_caps.append(np.full(count, stroke.kind == "path"))
     if starts:
-        yield from _capsule_spans(np.concatenate(starts), np.concatenate(ends),
-                                  np.concatenate(radii), np.concatenate(round_caps),
-                                  height, width, budget)
+        yield from _capsule_spans(
+            np.concatenate(starts),
+            np.concatenate(ends),
+            np.concatenate(radii),
+            np.concatenate(round_caps),
+            height,
+            width,
+            budget,
+        )
 
 
 def _row_range(low: np.ndarray, high: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,8 +181,15 @@ def _row_range(low: np.ndarray, high: np.ndarray, height: int) -> tuple[np.ndarr
     return first, np.maximum(last - first + 1, 0)
 
 
-def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, round_caps: np.ndarray,
-                   height: int, width: int, budget: RasterBudget) -> Iterator[tuple]:
+def _capsule_spans(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    radius: np.ndarray,
+    round_caps: np.ndarray,
+    height: int,
+    width: int,
+    budget: RasterBudget,
+) -> Iterator[tuple]:
     """Spans of the union of thick segments (per-segment radius; round or butt caps), chunked.
 
     For a row centre ``y`` the pixels of one thick segment form an interval in x: the union of
@@ -200,9 +213,15 @@ def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: np.ndarray, rou
             continue
         seg = np.repeat(np.arange(len(n)), n)
         rows = first[chunk][seg] + np.arange(len(seg)) - (np.cumsum(n) - n)[seg]
-        low, high = _capsule_row_intervals(rows + 0.5, ax[chunk][seg], ay[chunk][seg],
-                                           bx[chunk][seg], by[chunk][seg], radius[chunk][seg],
-                                           round_caps[chunk][seg])
+        low, high = _capsule_row_intervals(
+            rows + 0.5,
+            ax[chunk][seg],
+            ay[chunk][seg],
+            bx[chunk][seg],
+            by[chunk][seg],
+            radius[chunk][seg],
+            round_caps[chunk][seg],
+        )
         yield _columns(rows, low, high, width)
 
 
@@ -296,7 +315,7 @@ def _paint(out: np.ndarray, rows, first, last, value: int, budget: RasterBudget)
     offsets, lengths = offsets[run_starts], np.add.reduceat(lengths, run_starts)
     long = lengths >= _LONG_RUN
     for offset, length in zip(offsets[long].tolist(), lengths[long].tolist()):
-        flat[offset:offset + length] = value
+        flat[offset : offset + length] = value
     offsets, lengths = offsets[~long], lengths[~long]
     cumulative = np.cumsum(lengths)
     begin = 0
@@ -332,5 +351,5 @@ def repaint(
     if strokes[: len(painted)] == painted:  # identity first: unchanged strokes compare in O(1)
         if len(strokes) == len(painted):
             return labels
-        return rasterize(strokes[len(painted):], labels.shape, frame=frame, dtype=labels.dtype, onto=labels)
+        return rasterize(strokes[len(painted) :], labels.shape, frame=frame, dtype=labels.dtype, onto=labels)
     return rasterize(strokes, labels.shape, frame=frame, dtype=labels.dtype)

@@ -17,7 +17,7 @@ from seg.render.overlays import MAX_LABEL
 from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, describe_value
 
 STROKE_KINDS = ("path", "line", "rect")
-MAX_STROKE_POINTS = 200_000      # points of one stroke, after flattening curves
+MAX_STROKE_POINTS = 200_000  # points of one stroke, after flattening curves
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,7 @@ def _points_array(points: Any) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise AnnotationError("stroke points must be finite numbers (found NaN or infinity)")
     if np.any(np.abs(array) > MAX_COORDINATE):
-        raise AnnotationError(
-            f"stroke points lie beyond +-{MAX_COORDINATE:g} pixels: the drawing is corrupt"
-        )
+        raise AnnotationError(f"stroke points lie beyond +-{MAX_COORDINATE:g} pixels: the drawing is corrupt")
     return array
 
 

@@ -28,22 +28,24 @@ W_REGION = "w_next_region"
 NEXT_PIXELS = 250_000
 HIGHLIGHT = (255, 212, 0)
 BOX = (255, 255, 255)
-EXPLAIN = ("Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
-           "retrained without some of your strokes and predicts them; those results are reweighted to "
-           "look like the rest of the image (its mix of predicted classes and of sure and unsure pixels). "
-           "The 90 % interval reflects how many strokes the estimate rests on.")
+EXPLAIN = (
+    "Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
+    "retrained without some of your strokes and predicts them; those results are reweighted to "
+    "look like the rest of the image (its mix of predicted classes and of sure and unsure pixels). "
+    "The 90 % interval reflects how many strokes the estimate rests on."
+)
 
 
 @dataclass(frozen=True)
 class Inputs:
     """What the estimates are made from: the current model and the scribbled frames."""
 
-    version: int                   # state[S.MODEL_VERSION] of the model
+    version: int  # state[S.MODEL_VERSION] of the model
     model: Any
-    image: np.ndarray              # (T, H, W, C) frames of the record
-    labels: np.ndarray             # (T, H, W) scribbles, zeros in frames without strokes
-    features: list                 # per frame: (H, W, F) float32 or None (no strokes)
-    proba: list                    # per frame: (H, W, K) float32 or None
+    image: np.ndarray  # (T, H, W, C) frames of the record
+    labels: np.ndarray  # (T, H, W) scribbles, zeros in frames without strokes
+    features: list  # per frame: (H, W, F) float32 or None (no strokes)
+    proba: list  # per frame: (H, W, K) float32 or None
     class_names: tuple[str, ...]
 
 
@@ -54,10 +56,10 @@ class Source:
 
     record: ImageRecord
     prediction: Any
-    labels: Mapping[int, np.ndarray]   # {frame: (H, W) scribbles}
+    labels: Mapping[int, np.ndarray]  # {frame: (H, W) scribbles}
     classes: Sequence[ClassSpec]
     model: Any
-    version: int                       # state[S.MODEL_VERSION] of the model
+    version: int  # state[S.MODEL_VERSION] of the model
 
     @property
     def scribbled(self) -> list[int]:
@@ -70,8 +72,9 @@ def gather_inputs(state: MutableMapping[str, Any], source: Source) -> Inputs:
 
     record, prediction, labels, model = source.record, source.prediction, source.labels, source.model
     scribbled = source.scribbled
-    stacks, _ = P.features_for(state, record, scribbled, model.feature_settings, model.normalization,
-                               keep=[prediction.frame])
+    stacks, _ = P.features_for(
+        state, record, scribbled, model.feature_settings, model.normalization, keep=[prediction.frame]
+    )
     n_frames, height, width = record.shape
     label_stack = np.zeros((n_frames, height, width), np.uint16)
     features: list = [None] * n_frames
@@ -102,9 +105,21 @@ def estimate(state: MutableMapping[str, Any], source: Source) -> None:
     from seg.evaluate import estimate_accuracy
 
     model = source.model
-    _keep(state, source, "report", lambda inputs: estimate_accuracy(
-        inputs.image, inputs.labels, model.feature_settings, model.forest_settings, class_names=inputs.class_names,
-        normalization=model.normalization, features=inputs.features, proba=inputs.proba))
+    _keep(
+        state,
+        source,
+        "report",
+        lambda inputs: estimate_accuracy(
+            inputs.image,
+            inputs.labels,
+            model.feature_settings,
+            model.forest_settings,
+            class_names=inputs.class_names,
+            normalization=model.normalization,
+            features=inputs.features,
+            proba=inputs.proba,
+        ),
+    )
 
 
 def permutation(state: MutableMapping[str, Any], source: Source) -> None:
@@ -112,9 +127,19 @@ def permutation(state: MutableMapping[str, Any], source: Source) -> None:
     from seg.evaluate import held_out_importance
 
     model = source.model
-    _keep(state, source, "permutation", lambda inputs: held_out_importance(
-        inputs.image, inputs.labels, model.feature_settings, model.forest_settings,
-        normalization=model.normalization, features=inputs.features))
+    _keep(
+        state,
+        source,
+        "permutation",
+        lambda inputs: held_out_importance(
+            inputs.image,
+            inputs.labels,
+            model.feature_settings,
+            model.forest_settings,
+            normalization=model.normalization,
+            features=inputs.features,
+        ),
+    )
 
 
 def suggest(state: MutableMapping[str, Any], source: Source) -> None:
@@ -126,9 +151,18 @@ def suggest(state: MutableMapping[str, Any], source: Source) -> None:
     # Candidates use the channels the current model uses.
     channels = source.model.feature_settings.channels
     candidates = [(dataclasses.replace(s, channels=channels), f) for s, f in default_candidates()]
-    _keep(state, source, "suggestions", lambda inputs: suggest_settings(
-        inputs.image, inputs.labels, candidates, normalization=inputs.model.normalization,
-        class_names=inputs.class_names))
+    _keep(
+        state,
+        source,
+        "suggestions",
+        lambda inputs: suggest_settings(
+            inputs.image,
+            inputs.labels,
+            candidates,
+            normalization=inputs.model.normalization,
+            class_names=inputs.class_names,
+        ),
+    )
 
 
 def use_settings(feature_settings, forest_settings) -> None:
@@ -141,14 +175,21 @@ def use_settings(feature_settings, forest_settings) -> None:
 # --------------------------------------------------------------------------------- the panel
 
 
-def accuracy_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
-                   labels: Mapping[int, np.ndarray], classes: Sequence[ClassSpec]) -> None:
+def accuracy_panel(
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    prediction,
+    labels: Mapping[int, np.ndarray],
+    classes: Sequence[ClassSpec],
+) -> None:
     """The panel's content (the caller shows it only while its expander is open)."""
     model = state[S.MODEL]
     source = Source(record, prediction, labels, classes, model, int(state[S.MODEL_VERSION]))
     if model is None or not source.scribbled:
-        st.info("Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
-                icon=":material/draw:")
+        st.info(
+            "Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
+            icon=":material/draw:",
+        )
         return
     cache = state[S.ACCURACY]
     if cache.get("error"):
@@ -168,41 +209,59 @@ def _accuracy_section(cache: dict, source: Source) -> None:
     report = cache.get("report")
     stale = report is not None and _stale(cache, "report", source)
     label = "Refresh estimate" if report is not None else "Estimate accuracy"
-    st.button(label, key="w_estimate_accuracy", icon=":material/fact_check:", on_click=estimate,
-              args=(st.session_state, source), type="primary" if stale or report is None else "secondary")
+    st.button(
+        label,
+        key="w_estimate_accuracy",
+        icon=":material/fact_check:",
+        on_click=estimate,
+        args=(st.session_state, source),
+        type="primary" if stale or report is None else "secondary",
+    )
     if report is None:
         st.caption("Estimated from your strokes on request (it retrains the forest a few times).")
         return
     if stale:
-        st.warning("Stale: the scribbles or settings changed since this estimate. Press “Refresh estimate”.",
-                   icon=":material/update:")
+        st.warning(
+            "Stale: the scribbles or settings changed since this estimate. Press “Refresh estimate”.",
+            icon=":material/update:",
+        )
     if report.accuracy is None:
         st.info(escape_markdown(f"Too few strokes to estimate: {report.reason}."), icon=":material/info:")
         return
     low, high = report.interval
     columns = st.columns(3)
-    columns[0].metric("Estimated accuracy", f"{report.accuracy:.1%}",
-                      help="On the unlabelled pixels of the scribbled frames.")
+    columns[0].metric(
+        "Estimated accuracy", f"{report.accuracy:.1%}", help="On the unlabelled pixels of the scribbled frames."
+    )
     columns[1].metric("90 % interval", f"{low:.0%} – {high:.0%}")
     columns[2].metric("Strokes", report.n_groups, help="Connected scribbles per class: the units held out.")
-    st.caption(f"Plain held-out strokes: {report.held_out_accuracy:.1%} of their pixels right "
-               "(biased towards the easy middles of structures).")
+    st.caption(
+        f"Plain held-out strokes: {report.held_out_accuracy:.1%} of their pixels right "
+        "(biased towards the easy middles of structures)."
+    )
     table = report.per_class.reset_index()
-    st.dataframe(table, hide_index=True, key="w_accuracy_per_class",
-                 column_config={name: st.column_config.NumberColumn(format="%.3f")
-                                for name in ("precision", "recall", "iou")})
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="w_accuracy_per_class",
+        column_config={name: st.column_config.NumberColumn(format="%.3f") for name in ("precision", "recall", "iou")},
+    )
     import pandas as pd
 
     names = list(report.per_class.index)
-    confusion = pd.DataFrame(report.confusion, index=[f"scribbled {n}" for n in names],
-                             columns=[f"predicted {n}" for n in names])
+    confusion = pd.DataFrame(
+        report.confusion, index=[f"scribbled {n}" for n in names], columns=[f"predicted {n}" for n in names]
+    )
     st.caption("Confusion of the held-out stroke pixels")
     st.dataframe(confusion, key="w_accuracy_confusion")
 
 
 def _next_section(state, record: ImageRecord, prediction, cache: dict, source: Source) -> None:
-    st.markdown("**Label here next**", help="Held-out strokes the model gets wrong, then the windows where it "
-                "is least sure. A stroke there helps most.")
+    st.markdown(
+        "**Label here next**",
+        help="Held-out strokes the model gets wrong, then the windows where it "
+        "is least sure. A stroke there helps most.",
+    )
     report = cache.get("report")
     fresh = report if report is not None and not _stale(cache, "report", source) else None
     memo = cache.get("next")
@@ -214,14 +273,24 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, source: S
         st.caption("The model is sure everywhere: nothing to suggest.")
         return
     options = list(range(len(regions)))
-    choice = st.radio("Regions", options, key=W_REGION, format_func=lambda i: f"{i + 1}. {regions[i].describe()}",
-                      label_visibility="collapsed")
+    choice = st.radio(
+        "Regions",
+        options,
+        key=W_REGION,
+        format_func=lambda i: f"{i + 1}. {regions[i].describe()}",
+        label_visibility="collapsed",
+    )
     if choice not in options:
         choice = 0
     region = regions[choice]
-    st.button("Go there", key="w_go_to_region", icon=":material/zoom_in:", on_click=go_to,
-              args=(record, region.row0, region.col0, region.row1, region.col1),
-              help="Zoom the canvas onto the selected box.")
+    st.button(
+        "Go there",
+        key="w_go_to_region",
+        icon=":material/zoom_in:",
+        on_click=go_to,
+        args=(record, region.row0, region.col0, region.row1, region.col1),
+        help="Zoom the canvas onto the selected box.",
+    )
     _, height, width = record.shape
     size = _display_size(height, width)
     picture = boxes_picture(display_rgb(state, record, prediction.frame, size), regions, (height, width), choice)
@@ -245,8 +314,9 @@ def _regions(state, source: Source, report) -> list:
     from seg.ui import pipeline as P
 
     record, model, frame = source.record, source.model, source.prediction.frame
-    (stack,), _ = P.features_for(state, record, [frame], model.feature_settings, model.normalization,
-                                 keep=source.scribbled)
+    (stack,), _ = P.features_for(
+        state, record, [frame], model.feature_settings, model.normalization, keep=source.scribbled
+    )
     _, height, width = record.shape
     step = max(1, math.ceil(math.sqrt(height * width / NEXT_PIXELS)))
     coarse = uncertainty(model.predict_proba_features(stack[::step, ::step]))
@@ -270,23 +340,39 @@ def boxes_picture(rgb: np.ndarray, regions, image_shape: tuple[int, int], select
         for t in range(thick):
             top, bottom = min(r0 + t, h - 1), max(r1 - t, 0)
             left, right = min(c0 + t, w - 1), max(c1 - t, 0)
-            out[top, left:right + 1] = color
-            out[bottom, left:right + 1] = color
-            out[top:bottom + 1, left] = color
-            out[top:bottom + 1, right] = color
+            out[top, left : right + 1] = color
+            out[bottom, left : right + 1] = color
+            out[top : bottom + 1, left] = color
+            out[top : bottom + 1, right] = color
     return out
 
 
 def _importance_section(cache: dict, source: Source) -> None:
     from seg.evaluate import importance_by_scale
 
-    st.markdown("**What the model looks at**", help="Share of the forest's impurity decrease per feature group and "
-                "scale; permutation importance: how much held-out accuracy drops when a feature is shuffled.")
+    st.markdown(
+        "**What the model looks at**",
+        help="Share of the forest's impurity decrease per feature group and "
+        "scale; permutation importance: how much held-out accuracy drops when a feature is shuffled.",
+    )
     by_scale = importance_by_scale(source.model.feature_importance())
-    st.bar_chart(by_scale.head(12), x="label", y="importance", horizontal=True, sort="-importance",
-                 x_label="feature group and scale", y_label="share of impurity decrease", height=320)
-    st.button("Permutation importance on held-out strokes", key="w_permutation_importance",
-              icon=":material/shuffle:", on_click=permutation, args=(st.session_state, source))
+    st.bar_chart(
+        by_scale.head(12),
+        x="label",
+        y="importance",
+        horizontal=True,
+        sort="-importance",
+        x_label="feature group and scale",
+        y_label="share of impurity decrease",
+        height=320,
+    )
+    st.button(
+        "Permutation importance on held-out strokes",
+        key="w_permutation_importance",
+        icon=":material/shuffle:",
+        on_click=permutation,
+        args=(st.session_state, source),
+    )
     table = cache.get("permutation")
     if table is not None:
         if _stale(cache, "permutation", source):
@@ -296,10 +382,18 @@ def _importance_section(cache: dict, source: Source) -> None:
 
 
 def _suggest_section(cache: dict, source: Source) -> None:
-    st.markdown("**Suggest settings**", help="Every feature preset, and two other forests, compared by the same "
-                "estimate; takes a few seconds per candidate on large images.")
-    st.button("Suggest settings", key="w_suggest_settings", icon=":material/tune:", on_click=suggest,
-              args=(st.session_state, source))
+    st.markdown(
+        "**Suggest settings**",
+        help="Every feature preset, and two other forests, compared by the same "
+        "estimate; takes a few seconds per candidate on large images.",
+    )
+    st.button(
+        "Suggest settings",
+        key="w_suggest_settings",
+        icon=":material/tune:",
+        on_click=suggest,
+        args=(st.session_state, source),
+    )
     ranked = cache.get("suggestions")
     if not ranked:
         return
@@ -307,11 +401,21 @@ def _suggest_section(cache: dict, source: Source) -> None:
         st.caption("Stale: made for earlier scribbles.")
     import pandas as pd
 
-    rows = [{"features": preset_name(s), "forest": forest_name(r.forest), "accuracy": r.accuracy,
-             "interval": "" if r.interval is None else f"{r.interval[0]:.2f}–{r.interval[1]:.2f}"}
-            for s, r in ranked]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="w_suggestions",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})
+    rows = [
+        {
+            "features": preset_name(s),
+            "forest": forest_name(r.forest),
+            "accuracy": r.accuracy,
+            "interval": "" if r.interval is None else f"{r.interval[0]:.2f}–{r.interval[1]:.2f}",
+        }
+        for s, r in ranked
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="w_suggestions",
+        column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")},
+    )
     from seg.evaluate import MIN_GAIN, worth_switching
 
     model = source.model
@@ -320,5 +424,10 @@ def _suggest_section(cache: dict, source: Source) -> None:
         st.caption(f"Keep the current settings: no candidate is estimated {MIN_GAIN:.0%} or more better.")
         return
     best_settings, best = change
-    st.button(f"Use {preset_name(best_settings)} ({forest_name(best.forest)})", key="w_use_suggestion",
-              icon=":material/check:", on_click=use_settings, args=(best_settings, best.forest))
+    st.button(
+        f"Use {preset_name(best_settings)} ({forest_name(best.forest)})",
+        key="w_use_suggestion",
+        icon=":material/check:",
+        on_click=use_settings,
+        args=(best_settings, best.forest),
+    )

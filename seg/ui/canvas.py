@@ -36,8 +36,9 @@ def canvas_key(digest: str, frame: int, nonce: int, viewport: Viewport) -> str:
 # --------------------------------------------------------------------------- image <-> canvas
 
 
-def transform_drawing(objects: Sequence[Mapping], scale: tuple[float, float],
-                      offset: tuple[float, float]) -> list[dict]:
+def transform_drawing(
+    objects: Sequence[Mapping], scale: tuple[float, float], offset: tuple[float, float]
+) -> list[dict]:
     """Fabric objects moved by ``p -> p * scale + offset`` (per axis), stroke widths scaled too.
 
     The strokes are kept in image pixels (a Fabric drawing whose canvas *is* the image); the
@@ -57,8 +58,18 @@ def transform_drawing(objects: Sequence[Mapping], scale: tuple[float, float],
         for name, factor, shift in (("left", sx, ox), ("top", sy, oy)):
             if _is_number(moved.get(name)):
                 moved[name] = moved[name] * factor + shift
-        for name, factor in (("width", sx), ("height", sy), ("x1", sx), ("x2", sx), ("y1", sy), ("y2", sy),
-                             ("rx", sx), ("ry", sy), ("radius", mean), ("strokeWidth", mean)):
+        for name, factor in (
+            ("width", sx),
+            ("height", sy),
+            ("x1", sx),
+            ("x2", sx),
+            ("y1", sy),
+            ("y2", sy),
+            ("rx", sx),
+            ("ry", sy),
+            ("radius", mean),
+            ("strokeWidth", mean),
+        ):
             if _is_number(moved.get(name)):
                 moved[name] = moved[name] * factor
         path = moved.get("path")
@@ -74,8 +85,13 @@ def _is_number(value: Any) -> bool:
 
 def _move_command(command: Any, sx: float, sy: float, ox: float, oy: float) -> Any:
     """An absolute Fabric path command (M, L, Q, C, ...: x, y pairs after the letter) moved."""
-    if not isinstance(command, list) or not command or not isinstance(command[0], str) \
-            or command[0].upper() not in "MLQCTS" or not all(_is_number(v) for v in command[1:]):
+    if (
+        not isinstance(command, list)
+        or not command
+        or not isinstance(command[0], str)
+        or command[0].upper() not in "MLQCTS"
+        or not all(_is_number(v) for v in command[1:])
+    ):
         return command  # anything else is passed on unchanged; the parser judges it
     values = command[1:]
     moved = [v * sx + ox if i % 2 == 0 else v * sy + oy for i, v in enumerate(values)]
@@ -84,10 +100,17 @@ def _move_command(command: Any, sx: float, sy: float, ox: float, oy: float) -> A
 
 def _extent(obj: Mapping) -> tuple[float, float, float]:
     """(centre x, centre y, half size) of an object, generously (it decides what a view sends)."""
-    numbers = {name: float(obj[name]) for name in ("left", "top", "width", "height", "strokeWidth", "radius")
-               if _is_number(obj.get(name))}
-    half = numbers.get("width", 0.0) + numbers.get("height", 0.0) + numbers.get("strokeWidth", 0.0) \
+    numbers = {
+        name: float(obj[name])
+        for name in ("left", "top", "width", "height", "strokeWidth", "radius")
+        if _is_number(obj.get(name))
+    }
+    half = (
+        numbers.get("width", 0.0)
+        + numbers.get("height", 0.0)
+        + numbers.get("strokeWidth", 0.0)
         + 2 * numbers.get("radius", 0.0)
+    )
     return numbers.get("left", 0.0), numbers.get("top", 0.0), half
 
 
@@ -121,8 +144,8 @@ class MountedCanvas:
     digest: str
     frame: int
     viewport: Viewport
-    base: tuple = ()          # the frame's image-space objects when mounted
-    shown: tuple = ()         # indices into base of the objects sent to the canvas, in order
+    base: tuple = ()  # the frame's image-space objects when mounted
+    shown: tuple = ()  # indices into base of the objects sent to the canvas, in order
     initial_drawing: dict = field(default_factory=lambda: dict(EMPTY_DRAWING))
 
     @classmethod
@@ -179,7 +202,7 @@ def pending_drawing(state: Mapping[str, Any], key: str | None) -> dict | None:
 
 
 def _rgba(color: str, alpha: float) -> str:
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
@@ -218,9 +241,18 @@ def draw_overview(*, key: str, viewport: Viewport, background: bytes) -> None:
     """The overview: a small canvas in point mode; a click there reports a point object."""
     from streamlit_drawable_canvas import st_canvas
 
-    st_canvas(fill_color="rgba(255, 200, 0, 0.8)", stroke_width=1, stroke_color="#ffc800",
-              background_image=background, update_streamlit=True, height=viewport.canvas_height,
-              width=viewport.canvas_width, drawing_mode="point", point_display_radius=3, key=key)
+    st_canvas(
+        fill_color="rgba(255, 200, 0, 0.8)",
+        stroke_width=1,
+        stroke_color="#ffc800",
+        background_image=background,
+        update_streamlit=True,
+        height=viewport.canvas_height,
+        width=viewport.canvas_width,
+        drawing_mode="point",
+        point_display_radius=3,
+        key=key,
+    )
 
 
 def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:
@@ -277,7 +309,8 @@ def recolor_drawing(drawing: Mapping | None, old: str, new: str) -> dict:
 def remove_color(drawing: Mapping | None, color: str) -> dict:
     """A copy of a Fabric JSON drawing without the strokes of colour ``color``."""
     objects = [
-        obj for obj in _objects(drawing)
+        obj
+        for obj in _objects(drawing)
         if not (isinstance(obj, Mapping) and str(obj.get("stroke", "")).lower() == color.lower())
     ]
     return {**(drawing or EMPTY_DRAWING), "objects": objects}
@@ -287,7 +320,6 @@ def keep_colors(drawing: Mapping | None, colors: set[str]) -> dict:
     """A copy of a Fabric JSON drawing with only strokes whose colour is in ``colors``."""
     wanted = {c.lower() for c in colors}
     objects = [
-        obj for obj in _objects(drawing)
-        if isinstance(obj, Mapping) and str(obj.get("stroke", "")).lower() in wanted
+        obj for obj in _objects(drawing) if isinstance(obj, Mapping) and str(obj.get("stroke", "")).lower() in wanted
     ]
     return {**(drawing or EMPTY_DRAWING), "objects": objects}

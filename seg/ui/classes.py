@@ -51,8 +51,9 @@ def add_class() -> None:
     number = len(classes) + 1
     while f"class {number}" in names:
         number += 1
-    spec = ClassSpec(keys.new_class_id(st.session_state), f"class {number}",
-                     keys.unused_color(classes, PALETTE, ERASER_COLOR))
+    spec = ClassSpec(
+        keys.new_class_id(st.session_state), f"class {number}", keys.unused_color(classes, PALETTE, ERASER_COLOR)
+    )
     st.session_state[keys.CLASSES] = [*classes, spec]
     st.session_state[keys.W_ACTIVE] = spec.id
     if st.session_state[keys.W_TOOL] == "eraser":
@@ -96,8 +97,11 @@ def recolor_class(class_id: int) -> None:
         return
     taken = {c.color for i, c in enumerate(classes) if i != index} | {ERASER_COLOR.lower()}
     if color in taken:
-        keys.flash(st.session_state, "warning",
-                f"Colour {color} is already used (by another class or the eraser); pick another one.")
+        keys.flash(
+            st.session_state,
+            "warning",
+            f"Colour {color} is already used (by another class or the eraser); pick another one.",
+        )
         st.session_state[_color_key(spec)] = spec.color
         return
     _rewrite_strokes(lambda drawing: C.recolor_drawing(drawing, spec.color, color))
@@ -112,8 +116,9 @@ def remove_class(class_id: int) -> None:
     if index is None:
         return
     if len(classes) <= 2:
-        keys.flash(st.session_state, "warning",
-                   "A segmentation needs at least two classes; add one before removing this.")
+        keys.flash(
+            st.session_state, "warning", "A segmentation needs at least two classes; add one before removing this."
+        )
         return
     spec = classes.pop(index)
     _rewrite_strokes(lambda drawing: C.remove_color(drawing, spec.color))
@@ -154,11 +159,25 @@ def class_editor() -> None:
         state.setdefault(_name_key(spec), spec.name)
         state.setdefault(_color_key(spec), spec.color)
         with st.container(horizontal=True, vertical_alignment="center", key=f"class_row_{spec.id}"):
-            st.color_picker("Colour", key=_color_key(spec), on_change=recolor_class, args=(spec.id,),
-                            label_visibility="collapsed")
-            st.text_input("Name", key=_name_key(spec), on_change=rename_class, args=(spec.id,),
-                          max_chars=MAX_NAME_CHARS, label_visibility="collapsed")
-            st.button("", key=f"w_class_remove_{spec.id}", on_click=remove_class, args=(spec.id,),
-                      icon=":material/delete:", type="tertiary",
-                      help="Remove this class and its strokes", disabled=len(classes) <= 2)
+            st.color_picker(
+                "Colour", key=_color_key(spec), on_change=recolor_class, args=(spec.id,), label_visibility="collapsed"
+            )
+            st.text_input(
+                "Name",
+                key=_name_key(spec),
+                on_change=rename_class,
+                args=(spec.id,),
+                max_chars=MAX_NAME_CHARS,
+                label_visibility="collapsed",
+            )
+            st.button(
+                "",
+                key=f"w_class_remove_{spec.id}",
+                on_click=remove_class,
+                args=(spec.id,),
+                icon=":material/delete:",
+                type="tertiary",
+                help="Remove this class and its strokes",
+                disabled=len(classes) <= 2,
+            )
     st.button("Add class", key=keys.W_NEW_CLASS, on_click=add_class, icon=":material/add:")

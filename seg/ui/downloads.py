@@ -42,12 +42,15 @@ def _stem(record: ImageRecord, frame: int | None) -> str:
 def mask_help(classes: Sequence[ClassSpec]) -> str:
     """Help text documenting the pixel values of the mask file."""
     values = ", ".join(f"{i} = {escape_markdown(c.name)}" for i, c in enumerate(classes, start=1))
-    return (f"Pixel values are the class numbers: 0 = unlabelled, {values}. "
-            "8-bit PNG (16-bit TIFF above 255 classes); open it in Fiji, QuPath or Python.")
+    return (
+        f"Pixel values are the class numbers: 0 = unlabelled, {values}. "
+        "8-bit PNG (16-bit TIFF above 255 classes); open it in Fiji, QuPath or Python."
+    )
 
 
-def prediction_downloads(record: ImageRecord, prediction, classes: Sequence[ClassSpec],
-                         opacity: float) -> list[DownloadSpec]:
+def prediction_downloads(
+    record: ImageRecord, prediction, classes: Sequence[ClassSpec], opacity: float
+) -> list[DownloadSpec]:
     """Mask, overlay and probabilities of the predicted frame (full resolution, made on click).
 
     Probabilities of a large (tiled) frame are not offered: K float32 values per pixel of a
@@ -76,12 +79,30 @@ def prediction_downloads(record: ImageRecord, prediction, classes: Sequence[Clas
         return probabilities_tiff(prediction.probabilities(), class_names=names)
 
     files = [
-        DownloadSpec("w_dl_mask", "Label mask", f"{stem}_mask{extension}",
-                     "image/png" if extension == ".png" else "image/tiff", mask, mask_help(classes)),
-        DownloadSpec("w_dl_overlay", "Overlay PNG", f"{stem}_overlay.png", "image/png", overlay,
-                     "The image with the segmentation colours, at full resolution."),
-        DownloadSpec("w_dl_proba", "Probabilities TIFF", f"{stem}_probabilities.tif", "image/tiff", probabilities,
-                     "float32, one page per class (class axis first), values 0..1."),
+        DownloadSpec(
+            "w_dl_mask",
+            "Label mask",
+            f"{stem}_mask{extension}",
+            "image/png" if extension == ".png" else "image/tiff",
+            mask,
+            mask_help(classes),
+        ),
+        DownloadSpec(
+            "w_dl_overlay",
+            "Overlay PNG",
+            f"{stem}_overlay.png",
+            "image/png",
+            overlay,
+            "The image with the segmentation colours, at full resolution.",
+        ),
+        DownloadSpec(
+            "w_dl_proba",
+            "Probabilities TIFF",
+            f"{stem}_probabilities.tif",
+            "image/tiff",
+            probabilities,
+            "float32, one page per class (class axis first), values 0..1.",
+        ),
     ]
     return files[:2] if prediction.tiled else files
 
@@ -96,13 +117,19 @@ def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], stro
     def make() -> bytes:
         from seg.strokes import Annotations
 
-        annotations = Annotations(class_names=names, class_colors=colors, image_shape=shape,
-                                  strokes=list(strokes), image_name=image_name)
+        annotations = Annotations(
+            class_names=names, class_colors=colors, image_shape=shape, strokes=list(strokes), image_name=image_name
+        )
         return annotations.to_json().encode("utf-8")
 
-    return DownloadSpec("w_dl_annotations", "Annotations JSON", f"{safe_stem(record.name)}_annotations.json",
-                        "application/json", make,
-                        "Your strokes and classes. Upload this file later (Resume) to continue where you left off.")
+    return DownloadSpec(
+        "w_dl_annotations",
+        "Annotations JSON",
+        f"{safe_stem(record.name)}_annotations.json",
+        "application/json",
+        make,
+        "Your strokes and classes. Upload this file later (Resume) to continue where you left off.",
+    )
 
 
 def model_download(record: ImageRecord, model) -> DownloadSpec:
@@ -113,9 +140,14 @@ def model_download(record: ImageRecord, model) -> DownloadSpec:
 
         return model_to_bytes(model)
 
-    return DownloadSpec("w_dl_model", "Model (.segmodel)", f"{safe_stem(record.name)}.segmodel",
-                        "application/zip", make,
-                        "Apply it to other images here (Resume), on the batch page or with `python -m seg apply`.")
+    return DownloadSpec(
+        "w_dl_model",
+        "Model (.segmodel)",
+        f"{safe_stem(record.name)}.segmodel",
+        "application/zip",
+        make,
+        "Apply it to other images here (Resume), on the batch page or with `python -m seg apply`.",
+    )
 
 
 def stack_mask_download(record: ImageRecord, labels: np.ndarray, classes: Sequence[ClassSpec]) -> DownloadSpec:
@@ -126,8 +158,14 @@ def stack_mask_download(record: ImageRecord, labels: np.ndarray, classes: Sequen
 
         return mask_file(labels)[0]
 
-    return DownloadSpec("w_dl_stack_mask", "Label masks, all frames (TIFF)", f"{safe_stem(record.name)}_masks.tif",
-                        "image/tiff", make, mask_help(classes))
+    return DownloadSpec(
+        "w_dl_stack_mask",
+        "Label masks, all frames (TIFF)",
+        f"{safe_stem(record.name)}_masks.tif",
+        "image/tiff",
+        make,
+        mask_help(classes),
+    )
 
 
 def download_row(specs: Sequence[DownloadSpec]) -> None:
@@ -135,5 +173,13 @@ def download_row(specs: Sequence[DownloadSpec]) -> None:
     st.session_state[keys.DOWNLOADS] = list(specs)
     with st.container(horizontal=True, key="downloads"):
         for spec in specs:
-            st.download_button(spec.label, data=spec.make, file_name=spec.file_name, mime=spec.mime,
-                               key=spec.key, help=spec.help, on_click="ignore", icon=":material/download:")
+            st.download_button(
+                spec.label,
+                data=spec.make,
+                file_name=spec.file_name,
+                mime=spec.mime,
+                key=spec.key,
+                help=spec.help,
+                on_click="ignore",
+                icon=":material/download:",
+            )

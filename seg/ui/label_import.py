@@ -57,7 +57,7 @@ def default_mapping(values, classes: Sequence[ClassSpec]) -> dict:
 def _use(frame: int, labels: np.ndarray) -> None:
     state = st.session_state
     state[S.IMPORTED_LABELS] = {**(state.get(S.IMPORTED_LABELS) or {}), frame: labels}
-    state[S.TRAIN_KEY] = None    # retrain: the strokes did not change, the labels did
+    state[S.TRAIN_KEY] = None  # retrain: the strokes did not change, the labels did
 
 
 def _remove() -> None:
@@ -65,8 +65,9 @@ def _remove() -> None:
     st.session_state[S.TRAIN_KEY] = None
 
 
-def import_panel(state: MutableMapping[str, Any], record: ImageRecord, frame: int,
-                 classes: Sequence[ClassSpec]) -> None:
+def import_panel(
+    state: MutableMapping[str, Any], record: ImageRecord, frame: int, classes: Sequence[ClassSpec]
+) -> None:
     """Sidebar expander: upload a mask, map its values to classes, preview, use."""
     from seg.errors import SegError
     from seg.strokes import mask_to_labels, mask_values, read_mask
@@ -77,8 +78,12 @@ def import_panel(state: MutableMapping[str, Any], record: ImageRecord, frame: in
             frames = ", ".join(str(f) for f in sorted(imported))
             st.caption(f"Imported labels train the model (frame {frames}).")
             st.button("Remove imported labels", key="w_remove_imported", on_click=_remove)
-        upload = st.file_uploader("Label or mask image (PNG, TIFF)", type=["png", "tif", "tiff"], key=W_MASK_UPLOAD,
-                                  help="Each grey level or colour becomes a class of your choice.")
+        upload = st.file_uploader(
+            "Label or mask image (PNG, TIFF)",
+            type=["png", "tif", "tiff"],
+            key=W_MASK_UPLOAD,
+            help="Each grey level or colour becomes a class of your choice.",
+        )
         if upload is None:
             return
         try:
@@ -93,14 +98,24 @@ def import_panel(state: MutableMapping[str, Any], record: ImageRecord, frame: in
             st.caption(f"{len(values)} values: value k becomes class k (1..{len(classes)}), others stay unlabelled.")
         else:
             for v in values:
-                choice = st.selectbox(f"Value {v.text} ({v.pixels:,} px)", range(len(names)),
-                                      index=mapping[v.value], format_func=lambda i: names[i],
-                                      key=f"w_mask_value_{v.text}")
+                choice = st.selectbox(
+                    f"Value {v.text} ({v.pixels:,} px)",
+                    range(len(names)),
+                    index=mapping[v.value],
+                    format_func=lambda i: names[i],
+                    key=f"w_mask_value_{v.text}",
+                )
                 mapping[v.value] = int(choice)
         labels = mask_to_labels(mask, mapping, len(classes))
         st.image(preview(state, record, frame, labels, classes), caption="Preview", width="stretch")
-        st.button(f"Use as scribbles (frame {frame})", key="w_use_mask", type="primary", on_click=_use,
-                  args=(frame, labels), disabled=not labels.any())
+        st.button(
+            f"Use as scribbles (frame {frame})",
+            key="w_use_mask",
+            type="primary",
+            on_click=_use,
+            args=(frame, labels),
+            disabled=not labels.any(),
+        )
 
 
 def preview(state, record: ImageRecord, frame: int, labels: np.ndarray, classes: Sequence[ClassSpec]) -> np.ndarray:

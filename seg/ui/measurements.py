@@ -19,8 +19,9 @@ from seg.ui.downloads import DownloadSpec, stack_mask_download
 from seg.ui.state import ClassSpec, ImageRecord
 
 
-def frame_rows(state: MutableMapping[str, Any], prediction, classes: Sequence[ClassSpec],
-               n_frames: int = 1) -> list[dict]:
+def frame_rows(
+    state: MutableMapping[str, Any], prediction, classes: Sequence[ClassSpec], n_frames: int = 1
+) -> list[dict]:
     """Rows of :func:`seg.measure.measure` for the predicted frame, cached per prediction
     (with a leading "frame" column for stacks)."""
     from seg.measure import measure
@@ -53,29 +54,54 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
     from seg.measure import COLUMNS, rows_to_csv
 
     rows = frame_rows(state, prediction, classes, record.n_frames)
-    st.dataframe(rows, hide_index=True, key="measure_table", column_config={
-        "area_fraction": st.column_config.NumberColumn("area fraction", format="percent"),
-        "mean_object_size": st.column_config.NumberColumn("mean object size", format="%.1f"),
-        "median_object_size": st.column_config.NumberColumn("median object size", format="%.1f"),
-        "max_object_size": st.column_config.NumberColumn("max object size"),
-    })
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="measure_table",
+        column_config={
+            "area_fraction": st.column_config.NumberColumn("area fraction", format="percent"),
+            "mean_object_size": st.column_config.NumberColumn("mean object size", format="%.1f"),
+            "median_object_size": st.column_config.NumberColumn("median object size", format="%.1f"),
+            "max_object_size": st.column_config.NumberColumn("max object size"),
+        },
+    )
     names = [r["class"] for r in rows]
     chart, sizes = st.columns(2)
     with chart:
         st.caption("Area fraction per class")
-        st.bar_chart({"class": names, "area fraction": [r["area_fraction"] for r in rows]},
-                     x="class", y="area fraction", horizontal=True, sort=False, height=60 + 40 * len(rows))
+        st.bar_chart(
+            {"class": names, "area fraction": [r["area_fraction"] for r in rows]},
+            x="class",
+            y="area fraction",
+            horizontal=True,
+            sort=False,
+            height=60 + 40 * len(rows),
+        )
     with sizes:
-        label = st.selectbox("Object sizes of", list(range(1, len(names) + 1)), key="w_size_class",
-                             format_func=lambda k: names[k - 1])
+        label = st.selectbox(
+            "Object sizes of", list(range(1, len(names) + 1)), key="w_size_class", format_func=lambda k: names[k - 1]
+        )
         histogram = size_histogram(prediction.labels, int(label or 1))
-        st.bar_chart(histogram, x="size (pixels)", y="objects", horizontal=True, sort=False,
-                     height=60 + 24 * max(1, len(histogram["objects"])))
+        st.bar_chart(
+            histogram,
+            x="size (pixels)",
+            y="objects",
+            horizontal=True,
+            sort=False,
+            height=60 + 24 * max(1, len(histogram["objects"])),
+        )
     frame = prediction.frame if record.n_frames > 1 else None
     suffix = f"_frame{frame:03d}" if frame is not None else ""
     csv = rows_to_csv(rows, columns=COLUMNS).encode("utf-8")
-    st.download_button("Measurements CSV", data=csv, file_name=f"{safe_stem(record.name)}{suffix}_measurements.csv",
-                       mime="text/csv", key="w_dl_measure_csv", on_click="ignore", icon=":material/download:")
+    st.download_button(
+        "Measurements CSV",
+        data=csv,
+        file_name=f"{safe_stem(record.name)}{suffix}_measurements.csv",
+        mime="text/csv",
+        key="w_dl_measure_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 def measure_all_frames(record: ImageRecord, model, classes: Sequence[ClassSpec], progress=None):
@@ -99,11 +125,16 @@ def stack_panel(state, record: ImageRecord, model, classes: Sequence[ClassSpec])
     from seg.measure import FRAME_COLUMNS, rows_to_csv
 
     key = (state[keys.MODEL_VERSION], record.digest, tuple(c.name for c in classes))
-    if st.button("Measure all frames", key=keys.W_MEASURE_STACK, icon=":material/timeline:",
-                 help="Segment every frame with the current model and measure each one."):
+    if st.button(
+        "Measure all frames",
+        key=keys.W_MEASURE_STACK,
+        icon=":material/timeline:",
+        help="Segment every frame with the current model and measure each one.",
+    ):
         bar = st.progress(0.0, text="Segmenting frames…")
         rows, labels, ms = measure_all_frames(
-            record, model, classes, progress=lambda i, n: bar.progress(i / n, text=f"Segmenting frame {i}/{n}"))
+            record, model, classes, progress=lambda i, n: bar.progress(i / n, text=f"Segmenting frame {i}/{n}")
+        )
         bar.empty()
         state[keys.STACK_MEASUREMENTS] = (key, rows, labels, ms)
     cached = state.get(keys.STACK_MEASUREMENTS)
@@ -113,11 +144,21 @@ def stack_panel(state, record: ImageRecord, model, classes: Sequence[ClassSpec])
     _, rows, labels, ms = cached
     st.caption(f"{record.n_frames} frames measured in {ms / 1000:.1f} s.")
     # Long format (class names as values, not column names: any name is safe in the chart).
-    series = {"frame": [r["frame"] for r in rows], "class": [r["class"] for r in rows],
-              "area fraction": [r["area_fraction"] for r in rows], "objects": [r["objects"] for r in rows]}
+    series = {
+        "frame": [r["frame"] for r in rows],
+        "class": [r["class"] for r in rows],
+        "area fraction": [r["area_fraction"] for r in rows],
+        "objects": [r["objects"] for r in rows],
+    }
     st.line_chart(series, x="frame", y="area fraction", color="class", height=240)
     st.line_chart(series, x="frame", y="objects", color="class", height=200)
-    st.download_button("Measurements over frames CSV", data=rows_to_csv(rows, columns=FRAME_COLUMNS).encode("utf-8"),
-                       file_name=f"{safe_stem(record.name)}_frames_measurements.csv", mime="text/csv",
-                       key="w_dl_stack_csv", on_click="ignore", icon=":material/download:")
+    st.download_button(
+        "Measurements over frames CSV",
+        data=rows_to_csv(rows, columns=FRAME_COLUMNS).encode("utf-8"),
+        file_name=f"{safe_stem(record.name)}_frames_measurements.csv",
+        mime="text/csv",
+        key="w_dl_stack_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
     return [stack_mask_download(record, labels, classes)]

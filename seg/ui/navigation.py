@@ -43,7 +43,7 @@ def current_view(state: MutableMapping[str, Any], record: ImageRecord) -> Viewpo
 
 
 def zoom_options(record: ImageRecord) -> list:
-    """"fit", then the zoom levels that enlarge beyond the fit view."""
+    """ "fit", then the zoom levels that enlarge beyond the fit view."""
     fit_zoom = fit_view(record).zoom
     return [FIT, *(zoom for zoom in ZOOM_LEVELS if zoom > fit_zoom * 1.01)]
 
@@ -95,8 +95,9 @@ def centre_view(state: MutableMapping[str, Any], record: ImageRecord, x: float, 
     return current_view(state, record)
 
 
-def show_box(state: MutableMapping[str, Any], record: ImageRecord, top: int, left: int, bottom: int,
-             right: int) -> Viewport:
+def show_box(
+    state: MutableMapping[str, Any], record: ImageRecord, top: int, left: int, bottom: int, right: int
+) -> Viewport:
     """Centre the view on an image box, zoomed in as far as the box (with a margin) still fits."""
     side = max(bottom - top, right - left, 1) * 1.5
     fit_zoom = fit_view(record).zoom
@@ -126,8 +127,10 @@ def _overview_click(state: MutableMapping[str, Any], record: ImageRecord, key: s
     if not isinstance(left, (int, float)) or not isinstance(top, (int, float)):
         return None
     radius = float(last.get("radius", 0) or 0) + float(last.get("strokeWidth", 0) or 0) / 2
-    centre = [left + (radius if last.get("originX", "left") == "left" else 0.0),
-              top + (radius if last.get("originY", "top") == "top" else 0.0)]
+    centre = [
+        left + (radius if last.get("originX", "left") == "left" else 0.0),
+        top + (radius if last.get("originY", "top") == "top" else 0.0),
+    ]
     x, y = _overview_view(record).to_image([centre])[0]
     return float(x), float(y)
 
@@ -150,26 +153,63 @@ def navigation_bar(record: ImageRecord, frame: int) -> Viewport:
     zoomed = not view.shows_whole_image
     with st.container(key="navigation", horizontal=True, vertical_alignment="center", gap="small"):
         if len(options) > 1:
-            st.selectbox("Zoom", options, key=keys.W_ZOOM, on_change=_on_zoom, width=110, label_visibility="collapsed",
-                         format_func=lambda z: "Fit" if z == FIT else zoom_label(z),
-                         help="Screen pixels per image pixel. 1:1 shows every image pixel.")
-            st.button("", key=keys.W_ZOOM_IN, icon=":material/zoom_in:", on_click=_step_zoom, args=(1,),
-                      help="Zoom in", disabled=state[keys.W_ZOOM] == options[-1])
-            st.button("", key=keys.W_ZOOM_OUT, icon=":material/zoom_out:", on_click=_step_zoom, args=(-1,),
-                      help="Zoom out", disabled=state[keys.VIEWPORT] is None)
+            st.selectbox(
+                "Zoom",
+                options,
+                key=keys.W_ZOOM,
+                on_change=_on_zoom,
+                width=110,
+                label_visibility="collapsed",
+                format_func=lambda z: "Fit" if z == FIT else zoom_label(z),
+                help="Screen pixels per image pixel. 1:1 shows every image pixel.",
+            )
+            st.button(
+                "",
+                key=keys.W_ZOOM_IN,
+                icon=":material/zoom_in:",
+                on_click=_step_zoom,
+                args=(1,),
+                help="Zoom in",
+                disabled=state[keys.W_ZOOM] == options[-1],
+            )
+            st.button(
+                "",
+                key=keys.W_ZOOM_OUT,
+                icon=":material/zoom_out:",
+                on_click=_step_zoom,
+                args=(-1,),
+                help="Zoom out",
+                disabled=state[keys.VIEWPORT] is None,
+            )
         if zoomed:
-            for key, icon, step, arrow in ((keys.W_PAN_LEFT, "arrow_back", (-PAN_STEP, 0), "Left"),
-                                           (keys.W_PAN_UP, "arrow_upward", (0, -PAN_STEP), "Up"),
-                                           (keys.W_PAN_DOWN, "arrow_downward", (0, PAN_STEP), "Down"),
-                                           (keys.W_PAN_RIGHT, "arrow_forward", (PAN_STEP, 0), "Right")):
-                st.button("", key=key, icon=f":material/{icon}:", on_click=_pan, args=step, shortcut=arrow,
-                          help=f"Move {arrow.lower()} (or the {arrow.lower()} arrow key)")
-        st.caption(escape_markdown(
-            f"x {view.left}–{view.left + view.width}, y {view.top}–{view.top + view.height} of "
-            f"{view.image_width}×{view.image_height} · zoom {zoom_label(view.zoom)}"), width="content")
+            for key, icon, step, arrow in (
+                (keys.W_PAN_LEFT, "arrow_back", (-PAN_STEP, 0), "Left"),
+                (keys.W_PAN_UP, "arrow_upward", (0, -PAN_STEP), "Up"),
+                (keys.W_PAN_DOWN, "arrow_downward", (0, PAN_STEP), "Down"),
+                (keys.W_PAN_RIGHT, "arrow_forward", (PAN_STEP, 0), "Right"),
+            ):
+                st.button(
+                    "",
+                    key=key,
+                    icon=f":material/{icon}:",
+                    on_click=_pan,
+                    args=step,
+                    shortcut=arrow,
+                    help=f"Move {arrow.lower()} (or the {arrow.lower()} arrow key)",
+                )
+        st.caption(
+            escape_markdown(
+                f"x {view.left}–{view.left + view.width}, y {view.top}–{view.top + view.height} of "
+                f"{view.image_width}×{view.image_height} · zoom {zoom_label(view.zoom)}"
+            ),
+            width="content",
+        )
     if zoomed:
         overview = _overview_view(record)
         with st.container(key="overview"):
-            canvas.draw_overview(key=overview_key, viewport=overview,
-                                 background=views.overview_bytes(state, record, frame, overview, view))
+            canvas.draw_overview(
+                key=overview_key,
+                viewport=overview,
+                background=views.overview_bytes(state, record, frame, overview, view),
+            )
     return view

@@ -50,12 +50,13 @@ class FoundObjects:
     """Instances of one prediction under one :class:`ObjectSettings`, and their table."""
 
     key: tuple
-    instances: np.ndarray   # (H, W) int32
-    table: Any              # pandas.DataFrame from measure_objects, None above MAX_MEASURED_OBJECTS
+    instances: np.ndarray  # (H, W) int32
+    table: Any  # pandas.DataFrame from measure_objects, None above MAX_MEASURED_OBJECTS
 
 
-def find_objects(state: MutableMapping[str, Any], record: ImageRecord, prediction,
-                 settings: ObjectSettings) -> FoundObjects:
+def find_objects(
+    state: MutableMapping[str, Any], record: ImageRecord, prediction, settings: ObjectSettings
+) -> FoundObjects:
     """Segment and measure the objects, cached per (prediction, settings)."""
     from seg.objects import measure_objects, segment_objects
 
@@ -63,14 +64,23 @@ def find_objects(state: MutableMapping[str, Any], record: ImageRecord, predictio
     cache: dict = state[S.OBJECTS]
     found = cache.get("found")
     if found is None or found.key != key:
-        instances = segment_objects(prediction.labels, settings.class_label, split=settings.split,
-                                    min_distance=settings.min_distance, min_size=settings.min_size,
-                                    fill_holes=settings.fill_holes)
+        instances = segment_objects(
+            prediction.labels,
+            settings.class_label,
+            split=settings.split,
+            min_distance=settings.min_distance,
+            min_size=settings.min_size,
+            fill_holes=settings.fill_holes,
+        )
         table = None
         if int(instances.max(initial=0)) <= MAX_MEASURED_OBJECTS:
-            table = measure_objects(instances, image=record.frames[prediction.frame],
-                                    proba=prediction.probabilities(), class_label=settings.class_label,
-                                    pixel_size=settings.pixel_size)
+            table = measure_objects(
+                instances,
+                image=record.frames[prediction.frame],
+                proba=prediction.probabilities(),
+                class_label=settings.class_label,
+                pixel_size=settings.pixel_size,
+            )
         found = FoundObjects(key, instances, table)
         cache.clear()
         cache["found"] = found
@@ -103,35 +113,69 @@ def objects_picture(rgb: np.ndarray, instances: np.ndarray, color: str, selected
 def _settings_widgets(classes: Sequence[ClassSpec], n_classes: int) -> ObjectSettings:
     names = [c.name for c in classes][:n_classes]
     choose, split, distance, size = st.columns(4)
-    class_label = choose.selectbox("Objects of class", list(range(1, len(names) + 1)), key="w_obj_class",
-                                   index=min(1, len(names) - 1), format_func=lambda k: names[k - 1])
-    do_split = split.checkbox("Split touching objects", value=True, key="w_obj_split",
-                              help="Watershed of the distance to the object's edge, seeded at its maxima.")
-    min_distance = distance.number_input("Min. centre distance (px)", 1, 500, 5, key="w_obj_min_distance",
-                                         disabled=not do_split,
-                                         help="Objects whose centres are closer stay one object.")
-    min_size = size.number_input("Min. size (px)", 0, 1_000_000, 10, key="w_obj_min_size",
-                                 help="Smaller objects are dropped.")
+    class_label = choose.selectbox(
+        "Objects of class",
+        list(range(1, len(names) + 1)),
+        key="w_obj_class",
+        index=min(1, len(names) - 1),
+        format_func=lambda k: names[k - 1],
+    )
+    do_split = split.checkbox(
+        "Split touching objects",
+        value=True,
+        key="w_obj_split",
+        help="Watershed of the distance to the object's edge, seeded at its maxima.",
+    )
+    min_distance = distance.number_input(
+        "Min. centre distance (px)",
+        1,
+        500,
+        5,
+        key="w_obj_min_distance",
+        disabled=not do_split,
+        help="Objects whose centres are closer stay one object.",
+    )
+    min_size = size.number_input(
+        "Min. size (px)", 0, 1_000_000, 10, key="w_obj_min_size", help="Smaller objects are dropped."
+    )
     holes, pixel = st.columns(2)
     fill = holes.checkbox("Fill holes", value=True, key="w_obj_fill_holes")
-    pixel_size = pixel.number_input("Pixel size (µm, 0 = unknown)", 0.0, 1e6, 0.0, key="w_obj_pixel_size",
-                                    format="%.4g", help="Adds area, perimeter and diameter in µm.")
-    return ObjectSettings(int(class_label or 1), bool(do_split), int(min_distance), int(min_size), bool(fill),
-                          float(pixel_size) if pixel_size else None)
+    pixel_size = pixel.number_input(
+        "Pixel size (µm, 0 = unknown)",
+        0.0,
+        1e6,
+        0.0,
+        key="w_obj_pixel_size",
+        format="%.4g",
+        help="Adds area, perimeter and diameter in µm.",
+    )
+    return ObjectSettings(
+        int(class_label or 1),
+        bool(do_split),
+        int(min_distance),
+        int(min_size),
+        bool(fill),
+        float(pixel_size) if pixel_size else None,
+    )
 
 
 def _filter(table) -> tuple[Any, str]:
     """The measurement chosen for the filter and histogram, and the rows within its range."""
     measurements = [c for c in table.columns if c not in _NOT_MEASUREMENTS]
-    column = st.selectbox("Measurement", measurements, key="w_obj_measure",
-                          help="Filter the objects by it and show its histogram.") or "area"
+    column = (
+        st.selectbox(
+            "Measurement", measurements, key="w_obj_measure", help="Filter the objects by it and show its histogram."
+        )
+        or "area"
+    )
     values = table[column].to_numpy(dtype=np.float64)
     if len(values) < 2 or values.min() == values.max():
         return table, column
     step = _nice_step(float(values.max() - values.min()))
     low, high = float(np.floor(values.min() / step) * step), float(np.ceil(values.max() / step) * step)
-    chosen = st.slider(f"Keep objects with {column} between", low, high, (low, high), step=step,
-                       key=f"w_obj_range_{column}")
+    chosen = st.slider(
+        f"Keep objects with {column} between", low, high, (low, high), step=step, key=f"w_obj_range_{column}"
+    )
     keep = (values >= chosen[0]) & (values <= chosen[1])
     return table[keep], column
 
@@ -151,9 +195,13 @@ def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | Non
     """The "Highlight object" chooser (set by clicking a row, or by hand): a shown object or None."""
     if state.get(W_PICK) not in labels:
         state[W_PICK] = None
-    picked = st.selectbox("Highlight object", [None, *labels], key=W_PICK,
-                          format_func=lambda label: "none" if label is None else f"object {label}",
-                          help="Click a row of the table, or choose an object number here.")
+    picked = st.selectbox(
+        "Highlight object",
+        [None, *labels],
+        key=W_PICK,
+        format_func=lambda label: "none" if label is None else f"object {label}",
+        help="Click a row of the table, or choose an object number here.",
+    )
     return None if picked is None else int(picked)
 
 
@@ -166,23 +214,33 @@ def _histogram(values: np.ndarray, column: str) -> None:
     st.bar_chart({column: starts, "objects": counts}, x=column, y="objects", height=220)
 
 
-def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, prediction,
-                  classes: Sequence[ClassSpec]) -> list[DownloadSpec]:
+def objects_panel(
+    state: MutableMapping[str, Any], record: ImageRecord, prediction, classes: Sequence[ClassSpec]
+) -> list[DownloadSpec]:
     """Controls, table, histogram and picture of the objects; returns their downloads."""
     from seg.objects import object_rows, objects_csv
 
     settings = _settings_widgets(classes, prediction.n_classes)
     found = find_objects(state, record, prediction, settings)
     class_name = classes[settings.class_label - 1].name
-    stem = f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}" \
-           f"_{safe_stem(class_name, fallback='class')}"
+    stem = (
+        f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}"
+        f"_{safe_stem(class_name, fallback='class')}"
+    )
     if found.table is None:
         count = int(found.instances.max())
-        st.warning(f"{count:,} objects of {escape_markdown(class_name)}: more than {MAX_MEASURED_OBJECTS:,} are "
-                   "not measured here. Raise *Min. size*, or measure them all with "
-                   "`python -m seg apply ... --objects`.", icon=":material/warning:")
-        picture = objects_picture(display_rgb(state, record, prediction.frame, _picture_size(record)),
-                                  found.instances, classes[settings.class_label - 1].color, None)
+        st.warning(
+            f"{count:,} objects of {escape_markdown(class_name)}: more than {MAX_MEASURED_OBJECTS:,} are "
+            "not measured here. Raise *Min. size*, or measure them all with "
+            "`python -m seg apply ... --objects`.",
+            icon=":material/warning:",
+        )
+        picture = objects_picture(
+            display_rgb(state, record, prediction.frame, _picture_size(record)),
+            found.instances,
+            classes[settings.class_label - 1].color,
+            None,
+        )
         state[S.OBJECTS]["picture"] = picture
         st.image(picture, width="stretch")
         return [_tiff_download(stem, found.instances)]
@@ -192,14 +250,21 @@ def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, predicti
     shown, column = _filter(found.table)
     st.caption(f"{len(shown):,} of {len(found.table):,} objects of {escape_markdown(class_name)} shown.")
     labels = [int(label) for label in shown["label"]]
-    st.dataframe(shown, hide_index=True, key="objects_table", on_select=lambda: _pick_row(state, labels),
-                 selection_mode="single-row", height=260)
+    st.dataframe(
+        shown,
+        hide_index=True,
+        key="objects_table",
+        on_select=lambda: _pick_row(state, labels),
+        selection_mode="single-row",
+        height=260,
+    )
     selected = _picked(state, labels)
     picture_column, chart_column = st.columns(2)
     kept = kept_instances(found.instances, shown["label"].to_numpy())
     size = _picture_size(record)
-    picture = objects_picture(display_rgb(state, record, prediction.frame, size), kept,
-                              classes[settings.class_label - 1].color, selected)
+    picture = objects_picture(
+        display_rgb(state, record, prediction.frame, size), kept, classes[settings.class_label - 1].color, selected
+    )
     state[S.OBJECTS]["picture"] = picture
     with picture_column:
         caption = f"Object {selected} highlighted" if selected is not None else "Select a row to highlight its object"
@@ -217,18 +282,29 @@ def objects_panel(state: MutableMapping[str, Any], record: ImageRecord, predicti
 
     return [
         _tiff_download(stem, kept),
-        DownloadSpec("w_dl_objects_csv", "Objects CSV", f"{stem}_objects.csv", "text/csv", csv,
-                     "One row per object that passes the filter: image, frame, object number, measurements."),
+        DownloadSpec(
+            "w_dl_objects_csv",
+            "Objects CSV",
+            f"{stem}_objects.csv",
+            "text/csv",
+            csv,
+            "One row per object that passes the filter: image, frame, object number, measurements.",
+        ),
     ]
 
 
 def _tiff_download(stem: str, instances: np.ndarray) -> DownloadSpec:
     from seg.objects import instance_tiff_bytes
 
-    return DownloadSpec("w_dl_objects_tiff", "Object labels (TIFF)", f"{stem}_objects.tif", "image/tiff",
-                        lambda: instance_tiff_bytes(instances),
-                        "Each object's pixels hold its number (the table's label), 0 elsewhere: 16-bit, "
-                        "32-bit above 65,535 objects. The objects shown (those that pass the filter).")
+    return DownloadSpec(
+        "w_dl_objects_tiff",
+        "Object labels (TIFF)",
+        f"{stem}_objects.tif",
+        "image/tiff",
+        lambda: instance_tiff_bytes(instances),
+        "Each object's pixels hold its number (the table's label), 0 elsewhere: 16-bit, "
+        "32-bit above 65,535 objects. The objects shown (those that pass the filter).",
+    )
 
 
 def _picture_size(record: ImageRecord) -> tuple[int, int]:
@@ -243,8 +319,12 @@ def batch_objects_choice(model) -> int | None:
     if model is None:
         return None
     names = list(model.class_names)
-    choice = st.selectbox("Find objects of class", [None, *range(1, len(names) + 1)], key="w_batch_objects",
-                          format_func=lambda k: "no objects" if k is None else names[k - 1],
-                          help="Adds NAME_objects.tif (each object numbered) to the zip and a table of "
-                          "every object (objects.csv), as `python -m seg apply --objects` does.")
+    choice = st.selectbox(
+        "Find objects of class",
+        [None, *range(1, len(names) + 1)],
+        key="w_batch_objects",
+        format_func=lambda k: "no objects" if k is None else names[k - 1],
+        help="Adds NAME_objects.tif (each object numbered) to the zip and a table of "
+        "every object (objects.csv), as `python -m seg apply --objects` does.",
+    )
     return None if choice is None else int(choice)

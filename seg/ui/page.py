@@ -54,8 +54,14 @@ def begin_run(started: float | None = None) -> Run:
     keys.init_state(state, default_classes=_sample_classes(DEFAULT_SAMPLE))
     keys.forget_released(state)
     init_settings(state)
-    for key, value in ((keys.W_TOOL, "freedraw"), (keys.W_WIDTH, 12), (keys.W_VIEW, views.SEGMENTATION),
-                       (keys.W_OPACITY, 0.45), (keys.W_LIVE, True), (keys.W_FRAME, 0)):
+    for key, value in (
+        (keys.W_TOOL, "freedraw"),
+        (keys.W_WIDTH, 12),
+        (keys.W_VIEW, views.SEGMENTATION),
+        (keys.W_OPACITY, 0.45),
+        (keys.W_LIVE, True),
+        (keys.W_FRAME, 0),
+    ):
         state.setdefault(key, value)
     if keys.IMAGE not in state:
         state[keys.W_SAMPLE] = DEFAULT_SAMPLE
@@ -94,20 +100,32 @@ def _on_sample() -> None:
 
 def image_source() -> ImageRecord:
     """Sample picker, uploader and a one-line description of the current image."""
-    st.selectbox("Sample image", list(SAMPLES), key=keys.W_SAMPLE, on_change=_on_sample,
-                 format_func=lambda n: SAMPLES[n].title, placeholder="Choose a sample…")
+    st.selectbox(
+        "Sample image",
+        list(SAMPLES),
+        key=keys.W_SAMPLE,
+        on_change=_on_sample,
+        format_func=lambda n: SAMPLES[n].title,
+        placeholder="Choose a sample…",
+    )
     uploaded = st.file_uploader(
-        "Or open your own image", type=uploads.IMAGE_TYPES, key=keys.W_IMAGE_UPLOAD, on_change=uploads.on_image_upload,
-        help=(f"PNG, JPEG, TIFF or BMP; 8/16-bit or float, grey, RGB or multichannel; multi-page TIFF stacks. "
-              f"Up to {config.MAX_FRAME_PIXELS / 1e6:.0f} megapixels per frame and "
-              f"{config.MAX_TOTAL_PIXELS / 1e6:.0f} in total."),
+        "Or open your own image",
+        type=uploads.IMAGE_TYPES,
+        key=keys.W_IMAGE_UPLOAD,
+        on_change=uploads.on_image_upload,
+        help=(
+            f"PNG, JPEG, TIFF or BMP; 8/16-bit or float, grey, RGB or multichannel; multi-page TIFF stacks. "
+            f"Up to {config.MAX_FRAME_PIXELS / 1e6:.0f} megapixels per frame and "
+            f"{config.MAX_TOTAL_PIXELS / 1e6:.0f} in total."
+        ),
     )
     uploads.show_upload_error(keys.W_IMAGE_UPLOAD, uploaded)
     record: ImageRecord = st.session_state[keys.IMAGE]
     t, h, w = record.shape
     frames = f"{t} frames · " if t > 1 else ""
-    st.caption(escape_markdown(f"{record.name} · {frames}{w}×{h} px · {record.n_channels} channel(s) · "
-                               f"{record.frames.dtype}"))
+    st.caption(
+        escape_markdown(f"{record.name} · {frames}{w}×{h} px · {record.n_channels} channel(s) · {record.frames.dtype}")
+    )
     return record
 
 
@@ -117,8 +135,9 @@ def frame_picker(record: ImageRecord) -> int:
         return 0
     state = st.session_state
     state[keys.W_FRAME] = min(int(state.get(keys.W_FRAME, 0)), record.n_frames - 1)
-    frame = st.slider("Frame", 0, record.n_frames - 1, key=keys.W_FRAME,
-                      help="Strokes on any frame train the same model.")
+    frame = st.slider(
+        "Frame", 0, record.n_frames - 1, key=keys.W_FRAME, help="Strokes on any frame train the same model."
+    )
     drawn = sorted(f for f, d in state[keys.DRAWINGS].items() if d and d.get("objects"))
     # Always the same element in the same place: an element that appears above the canvas only
     # on some runs makes Streamlit remount the canvas, which drops a stroke still in flight.
@@ -157,10 +176,17 @@ class LiveUpdate:
 
 def drawing_tools() -> tuple[str, int]:
     """Tool (freehand / line / rectangle / eraser) and stroke width in image pixels."""
-    tool = st.segmented_control("Tool", list(keys.TOOLS), key=keys.W_TOOL, format_func=keys.TOOLS.get, required=True,
-                                help="The eraser removes scribbles (its pixels become unlabelled).")
-    width = st.slider("Stroke width", 1, 60, key=keys.W_WIDTH,
-                      help="In image pixels; the canvas shows it at the current zoom.")
+    tool = st.segmented_control(
+        "Tool",
+        list(keys.TOOLS),
+        key=keys.W_TOOL,
+        format_func=keys.TOOLS.get,
+        required=True,
+        help="The eraser removes scribbles (its pixels become unlabelled).",
+    )
+    width = st.slider(
+        "Stroke width", 1, 60, key=keys.W_WIDTH, help="In image pixels; the canvas shows it at the current zoom."
+    )
     return tool or "freedraw", int(width)
 
 
@@ -176,11 +202,18 @@ def view_controls(classes) -> views.Look:
 
 def live_controls() -> LiveUpdate:
     """Live-update switch and the explicit Update button."""
-    live = st.toggle("Live update", key=keys.W_LIVE,
-                     help="Retrain and segment after every stroke. Switch off to draw several strokes, "
-                          "then press Update.")
-    clicked = st.button("Update", key=keys.W_UPDATE, disabled=live, icon=":material/refresh:",
-                        help="Retrain on the strokes so far and segment what the canvas shows.")
+    live = st.toggle(
+        "Live update",
+        key=keys.W_LIVE,
+        help="Retrain and segment after every stroke. Switch off to draw several strokes, then press Update.",
+    )
+    clicked = st.button(
+        "Update",
+        key=keys.W_UPDATE,
+        disabled=live,
+        icon=":material/refresh:",
+        help="Retrain on the strokes so far and segment what the canvas shows.",
+    )
     return LiveUpdate(bool(live), bool(clicked))
 
 
@@ -205,14 +238,21 @@ def resume_panel() -> None:
     """Uploads that continue earlier work: an annotations file or a model bundle."""
     with st.expander("Resume or reuse", key="resume_panel"):
         annotations = st.file_uploader(
-            "Annotations (.json)", type=uploads.ANNOTATION_TYPES, key=keys.W_ANNOTATIONS_UPLOAD,
+            "Annotations (.json)",
+            type=uploads.ANNOTATION_TYPES,
+            key=keys.W_ANNOTATIONS_UPLOAD,
             on_change=uploads.on_annotations_upload,
-            help="A file from 'Annotations JSON' below: restores classes and strokes on the same image.")
+            help="A file from 'Annotations JSON' below: restores classes and strokes on the same image.",
+        )
         uploads.show_upload_error(keys.W_ANNOTATIONS_UPLOAD, annotations)
         model = st.file_uploader(
-            "Model (.segmodel)", type=uploads.MODEL_TYPES, key=keys.W_MODEL_UPLOAD, on_change=uploads.on_model_upload,
+            "Model (.segmodel)",
+            type=uploads.MODEL_TYPES,
+            key=keys.W_MODEL_UPLOAD,
+            on_change=uploads.on_model_upload,
             help="A model bundle saved by this app. Its classes and settings become the current ones; "
-                 "new strokes retrain it. Pickle/joblib files are refused.")
+            "new strokes retrain it. Pickle/joblib files are refused.",
+        )
         uploads.show_upload_error(keys.W_MODEL_UPLOAD, model)
 
 
@@ -224,13 +264,20 @@ def read_strokes(record: ImageRecord) -> tuple[pipeline.Strokes, dict]:
     the canvas is drawn again."""
     state = st.session_state
     canvas.sync_canvas(state, record.digest)
-    strokes = pipeline.collect_strokes(state[keys.DRAWINGS], pipeline.image_fit(record), state[keys.CLASSES],
-                                       state[keys.PARSED])
+    strokes = pipeline.collect_strokes(
+        state[keys.DRAWINGS], pipeline.image_fit(record), state[keys.CLASSES], state[keys.PARSED]
+    )
     return strokes, pipeline.label_images(state, record, strokes)
 
 
-def segment(run: Run, scene: pipeline.Scene, strokes: pipeline.Strokes, labels: dict, settings: pipeline.Settings,
-            live: LiveUpdate) -> None:
+def segment(
+    run: Run,
+    scene: pipeline.Scene,
+    strokes: pipeline.Strokes,
+    labels: dict,
+    settings: pipeline.Settings,
+    live: LiveUpdate,
+) -> None:
     """Retrain/predict if live (or Update was pressed); records timings in ``run``."""
     if not live.due:
         run.paused = True
@@ -252,8 +299,9 @@ def show_canvas(run: Run, scene: pipeline.Scene, pen: Pen, look: views.Look) -> 
 
     state = st.session_state
     record = scene.record
-    background, bg_key, render_ms = views.background_bytes(state, scene, current_prediction(record), look,
-                                                       state[keys.CLASSES])
+    background, bg_key, render_ms = views.background_bytes(
+        state, scene, current_prediction(record), look, state[keys.CLASSES]
+    )
     run.timings["render"] = render_ms
     key = canvas.canvas_key(record.digest, scene.frame, int(state[keys.CANVAS_NONCE]), scene.viewport)
     mounted = state[keys.CANVAS]
@@ -261,15 +309,19 @@ def show_canvas(run: Run, scene: pipeline.Scene, pen: Pen, look: views.Look) -> 
         # A canvas being mounted (new key, or its state dropped after another page was shown)
         # starts from the stored strokes. For a mounted canvas the drawing stays fixed: changing
         # it would reload the canvas (and drop a stroke in progress).
-        mounted = canvas.MountedCanvas.mount(key, record.digest, scene.frame, scene.viewport,
-                                        state[keys.DRAWINGS].get(scene.frame))
+        mounted = canvas.MountedCanvas.mount(
+            key, record.digest, scene.frame, scene.viewport, state[keys.DRAWINGS].get(scene.frame)
+        )
         state[keys.CANVAS] = mounted
     st.space("small")  # room for the canvas's own toolbar, which appears above its top-right corner
     with st.container(key="canvas_area"):
-        canvas.draw_canvas(mounted=mounted, background=background,
-                      tool="freedraw" if pen.eraser else pen.tool,
-                      stroke_color=ERASER_COLOR if pen.eraser else pen.active.color,
-                      stroke_width=max(0.25, pen.width * scene.viewport.zoom))
+        canvas.draw_canvas(
+            mounted=mounted,
+            background=background,
+            tool="freedraw" if pen.eraser else pen.tool,
+            stroke_color=ERASER_COLOR if pen.eraser else pen.active.color,
+            stroke_width=max(0.25, pen.width * scene.viewport.zoom),
+        )
     return bg_key
 
 
@@ -280,17 +332,23 @@ def whole_image_panel(scene: pipeline.Scene, prediction: pipeline.Prediction | N
     state = st.session_state
     with st.container(key="whole_image", horizontal=True, vertical_alignment="center"):
         if prediction.display_labels is None:
-            st.caption("Zoomed out too far for a live overlay of this large image (its feature tiles would "
-                       "not fit in memory): zoom in to see the segmentation after every stroke, or segment "
-                       "the whole image.")
+            st.caption(
+                "Zoomed out too far for a live overlay of this large image (its feature tiles would "
+                "not fit in memory): zoom in to see the segmentation after every stroke, or segment "
+                "the whole image."
+            )
         elif not prediction.has_labels:
-            st.caption("The overlay shows the segmentation of what is on screen. Downloads and measurements "
-                       "need the whole image segmented.")
-        if not prediction.has_labels and st.button("Segment whole image", key=keys.W_SEGMENT_WHOLE,
-                                                   icon=":material/select_all:"):
+            st.caption(
+                "The overlay shows the segmentation of what is on screen. Downloads and measurements "
+                "need the whole image segmented."
+            )
+        if not prediction.has_labels and st.button(
+            "Segment whole image", key=keys.W_SEGMENT_WHOLE, icon=":material/select_all:"
+        ):
             bar = st.progress(0.0, text="Segmenting the whole image…")
             labels = prediction.compute_labels(
-                progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}"))
+                progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}")
+            )
             bar.empty()
             state[keys.WHOLE] = pipeline.WholeLabels(prediction.key, labels)
             state[keys.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels
@@ -301,8 +359,13 @@ def count_update(run: Run, strokes: pipeline.Strokes, bg_key: tuple) -> int:
     """Bump "update #N" when the strokes, model, prediction or picture changed in this run."""
     state = st.session_state
     prediction = state[keys.PREDICTION]
-    signature = (hash(strokes.all), state[keys.MODEL_VERSION], prediction.key if prediction else None, bg_key,
-                 state[keys.WHOLE].key if state[keys.WHOLE] is not None else None)
+    signature = (
+        hash(strokes.all),
+        state[keys.MODEL_VERSION],
+        prediction.key if prediction else None,
+        bg_key,
+        state[keys.WHOLE].key if state[keys.WHOLE] is not None else None,
+    )
     if signature != state.get(keys.SIGNATURE):
         state[keys.SIGNATURE] = signature
         state[keys.UPDATE] = int(state[keys.UPDATE]) + 1
@@ -323,13 +386,17 @@ def model_summary() -> None:
     classes = ", ".join(c["name"] for c in info["classes"])
     pixels = model.training.get("labelled_pixels") if isinstance(model.training, dict) else None
     trained = f" · trained on {sum(pixels.values()):,} scribbled pixels" if isinstance(pixels, dict) else ""
-    st.caption(escape_markdown(
-        f"{source}: {len(info['classes'])} classes ({classes}) · {info['n_features']} features "
-        f"({info['feature_preset']}) · {info['trees']} trees{trained}"))
+    st.caption(
+        escape_markdown(
+            f"{source}: {len(info['classes'])} classes ({classes}) · {info['n_features']} features "
+            f"({info['feature_preset']}) · {info['trees']} trees{trained}"
+        )
+    )
 
 
-def prepare_next_stroke(run: Run, scene: pipeline.Scene, labels: dict, settings: pipeline.Settings | None,
-                        live: LiveUpdate) -> None:
+def prepare_next_stroke(
+    run: Run, scene: pipeline.Scene, labels: dict, settings: pipeline.Settings | None, live: LiveUpdate
+) -> None:
     """Work done after the page is shown so that the next stroke is fast.
 
     Computes the features the next stroke needs (the current frame's stack, or the feature tiles
@@ -346,8 +413,9 @@ def prepare_next_stroke(run: Run, scene: pipeline.Scene, labels: dict, settings:
     if model is not None:  # predictions use the model's own settings
         feature_settings, normalization = model.feature_settings, model.normalization
     labelled = [f for f, image in labels.items() if image.any()]
-    sources, spent = pipeline.features_for(st.session_state, scene.record, [scene.frame], feature_settings,
-                                       normalization, keep=labelled)
+    sources, spent = pipeline.features_for(
+        st.session_state, scene.record, [scene.frame], feature_settings, normalization, keep=labelled
+    )
     source = sources[0]
     if not isinstance(source, np.ndarray):
         rows, cols = scene.viewport.display_rows(), scene.viewport.display_columns()

@@ -56,9 +56,9 @@ class Scene:
 class Settings:
     """The feature, forest and normalisation settings a model is trained with."""
 
-    features: Any        # seg.features.FeatureSettings
-    forest: Any          # seg.model.ForestSettings
-    normalization: Any   # seg.images.Normalization
+    features: Any  # seg.features.FeatureSettings
+    forest: Any  # seg.model.ForestSettings
+    normalization: Any  # seg.images.Normalization
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,9 @@ class Prediction:
     n_classes: int
     _model: Any = dataclasses.field(repr=False, default=None)
     _features: Any = dataclasses.field(repr=False, default=None)  # (H, W, F) stack or TileFeatures
-    _frame: Any = dataclasses.field(repr=False, default=None)     # raw (H, W[, C]) frame (tiled path)
-    _samples: Any = dataclasses.field(repr=False, default=None)   # (rows, cols) or None = all pixels
-    _shown: Any = dataclasses.field(repr=False, default=None)     # (h, w, F) features of the display pixels
+    _frame: Any = dataclasses.field(repr=False, default=None)  # raw (H, W[, C]) frame (tiled path)
+    _samples: Any = dataclasses.field(repr=False, default=None)  # (rows, cols) or None = all pixels
+    _shown: Any = dataclasses.field(repr=False, default=None)  # (h, w, F) features of the display pixels
     _memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -121,8 +121,17 @@ class Prediction:
         return not isinstance(self._features, np.ndarray)
 
     @classmethod
-    def compute(cls, key: PredictionKey, model, features, viewport: Viewport, *, frame: np.ndarray | None = None,
-                whole: WholeLabels | None = None, previous: Prediction | None = None) -> Prediction:
+    def compute(
+        cls,
+        key: PredictionKey,
+        model,
+        features,
+        viewport: Viewport,
+        *,
+        frame: np.ndarray | None = None,
+        whole: WholeLabels | None = None,
+        previous: Prediction | None = None,
+    ) -> Prediction:
         """Predict the pixels ``viewport`` shows.
 
         ``features`` is the frame's (H, W, F) stack or its :class:`TileFeatures` (then ``frame``
@@ -146,15 +155,20 @@ class Prediction:
             return prediction
         if full:
             shown = features
-        elif previous is not None and previous._features is features and previous._shown is not None \
-                and previous.key.view == key.view:
+        elif (
+            previous is not None
+            and previous._features is features
+            and previous._shown is not None
+            and previous.key.view == key.view
+        ):
             shown = previous._shown
         elif isinstance(features, np.ndarray):
             shown = gather_pixels(features, rows, cols)
         else:
             shown = features.gather(rows, cols)
-        prediction = cls(display_labels=model.predict_features(shown), _samples=samples,
-                         _shown=None if full else shown, **common)
+        prediction = cls(
+            display_labels=model.predict_features(shown), _samples=samples, _shown=None if full else shown, **common
+        )
         if full:
             prediction._memo["labels"] = prediction.display_labels
         if whole is not None and whole.is_for(key):
@@ -366,8 +380,9 @@ def features_for(
     for frame in frames:
         key = _feature_key(record, frame, feature_settings, normalization)
         if key not in cache and large:
-            cache[key] = TileFeatures(record.frames[frame], feature_settings, normalization,
-                                      budget=config.MAX_CACHED_TILE_BYTES)
+            cache[key] = TileFeatures(
+                record.frames[frame], feature_settings, normalization, budget=config.MAX_CACHED_TILE_BYTES
+            )
         elif key not in cache:
             start = time.perf_counter()
             normalized = normalize(record.frames[frame], normalization)
@@ -404,8 +419,9 @@ class TrainingInputs:
     normalization: str
 
 
-def training_key(record: ImageRecord, strokes: Strokes, classes: Sequence[ClassSpec],
-                 settings: Settings) -> TrainingInputs:
+def training_key(
+    record: ImageRecord, strokes: Strokes, classes: Sequence[ClassSpec], settings: Settings
+) -> TrainingInputs:
     return TrainingInputs(
         digest=record.digest,
         strokes=strokes.all,
@@ -484,13 +500,20 @@ def refresh(
     pred_key = PredictionKey(int(state[keys.MODEL_VERSION]), record.digest, int(scene.frame), scene.viewport.token())
     current = state[keys.PREDICTION]
     if current is None or current.key != pred_key:
-        sources, spent = features_for(state, record, [scene.frame], model.feature_settings, model.normalization,
-                                         keep=labelled)
+        sources, spent = features_for(
+            state, record, [scene.frame], model.feature_settings, model.normalization, keep=labelled
+        )
         done.features_ms += spent
         start = time.perf_counter()
-        state[keys.PREDICTION] = Prediction.compute(pred_key, model, sources[0], scene.viewport,
-                                                 frame=record.frames[scene.frame], whole=state.get(keys.WHOLE),
-                                                 previous=current)
+        state[keys.PREDICTION] = Prediction.compute(
+            pred_key,
+            model,
+            sources[0],
+            scene.viewport,
+            frame=record.frames[scene.frame],
+            whole=state.get(keys.WHOLE),
+            previous=current,
+        )
         done.predict_ms = (time.perf_counter() - start) * 1000
         done.predicted = True
     done.notice = state.get(keys.NOTICE)
@@ -508,11 +531,13 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
             state[keys.PREDICTION] = None
             state[keys.NOTICE] = (
                 "Draw on at least two classes to see a segmentation."
-                if present else "Draw a few strokes on each class to see a segmentation."
+                if present
+                else "Draw a few strokes on each class to see a segmentation."
             )
         return
-    sources, spent = features_for(state, record, labelled, settings.features, settings.normalization,
-                                     keep=[scene.frame])
+    sources, spent = features_for(
+        state, record, labelled, settings.features, settings.normalization, keep=[scene.frame]
+    )
     done.features_ms += spent
     from seg.model import train, train_samples
 
@@ -527,11 +552,17 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
             done.features_ms += gather_ms
             start = time.perf_counter()
             model = train_samples(
-                np.concatenate([x for x, _ in gathered]), np.concatenate([y for _, y in gathered]),
-                n_channels=record.n_channels, image_shape=record.frames.shape, frames=labelled,
-                settings=settings.features, class_names=[c.name for c in classes],
-                class_colors=[c.color for c in classes], forest=settings.forest,
-                normalization=settings.normalization)
+                np.concatenate([x for x, _ in gathered]),
+                np.concatenate([y for _, y in gathered]),
+                n_channels=record.n_channels,
+                image_shape=record.frames.shape,
+                frames=labelled,
+                settings=settings.features,
+                class_names=[c.name for c in classes],
+                class_colors=[c.color for c in classes],
+                forest=settings.forest,
+                normalization=settings.normalization,
+            )
         else:
             model = train(
                 record.frames[labelled],

@@ -15,7 +15,7 @@ class Sample:
     """A bundled image and the classes a user would paint on it."""
 
     title: str
-    loader: str                       # function name in skimage.data
+    loader: str  # function name in skimage.data
     classes: tuple[str, ...]
     file_name: str
 
@@ -23,11 +23,16 @@ class Sample:
 SAMPLES: dict[str, Sample] = {
     "coins": Sample("Coins (grey, 303×384)", "coins", ("background", "coin"), "coins.png"),
     "immunohistochemistry": Sample(
-        "Immunohistochemistry (RGB nuclei, 512×512)", "immunohistochemistry",
-        ("background", "nucleus"), "immunohistochemistry.png",
+        "Immunohistochemistry (RGB nuclei, 512×512)",
+        "immunohistochemistry",
+        ("background", "nucleus"),
+        "immunohistochemistry.png",
     ),
     "hubble_deep_field": Sample(
-        "Hubble deep field (RGB, 0.9 MP)", "hubble_deep_field", ("sky", "galaxy"), "hubble_deep_field.png",
+        "Hubble deep field (RGB, 0.9 MP)",
+        "hubble_deep_field",
+        ("sky", "galaxy"),
+        "hubble_deep_field.png",
     ),
     "retina": Sample("Retina (RGB, 2 MP)", "retina", ("background", "vessel"), "retina.png"),
     "camera": Sample("Camera man (grey, 512×512)", "camera", ("background", "foreground"), "camera.png"),

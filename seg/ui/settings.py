@@ -54,7 +54,7 @@ def _write_feature_widgets(state, settings) -> None:
     state[keys.W_SIGMA_MIN] = low
     state[keys.W_SIGMA_MAX] = high
     state[keys.W_CHANNEL_MODE] = settings.channel_mode
-    state[keys.W_CHANNELS] = [] if settings.channels is None else list(settings.channels)   # [] = all
+    state[keys.W_CHANNELS] = [] if settings.channels is None else list(settings.channels)  # [] = all
 
 
 def _write_forest_widgets(state, forest) -> None:
@@ -144,8 +144,9 @@ def feature_settings_from_widgets(state):
 
 def forest_settings_from_widgets(state):
     """The :class:`seg.model.ForestSettings` the widgets describe."""
-    return dataclasses.replace(state[keys.FOREST_BASE], n_estimators=int(state[keys.W_TREES]),
-                               max_depth=state[keys.W_DEPTH])
+    return dataclasses.replace(
+        state[keys.FOREST_BASE], n_estimators=int(state[keys.W_TREES]), max_depth=state[keys.W_DEPTH]
+    )
 
 
 def settings_panel(n_channels: int):
@@ -157,10 +158,21 @@ def settings_panel(n_channels: int):
     presets = _presets()
     options = [*presets, CUSTOM]
     with st.expander("Features & classifier", expanded=False, key="settings_panel"):
-        st.selectbox("Feature preset", options, key=keys.W_PRESET, on_change=_on_preset,
-                     help="Scales of the features: small for fine texture and thin edges, large for blobs.")
-        st.radio("Feature set", ["basic", "extended"], key=keys.W_FEATURE_SET, on_change=_on_detail, horizontal=True,
-                 help="basic = scikit-image's multiscale_basic_features; extended adds more texture features.")
+        st.selectbox(
+            "Feature preset",
+            options,
+            key=keys.W_PRESET,
+            on_change=_on_preset,
+            help="Scales of the features: small for fine texture and thin edges, large for blobs.",
+        )
+        st.radio(
+            "Feature set",
+            ["basic", "extended"],
+            key=keys.W_FEATURE_SET,
+            on_change=_on_detail,
+            horizontal=True,
+            help="basic = scikit-image's multiscale_basic_features; extended adds more texture features.",
+        )
         with st.container(horizontal=True):
             st.checkbox("Intensity", key=keys.W_INTENSITY, on_change=_on_detail)
             st.checkbox("Edges", key=keys.W_EDGES, on_change=_on_detail)
@@ -168,29 +180,64 @@ def settings_panel(n_channels: int):
         state = st.session_state
         sigmas = sorted({*SIGMA_STEPS, float(state[keys.W_SIGMA_MIN]), float(state[keys.W_SIGMA_MAX])})
         with st.container(horizontal=True):
-            st.selectbox("Smallest σ", sigmas, key=keys.W_SIGMA_MIN, on_change=_on_detail,
-                         format_func=lambda v: f"{v:g}",
-                         help="Finest Gaussian scale of the features, in pixels.")
-            st.selectbox("Largest σ", sigmas, key=keys.W_SIGMA_MAX, on_change=_on_detail,
-                         format_func=lambda v: f"{v:g}",
-                         help="Coarsest scale: about the size of the structures that matter.")
+            st.selectbox(
+                "Smallest σ",
+                sigmas,
+                key=keys.W_SIGMA_MIN,
+                on_change=_on_detail,
+                format_func=lambda v: f"{v:g}",
+                help="Finest Gaussian scale of the features, in pixels.",
+            )
+            st.selectbox(
+                "Largest σ",
+                sigmas,
+                key=keys.W_SIGMA_MAX,
+                on_change=_on_detail,
+                format_func=lambda v: f"{v:g}",
+                help="Coarsest scale: about the size of the structures that matter.",
+            )
         if n_channels > 1:
-            st.radio("Colour channels", ["separate", "luminance"], key=keys.W_CHANNEL_MODE, on_change=_on_detail,
-                     horizontal=True, help="luminance: edges and texture on the channel mean (faster).")
+            st.radio(
+                "Colour channels",
+                ["separate", "luminance"],
+                key=keys.W_CHANNEL_MODE,
+                on_change=_on_detail,
+                horizontal=True,
+                help="luminance: edges and texture on the channel mean (faster).",
+            )
             # Channels another image had are dropped before the widget is drawn.
             state[keys.W_CHANNELS] = [c for c in state.get(keys.W_CHANNELS) or [] if c < n_channels]
-            st.multiselect("Channels used", list(range(n_channels)), key=keys.W_CHANNELS, on_change=_on_detail,
-                           format_func=lambda c: f"channel {c}", placeholder="all channels",
-                           help="Only these channels feed the features (empty: all). Saved in the model.")
+            st.multiselect(
+                "Channels used",
+                list(range(n_channels)),
+                key=keys.W_CHANNELS,
+                on_change=_on_detail,
+                format_func=lambda c: f"channel {c}",
+                placeholder="all channels",
+                help="Only these channels feed the features (empty: all). Saved in the model.",
+            )
         else:
             state[keys.W_CHANNELS] = []
-        st.number_input("Trees", TREE_LIMITS[0], TREE_LIMITS[1], key=keys.W_TREES, step=1,
-                        help="More trees: smoother probabilities, slower training and prediction.")
+        st.number_input(
+            "Trees",
+            TREE_LIMITS[0],
+            TREE_LIMITS[1],
+            key=keys.W_TREES,
+            step=1,
+            help="More trees: smoother probabilities, slower training and prediction.",
+        )
         depths = sorted({*DEPTH_CHOICES, st.session_state[keys.W_DEPTH]} - {None})
-        st.selectbox("Maximum tree depth", [None, *depths], key=keys.W_DEPTH,
-                     format_func=lambda d: "unlimited" if d is None else str(d),
-                     help="Deeper trees fit the scribbles more closely (and may over-fit them).")
+        st.selectbox(
+            "Maximum tree depth",
+            [None, *depths],
+            key=keys.W_DEPTH,
+            format_func=lambda d: "unlimited" if d is None else str(d),
+            help="Deeper trees fit the scribbles more closely (and may over-fit them).",
+        )
     from seg.ui.pipeline import Settings
 
-    return Settings(feature_settings_from_widgets(st.session_state), forest_settings_from_widgets(st.session_state),
-                    st.session_state[keys.NORMALIZATION])
+    return Settings(
+        feature_settings_from_widgets(st.session_state),
+        forest_settings_from_widgets(st.session_state),
+        st.session_state[keys.NORMALIZATION],
+    )

@@ -123,8 +123,25 @@ W_MEASURE_STACK = "w_measure_stack"
 #: Widgets whose values survive a visit to another page (Streamlit drops the state of widgets that
 #: were not shown in a run; :func:`remember_widgets` / :func:`restore_widgets` keep a copy).
 PERSISTED_WIDGETS = (
-    W_SAMPLE, W_FRAME, W_ACTIVE, W_TOOL, W_WIDTH, W_VIEW, W_OPACITY, W_LIVE, W_PRESET, W_FEATURE_SET,
-    W_INTENSITY, W_EDGES, W_TEXTURE, W_SIGMA_MIN, W_SIGMA_MAX, W_CHANNEL_MODE, W_CHANNELS, W_TREES, W_DEPTH,
+    W_SAMPLE,
+    W_FRAME,
+    W_ACTIVE,
+    W_TOOL,
+    W_WIDTH,
+    W_VIEW,
+    W_OPACITY,
+    W_LIVE,
+    W_PRESET,
+    W_FEATURE_SET,
+    W_INTENSITY,
+    W_EDGES,
+    W_TEXTURE,
+    W_SIGMA_MIN,
+    W_SIGMA_MAX,
+    W_CHANNEL_MODE,
+    W_CHANNELS,
+    W_TREES,
+    W_DEPTH,
 )
 WIDGET_MEMORY = "seg.widget_memory"
 

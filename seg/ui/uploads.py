@@ -43,8 +43,10 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
         if exc.limit == "max_frame_pixels":
             raise  # its message already points to the command line
         # The engine's advice (raise max_pixels=...) is for Python callers; a visitor cannot.
-        advice = ("Open a crop or fewer frames, or segment it with `python -m seg apply` using a model "
-                  "trained here on a part of it.")
+        advice = (
+            "Open a crop or fewer frames, or segment it with `python -m seg apply` using a model "
+            "trained here on a part of it."
+        )
         if exc.limit == "max_frames":
             raise ImageError(f"{name!r} has too many frames ({exc.size}) for this app. {advice}") from exc
         raise ImageError(

@@ -22,7 +22,8 @@ from seg.viewport import Viewport
 SEGMENTATION = "segmentation"
 UNCERTAINTY = "uncertainty"
 IMAGE_ONLY = "image"
-PROBABILITY = "probability:"   # + class id
+PROBABILITY = "probability:"  # + class id
+
 
 @dataclass(frozen=True)
 class Look:
@@ -56,7 +57,7 @@ def view_title(option: str, classes: Sequence[ClassSpec]) -> str:
 def _class_index(option: str, classes: Sequence[ClassSpec]) -> int | None:
     if not option.startswith(PROBABILITY):
         return None
-    class_id = int(option[len(PROBABILITY):])
+    class_id = int(option[len(PROBABILITY) :])
     return next((i for i, c in enumerate(classes) if c.id == class_id), None)
 
 
@@ -78,8 +79,9 @@ def _display_frame(state: MutableMapping[str, Any], record: ImageRecord, frame: 
     return cache[key]
 
 
-def display_rgb(state: MutableMapping[str, Any], record: ImageRecord, frame: int,
-                viewport: Viewport | tuple[int, int]) -> np.ndarray:
+def display_rgb(
+    state: MutableMapping[str, Any], record: ImageRecord, frame: int, viewport: Viewport | tuple[int, int]
+) -> np.ndarray:
     """(h, w, 3) uint8 picture of what ``viewport`` shows of ``frame``, at the canvas size
     (or of the whole frame at ``(h, w)``)."""
     from seg.render import resize_rgb
@@ -101,23 +103,25 @@ def display_rgb(state: MutableMapping[str, Any], record: ImageRecord, frame: int
     return cache[key]
 
 
-def overview_bytes(state: MutableMapping[str, Any], record: ImageRecord, frame: int, overview: Viewport,
-                   viewport: Viewport) -> bytes:
+def overview_bytes(
+    state: MutableMapping[str, Any], record: ImageRecord, frame: int, overview: Viewport, viewport: Viewport
+) -> bytes:
     """PNG of the whole frame at ``overview`` size with the current ``viewport`` outlined."""
     from seg.render import encode_png
 
     rgb = display_rgb(state, record, frame, overview).copy()
-    (x0, y0), (x1, y1) = overview.to_canvas([[viewport.left, viewport.top],
-                                             [viewport.left + viewport.width, viewport.top + viewport.height]])
+    (x0, y0), (x1, y1) = overview.to_canvas(
+        [[viewport.left, viewport.top], [viewport.left + viewport.width, viewport.top + viewport.height]]
+    )
     height, width = rgb.shape[:2]
     left, right = int(np.clip(np.floor(x0), 0, width - 1)), int(np.clip(np.ceil(x1) - 1, 0, width - 1))
     top, bottom = int(np.clip(np.floor(y0), 0, height - 1)), int(np.clip(np.ceil(y1) - 1, 0, height - 1))
     outline = np.array([255, 200, 0], np.uint8)
     for thickness in range(2):
-        rgb[min(top + thickness, bottom), left:right + 1] = outline
-        rgb[max(bottom - thickness, top), left:right + 1] = outline
-        rgb[top:bottom + 1, min(left + thickness, right)] = outline
-        rgb[top:bottom + 1, max(right - thickness, left)] = outline
+        rgb[min(top + thickness, bottom), left : right + 1] = outline
+        rgb[max(bottom - thickness, top), left : right + 1] = outline
+        rgb[top : bottom + 1, min(left + thickness, right)] = outline
+        rgb[top : bottom + 1, max(right - thickness, left)] = outline
     return encode_png(rgb)
 
 
@@ -130,11 +134,21 @@ def background_bytes(
 ) -> tuple[bytes, tuple, float]:
     """Encoded background of ``scene`` (a :class:`seg.ui.pipeline.Scene`), its cache key and the
     ms spent rendering (0 when cached)."""
-    shown = prediction if prediction is not None and prediction.frame == scene.frame \
-        and prediction.key.view == scene.viewport.token() else None
+    shown = (
+        prediction
+        if prediction is not None and prediction.frame == scene.frame and prediction.key.view == scene.viewport.token()
+        else None
+    )
     colors = tuple(c.color for c in classes)
-    key = (scene.record.digest, int(scene.frame), scene.viewport.token(), shown.key if shown else None, look.view,
-           round(float(look.opacity), 3), colors)
+    key = (
+        scene.record.digest,
+        int(scene.frame),
+        scene.viewport.token(),
+        shown.key if shown else None,
+        look.view,
+        round(float(look.opacity), 3),
+        colors,
+    )
     cache: dict = state[keys.BACKGROUNDS]
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last

@@ -31,8 +31,7 @@ from seg.measure import rows_to_csv
 from seg.volumes.measure import measure_volume, volume_objects
 from seg.volumes.model import DEFAULT_BLOCK_BYTES, predict_volume
 
-__all__ = ["VolumeOptions", "VolumeOutcome", "apply_volume_file", "run_volumes",
-           "MEASUREMENTS_FILE", "OBJECTS_FILE"]
+__all__ = ["VolumeOptions", "VolumeOutcome", "apply_volume_file", "run_volumes", "MEASUREMENTS_FILE", "OBJECTS_FILE"]
 
 MEASUREMENTS_FILE = "volume_measurements.csv"
 OBJECTS_FILE = "volume_objects.csv"
@@ -70,15 +69,18 @@ class VolumeOutcome:
         return self.error is None
 
 
-def apply_volume_file(model, path: str | Path, name: str, out_dir: str | Path, options: VolumeOptions,
-                      client: Any = None) -> VolumeOutcome:
+def apply_volume_file(
+    model, path: str | Path, name: str, out_dir: str | Path, options: VolumeOptions, client: Any = None
+) -> VolumeOutcome:
     """Read one volume, predict it in blocks, measure it and write its files into ``out_dir``."""
     start = time.perf_counter()
     outcome = VolumeOutcome(name=name, source=display_name(path))
     try:
-        volume = read_volume(path, stack=options.stack, spacing=options.spacing, unit=options.unit,
-                             max_voxels=options.max_voxels)
+        volume = read_volume(
+            path, stack=options.stack, spacing=options.spacing, unit=options.unit, max_voxels=options.max_voxels
+        )
         outcome.shape = volume.shape
+
         def count(done: int, total: int) -> None:
             outcome.blocks = total
 
@@ -96,19 +98,27 @@ def apply_volume_file(model, path: str | Path, name: str, out_dir: str | Path, o
             atomic_write(out / file_name, data)
         outcome.files = list(files)
         source = {"image": outcome.source}
-        outcome.rows = [{**source, **row} for row in measure_volume(labels, model.class_names, volume.spacing,
-                                                                     volume.unit)]
-        outcome.object_rows = [{**source, **row} for row in volume_objects(labels, model.class_names,
-                                                                            volume.spacing, volume.unit)]
+        outcome.rows = [
+            {**source, **row} for row in measure_volume(labels, model.class_names, volume.spacing, volume.unit)
+        ]
+        outcome.object_rows = [
+            {**source, **row} for row in volume_objects(labels, model.class_names, volume.spacing, volume.unit)
+        ]
     except SegError as exc:
         outcome.error = " ".join(str(exc).split())
     outcome.seconds = time.perf_counter() - start
     return outcome
 
 
-def run_volumes(model, paths: Sequence[str | Path], out_dir: str | Path, options: VolumeOptions, *,
-                client: Any = None, progress: Callable[[int, int, VolumeOutcome], None] | None = None,
-                ) -> list[VolumeOutcome]:
+def run_volumes(
+    model,
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    options: VolumeOptions,
+    *,
+    client: Any = None,
+    progress: Callable[[int, int, VolumeOutcome], None] | None = None,
+) -> list[VolumeOutcome]:
     """Apply a volume model to every input (one after the other; blocks on ``client`` if given)
     and write the two CSV files of measurements."""
     names = unique_stems([safe_stem(p, fallback="volume") for p in paths])

@@ -36,35 +36,58 @@ def _positive_float(text: str) -> float:
 
 def _add_common(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("volumes (3-D)")
-    group.add_argument("--stack", choices=("auto", "volume", "time"), default="auto",
-                       help="what a multi-page stack is: 'auto' (its metadata says; a stack without "
-                       "metadata is a volume for a volume model), 'volume' (z slices) or 'time' "
-                       "(frames, 2-D model only)")
-    group.add_argument("--spacing", type=_positive_float, nargs=3, metavar=("DZ", "DY", "DX"), default=None,
-                       help="voxel size overriding the files' (with --unit)")
-    group.add_argument("--unit", choices=("nm", "µm", "um", "mm", "m"), default=None,
-                       help="unit of --spacing (um = µm)")
+    group.add_argument(
+        "--stack",
+        choices=("auto", "volume", "time"),
+        default="auto",
+        help="what a multi-page stack is: 'auto' (its metadata says; a stack without "
+        "metadata is a volume for a volume model), 'volume' (z slices) or 'time' "
+        "(frames, 2-D model only)",
+    )
+    group.add_argument(
+        "--spacing",
+        type=_positive_float,
+        nargs=3,
+        metavar=("DZ", "DY", "DX"),
+        default=None,
+        help="voxel size overriding the files' (with --unit)",
+    )
+    group.add_argument(
+        "--unit", choices=("nm", "µm", "um", "mm", "m"), default=None, help="unit of --spacing (um = µm)"
+    )
     return group
 
 
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``apply`` for volume models."""
     group = _add_common(parser)
-    group.add_argument("--block-mb", type=int, default=512, metavar="MB",
-                       help="working memory per 3-D block (default: %(default)s); the result does not "
-                       "depend on it")
+    group.add_argument(
+        "--block-mb",
+        type=int,
+        default=512,
+        metavar="MB",
+        help="working memory per 3-D block (default: %(default)s); the result does not depend on it",
+    )
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``train`` for volume models."""
     group = _add_common(parser)
-    group.add_argument("--dims", type=int, choices=(2, 3), default=2,
-                       help="2: an image model (default); 3: a volume model")
-    group.add_argument("--volume-features", choices=("per_slice", "3d"), default="per_slice",
-                       help="volume model features: 2-D per slice (default, see bench/README.md) or "
-                       "volumetric (3d)")
-    group.add_argument("--class-names", default=None, metavar="A,B,...",
-                       help="class names of a label-volume ANNOTATIONS file (comma-separated)")
+    group.add_argument(
+        "--dims", type=int, choices=(2, 3), default=2, help="2: an image model (default); 3: a volume model"
+    )
+    group.add_argument(
+        "--volume-features",
+        choices=("per_slice", "3d"),
+        default="per_slice",
+        help="volume model features: 2-D per slice (default, see bench/README.md) or volumetric (3d)",
+    )
+    group.add_argument(
+        "--class-names",
+        default=None,
+        metavar="A,B,...",
+        help="class names of a label-volume ANNOTATIONS file (comma-separated)",
+    )
 
 
 def _unit(args: argparse.Namespace) -> str | None:
@@ -73,8 +96,10 @@ def _unit(args: argparse.Namespace) -> str | None:
 
 def _options_check(args: argparse.Namespace, model_dims: int) -> None:
     if model_dims == 3 and args.stack == "time":
-        raise SettingsError("--stack time reads stacks as frames, but this is a volume model: use "
-                            "--stack volume or auto, or a 2-D model")
+        raise SettingsError(
+            "--stack time reads stacks as frames, but this is a volume model: use "
+            "--stack volume or auto, or a 2-D model"
+        )
     if (args.spacing is not None or args.unit is not None) and model_dims == 2:
         raise SettingsError("--spacing/--unit are for volume models; this is a 2-D model")
 
@@ -88,9 +113,13 @@ def run_apply(args: argparse.Namespace, model, paths: list[Path], out: Path, pro
 
     _options_check(args, 3)
     options = VolumeOptions(
-        masks=args.masks, probabilities=args.probabilities, stack="volume" if args.stack == "volume" else "auto",
-        spacing=None if args.spacing is None else tuple(args.spacing), unit=_unit(args),
-        block_bytes=max(1, args.block_mb) << 20, max_voxels=args.max_pixels,
+        masks=args.masks,
+        probabilities=args.probabilities,
+        stack="volume" if args.stack == "volume" else "auto",
+        spacing=None if args.spacing is None else tuple(args.spacing),
+        unit=_unit(args),
+        block_bytes=max(1, args.block_mb) << 20,
+        max_voxels=args.max_pixels,
     )
     start = time.perf_counter()
     with batch.dask_client(args.scheduler, args.workers) as client:
@@ -110,8 +139,11 @@ def run_apply(args: argparse.Namespace, model, paths: list[Path], out: Path, pro
         print(f"skipped {outcome.source}: {outcome.error}", file=sys.stderr)
     done = len(outcomes) - len(failed)
     voxels = sum(int(np.prod(o.shape)) for o in outcomes if o.ok)
-    print(f"segmented {done} of {len(outcomes)} volume(s) ({voxels / 1e6:.1f} megavoxels) in "
-          f"{time.perf_counter() - start:.1f} s into {out}", file=sys.stderr if failed else sys.stdout)
+    print(
+        f"segmented {done} of {len(outcomes)} volume(s) ({voxels / 1e6:.1f} megavoxels) in "
+        f"{time.perf_counter() - start:.1f} s into {out}",
+        file=sys.stderr if failed else sys.stdout,
+    )
     return 1 if failed else 0
 
 
@@ -121,14 +153,21 @@ def read_training_volume(args: argparse.Namespace):
     from seg.strokes import Annotations
 
     _options_check(args, 3)
-    volume = read_volume(args.image, stack="volume" if args.stack == "volume" else "auto",
-                         spacing=args.spacing, unit=_unit(args), max_voxels=args.max_pixels)
+    volume = read_volume(
+        args.image,
+        stack="volume" if args.stack == "volume" else "auto",
+        spacing=args.spacing,
+        unit=_unit(args),
+        max_voxels=args.max_pixels,
+    )
     source = Path(args.annotations)
     if source.suffix.lower() in _LABEL_SUFFIXES:
         labels = read_volume(source, stack="volume").data
         if labels.shape[3] != 1 or labels.dtype.kind not in "ui":
-            raise AnnotationError(f"label volume {source.name!r} must be one channel of whole numbers "
-                                  f"(0 = unlabelled), got {labels.shape[3]} channel(s) of {labels.dtype}")
+            raise AnnotationError(
+                f"label volume {source.name!r} must be one channel of whole numbers "
+                f"(0 = unlabelled), got {labels.shape[3]} channel(s) of {labels.dtype}"
+            )
         names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
         return volume, labels[..., 0], names, None
     try:

@@ -48,8 +48,9 @@ def _check(labels: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     return labels
 
 
-def measure_volume(labels: np.ndarray, class_names: Sequence[str], spacing: Sequence[float],
-                   unit: str | None) -> list[dict]:
+def measure_volume(
+    labels: np.ndarray, class_names: Sequence[str], spacing: Sequence[float], unit: str | None
+) -> list[dict]:
     """One row per class: voxels, volume, fraction of the volume, 3-D objects and their volumes.
 
     Parameters
@@ -71,22 +72,25 @@ def measure_volume(labels: np.ndarray, class_names: Sequence[str], spacing: Sequ
     for index, name in enumerate(class_names, start=1):
         objects, count = ndi.label(labels == index, structure=_TWENTY_SIX)
         sizes = np.bincount(objects.ravel())[1:] if count else np.zeros(0, np.int64)
-        rows.append({
-            "class": index,
-            "name": name,
-            "voxels": int(counts[index]),
-            "volume": float(counts[index] * each),
-            "volume_unit": volume_unit(unit),
-            "fraction": float(counts[index] / labels.size) if labels.size else 0.0,
-            "objects": int(count),
-            "mean_object_volume": float(sizes.mean() * each) if count else 0.0,
-            "largest_object_volume": float(sizes.max() * each) if count else 0.0,
-        })
+        rows.append(
+            {
+                "class": index,
+                "name": name,
+                "voxels": int(counts[index]),
+                "volume": float(counts[index] * each),
+                "volume_unit": volume_unit(unit),
+                "fraction": float(counts[index] / labels.size) if labels.size else 0.0,
+                "objects": int(count),
+                "mean_object_volume": float(sizes.mean() * each) if count else 0.0,
+                "largest_object_volume": float(sizes.max() * each) if count else 0.0,
+            }
+        )
     return rows
 
 
-def volume_objects(labels: np.ndarray, class_names: Sequence[str], spacing: Sequence[float],
-                   unit: str | None) -> list[dict]:
+def volume_objects(
+    labels: np.ndarray, class_names: Sequence[str], spacing: Sequence[float], unit: str | None
+) -> list[dict]:
     """One row per 3-D object (26-connected component) of every class, largest first per class.
 
     Returns
@@ -107,11 +111,18 @@ def volume_objects(labels: np.ndarray, class_names: Sequence[str], spacing: Sequ
         boxes = ndi.find_objects(objects)
         for number, i in enumerate(np.argsort(-sizes, kind="stable"), start=1):
             box = boxes[i]
-            rows.append({
-                "class": index, "name": name, "object": number, "voxels": int(sizes[i]),
-                "volume": float(sizes[i] * each), "volume_unit": volume_unit(unit),
-                "centroid_z": float(centroids[i][0]), "centroid_y": float(centroids[i][1]),
-                "centroid_x": float(centroids[i][2]),
-                "bbox": ",".join(f"{s.start}:{s.stop}" for s in box),
-            })
+            rows.append(
+                {
+                    "class": index,
+                    "name": name,
+                    "object": number,
+                    "voxels": int(sizes[i]),
+                    "volume": float(sizes[i] * each),
+                    "volume_unit": volume_unit(unit),
+                    "centroid_z": float(centroids[i][0]),
+                    "centroid_y": float(centroids[i][1]),
+                    "centroid_x": float(centroids[i][2]),
+                    "bbox": ",".join(f"{s.start}:{s.stop}" for s in box),
+                }
+            )
     return rows

@@ -29,9 +29,22 @@ from seg.images.frames import MAX_CHANNELS
 from seg.images.guards import MIN_SIDE
 from seg.images.volume import Volume, check_spacing
 
-__all__ = ["train_volume", "predict_volume", "volume_features", "refuse_volume", "volume_input",
-           "normalize_volume", "volume_statistics", "normalize_block", "plan_blocks", "DEFAULT_BLOCK_BYTES",
-           "MIN_BLOCK", "predict_block", "block_task", "check_model_spacing"]
+__all__ = [
+    "train_volume",
+    "predict_volume",
+    "volume_features",
+    "refuse_volume",
+    "volume_input",
+    "normalize_volume",
+    "volume_statistics",
+    "normalize_block",
+    "plan_blocks",
+    "DEFAULT_BLOCK_BYTES",
+    "MIN_BLOCK",
+    "predict_block",
+    "block_task",
+    "check_model_spacing",
+]
 
 DEFAULT_BLOCK_BYTES: int = 512 * 2**20
 """Working memory of one block when a volume is predicted block by block (see :func:`plan_blocks`)."""
@@ -42,8 +55,10 @@ MIN_BLOCK: int = 16
 # ------------------------------------------------------------------------------ inputs
 
 
-def volume_input(image: np.ndarray | Volume, n_channels: int | None = None,
-                 ) -> tuple[np.ndarray, tuple[float, float, float] | None, str | None]:
+def volume_input(
+    image: np.ndarray | Volume,
+    n_channels: int | None = None,
+) -> tuple[np.ndarray, tuple[float, float, float] | None, str | None]:
     """A volume model's input as ``(data (Z, Y, X, C), spacing or None, unit or None)``.
 
     ``image`` is a :class:`~seg.images.volume.Volume` or an array (Z, Y, X) or (Z, Y, X, C).
@@ -196,17 +211,26 @@ def train_volume(
         parts_y.append(labels[block][0][chosen])
         used.append(z)
     return train_samples(
-        np.concatenate(parts_x), np.concatenate(parts_y).astype(np.int64), n_channels=data.shape[3],
-        image_shape=data.shape, frames=used, settings=settings, class_names=names, class_colors=class_colors,
-        forest=forest, normalization=normalization, volume=volume_settings,
+        np.concatenate(parts_x),
+        np.concatenate(parts_y).astype(np.int64),
+        n_channels=data.shape[3],
+        image_shape=data.shape,
+        frames=used,
+        settings=settings,
+        class_names=names,
+        class_colors=class_colors,
+        forest=forest,
+        normalization=normalization,
+        volume=volume_settings,
     )
 
 
 # ------------------------------------------------------------------------------ prediction
 
 
-def plan_blocks(shape: Sequence[int], margin: Sequence[int], n_features: int,
-                budget: int = DEFAULT_BLOCK_BYTES) -> list[tuple[slice, slice, slice]]:
+def plan_blocks(
+    shape: Sequence[int], margin: Sequence[int], n_features: int, budget: int = DEFAULT_BLOCK_BYTES
+) -> list[tuple[slice, slice, slice]]:
     """Blocks covering a (Z, Y, X) volume whose working memory fits in ``budget`` bytes.
 
     A block costs its features (F float32 per voxel) plus about 16 float32 per voxel of its
@@ -224,8 +248,10 @@ def plan_blocks(shape: Sequence[int], margin: Sequence[int], n_features: int,
     while cost(size) > budget and max(size) > MIN_BLOCK:
         axis = int(np.argmax(size))
         size[axis] = -(-size[axis] // 2)
-    return [tuple(slice(start, min(start + b, n)) for start, b, n in zip(corner, size, shape))  # type: ignore[misc]
-            for corner in _corners(shape, size)]
+    return [
+        tuple(slice(start, min(start + b, n)) for start, b, n in zip(corner, size, shape))  # type: ignore[misc]
+        for corner in _corners(shape, size)
+    ]
 
 
 def _corners(shape: Sequence[int], size: Sequence[int]) -> Iterator[tuple[int, int, int]]:
@@ -235,8 +261,7 @@ def _corners(shape: Sequence[int], size: Sequence[int]) -> Iterator[tuple[int, i
                 yield z, y, x
 
 
-def volume_features(model, image: np.ndarray | Volume,
-                    block: tuple[slice, slice, slice] | None = None) -> np.ndarray:
+def volume_features(model, image: np.ndarray | Volume, block: tuple[slice, slice, slice] | None = None) -> np.ndarray:
     """The model's features of a volume (or of one block of it): (z, y, x, F) float32."""
     data, spacing, _ = volume_input(image, model.n_channels)
     check_model_spacing(model, spacing)
@@ -246,9 +271,15 @@ def volume_features(model, image: np.ndarray | Volume,
     return model.volume.block(normalised, model.feature_settings, block)
 
 
-def predict_volume(model, image: np.ndarray | Volume, *, proba: bool = False,
-                   budget: int = DEFAULT_BLOCK_BYTES, progress: Callable[[int, int], None] | None = None,
-                   client: Any = None) -> np.ndarray:
+def predict_volume(
+    model,
+    image: np.ndarray | Volume,
+    *,
+    proba: bool = False,
+    budget: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
+) -> np.ndarray:
     """Labels (Z, Y, X) or probabilities (Z, Y, X, K) of a whole volume, block by block.
 
     Parameters
@@ -300,8 +331,7 @@ def _blocks_on_dask(client: Any, model, normalised: np.ndarray, jobs: list, prob
     block_of = {}
     for block, context, inner in jobs:
         [piece] = client.scatter([np.ascontiguousarray(normalised[context])], hash=False)
-        future = client.submit(block_task, digest, bundle_future, piece, inner, proba, pure=False,
-                               retries=TASK_RETRIES)
+        future = client.submit(block_task, digest, bundle_future, piece, inner, proba, pure=False, retries=TASK_RETRIES)
         block_of[future.key] = (future, block)
     for future in as_completed([future for future, _ in block_of.values()]):
         yield block_of[future.key][1], future.result()
@@ -318,6 +348,7 @@ def block_task(digest: str, bundle: bytes, context: np.ndarray, inner: tuple, pr
 def predict_block(model, context: np.ndarray, inner: tuple[slice, slice, slice], *, proba: bool = False) -> np.ndarray:
     """Labels (z, y, x) or probabilities (z, y, x, K) of the ``inner`` voxels of a normalised
     ``context`` array (a block grown by the model's margin; see :func:`block_context`)."""
-    features = compute_volume_features(context, model.feature_settings, spacing=model.volume.spacing,
-                                       mode=model.volume.mode, inner=inner)
+    features = compute_volume_features(
+        context, model.feature_settings, spacing=model.volume.spacing, mode=model.volume.mode, inner=inner
+    )
     return model.forest.predict_proba(features) if proba else model.forest.predict(features)

@@ -44,11 +44,22 @@ def fabric_path(points_xy: list[tuple[float, float]], color: str, width: float) 
     ys = [p[1] for p in points_xy]
     path = [["M", *points_xy[0]]] + [["L", *p] for p in points_xy[1:]]
     return {
-        "type": "Path", "originX": "center", "originY": "center",
-        "left": (min(xs) + max(xs)) / 2, "top": (min(ys) + max(ys)) / 2,
-        "width": max(xs) - min(xs), "height": max(ys) - min(ys),
-        "stroke": color, "strokeWidth": width, "strokeLineCap": "round", "strokeLineJoin": "round",
-        "fill": None, "scaleX": 1, "scaleY": 1, "angle": 0, "path": path,
+        "type": "Path",
+        "originX": "center",
+        "originY": "center",
+        "left": (min(xs) + max(xs)) / 2,
+        "top": (min(ys) + max(ys)) / 2,
+        "width": max(xs) - min(xs),
+        "height": max(ys) - min(ys),
+        "stroke": color,
+        "strokeWidth": width,
+        "strokeLineCap": "round",
+        "strokeLineJoin": "round",
+        "fill": None,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "path": path,
     }
 
 
@@ -73,8 +84,14 @@ def draw(at, strokes: list[tuple], width: float = 12.0) -> None:
     objects = [fabric_path(to_canvas(at, s[0]), s[1], s[2] if len(s) > 2 else width) for s in strokes]
     at.session_state[key] = {
         "drawing": {"raw": {"version": "7.4.0", "objects": objects, "background": ""}, "data": None},
-        "backgroundFit": {"naturalWidth": fit["natural_width"], "naturalHeight": fit["natural_height"],
-                          "scaleX": fit["scale_x"], "scaleY": fit["scale_y"], "offsetX": 0, "offsetY": 0},
+        "backgroundFit": {
+            "naturalWidth": fit["natural_width"],
+            "naturalHeight": fit["natural_height"],
+            "scaleX": fit["scale_x"],
+            "scaleY": fit["scale_y"],
+            "offsetX": 0,
+            "offsetY": 0,
+        },
     }
     at.run()
     assert not at.exception, [e.message for e in at.exception]

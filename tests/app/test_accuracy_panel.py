@@ -32,7 +32,7 @@ def metric(at, label: str):
 def test_estimate_on_request_then_stale_after_a_stroke(app):
     draw(app, strokes(app))
     open_panel(app)
-    assert [m.label for m in app.metric] == []           # nothing computed before asked
+    assert [m.label for m in app.metric] == []  # nothing computed before asked
     click(app, "w_estimate_accuracy")
     report = app.session_state["seg.accuracy"]["report"]
     assert report.n_groups == 6
@@ -49,7 +49,7 @@ def test_estimate_on_request_then_stale_after_a_stroke(app):
     assert len(app.radio(key="w_next_region").options) >= 1
     region = app.session_state["seg.accuracy"]["next"][1][0]
     assert app.session_state["seg.viewport"] is None
-    click(app, "w_go_to_region")                      # zooms the canvas onto the first box
+    click(app, "w_go_to_region")  # zooms the canvas onto the first box
     view = app.session_state["seg.viewport"]
     assert view.zoom > 2.5
     assert view.top <= region.row0 and region.row1 <= view.top + view.height

@@ -59,8 +59,14 @@ def test_batch_with_the_session_model_gives_a_zip_a_gallery_and_reports_a_bad_fi
     at = _page(model)
     assert at.radio(key="w_batch_model_choice").value == "Model trained in this session"
     first, second = synthetic_scene(seed=1)[0], synthetic_scene(seed=2)[0]
-    at = _upload_images(at, [("first.png", _png(first)), ("../second.png", _png(second)),
-                             ("broken *evil*.png", b"\x89PNG\r\n\x1a\nnot a png")])
+    at = _upload_images(
+        at,
+        [
+            ("first.png", _png(first)),
+            ("../second.png", _png(second)),
+            ("broken *evil*.png", b"\x89PNG\r\n\x1a\nnot a png"),
+        ],
+    )
     assert at.button(key="w_batch_run").label == "Segment 3 images"
     at.button(key="w_batch_run").click()
     at = at.run()
@@ -75,7 +81,10 @@ def test_batch_with_the_session_model_gives_a_zip_a_gallery_and_reports_a_bad_fi
     np.testing.assert_array_equal(mask, model.predict(first))
     rows = list(csv.DictReader(io.StringIO(archive.read("measurements.csv").decode())))
     assert [(r["image"], r["class"]) for r in rows] == [
-        ("first", "background"), ("first", "blob"), ("second", "background"), ("second", "blob"),
+        ("first", "background"),
+        ("first", "blob"),
+        ("second", "background"),
+        ("second", "blob"),
     ]
     assert len(at.session_state["batch.thumbnails"]) == 2
     assert max(at.session_state["batch.thumbnails"][0][1].shape[:2]) <= 160
@@ -89,7 +98,8 @@ def test_an_uploaded_bundle_and_a_stack_give_a_chart_over_frames(model, tmp_path
 
     at = _page()
     at.file_uploader(key="w_batch_model_upload").set_value(
-        ("blobs.segmodel", model_to_bytes(model), "application/octet-stream"))
+        ("blobs.segmodel", model_to_bytes(model), "application/octet-stream")
+    )
     at = at.run()
     assert not at.error
     stack = np.stack([synthetic_scene(seed=s)[0] for s in (3, 4, 5)])
@@ -112,7 +122,8 @@ def test_a_pickle_uploaded_as_model_is_refused_without_traceback():
 
     at = _page()
     at.file_uploader(key="w_batch_model_upload").set_value(
-        ("model.segmodel", pickle.dumps({"not": "a model"}), "application/octet-stream"))
+        ("model.segmodel", pickle.dumps({"not": "a model"}), "application/octet-stream")
+    )
     at = at.run()
     assert not at.exception
     assert at.error and "cannot be used" in at.error[0].value

@@ -41,8 +41,7 @@ def _labels_of(zip_bytes: bytes, tmp_path: Path) -> np.ndarray:
 
 def test_a_zipped_ome_zarr_upload_gives_a_zipped_label_store(model, tmp_path):
     image = synthetic_scene((200, 260), seed=7)[0]
-    store = write_ome_zarr(tmp_path / "big.ome.zarr", [image[np.newaxis]], "cyx", version="0.5",
-                           chunks=(1, 64, 64))
+    store = write_ome_zarr(tmp_path / "big.ome.zarr", [image[np.newaxis]], "cyx", version="0.5", chunks=(1, 64, 64))
     at = _run(model, [("big.ome.zarr.zip", zip_store(store), "application/zip")])
     at.button(key="w_batch_run").click()
     at = at.run()
@@ -70,8 +69,7 @@ def test_masks_of_ordinary_images_can_be_downloaded_as_ome_zarr(model, tmp_path)
     assert not at.exception
     stores = at.session_state["batch.zarr"]
     assert list(stores) == ["cells_mask.ome.zarr.zip"]
-    np.testing.assert_array_equal(_labels_of(stores["cells_mask.ome.zarr.zip"], tmp_path)[0],
-                                  model.predict(image))
+    np.testing.assert_array_equal(_labels_of(stores["cells_mask.ome.zarr.zip"], tmp_path)[0], model.predict(image))
     archive = zipfile.ZipFile(io.BytesIO(at.session_state["batch.zip"]))
     assert "cells_mask.ome.zarr.zip" in archive.namelist() and "cells_mask.png" in archive.namelist()
 
@@ -85,5 +83,4 @@ def test_a_hostile_zip_is_refused_by_name_without_traceback(model):
     at.button(key="w_batch_run").click()
     at = at.run()
     assert not at.exception
-    assert any("evil.zip: " in text.value and "plain relative names" in text.value
-               for text in at.text)
+    assert any("evil.zip: " in text.value and "plain relative names" in text.value for text in at.text)

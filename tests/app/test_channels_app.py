@@ -18,13 +18,21 @@ def a_colour_image() -> np.ndarray:
 
 def test_chosen_channels_train_the_model_and_keep_the_preset(app):
     upload(app, "w_image_upload", "stain.png", png_bytes(a_colour_image()), "image/png")
-    assert app.multiselect(key="w_channels").value == []          # empty = all channels
+    assert app.multiselect(key="w_channels").value == []  # empty = all channels
     app.multiselect(key="w_channels").set_value([1]).run()
     assert not app.exception
-    assert app.session_state["w_preset"] == "balanced"             # a preset, whichever channels
+    assert app.session_state["w_preset"] == "balanced"  # a preset, whichever channels
     back, fore = class_colors(app)[:2]
-    draw(app, [([(5.0, 10.0), (90.0, 10.0)], back), ([(5.0, 85.0), (90.0, 85.0)], back),
-               ([(40.0, 50.0), (60.0, 50.0)], fore), ([(50.0, 35.0), (50.0, 65.0)], fore)], width=4.0)
+    draw(
+        app,
+        [
+            ([(5.0, 10.0), (90.0, 10.0)], back),
+            ([(5.0, 85.0), (90.0, 85.0)], back),
+            ([(40.0, 50.0), (60.0, 50.0)], fore),
+            ([(50.0, 35.0), (50.0, 65.0)], fore),
+        ],
+        width=4.0,
+    )
     model = app.session_state["seg.model"]
     assert model.feature_settings.channels == (1,)
     assert model.n_channels == 3
@@ -32,5 +40,5 @@ def test_chosen_channels_train_the_model_and_keep_the_preset(app):
     mask = app.session_state["seg.prediction"].labels
     assert np.mean(mask[35:65, 35:65] == 2) > 0.9 and np.mean(mask[:20] == 1) > 0.9
 
-    app.selectbox(key="w_preset").set_value("fine detail").run()    # the channel choice survives
+    app.selectbox(key="w_preset").set_value("fine detail").run()  # the channel choice survives
     assert app.session_state["seg.model"].feature_settings.channels == (1,)

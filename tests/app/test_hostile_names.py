@@ -42,8 +42,9 @@ def _assert_literal(markdown: str, text: str) -> None:
     """``markdown`` contains ``text`` as literal characters: each of its ASCII punctuation
     characters backslash-escaped (invisible word joiners allowed in between, newlines shown
     as spaces), so no Markdown, HTML, link or directive can come out of it."""
-    parts = [("\\\\" + re.escape(ch)) if re.fullmatch(_PUNCTUATION, ch) else re.escape(ch)
-             for ch in text.replace("\n", " ")]
+    parts = [
+        ("\\\\" + re.escape(ch)) if re.fullmatch(_PUNCTUATION, ch) else re.escape(ch) for ch in text.replace("\n", " ")
+    ]
     assert re.search("\u2060?".join(parts), markdown), (text, markdown)
 
 
@@ -81,7 +82,7 @@ def test_hostile_class_names_are_plain_text_everywhere_they_are_shown(kind):
     draw(at, coins_strokes(at))
     assert at.session_state["seg.model"].class_names[1] == name
 
-    _assert_literal(at.radio(key="w_active").options[1], name)          # "Draw with class"
+    _assert_literal(at.radio(key="w_active").options[1], name)  # "Draw with class"
     summary = next(c.value for c in at.caption if "Model" in c.value and "classes" in c.value)
     _assert_literal(summary, name)
     mask_help = next(s.help for s in at.session_state["seg.downloads"] if s.key == "w_dl_mask")
@@ -131,7 +132,7 @@ _FILE_NAMES = {
     "markdown": "**bold** [x](javascript:alert(1)).png",
     "traversal": "../../etc/passwd.png",
     "separators": "a/b\\c.png",
-    "control characters": "evil\x1b[2J\r\nname\x07\t.png",   # (Streamlit itself refuses NUL)
+    "control characters": "evil\x1b[2J\r\nname\x07\t.png",  # (Streamlit itself refuses NUL)
     "dots only": "...png",
     "unicode": "Zelle \u00e9t\u00e9 \u202eevil.png",
 }
@@ -170,12 +171,16 @@ def test_resuming_from_a_hostile_annotation_file_shows_its_names_literally():
     at = new_app()
     at.run()
     shape = at.session_state["seg.image"].shape
-    annotations = Annotations([HOSTILE["html"], HOSTILE["markdown"]], ["#e69f00", "#56b4e9"], shape,
-                              [Stroke("path", 1, [(10, 158), (300, 158)], 6.0),
-                               Stroke("path", 2, [(198, 193), (226, 193)], 6.0)],
-                              image_name=HOSTILE["path"])
-    upload(at, "w_annotations_upload", "[x](javascript:alert(1)).json", annotations.to_json().encode(),
-           "application/json")
+    annotations = Annotations(
+        [HOSTILE["html"], HOSTILE["markdown"]],
+        ["#e69f00", "#56b4e9"],
+        shape,
+        [Stroke("path", 1, [(10, 158), (300, 158)], 6.0), Stroke("path", 2, [(198, 193), (226, 193)], 6.0)],
+        image_name=HOSTILE["path"],
+    )
+    upload(
+        at, "w_annotations_upload", "[x](javascript:alert(1)).json", annotations.to_json().encode(), "application/json"
+    )
     assert errors(at) == []
     (flash,) = [s.value for s in at.success]
     _assert_literal(flash, "[x](javascript:alert(1)).json")
@@ -203,7 +208,7 @@ def test_hostile_file_names_in_a_batch_become_safe_archive_members():
     at.button(key="w_batch_run").click().run()
     assert not at.exception
     members = zipfile.ZipFile(io.BytesIO(at.session_state["batch.zip"])).namelist()
-    assert len(members) == len(_FILE_NAMES) + 1          # one mask per good image + the CSV
+    assert len(members) == len(_FILE_NAMES) + 1  # one mask per good image + the CSV
     for member in members:
         _assert_safe_member(member)
     # The failure is reported as plain text (st.text, not Markdown).
@@ -277,8 +282,9 @@ def test_a_file_over_the_upload_limit_gets_streamlits_message_naming_the_limit(b
         page = H.new_page(browser)
         H.open_app(page, server.url)
         before = page.locator(".st-key-w_image_upload").inner_text()
-        H.upload_files(page, "w_image_upload", {"name": "big.png", "mimeType": "image/png",
-                                                 "buffer": os.urandom(1_500_000)})
+        H.upload_files(
+            page, "w_image_upload", {"name": "big.png", "mimeType": "image/png", "buffer": os.urandom(1_500_000)}
+        )
         message = page.get_by_text("File must be 1.0MB or smaller.")
         message.wait_for()
         assert "big.png" in page.locator(".st-key-w_image_upload").inner_text()

@@ -10,9 +10,9 @@ from tests.app.conftest import errors, png_bytes, upload
 def coins_mask() -> np.ndarray:
     """(303, 384) uint8 partial mask of the coins sample: 0 unlabelled, 1 background, 2 coin."""
     mask = np.zeros((303, 384), np.uint8)
-    mask[2:12, 10:300] = 1           # background margin along the top
-    mask[150:165, 10:300] = 1        # background between the coin rows
-    mask[186:200, 190:230] = 2       # inside three coins
+    mask[2:12, 10:300] = 1  # background margin along the top
+    mask[150:165, 10:300] = 1  # background between the coin rows
+    mask[186:200, 190:230] = 2  # inside three coins
     mask[116:130, 190:220] = 2
     mask[112:124, 255:285] = 2
     return mask

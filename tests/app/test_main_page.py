@@ -76,7 +76,7 @@ def test_strokes_of_two_classes_segment_the_whole_image_under_the_strokes(app):
     assert 0.15 < coin_fraction < 0.6
     text = status(app)
     assert _update_number(app) == before + 1
-    assert "train" in text and "predict" in text   # features were prepared after the first run
+    assert "train" in text and "predict" in text  # features were prepared after the first run
     assert app.session_state["seg.model"].class_names == ("background", "coin")
 
     # A rerun from an unrelated widget neither retrains nor counts as an update.
@@ -125,7 +125,7 @@ def test_a_visit_to_another_page_keeps_strokes_settings_and_model(app):
     assert not app.exception
     assert app.slider(key="w_opacity").value == 0.8
     assert app.selectbox(key="w_preset").value == "fine detail"
-    assert app.session_state["seg.model"] is model          # nothing retrained
+    assert app.session_state["seg.model"] is model  # nothing retrained
     # The canvas is mounted again with every stroke drawn so far.
     mounted = app.session_state["seg.canvas"]
     assert mounted.key in app.session_state and len(mounted.initial_drawing["objects"]) == 4
@@ -226,19 +226,25 @@ def test_a_large_image_is_shown_smaller_but_segmented_at_full_resolution(app):
     image += np.random.default_rng(2).integers(0, 30, image.shape).astype(np.uint8)
     upload(app, "w_image_upload", "wide.png", png_bytes(image), "image/png")
     fit = app.session_state["seg.canvas"].fit_dict()
-    assert round(fit["scale_x"] * 1500) == 760          # the canvas fits the page
+    assert round(fit["scale_x"] * 1500) == 760  # the canvas fits the page
     background, bright = class_colors(app)[:2]
     draw(app, [([(50.0, 150.0), (600.0, 150.0)], background), ([(800.0, 150.0), (1400.0, 150.0)], bright)])
     prediction = _prediction(app)
     shown = prediction.display_labels
     assert shown.shape == (152, 760)
-    assert prediction.labels.shape == (300, 1500)       # full resolution, computed on demand
+    assert prediction.labels.shape == (300, 1500)  # full resolution, computed on demand
     assert np.array_equal(shown, resize_labels(prediction.labels, shown.shape))
     assert prediction.labels[:, :690].max() == 1 and prediction.labels[:, 710:].min() == 2
     # The next stroke reuses the gathered display features (fast path): still exactly the
     # full-resolution labels resized for display, for the retrained model.
-    draw(app, [([(50.0, 150.0), (600.0, 150.0)], background), ([(800.0, 150.0), (1400.0, 150.0)], bright),
-               ([(100.0, 40.0), (650.0, 260.0)], background)])
+    draw(
+        app,
+        [
+            ([(50.0, 150.0), (600.0, 150.0)], background),
+            ([(800.0, 150.0), (1400.0, 150.0)], bright),
+            ([(100.0, 40.0), (650.0, 260.0)], background),
+        ],
+    )
     again = _prediction(app)
     assert again is not prediction and again._shown is prediction._shown
     assert np.array_equal(again.display_labels, resize_labels(again.labels, shown.shape))
@@ -251,36 +257,37 @@ def test_a_large_image_is_zoomed_panned_and_segmented_tile_by_tile(app, monkeypa
     from seg.features.tiles import TileFeatures
     from seg.ui import config
 
-    monkeypatch.setattr(config, "WHOLE_FEATURES_MAX_PIXELS", 100_000)   # "large" = above 0.1 MP here
+    monkeypatch.setattr(config, "WHOLE_FEATURES_MAX_PIXELS", 100_000)  # "large" = above 0.1 MP here
     image = np.full((900, 1600), 40, np.uint8)
     image[:, 800:] = 200
     image += np.random.default_rng(3).integers(0, 30, image.shape).astype(np.uint8)
     upload(app, "w_image_upload", "large.png", png_bytes(image), "image/png")
-    app.selectbox(key="w_zoom").set_value(2.0).run()                    # 2:1 around the centre
+    app.selectbox(key="w_zoom").set_value(2.0).run()  # 2:1 around the centre
     view = app.session_state["seg.canvas"].viewport
     assert (view.zoom, view.width, view.left) == (2.0, 380, 610)
     background, bright = class_colors(app)[:2]
-    draw(app, [([(700.0, 450.0), (760.0, 450.0)], background), ([(850.0, 460.0), (900.0, 460.0)], bright)],
-         width=4.0)                                                      # 4 canvas px = 2 image px
+    draw(
+        app, [([(700.0, 450.0), (760.0, 450.0)], background), ([(850.0, 460.0), (900.0, 460.0)], bright)], width=4.0
+    )  # 4 canvas px = 2 image px
     labels = app.session_state["seg.labels"][0][1]
     assert labels[450, 700] == 1 and labels[450, 760] == 1 and labels[460, 899] == 2
-    assert labels[452, 730] == 0 and labels[448, 730] == 0               # 2 px wide around y = 450
+    assert labels[452, 730] == 0 and labels[448, 730] == 0  # 2 px wide around y = 450
     prediction = _prediction(app)
     assert prediction.tiled and not prediction.has_labels
     assert isinstance(app.session_state["seg.tiles"][next(iter(app.session_state["seg.tiles"]))], TileFeatures)
     shown = prediction.display_labels
-    assert shown[:, :340].max() == 1 and shown[:, 420:].min() == 2       # dark left of x = 800, bright right
-    for _ in range(3):                                                   # far right, out of the first view
+    assert shown[:, :340].max() == 1 and shown[:, 420:].min() == 2  # dark left of x = 800, bright right
+    for _ in range(3):  # far right, out of the first view
         app.button(key="w_pan_right").click().run()
     view = app.session_state["seg.canvas"].viewport
     assert view.left == 1600 - 380
     draw(app, [([(1300.0, 100.0), (1500.0, 100.0)], bright)], width=4.0)
     labels = app.session_state["seg.labels"][0][1]
-    assert labels[450, 700] == 1 and labels[100, 1300] == 2 and labels[100, 1499] == 2   # all strokes kept
+    assert labels[450, 700] == 1 and labels[100, 1300] == 2 and labels[100, 1499] == 2  # all strokes kept
     assert len(app.session_state["seg.drawings"][0]["objects"]) == 3
-    assert app.session_state["seg.canvas"].initial_drawing["objects"] == []   # the first strokes are off screen
+    assert app.session_state["seg.canvas"].initial_drawing["objects"] == []  # the first strokes are off screen
     assert _prediction(app).display_labels.min() == 2
-    app.selectbox(key="w_zoom").set_value("fit").run()                  # the overview: 8 tiles of 512 fit
+    app.selectbox(key="w_zoom").set_value("fit").run()  # the overview: 8 tiles of 512 fit
     app.button(key="w_segment_whole").click().run()
     prediction = _prediction(app)
     assert prediction.has_labels
@@ -327,13 +334,13 @@ def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(a
     assert app.session_state["seg.image"].shape == (3, 48, 64)
     assert app.slider(key="w_frame").max == 2
     background, fg = class_colors(app)[:2]
-    draw(app, [([(2.0, 3.0), (60.0, 3.0)], background)], width=4)      # frame 0: background only
+    draw(app, [([(2.0, 3.0), (60.0, 3.0)], background)], width=4)  # frame 0: background only
     assert app.session_state["seg.prediction"] is None
     app.slider(key="w_frame").set_value(2).run()
     assert "-f2-n" in app.session_state["seg.canvas"].key
-    draw(app, [([(25.0, 20.0), (35.0, 20.0)], fg)], width=4)             # frame 2: foreground only
+    draw(app, [([(25.0, 20.0), (35.0, 20.0)], fg)], width=4)  # frame 2: foreground only
     model = app.session_state["seg.model"]
-    assert model is not None, status(app)           # only the two frames together have two classes
+    assert model is not None, status(app)  # only the two frames together have two classes
     assert _prediction(app).frame == 2 and _prediction(app).labels[20, 30] == 2
     assert sorted(app.session_state["seg.drawings"]) == [0, 2]
     # Back on frame 0 its canvas is mounted again with frame 0's strokes.
@@ -341,7 +348,7 @@ def test_a_stack_gets_a_frame_slider_and_strokes_on_two_frames_train_one_model(a
     mounted = app.session_state["seg.canvas"]
     assert "-f0-" in mounted.key
     assert [o["stroke"] for o in mounted.initial_drawing["objects"]] == [background]
-    assert _prediction(app).frame == 0 and app.session_state["seg.model"] is model   # no retraining
+    assert _prediction(app).frame == 0 and app.session_state["seg.model"] is model  # no retraining
 
     # Measure all frames: one row per class and frame, plotted over time.
     app.session_state["stack_panel"] = True
@@ -426,7 +433,7 @@ def test_annotations_round_trip_resumes_strokes_and_classes(app):
     labels_before = app.session_state["seg.labels"][0][1].copy()
     prediction_before = _prediction(app).labels.copy()
 
-    fresh = new_app()   # a reload: a new, empty session
+    fresh = new_app()  # a reload: a new, empty session
     fresh.run()
     upload(fresh, "w_annotations_upload", name, annotations, "application/json")
     assert [c.name for c in fresh.session_state["seg.classes"]] == ["background", "penny"]
@@ -459,7 +466,7 @@ def test_model_bundle_upload_segments_and_a_pickle_is_refused(app):
     fresh.run()
     upload(fresh, "w_model_upload", "coins.segmodel", bundle)
     assert fresh.session_state["seg.model_source"] == "uploaded"
-    assert np.array_equal(_prediction(fresh).labels, expected)   # no strokes needed
+    assert np.array_equal(_prediction(fresh).labels, expected)  # no strokes needed
     assert any("Uploaded model" in c.value for c in fresh.caption)
     # New strokes retrain with the model's feature settings.
     settings = fresh.session_state["seg.model"].feature_settings
@@ -478,16 +485,24 @@ def test_model_bundle_upload_segments_and_a_pickle_is_refused(app):
 
 def test_measurements_table_chart_and_csv(app):
     draw(app, coins_strokes(app))
-    assert app.session_state["seg.measurements"] is None   # not computed while the panel is closed
+    assert app.session_state["seg.measurements"] is None  # not computed while the panel is closed
     app.session_state["measure_panel"] = True
     app.run()
     assert not app.exception
     table = app.dataframe[0].value
-    assert list(table.columns)[:8] == ["class", "label", "pixels", "area_fraction", "objects",
-                                       "mean_object_size", "median_object_size", "max_object_size"]
+    assert list(table.columns)[:8] == [
+        "class",
+        "label",
+        "pixels",
+        "area_fraction",
+        "objects",
+        "mean_object_size",
+        "median_object_size",
+        "max_object_size",
+    ]
     assert list(table["class"]) == ["background", "coin"]
     assert table["pixels"].sum() == 303 * 384
-    assert table.loc[1, "objects"] >= 10     # two dozen coins (some merge or split)
+    assert table.loc[1, "objects"] >= 10  # two dozen coins (some merge or split)
     assert len(app.get("arrow_bar_chart")) + len(app.get("vega_lite_chart")) >= 1
     csv = app.session_state["seg.measurements"][1]
     assert csv[0]["class"] == "background"

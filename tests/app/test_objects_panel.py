@@ -13,7 +13,7 @@ from tests.app.conftest import coins_strokes, download, draw
 
 def _open_panel(app):
     draw(app, coins_strokes(app))
-    assert app.session_state["seg.objects"] == {}          # nothing computed while closed
+    assert app.session_state["seg.objects"] == {}  # nothing computed while closed
     app.session_state["objects_panel"] = True
     app.run()
     assert not app.exception, [e.message for e in app.exception]
@@ -27,7 +27,7 @@ def test_objects_of_the_coins_are_found_measured_and_filtered(app):
     _open_panel(app)
     found = app.session_state["seg.objects"]["found"]
     table = _objects_table(app)
-    assert len(table) >= 15                                # 24 coins (touching ones split, some over-split)
+    assert len(table) >= 15  # 24 coins (touching ones split, some over-split)
     assert list(table.columns)[:4] == ["label", "area", "centroid_y", "centroid_x"]
     assert "probability_mean" in table.columns and "intensity_mean_c0" in table.columns
     before = app.session_state["seg.objects"]["picture"].copy()
@@ -62,11 +62,11 @@ def test_splitting_and_class_choice_change_the_objects(app):
     split = len(_objects_table(app))
     app.checkbox(key="w_obj_split").uncheck().run()
     unsplit = len(_objects_table(app))
-    assert unsplit < split                                  # touching coins become one object
+    assert unsplit < split  # touching coins become one object
     app.number_input(key="w_obj_pixel_size").set_value(0.5).run()
     table = _objects_table(app)
     np.testing.assert_allclose(table["area_um2"], table["area"] * 0.25)
-    app.selectbox(key="w_obj_class").set_value(1).run()     # background: one big region
+    app.selectbox(key="w_obj_class").set_value(1).run()  # background: one big region
     assert not app.exception
     assert len(_objects_table(app)) <= 3
 
@@ -82,8 +82,8 @@ def test_a_selected_row_is_highlighted(app):
     highlighted = app.session_state["seg.objects"]["picture"]
     changed = np.any(highlighted != plain, axis=-1)
     instances = app.session_state["seg.objects"]["found"].instances
-    assert changed.sum() >= 0.5 * (instances == largest).sum()   # its inside is filled (image at 1:1)
-    assert not changed[instances != largest].any()               # and nothing else changes
+    assert changed.sum() >= 0.5 * (instances == largest).sum()  # its inside is filled (image at 1:1)
+    assert not changed[instances != largest].any()  # and nothing else changes
 
 
 def test_the_batch_page_writes_objects_when_asked():
@@ -97,8 +97,9 @@ def test_the_batch_page_writes_objects_when_asked():
 
     image, truth = synthetic_scene(seed=0)
     model = train_small(image, truth)
-    page = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "1_Batch_apply.py"),
-                             default_timeout=60)
+    page = AppTest.from_file(
+        str(Path(__file__).resolve().parents[2] / "pages" / "1_Batch_apply.py"), default_timeout=60
+    )
     page.session_state["seg.model"] = model
     page.run()
     page.selectbox(key="w_batch_objects").set_value(2).run()
@@ -119,7 +120,7 @@ def test_the_batch_page_writes_objects_when_asked():
 def test_too_many_objects_are_drawn_and_downloadable_but_not_measured(app, monkeypatch):
     from seg.ui import objects as panel
 
-    monkeypatch.setattr(panel, "MAX_MEASURED_OBJECTS", 5)   # the coins give ~50 objects
+    monkeypatch.setattr(panel, "MAX_MEASURED_OBJECTS", 5)  # the coins give ~50 objects
     _open_panel(app)
     assert any("more than 5 are not measured here" in w.value for w in app.warning)
     assert not [d for d in app.dataframe if "solidity" in d.value.columns]

@@ -68,8 +68,12 @@ def page(browser, server, request, artifacts: Path):
     """A fresh page in its own browser context (its own Streamlit session)."""
     page = H.new_page(browser)
     console: list[str] = []
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}")
-            if message.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda message: (
+            console.append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None
+        ),
+    )
     page.on("pageerror", lambda error: console.append(f"page error: {error}"))
     yield page
     report = getattr(request.node, "rep_call", None)

@@ -126,8 +126,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_server(log_path: Path, *, app: str = "streamlit_app.py", port: int | None = None,
-                 timeout: float = SERVER_START_TIMEOUT_S) -> Server:
+def start_server(
+    log_path: Path, *, app: str = "streamlit_app.py", port: int | None = None, timeout: float = SERVER_START_TIMEOUT_S
+) -> Server:
     """Start ``python -m streamlit run app`` from the repo root and wait until it is healthy.
 
     Output goes to ``log_path`` (a file, not a pipe: a full pipe would block the server).
@@ -135,25 +136,47 @@ def start_server(log_path: Path, *, app: str = "streamlit_app.py", port: int | N
     """
     port = port or free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        app,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     server = Server(process, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise E2EError(f"streamlit exited with code {process.returncode} before becoming healthy; "
-                           f"log {log_path}:\n{server.log()}")
+            raise E2EError(
+                f"streamlit exited with code {process.returncode} before becoming healthy; "
+                f"log {log_path}:\n{server.log()}"
+            )
         if _healthy(server.url):
             return server
         time.sleep(0.2)
     server.stop()
-    raise E2EError(f"streamlit on port {port} was not healthy after {timeout:.0f} s; "
-                   f"log {log_path}:\n{server.log()}")
+    raise E2EError(f"streamlit on port {port} was not healthy after {timeout:.0f} s; log {log_path}:\n{server.log()}")
 
 
 @contextlib.contextmanager
@@ -172,9 +195,11 @@ def running_server(log_path: Path, **kwargs) -> Iterator[Server]:
 def require_chromium() -> str:
     """Path of Debian's chromium, or E2EError telling how to install it (never skipped)."""
     if not CHROMIUM.exists():
-        raise E2EError(f"{CHROMIUM} not found: the browser tests need Debian's chromium. Run tests/run.sh "
-                       "(it installs it with apt-get) or `sudo apt-get install -y chromium`; "
-                       "never `playwright install`.")
+        raise E2EError(
+            f"{CHROMIUM} not found: the browser tests need Debian's chromium. Run tests/run.sh "
+            "(it installs it with apt-get) or `sudo apt-get install -y chromium`; "
+            "never `playwright install`."
+        )
     return str(CHROMIUM)
 
 
@@ -228,7 +253,9 @@ def wait_idle(page, *, timeout_ms: int = UPDATE_TIMEOUT_MS) -> None:
     page.wait_for_function(
         """() => { const app = document.querySelector('[data-testid="stApp"]');
                    return !!app && app.getAttribute('data-test-script-state') === 'notRunning'; }""",
-        timeout=timeout_ms, polling=100)
+        timeout=timeout_ms,
+        polling=100,
+    )
 
 
 def wait_for_update(page, minimum: int = 0, *, timeout_ms: int = UPDATE_TIMEOUT_MS) -> int:
@@ -239,11 +266,12 @@ def wait_for_update(page, minimum: int = 0, *, timeout_ms: int = UPDATE_TIMEOUT_
     and the errors shown on timeout.
     """
     try:
-        outcome = page.wait_for_function(IDLE_JS, arg=[STATUS, minimum], timeout=timeout_ms,
-                                         polling=100).json_value()
+        outcome = page.wait_for_function(IDLE_JS, arg=[STATUS, minimum], timeout=timeout_ms, polling=100).json_value()
     except Exception as exc:  # playwright TimeoutError: add what the page showed
-        raise E2EError(f"no 'update #{minimum}' (or later) within {timeout_ms} ms; status: {status_text(page)!r}; "
-                       f"errors on the page: {error_texts(page)}") from exc
+        raise E2EError(
+            f"no 'update #{minimum}' (or later) within {timeout_ms} ms; status: {status_text(page)!r}; "
+            f"errors on the page: {error_texts(page)}"
+        ) from exc
     if outcome == "exception":
         raise E2EError(f"the app shows a traceback: {exception_texts(page)}")
     return update_number(page)
@@ -301,13 +329,14 @@ class CanvasBox:
 
     def to_screen(self, col: float, row: float) -> tuple[float, float]:
         """Screen position of image pixel centre (col, row)."""
-        return (self.x + (col + 0.5) * self.width / self.image_width,
-                self.y + (row + 0.5) * self.height / self.image_height)
+        return (
+            self.x + (col + 0.5) * self.width / self.image_width,
+            self.y + (row + 0.5) * self.height / self.image_height,
+        )
 
     def to_image(self, sx: float, sy: float) -> tuple[float, float]:
         """Image (col, row) under screen position (sx, sy)."""
-        return ((sx - self.x) * self.image_width / self.width,
-                (sy - self.y) * self.image_height / self.height)
+        return ((sx - self.x) * self.image_width / self.width, (sy - self.y) * self.image_height / self.height)
 
     @property
     def image_per_screen(self) -> float:
@@ -342,8 +371,10 @@ canvas => {
 def _background_canvas(page):
     locator = page.locator(CANVAS_BACKGROUND)
     if locator.count() == 0:
-        raise E2EError(f"no {CANVAS_BACKGROUND!r} on the page: the canvas component changed its DOM "
-                       "(streamlit-drawable-canvas 0.13 draws the background on its own canvas)")
+        raise E2EError(
+            f"no {CANVAS_BACKGROUND!r} on the page: the canvas component changed its DOM "
+            "(streamlit-drawable-canvas 0.13 draws the background on its own canvas)"
+        )
     return locator.first
 
 
@@ -370,12 +401,17 @@ def wait_for_background_change(page, old_hash: str, *, timeout_ms: int = UPDATE_
     finished, so a new "update #N" alone does not mean the new overlay is visible yet.
     """
     try:
-        page.wait_for_function(f"([el, old]) => ({_PICTURE_HASH_JS})(el) !== old",
-                               arg=[_background_canvas(page).element_handle(), old_hash],
-                               timeout=timeout_ms, polling=100)
+        page.wait_for_function(
+            f"([el, old]) => ({_PICTURE_HASH_JS})(el) !== old",
+            arg=[_background_canvas(page).element_handle(), old_hash],
+            timeout=timeout_ms,
+            polling=100,
+        )
     except Exception as exc:  # playwright TimeoutError: say what we waited for
-        raise E2EError(f"the canvas background did not change within {timeout_ms} ms; "
-                       f"status: {status_text(page)!r}; errors: {error_texts(page)}") from exc
+        raise E2EError(
+            f"the canvas background did not change within {timeout_ms} ms; "
+            f"status: {status_text(page)!r}; errors: {error_texts(page)}"
+        ) from exc
     return background_hash(page)
 
 
@@ -455,7 +491,7 @@ def disks_image(height: int, width: int, centres, *, dtype=np.uint8, seed: int =
     rows, cols = np.mgrid[:height, :width]
     truth = np.ones((height, width), np.uint8)
     for r, c in centres:
-        truth[(rows - r) ** 2 + (cols - c) ** 2 <= DISK_RADIUS ** 2] = 2
+        truth[(rows - r) ** 2 + (cols - c) ** 2 <= DISK_RADIUS**2] = 2
     rng = np.random.default_rng(seed)
     top = np.iinfo(dtype).max
     image = np.where(truth == 2, 0.7, 0.15) + rng.normal(0, 0.04, truth.shape)
@@ -473,7 +509,8 @@ def key_locator(page, key: str):
 def pick_radio(page, key: str, label: str) -> None:
     """Click the option ``label`` of the radio with key ``key``."""
     key_locator(page, key).locator('[data-testid="stRadioOption"]').filter(
-        has=page.get_by_text(label, exact=True)).click()
+        has=page.get_by_text(label, exact=True)
+    ).click()
 
 
 def pick_class(page, index: int) -> None:

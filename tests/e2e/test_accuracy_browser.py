@@ -29,8 +29,9 @@ def metric(panel, label: str) -> str:
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
-def test_accuracy_panel_estimates_suggests_where_to_label_and_goes_stale(page, server, artifacts,
-                                                                           update_readme_screenshot):
+def test_accuracy_panel_estimates_suggests_where_to_label_and_goes_stale(
+    page, server, artifacts, update_readme_screenshot
+):
     H.open_app(page, server.url)
     draw_classes(page, COINS_SIZE, [[COINS_BACKGROUND, *MORE_BACKGROUND], COINS_COIN])
 
@@ -55,7 +56,7 @@ def test_accuracy_panel_estimates_suggests_where_to_label_and_goes_stale(page, s
 
     page.mouse.move(5, 5)
     H.screenshot(page, artifacts / "11-accuracy-panel.png")
-    if update_readme_screenshot is not None:   # the panel only, for the README
+    if update_readme_screenshot is not None:  # the panel only, for the README
         viewport = page.viewport_size
         page.set_viewport_size({"width": viewport["width"], "height": 3000})
         page.wait_for_timeout(300)

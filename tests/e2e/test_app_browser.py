@@ -31,8 +31,8 @@ COINS_COIN = [[(198, 193), (226, 193)], [(195, 123), (215, 123)], [(258, 118), (
 
 # --------------------------------------------------------------------------- synthetic uploads (H.disks_image)
 
-UPLOAD_CENTRES = [(60, 70), (60, 230), (145, 150)]                 # 200 x 300 image
-UPLOAD_BACKGROUND = [(15, 103), (150, 103), (285, 103)]            # row 103: between the disks
+UPLOAD_CENTRES = [(60, 70), (60, 230), (145, 150)]  # 200 x 300 image
+UPLOAD_BACKGROUND = [(15, 103), (150, 103), (285, 103)]  # row 103: between the disks
 UPLOAD_DISKS = [[(137, 145), (163, 145)], [(218, 60), (242, 60)]]
 
 
@@ -44,7 +44,8 @@ def assert_strokes_kept(page, ink: int, when: str) -> int:
     now = H.ink_pixels(page)
     assert now >= ink, (
         f"strokes vanished from the canvas {when}: {ink} stroke pixels before, {now} after. The canvas "
-        "was remounted (e.g. an element appeared above it) and the next stroke will drop the old ones.")
+        "was remounted (e.g. an element appeared above it) and the next stroke will drop the old ones."
+    )
     return now
 
 
@@ -98,8 +99,9 @@ def assert_strokes_predicted(mask: np.ndarray, strokes_by_class) -> None:
         for points in strokes:
             rows, cols = stroke_pixels(points, mask.shape)
             agreement = float((mask[rows, cols] == label).mean())
-            assert agreement > 0.8, \
+            assert agreement > 0.8, (
                 f"class {label} stroke {points}: only {agreement:.0%} of its pixels predicted {label}"
+            )
 
 
 def assert_no_traceback(page) -> None:
@@ -110,8 +112,9 @@ def assert_no_traceback(page) -> None:
 # --------------------------------------------------------------------------- 1. sample + strokes
 
 
-def test_strokes_of_two_classes_segment_the_sample_and_the_mask_agrees(page, server, artifacts, tmp_path,
-                                                                       update_readme_screenshot):
+def test_strokes_of_two_classes_segment_the_sample_and_the_mask_agrees(
+    page, server, artifacts, tmp_path, update_readme_screenshot
+):
     H.open_app(page, server.url)
     assert "coins.png" in page.locator('[data-testid="stSidebar"]').inner_text()
     assert not H.error_texts(page)
@@ -245,8 +248,11 @@ def test_changing_the_feature_preset_retrains_and_repaints_the_overlay(page, ser
 def test_a_text_file_named_png_is_refused_clearly_and_the_app_keeps_working(page, server, artifacts):
     H.open_app(page, server.url)
     before = H.update_number(page)
-    H.upload_files(page, "w_image_upload", {"name": "notes.png", "mimeType": "image/png",
-                                            "buffer": b"these are my notes, not a picture\n" * 20})
+    H.upload_files(
+        page,
+        "w_image_upload",
+        {"name": "notes.png", "mimeType": "image/png", "buffer": b"these are my notes, not a picture\n" * 20},
+    )
     error = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     error.first.wait_for(state="visible")  # under the uploader, in the sidebar
     H.wait_for_update(page, before)

@@ -30,8 +30,13 @@ def make_bundle(path) -> None:
     image, truth = H.disks_image(160, 200, [(50, 60), (110, 140)], seed=7)
     labels = np.zeros_like(truth)
     labels[::9, ::9] = truth[::9, ::9]  # a sparse grid of labelled pixels, like many short scribbles
-    model = train(image, labels, None, ["background", "disk"],
-                  forest=ForestSettings(n_estimators=20, max_depth=10, random_state=0))
+    model = train(
+        image,
+        labels,
+        None,
+        ["background", "disk"],
+        forest=ForestSettings(n_estimators=20, max_depth=10, random_state=0),
+    )
     save_model(model, path)
 
 
@@ -50,8 +55,11 @@ def test_batch_page_segments_two_uploads_and_the_zip_holds_their_masks(page, ser
     page.get_by_text("Classes: background, disk").wait_for(timeout=H.UPDATE_TIMEOUT_MS)
     H.upload_files(page, "w_batch_images", [tmp_path / "first.png", tmp_path / "second.tif"])
     run = H.button(page, "w_batch_run")
-    page.wait_for_function("b => !b.disabled && b.innerText.includes('Segment 2 images')",
-                           arg=run.element_handle(), timeout=H.UPDATE_TIMEOUT_MS)
+    page.wait_for_function(
+        "b => !b.disabled && b.innerText.includes('Segment 2 images')",
+        arg=run.element_handle(),
+        timeout=H.UPDATE_TIMEOUT_MS,
+    )
     H.wait_idle(page)
     run.click()
     zip_button = H.button(page, "w_batch_zip")

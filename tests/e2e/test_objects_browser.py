@@ -52,15 +52,14 @@ def settled_counts(page, condition, *, quiet_s: float = 0.8, timeout_s: float = 
     raise H.E2EError(f"objects caption {last} never met the condition; status {H.status_text(page)!r}")
 
 
-def test_objects_panel_filters_highlights_and_downloads(page, server, artifacts, tmp_path,
-                                                        update_readme_screenshot):
+def test_objects_panel_filters_highlights_and_downloads(page, server, artifacts, tmp_path, update_readme_screenshot):
     H.open_app(page, server.url)
     draw_classes(page, COINS_SIZE, [[COINS_BACKGROUND], COINS_COIN])
 
     panel = page.locator('[data-testid="stExpander"]').filter(has=page.get_by_text("Objects", exact=True))
     panel.locator("summary").click()
     shown, found = settled_counts(page, lambda shown, found: True)
-    assert shown == found >= 15                              # two dozen coins
+    assert shown == found >= 15  # two dozen coins
 
     # Filter: raise the lower bound of the area range (keyboard steps of 10 px); specks drop out.
     low = H.key_locator(page, "w_obj_range_area").locator('input[type="range"]').first
@@ -75,7 +74,7 @@ def test_objects_panel_filters_highlights_and_downloads(page, server, artifacts,
     # Click the first row's selection cell: its object is highlighted.
     grid = H.key_locator(page, "objects_table").locator('[data-testid="stDataFrame"]')
     grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()   # the row-selection column is the grid's first 30 px; rows are 35 px
+    box = grid.bounding_box()  # the row-selection column is the grid's first 30 px; rows are 35 px
     page.mouse.move(box["x"] + 12, box["y"] + 35 + 17)
     page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
     page.get_by_text(re.compile(r"Object \d+ highlighted")).wait_for(state="visible")
@@ -83,8 +82,8 @@ def test_objects_panel_filters_highlights_and_downloads(page, server, artifacts,
     assert_no_traceback(page)
     page.mouse.move(5, 5)
     H.screenshot(page, artifacts / "10-objects-panel.png")
-    if update_readme_screenshot is not None:   # the panel only, for the README
-        viewport = page.viewport_size       # tall enough that the whole panel is laid out
+    if update_readme_screenshot is not None:  # the panel only, for the README
+        viewport = page.viewport_size  # tall enough that the whole panel is laid out
         page.set_viewport_size({"width": viewport["width"], "height": 3000})
         page.wait_for_timeout(300)
         panel.screenshot(path=str(OBJECTS_SCREENSHOT))

@@ -44,9 +44,9 @@ def big_image() -> np.ndarray:
     rng = np.random.default_rng(7)
     image = np.tile(rng.integers(30, 60, (256, 256), dtype=np.uint8), (SIDE // 256, SIDE // 256))
     for x, y in DISKS:
-        rows, cols = np.ogrid[y - RADIUS:y + RADIUS + 1, x - RADIUS:x + RADIUS + 1]
-        disk = (rows - y) ** 2 + (cols - x) ** 2 <= RADIUS ** 2
-        image[y - RADIUS:y + RADIUS + 1, x - RADIUS:x + RADIUS + 1][disk] += 150
+        rows, cols = np.ogrid[y - RADIUS : y + RADIUS + 1, x - RADIUS : x + RADIUS + 1]
+        disk = (rows - y) ** 2 + (cols - x) ** 2 <= RADIUS**2
+        image[y - RADIUS : y + RADIUS + 1, x - RADIUS : x + RADIUS + 1][disk] += 150
     return image
 
 
@@ -56,14 +56,22 @@ def view_of(page) -> dict:
     match = CAPTION_RE.search(text)
     assert match, f"no view caption in {text!r}"
     x0, x1, y0, y1, width, height = (int(v) for v in match.groups()[:6])
-    return {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0, "zoom": match.group(7),
-            "image": (width, height)}
+    return {
+        "left": x0,
+        "top": y0,
+        "width": x1 - x0,
+        "height": y1 - y0,
+        "zoom": match.group(7),
+        "image": (width, height),
+    }
 
 
 def to_screen(box: H.CanvasBox, view: dict, x: float, y: float) -> tuple[float, float]:
     """Screen point of image point (x, y) (continuous coordinates) on the canvas of ``view``."""
-    return (box.x + (x - view["left"]) * box.width / view["width"],
-            box.y + (y - view["top"]) * box.height / view["height"])
+    return (
+        box.x + (x - view["left"]) * box.width / view["width"],
+        box.y + (y - view["top"]) * box.height / view["height"],
+    )
 
 
 def draw_image_stroke(page, view: dict, points) -> list[tuple[float, float]]:
@@ -79,8 +87,13 @@ def draw_image_stroke(page, view: dict, points) -> list[tuple[float, float]]:
         page.mouse.move(*point, steps=10)
     page.mouse.up()
     H.wait_for_update(page, before + 1, timeout_ms=120_000)
-    return [(view["left"] + (sx - box.x) * view["width"] / box.width,
-             view["top"] + (sy - box.y) * view["height"] / box.height) for sx, sy in screen]
+    return [
+        (
+            view["left"] + (sx - box.x) * view["width"] / box.width,
+            view["top"] + (sy - box.y) * view["height"] / box.height,
+        )
+        for sx, sy in screen
+    ]
 
 
 def centre_on(page, x: float, y: float) -> dict:
@@ -105,11 +118,11 @@ def overlay_class(picture: np.ndarray, view: dict, x: float, y: float) -> int:
     height, width = picture.shape[:2]
     col = int((x - view["left"]) * width / view["width"])
     row = int((y - view["top"]) * height / view["height"])
-    patch = picture[max(0, row - 2):row + 3, max(0, col - 2):col + 3].reshape(-1, 3).astype(float).mean(axis=0)
+    patch = picture[max(0, row - 2) : row + 3, max(0, col - 2) : col + 3].reshape(-1, 3).astype(float).mean(axis=0)
     seen = np.array([patch[0] - patch[1], patch[1] - patch[2]])
     distances = []
     for color in PALETTE[:2]:
-        rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], float)
+        rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)], float)
         distances.append(np.abs(seen - OPACITY * np.array([rgb[0] - rgb[1], rgb[1] - rgb[2]])).sum())
     return int(np.argmin(distances)) + 1
 
@@ -135,7 +148,7 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     H.upload_files(page, "w_image_upload", source)
     page.get_by_text("mosaic.png · 8192×8192 px").wait_for(timeout=120_000)
     H.wait_until_settled(page, timeout_ms=120_000)
-    assert view_of(page)["width"] == SIDE                      # opens whole, fitted to the canvas
+    assert view_of(page)["width"] == SIDE  # opens whole, fitted to the canvas
 
     H.pick_select(page, "w_zoom", "1:1")
     H.wait_until_settled(page, timeout_ms=120_000)
@@ -171,7 +184,7 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     picture = H.background_picture(page)
     assert overlay_class(picture, view_b, 6900, 6800) == 2
     assert overlay_class(picture, view_b, 6800, 7180) == 1
-    assert overlay_class(picture, view_b, 7100, 7000) == 2      # a disk without a stroke
+    assert overlay_class(picture, view_b, 7100, 7000) == 2  # a disk without a stroke
     page.mouse.move(5, 5)
     H.screenshot(page, artifacts / "viewport-region-b.png")
     if os.environ.get("SEG_UPDATE_README_SCREENSHOT") == "1":
@@ -201,7 +214,7 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
     assert set(np.unique(labels[1000:2000, 1000:2000])) == {0, 1, 2}
     assert set(np.unique(labels[6500:7500, 6500:7500])) == {0, 1, 2}
     assert not labels[3000:5000, 3000:5000].any()
-    assert all(labels[int(y), int(x)] == 0 for x, y in undone)       # undone at 1:1, 5000 px away
+    assert all(labels[int(y), int(x)] == 0 for x, y in undone)  # undone at 1:1, 5000 px away
 
     # The whole image, segmented through the tiled path, downloaded at full resolution.
     H.button(page, "w_segment_whole").click()
@@ -226,6 +239,6 @@ def test_zoom_pan_and_scribble_on_an_8192_image(page, server, artifacts, tmp_pat
         cols = slice(max(0, x - 150 - margin), min(SIDE, x + 150 + margin))
         inner = (slice(y - 150 - rows.start, y + 150 - rows.start), slice(x - 150 - cols.start, x + 150 - cols.start))
         predicted, _ = predict_window(model, image[rows, cols], statistics, inner)
-        assert np.array_equal(mask[y - 150:y + 150, x - 150:x + 150], predicted), (x, y)
+        assert np.array_equal(mask[y - 150 : y + 150, x - 150 : x + 150], predicted), (x, y)
     for x, y in DISKS:
         assert mask[y, x] == 2 and mask[y + RADIUS + 20, x] == 1

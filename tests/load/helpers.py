@@ -78,12 +78,13 @@ def _shape_masks(side: int) -> list[tuple[str, np.ndarray]]:
     c = side / 2
     return [
         ("disk", (rows - c) ** 2 + (cols - c) ** 2 <= (0.28 * side) ** 2),
-        ("top_left_square",
-         (rows >= 0.12 * side) & (rows < 0.5 * side) & (cols >= 0.12 * side) & (cols < 0.5 * side)),
+        ("top_left_square", (rows >= 0.12 * side) & (rows < 0.5 * side) & (cols >= 0.12 * side) & (cols < 0.5 * side)),
         ("bottom_band", (rows >= 0.6 * side) & (rows < 0.86 * side)),
         ("left_column", (cols >= 0.15 * side) & (cols < 0.43 * side)),
-        ("bottom_right_square",
-         (rows >= 0.52 * side) & (rows < 0.9 * side) & (cols >= 0.52 * side) & (cols < 0.9 * side)),
+        (
+            "bottom_right_square",
+            (rows >= 0.52 * side) & (rows < 0.9 * side) & (cols >= 0.52 * side) & (cols < 0.9 * side),
+        ),
         ("right_column", cols >= 0.62 * side),
         ("cross", (np.abs(rows - c) <= 0.08 * side) | (np.abs(cols - c) <= 0.08 * side)),
         ("lower_triangle", rows > cols + 0.12 * side),
@@ -112,8 +113,13 @@ def _strokes_in(region: np.ndarray, count: int, length: float, rng: np.random.Ge
         points = [start + t * (end - start) for t in np.linspace(0, 1, 6)]  # all checked inside
         r = np.round([p[1] for p in points]).astype(int)
         c = np.round([p[0] for p in points]).astype(int)
-        if (r.min() < 0 or c.min() < 0 or r.max() >= region.shape[0] or c.max() >= region.shape[1]
-                or not region[r, c].all()):
+        if (
+            r.min() < 0
+            or c.min() < 0
+            or r.max() >= region.shape[0]
+            or c.max() >= region.shape[1]
+            or not region[r, c].all()
+        ):
             continue
         strokes.append((tuple(map(float, start)), tuple(map(float, (start + end) / 2)), tuple(map(float, end))))
     if len(strokes) < count:
@@ -138,8 +144,8 @@ def scenes(count: int = 8, *, side: int = SIDE, strokes: int = 20, margin: int =
         fg = _strokes_in(_inside(mask, margin), strokes - half, 0.12 * side, rng)
         plan = []
         for block in range(0, max(half, strokes - half), 5):
-            plan += [(BACKGROUND, s) for s in bg[block:block + 5]]
-            plan += [(SHAPE, s) for s in fg[block:block + 5]]
+            plan += [(BACKGROUND, s) for s in bg[block : block + 5]]
+            plan += [(SHAPE, s) for s in fg[block : block + 5]]
         out.append(Scene(f"{index}_{name}.png", image, truth, tuple(plan)))
     return out
 
@@ -157,7 +163,7 @@ def agreement(mask: np.ndarray, truth: np.ndarray) -> float:
 
 def stroke_pixels(scene: Scene, label: int, radius: float = 2.0) -> np.ndarray:
     """Boolean mask of the pixels within ``radius`` of the centre lines of ``label``'s strokes."""
-    rows, cols = np.mgrid[:scene.truth.shape[0], :scene.truth.shape[1]]
+    rows, cols = np.mgrid[: scene.truth.shape[0], : scene.truth.shape[1]]
     out = np.zeros(scene.truth.shape, bool)
     for stroke_label, points in scene.strokes:
         if stroke_label != label:
@@ -165,7 +171,7 @@ def stroke_pixels(scene: Scene, label: int, radius: float = 2.0) -> np.ndarray:
         (x0, y0), (x1, y1) = points[0], points[-1]
         d = np.array([x1 - x0, y1 - y0])
         t = np.clip(((cols - x0) * d[0] + (rows - y0) * d[1]) / max(d @ d, 1e-9), 0, 1)
-        out |= (cols - (x0 + t * d[0])) ** 2 + (rows - (y0 + t * d[1])) ** 2 <= radius ** 2
+        out |= (cols - (x0 + t * d[0])) ** 2 + (rows - (y0 + t * d[1])) ** 2 <= radius**2
     return out
 
 
@@ -269,11 +275,14 @@ async def wait_for_update(page, minimum: int, *, timeout_ms: int = TIMEOUT_MS) -
     Raises E2EError at once if the page shows a traceback, or with the status on timeout.
     """
     try:
-        outcome = await (await page.wait_for_function(H.IDLE_JS, arg=[H.STATUS, minimum], timeout=timeout_ms,
-                                                      polling=POLL_MS)).json_value()
+        outcome = await (
+            await page.wait_for_function(H.IDLE_JS, arg=[H.STATUS, minimum], timeout=timeout_ms, polling=POLL_MS)
+        ).json_value()
     except Exception as exc:  # playwright TimeoutError: say what the page showed
-        raise H.E2EError(f"no 'update #{minimum}' within {timeout_ms} ms; status {await status_text(page)!r}; "
-                         f"errors {await error_texts(page)}") from exc
+        raise H.E2EError(
+            f"no 'update #{minimum}' within {timeout_ms} ms; status {await status_text(page)!r}; "
+            f"errors {await error_texts(page)}"
+        ) from exc
     if outcome == "exception":
         raise H.E2EError(f"the app shows a traceback: {await error_texts(page)}")
     return await update_number(page)
@@ -327,8 +336,10 @@ async def upload_image(page, name: str, data: bytes, *, canvas_side: int = CANVA
         if box is not None and abs(box["width"] - canvas_side) < 2:
             break
         if time.monotonic() > deadline:
-            raise H.E2EError(f"the canvas of {name!r} did not appear ({canvas_side} px wide); box {box}; "
-                             f"errors {await error_texts(page)}")
+            raise H.E2EError(
+                f"the canvas of {name!r} did not appear ({canvas_side} px wide); box {box}; "
+                f"errors {await error_texts(page)}"
+            )
         await asyncio.sleep(0.1)
     return await wait_until_settled(page)
 
@@ -339,13 +350,15 @@ async def pick_class(page, index: int) -> None:
     if await option.locator("input").is_checked():
         return
     await option.click()
-    await page.wait_for_function("el => el.checked", arg=await option.locator("input").element_handle(),
-                                 timeout=TIMEOUT_MS)
+    await page.wait_for_function(
+        "el => el.checked", arg=await option.locator("input").element_handle(), timeout=TIMEOUT_MS
+    )
     await wait_until_settled(page)
 
 
-async def draw_stroke(page, box: H.CanvasBox, points: Sequence[tuple[float, float]], *, steps: int = 4,
-                      hover_ms: int = 300) -> None:
+async def draw_stroke(
+    page, box: H.CanvasBox, points: Sequence[tuple[float, float]], *, steps: int = 4, hover_ms: int = 300
+) -> None:
     """A freehand stroke through image pixels ``points``; returns right after mouse-up.
 
     Hovers ``hover_ms`` first when the pointer comes from outside the canvas: the canvas toolbar
@@ -391,8 +404,8 @@ class UserResult:
     """What one simulated user saw."""
 
     scene: Scene
-    latencies_ms: list[float] = field(default_factory=list)   # strokes drawn with both classes present
-    run_ms: list[float] = field(default_factory=list)         # the server's own "run N ms" of those
+    latencies_ms: list[float] = field(default_factory=list)  # strokes drawn with both classes present
+    run_ms: list[float] = field(default_factory=list)  # the server's own "run N ms" of those
     mask: np.ndarray | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -404,9 +417,17 @@ def _run_ms(status: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-async def draw_scene(page, scene: Scene, *, period_s: float = 0.0, rng: np.random.Generator | None = None,
-                     first: int = 0, last: int | None = None, result: UserResult | None = None,
-                     on_stroke=None) -> UserResult:
+async def draw_scene(
+    page,
+    scene: Scene,
+    *,
+    period_s: float = 0.0,
+    rng: np.random.Generator | None = None,
+    first: int = 0,
+    last: int | None = None,
+    result: UserResult | None = None,
+    on_stroke=None,
+) -> UserResult:
     """Draw strokes ``first..last`` of the scene (switching classes as needed), timing every update.
 
     A new stroke starts every ``period_s`` seconds (x 0.7..1.3 at random, like a person who
@@ -445,8 +466,16 @@ async def draw_scene(page, scene: Scene, *, period_s: float = 0.0, rng: np.rando
     return result
 
 
-async def user_session(browser, url: str, scene: Scene, *, period_s: float = 0.0, seed: int = 0,
-                       start_delay_s: float = 0.0, viewport: dict | None = None) -> UserResult:
+async def user_session(
+    browser,
+    url: str,
+    scene: Scene,
+    *,
+    period_s: float = 0.0,
+    seed: int = 0,
+    start_delay_s: float = 0.0,
+    viewport: dict | None = None,
+) -> UserResult:
     """One user: open the app, upload the scene, draw its strokes, download the mask."""
     await asyncio.sleep(start_delay_s)
     context = await browser.new_context(viewport=viewport or VIEWPORT, accept_downloads=True)
@@ -493,15 +522,20 @@ async def single_then_concurrent(url: str, *, users: int = 8, period_s: float = 
             single = await user_session(browser, url, all_scenes[-1], seed=100)
             single_s = time.perf_counter() - start
             start = time.perf_counter()
-            results = await asyncio.gather(*[
-                user_session(browser, url, scene, period_s=period_s, seed=i, start_delay_s=0.4 * i)
-                for i, scene in enumerate(all_scenes)
-            ])
+            results = await asyncio.gather(
+                *[
+                    user_session(browser, url, scene, period_s=period_s, seed=i, start_delay_s=0.4 * i)
+                    for i, scene in enumerate(all_scenes)
+                ]
+            )
             concurrent_s = time.perf_counter() - start
         finally:
             await browser.close()
-    return {"single": single, "concurrent": list(results),
-            "wall_s": {"single": round(single_s, 1), "concurrent": round(concurrent_s, 1)}}
+    return {
+        "single": single,
+        "concurrent": list(results),
+        "wall_s": {"single": round(single_s, 1), "concurrent": round(concurrent_s, 1)},
+    }
 
 
 # --------------------------------------------------------------------------- heavy neighbours
@@ -530,14 +564,17 @@ def model_bundle(scene: Scene) -> bytes:
 async def _is_running(page) -> bool:
     return await page.evaluate(
         """() => { const a = document.querySelector('[data-testid="stApp"]');
-                   return !!a && a.getAttribute('data-test-script-state') === 'running'; }""")
+                   return !!a && a.getAttribute('data-test-script-state') === 'running'; }"""
+    )
 
 
 async def wait_idle(page, *, timeout_ms: int = TIMEOUT_MS) -> None:
     await page.wait_for_function(
         """() => { const a = document.querySelector('[data-testid="stApp"]');
                    return !!a && a.getAttribute('data-test-script-state') === 'notRunning'; }""",
-        timeout=timeout_ms, polling=100)
+        timeout=timeout_ms,
+        polling=100,
+    )
 
 
 @dataclass
@@ -545,11 +582,11 @@ class HeavyResult:
     """What the light user saw while two others worked hard, and what the heavy ones got."""
 
     light: UserResult
-    overlapped: int = 0            # light strokes during which a heavy session was running
-    big_status: str = ""           # status line of the 4-megapixel session at the end
-    big_strokes: int = 0           # strokes the 4-megapixel user drew meanwhile
-    batch_summary: str = ""        # summary line of the batch session
-    batch_runs: int = 0            # batches segmented meanwhile
+    overlapped: int = 0  # light strokes during which a heavy session was running
+    big_status: str = ""  # status line of the 4-megapixel session at the end
+    big_strokes: int = 0  # strokes the 4-megapixel user drew meanwhile
+    batch_summary: str = ""  # summary line of the batch session
+    batch_runs: int = 0  # batches segmented meanwhile
     errors: list[str] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
@@ -561,7 +598,8 @@ async def _start_big_session(browser, url: str, image: np.ndarray):
     page = await context.new_page()
     await open_app(page, url)
     await page.locator(".st-key-w_image_upload input[type='file']").set_input_files(
-        {"name": "big.png", "mimeType": "image/png", "buffer": png_bytes(image)})
+        {"name": "big.png", "mimeType": "image/png", "buffer": png_bytes(image)}
+    )
     return context, page
 
 
@@ -598,10 +636,12 @@ async def _start_batch_session(browser, url: str, bundle: bytes, files: list[tup
     page = await context.new_page()
     await page.goto(f"{url}/Batch_apply", timeout=TIMEOUT_MS)
     await page.locator(".st-key-w_batch_model_upload input[type='file']").set_input_files(
-        {"name": "scene.segmodel", "mimeType": "application/octet-stream", "buffer": bundle})
+        {"name": "scene.segmodel", "mimeType": "application/octet-stream", "buffer": bundle}
+    )
     await page.locator(".st-key-w_batch_images input[type='file']").first.wait_for(state="attached")
     await page.locator(".st-key-w_batch_images input[type='file']").set_input_files(
-        [{"name": name, "mimeType": "image/png", "buffer": data} for name, data in files])
+        [{"name": name, "mimeType": "image/png", "buffer": data} for name, data in files]
+    )
     run = page.locator(".st-key-w_batch_run button:visible").first
     await page.wait_for_function("el => !el.disabled", arg=await run.element_handle(), timeout=TIMEOUT_MS)
     await wait_idle(page)
@@ -623,7 +663,10 @@ async def _batch_runs(page, count: int, stop: asyncio.Event) -> tuple[str, int]:
         try:  # the rerun starts a moment after the click
             await page.wait_for_function(
                 """() => document.querySelector('[data-testid="stApp"]')
-                          ?.getAttribute('data-test-script-state') === 'running'""", timeout=5_000, polling=20)
+                          ?.getAttribute('data-test-script-state') === 'running'""",
+                timeout=5_000,
+                polling=20,
+            )
         except Exception:  # noqa: BLE001 - a run shorter than the polling interval is fine
             pass
 
@@ -632,10 +675,17 @@ async def _batch_runs(page, count: int, stop: asyncio.Event) -> tuple[str, int]:
 HEAVY_SIDE, HEAVY_BATCH, HEAVY_BATCH_SIDE = 2000, 100, 256
 
 
-async def heavy_neighbours(url: str, *, big_side: int = HEAVY_SIDE, batch: int = HEAVY_BATCH,
-                           batch_side: int = HEAVY_BATCH_SIDE,
-                           big_strokes: int = 3, light_first: int = 6, light_strokes: int = 8,
-                           period_s: float = 2.0) -> HeavyResult:
+async def heavy_neighbours(
+    url: str,
+    *,
+    big_side: int = HEAVY_SIDE,
+    batch: int = HEAVY_BATCH,
+    batch_side: int = HEAVY_BATCH_SIDE,
+    big_strokes: int = 3,
+    light_first: int = 6,
+    light_strokes: int = 8,
+    period_s: float = 2.0,
+) -> HeavyResult:
     """A light user draws while one user opens a ``big_side``² image and another runs a batch.
 
     The light user uploads its scene and draws its first ``light_first`` strokes before the
@@ -648,9 +698,19 @@ async def heavy_neighbours(url: str, *, big_side: int = HEAVY_SIDE, batch: int =
     scene = scenes(1)[0]
     bundle = model_bundle(scene)
     rng = np.random.default_rng(7)
-    files = [(f"tile_{i:03d}.png", png_bytes(np.clip(
-        rng.normal(60, 12, (batch_side, batch_side)) + 130 * (rng.random((batch_side, batch_side)) > 0.995),
-        0, 255).astype(np.uint8))) for i in range(batch)]
+    files = [
+        (
+            f"tile_{i:03d}.png",
+            png_bytes(
+                np.clip(
+                    rng.normal(60, 12, (batch_side, batch_side)) + 130 * (rng.random((batch_side, batch_side)) > 0.995),
+                    0,
+                    255,
+                ).astype(np.uint8)
+            ),
+        )
+        for i in range(batch)
+    ]
     image = big_image(big_side)
     async with async_playwright() as playwright:
         browser = await launch(playwright)
@@ -677,8 +737,16 @@ async def heavy_neighbours(url: str, *, big_side: int = HEAVY_SIDE, batch: int =
                 if any([await _is_running(p) for p in heavy_pages]):
                     result.overlapped += 1
 
-            await draw_scene(light, scene, period_s=period_s, rng=rng, first=light_first,
-                             last=light_first + light_strokes, result=result.light, on_stroke=sample)
+            await draw_scene(
+                light,
+                scene,
+                period_s=period_s,
+                rng=rng,
+                first=light_first,
+                last=light_first + light_strokes,
+                result=result.light,
+                on_stroke=sample,
+            )
             result.seconds["light"] = round(time.perf_counter() - start, 1)
             stop.set()
             result.batch_summary, result.batch_runs = await batch_task
@@ -749,7 +817,7 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
     process = psutil.Process()
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(60, 10, (side, side)), 0, 255).astype(np.uint8)
-    image[:, side // 2:] += 120
+    image[:, side // 2 :] += 120
 
     def session(count: int, record: dict | None = None):
         at = new_app()
@@ -757,8 +825,14 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
         upload(at, "w_image_upload", "long.png", png_bytes(image), "image/png")
         background, foreground = class_colors(at)[:2]
         key, fit = at.session_state["seg.canvas"].key, at.session_state["seg.canvas"].fit_dict()
-        reported_fit = {"naturalWidth": fit["natural_width"], "naturalHeight": fit["natural_height"],
-                        "scaleX": fit["scale_x"], "scaleY": fit["scale_y"], "offsetX": 0, "offsetY": 0}
+        reported_fit = {
+            "naturalWidth": fit["natural_width"],
+            "naturalHeight": fit["natural_height"],
+            "scaleX": fit["scale_x"],
+            "scaleY": fit["scale_y"],
+            "offsetX": 0,
+            "offsetY": 0,
+        }
         objects = []
         first_update = None
         for index in range(count):
@@ -767,9 +841,10 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
             color = background if index % 2 == 0 else foreground
             objects.append(fabric_path(to_canvas(at, [(left, row), (left + 8, row)]), color, 4))
             # A new list each time, like the JSON the browser sends after every stroke.
-            at.session_state[key] = {"drawing": {"raw": {"version": "7.4.0", "objects": list(objects),
-                                                         "background": ""}, "data": None},
-                                     "backgroundFit": reported_fit}
+            at.session_state[key] = {
+                "drawing": {"raw": {"version": "7.4.0", "objects": list(objects), "background": ""}, "data": None},
+                "backgroundFit": reported_fit,
+            }
             at.run()
             if at.exception:
                 raise AssertionError([e.message for e in at.exception])
@@ -777,15 +852,17 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
                 first_update = at.session_state["seg.update"] - 1
             if record is not None and (index + 1) % max(1, count // checkpoints) == 0:
                 state = {k: at.session_state[k] for k in at.session_state if str(k).startswith("seg.")}
-                record.setdefault("checkpoints", []).append({
-                    "strokes": index + 1,
-                    "rss": process.memory_info().rss,
-                    "footprint": footprint(state),
-                    "backgrounds": len(at.session_state["seg.backgrounds"]),
-                    "features": len(at.session_state["seg.features"]),
-                    "updates": int(at.session_state["seg.update"] - first_update),
-                    "model": at.session_state["seg.model"] is not None,
-                })
+                record.setdefault("checkpoints", []).append(
+                    {
+                        "strokes": index + 1,
+                        "rss": process.memory_info().rss,
+                        "footprint": footprint(state),
+                        "backgrounds": len(at.session_state["seg.backgrounds"]),
+                        "features": len(at.session_state["seg.features"]),
+                        "updates": int(at.session_state["seg.update"] - first_update),
+                        "model": at.session_state["seg.model"] is not None,
+                    }
+                )
         return at
 
     warm = session(5)  # imports, kernels, caches of the process: not the session's memory

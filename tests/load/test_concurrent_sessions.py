@@ -80,10 +80,14 @@ def test_eight_users_at_once_each_get_their_own_segmentation_quickly(server, sin
         async with async_playwright() as playwright:
             browser = await L.launch(playwright)
             try:
-                return await asyncio.gather(*[
-                    L.user_session(browser, server.url, scene, period_s=PERIOD_S, seed=i,
-                                   start_delay_s=PERIOD_S / USERS * i)
-                    for i, scene in enumerate(everyone)])
+                return await asyncio.gather(
+                    *[
+                        L.user_session(
+                            browser, server.url, scene, period_s=PERIOD_S, seed=i, start_delay_s=PERIOD_S / USERS * i
+                        )
+                        for i, scene in enumerate(everyone)
+                    ]
+                )
             finally:
                 await browser.close()
 

@@ -34,23 +34,29 @@ from tests.load import helpers as L
 
 pytestmark = pytest.mark.slow
 
-MB = 2 ** 20
+MB = 2**20
 
 
 def test_five_hundred_strokes_keep_the_session_bounded_and_give_memory_back(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(L.H.REPO)}
-    done = subprocess.run([sys.executable, "-m", "tests.load.helpers", "long-session", "500"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.load.helpers", "long-session", "500"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(done.stdout.strip().splitlines()[-1])
     checkpoints = record["checkpoints"]
     print(json.dumps(record, indent=1))
     assert [c["strokes"] for c in checkpoints] == [100, 200, 300, 400, 500]
     for checkpoint in checkpoints:
-        assert checkpoint["updates"] == checkpoint["strokes"]      # every stroke was an update
-        assert checkpoint["model"]                                  # ... that retrained the model
+        assert checkpoint["updates"] == checkpoint["strokes"]  # every stroke was an update
+        assert checkpoint["model"]  # ... that retrained the model
         assert checkpoint["backgrounds"] <= config.MAX_CACHED_BACKGROUNDS
-        assert checkpoint["features"] == 1                          # one image, one frame
+        assert checkpoint["features"] == 1  # one image, one frame
     # The session's arrays and bytes do not grow with the strokes: only the strokes themselves.
     growth = checkpoints[-1]["footprint"] - checkpoints[0]["footprint"]
     assert growth < 1 * MB, [c["footprint"] for c in checkpoints]
@@ -63,8 +69,9 @@ def test_fifty_sessions_opened_and_closed_give_their_memory_back(tmp_path):
     ttl = 2
     rng = np.random.default_rng(3)
     # Every fifth session opens its own image: an upload and a second feature stack to free.
-    uploads = {i: L.png_bytes(np.clip(rng.normal(90, 30, (512, 512)), 0, 255).astype(np.uint8))
-               for i in range(0, 50, 5)}
+    uploads = {
+        i: L.png_bytes(np.clip(rng.normal(90, 30, (512, 512)), 0, 255).astype(np.uint8)) for i in range(0, 50, 5)
+    }
 
     async def scenario(url: str, pid: int) -> dict:
         from playwright.async_api import async_playwright
@@ -80,7 +87,7 @@ def test_fifty_sessions_opened_and_closed_give_their_memory_back(tmp_path):
                 page = await context.new_page()
                 try:
                     await page.goto(url, timeout=L.TIMEOUT_MS)
-                    await L.wait_for_update(page, 1)   # the first run has prepared the features
+                    await L.wait_for_update(page, 1)  # the first run has prepared the features
                     if upload is not None:
                         await L.upload_image(page, "own.png", upload, canvas_side=760)
                     return await L.error_texts(page)
@@ -90,7 +97,7 @@ def test_fifty_sessions_opened_and_closed_give_their_memory_back(tmp_path):
             async def expire_closed_sessions() -> None:
                 for _ in range(2):
                     await asyncio.sleep(ttl + 1)
-                    await visit()   # its disconnect drops the sessions whose TTL has passed
+                    await visit()  # its disconnect drops the sessions whose TTL has passed
 
             try:
                 await visit(uploads[0])
@@ -137,7 +144,7 @@ def test_closing_a_tab_gives_its_feature_stacks_back_at_once(tmp_path):
     """Streamlit keeps a closed tab's session for ``server.disconnectedSessionTTL`` (120 s, the
     default here) so that a reconnecting tab can resume; the session's feature stacks, prediction
     and pictures (most of its memory) are released the moment it disconnects."""
-    scene = L.scenes(1, side=1024)[0]   # 1 megapixel: ~160 MB of features, and more
+    scene = L.scenes(1, side=1024)[0]  # 1 megapixel: ~160 MB of features, and more
 
     async def scenario(url: str, pid: int) -> dict:
         from playwright.async_api import async_playwright
@@ -153,7 +160,7 @@ def test_closing_a_tab_gives_its_feature_stacks_back_at_once(tmp_path):
                 page = await context.new_page()
                 await L.open_app(page, url)
                 await L.upload_image(page, scene.name, scene.png(), canvas_side=760)
-                drawn = await L.draw_scene(page, scene, last=6)   # both classes: trained, predicted
+                drawn = await L.draw_scene(page, scene, last=6)  # both classes: trained, predicted
                 errors = drawn.errors + await L.error_texts(page)
                 held = L.rss_bytes(pid)
                 await context.close()
@@ -174,5 +181,8 @@ def test_closing_a_tab_gives_its_feature_stacks_back_at_once(tmp_path):
     assert result["held"] > result["before"] + 150 * MB, (result["before"] / MB, result["held"] / MB)
     # Within seconds of closing, long before the session itself expires: only the image, the
     # strokes and the model are left.
-    assert result["after"] <= result["before"] + 0.2 * (result["held"] - result["before"]), \
-        (result["before"] / MB, result["held"] / MB, result["after"] / MB)
+    assert result["after"] <= result["before"] + 0.2 * (result["held"] - result["before"]), (
+        result["before"] / MB,
+        result["held"] / MB,
+        result["after"] / MB,
+    )

@@ -27,8 +27,9 @@ TRAIN_SLICE = 0
 TEST_SLICES = (5, 10, 15, 20, 25)
 SCRIBBLE_SEEDS = (0, 1, 2)
 CLASSES = ["membrane", "cell"]
-GALLERY_FOREST = ForestSettings(n_estimators=50, max_depth=10, max_samples=0.05, class_weight=None,
-                                min_samples_leaf=1, min_tree_samples=1)
+GALLERY_FOREST = ForestSettings(
+    n_estimators=50, max_depth=10, max_samples=0.05, class_weight=None, min_samples_leaf=1, min_tree_samples=1
+)
 # A little below what the gallery recipe measures, so that only a real regression trips them.
 MEAN_IOU_FLOOR = 0.57
 MEMBRANE_F1_FLOOR = 0.61
@@ -47,8 +48,9 @@ def results(isbi_dir) -> dict[str, tuple[float, float]]:
     image, truth = load_isbi(TRAIN_SLICE)
     unseen = [load_isbi(i) for i in TEST_SLICES]
     recipes = {
-        "gallery": dict(settings=PRESETS["scikit-image gallery"], forest=GALLERY_FOREST,
-                        normalization=Normalization(mode="dtype")),
+        "gallery": dict(
+            settings=PRESETS["scikit-image gallery"], forest=GALLERY_FOREST, normalization=Normalization(mode="dtype")
+        ),
         "defaults": {},
     }
     found = {}
@@ -57,11 +59,14 @@ def results(isbi_dir) -> dict[str, tuple[float, float]]:
         for seed in SCRIBBLE_SEEDS:
             labels = simulate_scribbles(truth, seed=seed)
             model = train(image, labels, class_names=CLASSES, features=features, **options)
-            if features is None:   # the same for every scribble set: compute once, as the app does
+            if features is None:  # the same for every scribble set: compute once, as the app does
                 features = [model.features(image)]
                 unseen_features = [model.features(img) for img, _ in unseen]
-            per_set.append(np.mean([scores(model.predict_features(f), tru)
-                                    for f, (_, tru) in zip(unseen_features, unseen)], axis=0))
+            per_set.append(
+                np.mean(
+                    [scores(model.predict_features(f), tru) for f, (_, tru) in zip(unseen_features, unseen)], axis=0
+                )
+            )
         found[name] = tuple(np.mean(per_set, axis=0))
     return found
 
@@ -72,7 +77,7 @@ def test_simulated_scribbles_are_a_few_strokes_on_both_classes(isbi_dir, seed):
     labels = simulate_scribbles(truth, seed=seed)
     assert 0 < np.count_nonzero(labels) / labels.size < MAX_SCRIBBLE_FRACTION
     assert set(np.unique(labels)) == {0, 1, 2}
-    assert np.all(labels[labels > 0] == truth[labels > 0])     # strokes never cross a boundary
+    assert np.all(labels[labels > 0] == truth[labels > 0])  # strokes never cross a boundary
     assert np.array_equal(simulate_scribbles(truth, seed=seed), labels)
 
 

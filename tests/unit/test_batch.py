@@ -101,7 +101,10 @@ def test_safe_stem_is_one_harmless_path_component(name, stem):
 
 def test_unique_stems_disambiguate_same_names_from_different_folders():
     assert batch.unique_stems(["a/img.png", "b/img.png", "IMG.tif", "other.png"]) == [
-        "img", "img_2", "IMG_3", "other",
+        "img",
+        "img_2",
+        "IMG_3",
+        "other",
     ]
 
 
@@ -184,8 +187,7 @@ def test_apply_source_matches_model_predict_and_measures(grey_model):
 
 
 def test_apply_source_reports_a_corrupt_file_instead_of_raising(grey_model):
-    result = batch.apply_source(grey_model, b"\x89PNG\r\n\x1a\n garbage", "bad",
-                                source_name="dir/bad.png")
+    result = batch.apply_source(grey_model, b"\x89PNG\r\n\x1a\n garbage", "bad", source_name="dir/bad.png")
     assert not result.outcome.ok
     assert result.outcome.source == "bad.png"
     assert result.outputs == {} and result.labels is None
@@ -225,7 +227,10 @@ def test_run_batch_skips_a_bad_file_and_finishes_the_others(grey_model, tmp_path
     (inputs / "bad.png").write_bytes(b"not an image at all")
     seen = []
     report = batch.run_batch(
-        grey_model, batch.collect_inputs([inputs]), tmp_path / "out", ApplyOptions(probabilities=True),
+        grey_model,
+        batch.collect_inputs([inputs]),
+        tmp_path / "out",
+        ApplyOptions(probabilities=True),
         progress=lambda done, total, outcome: seen.append((done, total, outcome.source)),
     )
     assert [o.source for o in report.failed] == ["bad.png"]
@@ -234,13 +239,21 @@ def test_run_batch_skips_a_bad_file_and_finishes_the_others(grey_model, tmp_path
     assert report.summary().startswith("2 of 3 images done")
     assert "1 failed: bad.png: " in report.summary()
     out = sorted(os.listdir(tmp_path / "out"))
-    assert out == ["good1_mask.png", "good1_probabilities.tif", "good2_mask.png",
-                   "good2_probabilities.tif", "measurements.csv"]
+    assert out == [
+        "good1_mask.png",
+        "good1_probabilities.tif",
+        "good2_mask.png",
+        "good2_probabilities.tif",
+        "measurements.csv",
+    ]
     proba = tifffile.imread(tmp_path / "out" / "good1_probabilities.tif")
     assert proba.dtype == np.float32 and proba.shape == (2, 96, 128)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "measurements.csv").read_text())))
     assert [(r["image"], r["class"]) for r in rows] == [
-        ("good1", "background"), ("good1", "blob"), ("good2", "background"), ("good2", "blob"),
+        ("good1", "background"),
+        ("good1", "blob"),
+        ("good2", "background"),
+        ("good2", "blob"),
     ]
 
 
@@ -248,12 +261,16 @@ def test_results_zip_holds_sanitised_names_and_the_csv(grey_model):
     image, _ = synthetic_scene(seed=7)
     names = ["../../evil name.png", "sub\\evil name.png", "ok.png"]
     stems = batch.unique_stems(names)
-    results = [batch.apply_source(grey_model, _png_bytes(image), stem, source_name=name)
-               for name, stem in zip(names, stems)]
+    results = [
+        batch.apply_source(grey_model, _png_bytes(image), stem, source_name=name) for name, stem in zip(names, stems)
+    ]
     results.append(batch.apply_source(grey_model, b"junk", "junk", source_name="junk.png"))
     archive = zipfile.ZipFile(io.BytesIO(batch.results_zip(results)))
     assert sorted(archive.namelist()) == [
-        "evil_name_2_mask.png", "evil_name_mask.png", "measurements.csv", "ok_mask.png",
+        "evil_name_2_mask.png",
+        "evil_name_mask.png",
+        "measurements.csv",
+        "ok_mask.png",
     ]
     rows = list(csv.DictReader(io.StringIO(archive.read("measurements.csv").decode())))
     assert len(rows) == 3 * 2

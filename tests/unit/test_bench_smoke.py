@@ -70,12 +70,12 @@ def test_one_more_stroke_adds_a_few_membrane_pixels_only():
     scribbles = run.simulate(truth)
     plus = run.one_more_stroke(truth, scribbles)
 
-    added = (plus != scribbles)
+    added = plus != scribbles
     assert added.any()
-    assert np.all(scribbles[added] == 0)                  # never overwrites a scribble
-    assert np.all(plus[added] == truth[added])            # follows the ground truth
-    assert np.count_nonzero(plus) / plus.size < 0.02      # still well under 2 % of the pixels
-    np.testing.assert_array_equal(plus, run.one_more_stroke(truth, scribbles))   # deterministic
+    assert np.all(scribbles[added] == 0)  # never overwrites a scribble
+    assert np.all(plus[added] == truth[added])  # follows the ground truth
+    assert np.count_nonzero(plus) / plus.size < 0.02  # still well under 2 % of the pixels
+    np.testing.assert_array_equal(plus, run.one_more_stroke(truth, scribbles))  # deterministic
 
 
 def test_reference_overlay_is_a_png_data_uri_of_full_size():
@@ -113,7 +113,8 @@ def test_measure_stops_on_budget_but_keeps_min_repeats():
 def test_measure_pair_alternates_ours_and_reference():
     order = []
     ours, ours_result, ref, ref_result = common.measure_pair(
-        lambda w: order.append("ours") or "o", lambda w: order.append("ref") or "r", repeats=3)
+        lambda w: order.append("ours") or "o", lambda w: order.append("ref") or "r", repeats=3
+    )
     assert order == ["ours", "ref"] * 3
     assert (ours.repeats, ref.repeats, ours_result, ref_result) == (3, 3, "o", "r")
 
@@ -154,9 +155,13 @@ def _speed(row, channels, ours, speedup):
 
 def test_targets_pass_miss_and_not_available():
     results = {
-        "speed": [_speed("stroke update", 1, 0.15, 6.0), _speed("stroke update", 3, 0.5, 9.0),
-                  _speed("displayed update", 1, 0.25, 4.0), _speed("cold start", 1, 1.0, 2.0),
-                  _speed("cold start, public API", 1, 0.4, 3.2)],
+        "speed": [
+            _speed("stroke update", 1, 0.15, 6.0),
+            _speed("stroke update", 3, 0.5, 9.0),
+            _speed("displayed update", 1, 0.25, 4.0),
+            _speed("cold start", 1, 1.0, 2.0),
+            _speed("cold start, public API", 1, 0.4, 3.2),
+        ],
         "accuracy": {"summary": {"ours": {"unseen_mean_iou": 0.70}, "reference": {"unseen_mean_iou": 0.702}}},
         "memory": {"sessions": [{"size": 1024, "megapixels": 1.05, "state_peak_mb": 550.0, "alone_peak_mb": 870.0}]},
         "browser": {"status": "not run", "median_s": None},
@@ -187,8 +192,12 @@ def test_browser_median_is_found_in_any_layout():
 @pytest.mark.slow
 def test_run_tiny_writes_every_row(tmp_path):
     out = tmp_path / "tiny.json"
-    completed = subprocess.run([sys.executable, str(BENCH / "run.py"), "--tiny", "--no-browser", "--out", str(out)],
-                               capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--tiny", "--no-browser", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "### Targets" in completed.stdout
     data = json.loads(out.read_text())

@@ -34,7 +34,7 @@ def test_feature_names_keep_the_image_channel_numbers():
 def test_a_model_with_chosen_channels_applies_itself_after_saving(tmp_path):
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (60, 60, 3)).astype(np.uint8)
-    image[20:40, 20:40, 1] = 250            # only channel 1 shows the square
+    image[20:40, 20:40, 1] = 250  # only channel 1 shows the square
     labels = np.zeros((60, 60), np.uint8)
     labels[28:32, 25:35] = 2
     labels[5:8, 5:50] = 1
@@ -78,6 +78,7 @@ def test_volume_features_use_the_chosen_channels_too(mode):
     volume = np.random.default_rng(2).random((6, 20, 24, 3)).astype(np.float32)
     chosen = FeatureSettings(sigma_min=1.0, sigma_max=2.0, channel_mode=mode, channels=(0, 2))
     plain = FeatureSettings(sigma_min=1.0, sigma_max=2.0, channel_mode=mode)
-    np.testing.assert_array_equal(compute_volume_features(volume, chosen),
-                                  compute_volume_features(volume[..., [0, 2]], plain))
+    np.testing.assert_array_equal(
+        compute_volume_features(volume, chosen), compute_volume_features(volume[..., [0, 2]], plain)
+    )
     assert {n.split()[0] for n in volume_feature_names(chosen, 3)} <= {"ch0", "ch2", "luminance"}

@@ -28,8 +28,12 @@ ISBI = REPO.parent / "shared" / "data" / "isbi2012"
 def run_seg(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "seg", *map(str, args)], cwd=REPO, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "seg", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -64,8 +68,9 @@ def workspace(tmp_path_factory):
     for seed in (3, 4):
         write_png(root / "globbed" / f"plate_{seed}.png", synthetic_scene(seed=seed)[0])
     write_png(root / "globbed" / "other.png", synthetic_scene(seed=9)[0])
-    tifffile.imwrite(root / "stack.tif", np.stack([synthetic_scene(seed=s)[0] for s in (5, 6, 7)]),
-                     photometric="minisblack")
+    tifffile.imwrite(
+        root / "stack.tif", np.stack([synthetic_scene(seed=s)[0] for s in (5, 6, 7)]), photometric="minisblack"
+    )
     write_png(root / "colour.png", synthetic_scene(seed=8, channels=3)[0])
     return root, model
 
@@ -78,8 +83,18 @@ def test_help_documents_both_commands_with_examples():
     result = run_seg("--help")
     assert result.returncode == 0 and "apply" in result.stdout and "train" in result.stdout
     apply_help = run_seg("apply", "--help").stdout
-    for text in ["--out", "--probabilities", "--overlays", "--workers", "--scheduler", "--tile",
-                 "--max-pixels", "examples:", "measurements.csv", "replaced"]:
+    for text in [
+        "--out",
+        "--probabilities",
+        "--overlays",
+        "--workers",
+        "--scheduler",
+        "--tile",
+        "--max-pixels",
+        "examples:",
+        "measurements.csv",
+        "replaced",
+    ]:
         assert text in apply_help
     from seg.images import IMAGE_SUFFIXES  # the inputs it names are the ones the reader reads
 
@@ -93,14 +108,27 @@ def test_help_documents_both_commands_with_examples():
 def test_apply_to_a_folder_a_glob_and_a_stack(workspace, tmp_path):
     root, model = workspace
     out = tmp_path / "out"
-    result = run_seg("apply", root / "blobs.segmodel", root / "folder", root / "globbed" / "plate_*.png",
-                     root / "stack.tif", "--out", out, "--overlays", "--probabilities")
+    result = run_seg(
+        "apply",
+        root / "blobs.segmodel",
+        root / "folder",
+        root / "globbed" / "plate_*.png",
+        root / "stack.tif",
+        "--out",
+        out,
+        "--overlays",
+        "--probabilities",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "5 of 5 images done" in result.stdout and "MP/s" in result.stdout
     assert "5/5 images" in result.stderr  # the progress bar
-    expected = {"img1": root / "folder" / "img1.png", "img2": root / "folder" / "img2.png",
-                "plate_3": root / "globbed" / "plate_3.png", "plate_4": root / "globbed" / "plate_4.png"}
+    expected = {
+        "img1": root / "folder" / "img1.png",
+        "img2": root / "folder" / "img2.png",
+        "plate_3": root / "globbed" / "plate_3.png",
+        "plate_4": root / "globbed" / "plate_4.png",
+    }
     for stem, source in expected.items():
         mask = read_mask(out / f"{stem}_mask.png")
         np.testing.assert_array_equal(mask, model.predict(np.asarray(Image.open(source))))
@@ -156,8 +184,7 @@ def _bad_model_files(root: Path, tmp_path: Path) -> dict[str, Path]:
     pickled.write_bytes(pickle.dumps({"forest": "definitely a model"}))
     truncated = tmp_path / "truncated.segmodel"
     truncated.write_bytes((root / "blobs.segmodel").read_bytes()[:300])
-    return {"missing": tmp_path / "nope.segmodel", "pickle": pickled, "truncated": truncated,
-            "folder": root / "folder"}
+    return {"missing": tmp_path / "nope.segmodel", "pickle": pickled, "truncated": truncated, "folder": root / "folder"}
 
 
 @pytest.mark.parametrize("case", ["missing", "pickle", "truncated", "folder"])
@@ -174,13 +201,18 @@ def test_an_unusable_model_is_refused_in_one_line(workspace, tmp_path, case):
 def test_no_inputs_are_refused_in_one_line(workspace, tmp_path, case):
     root, _ = workspace
     (tmp_path / "empty").mkdir()
-    given = {"empty folder": tmp_path / "empty", "no match": root / "folder" / "*.tif",
-             "missing input": tmp_path / "gone.png"}[case]
+    given = {
+        "empty folder": tmp_path / "empty",
+        "no match": root / "folder" / "*.tif",
+        "missing input": tmp_path / "gone.png",
+    }[case]
     result = run_seg("apply", root / "blobs.segmodel", given, "--out", tmp_path / "out")
     line = assert_clean_failure(result)
-    expected = {"empty folder": f"folder {str(given)!r} contains no image files",
-                "no match": f"no files match the pattern {str(given)!r}",
-                "missing input": f"input {str(given)!r} does not exist"}[case]
+    expected = {
+        "empty folder": f"folder {str(given)!r} contains no image files",
+        "no match": f"no files match the pattern {str(given)!r}",
+        "missing input": f"input {str(given)!r} does not exist",
+    }[case]
     assert expected in line, line
 
 
@@ -194,8 +226,15 @@ def test_an_unwritable_output_folder_is_refused_in_one_line(workspace, tmp_path)
 
 def test_an_unusable_scheduler_address_is_refused_in_one_line(workspace, tmp_path):
     root, _ = workspace
-    result = run_seg("apply", root / "blobs.segmodel", root / "folder", "--out", tmp_path / "out",
-                     "--scheduler", "nonsense://scheduler")
+    result = run_seg(
+        "apply",
+        root / "blobs.segmodel",
+        root / "folder",
+        "--out",
+        tmp_path / "out",
+        "--scheduler",
+        "nonsense://scheduler",
+    )
     assert_clean_failure(result, "cannot connect to the Dask scheduler", "nonsense://scheduler")
     assert "images" not in result.stderr  # no progress bar was started
 
@@ -204,8 +243,17 @@ def test_usage_errors_exit_2_without_traceback(workspace):
     root, _ = workspace
     result = run_seg("apply", root / "blobs.segmodel", root / "folder")  # no --out
     assert result.returncode == 2 and "--out" in result.stderr and "Traceback" not in result.stderr
-    result = run_seg("apply", root / "blobs.segmodel", root / "folder", "--out", "x",
-                     "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786")
+    result = run_seg(
+        "apply",
+        root / "blobs.segmodel",
+        root / "folder",
+        "--out",
+        "x",
+        "--workers",
+        "2",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+    )
     assert result.returncode == 2 and "not allowed with" in result.stderr
 
 
@@ -239,8 +287,19 @@ def test_train_then_apply_without_a_browser(tmp_path):
     from seg.strokes import Annotations
 
     assert (Annotations.from_json((tmp_path / "ann.json").read_text()).labels(0) == labels).all()
-    result = run_seg("train", tmp_path / "train.png", tmp_path / "ann.json", "--out",
-                     tmp_path / "m.segmodel", "--preset", "fine detail", "--trees", 10, "--depth", 12)
+    result = run_seg(
+        "train",
+        tmp_path / "train.png",
+        tmp_path / "ann.json",
+        "--out",
+        tmp_path / "m.segmodel",
+        "--preset",
+        "fine detail",
+        "--trees",
+        10,
+        "--depth",
+        12,
+    )
     assert result.returncode == 0, result.stderr
     from seg.persist import load_model
 
@@ -265,12 +324,15 @@ def test_train_refuses_bad_input_in_one_line(tmp_path, case):
     (tmp_path / "junk.json").write_text("{not json")
     (tmp_path / "small.json").write_text(_annotations_json(scribbles(truth)[:50]))
     extra: list[object] = []
-    annotations = {"missing annotations": "gone.json", "not json": "junk.json",
-                   "wrong shape": "small.json", "bad preset": "ann.json"}[case]
+    annotations = {
+        "missing annotations": "gone.json",
+        "not json": "junk.json",
+        "wrong shape": "small.json",
+        "bad preset": "ann.json",
+    }[case]
     if case == "bad preset":
         extra = ["--preset", "nonsense"]
-    result = run_seg("train", tmp_path / "train.png", tmp_path / annotations, "--out",
-                     tmp_path / "m.segmodel", *extra)
+    result = run_seg("train", tmp_path / "train.png", tmp_path / annotations, "--out", tmp_path / "m.segmodel", *extra)
     assert_clean_failure(result)
     assert not (tmp_path / "m.segmodel").exists()
 
@@ -294,8 +356,9 @@ def test_isbi_train_and_apply_from_the_shell(tmp_path):
     _, truth = load_isbi(0)
     labels = simulate_scribbles(truth, seed=0)
     (tmp_path / "ann.json").write_text(_annotations_json(labels, names=("membrane", "cell")))
-    result = run_seg("train", ISBI / "image" / "00.png", tmp_path / "ann.json", "--out",
-                     tmp_path / "em.segmodel", "--trees", 30)
+    result = run_seg(
+        "train", ISBI / "image" / "00.png", tmp_path / "ann.json", "--out", tmp_path / "em.segmodel", "--trees", 30
+    )
     assert result.returncode == 0, result.stderr
     inputs = [ISBI / "image" / f"{i:02d}.png" for i in (10, 20, 29)]
     result = run_seg("apply", tmp_path / "em.segmodel", *inputs, "--out", tmp_path / "out")
@@ -340,19 +403,41 @@ def test_apply_tiles_a_large_image_by_itself_and_stays_within_memory(workspace, 
     write_png(tmp_path / "big.png", big)
     del big
 
-    assert main(["apply", str(root / "blobs.segmodel"), str(root / "folder" / "img1.png"),
-                 "--out", str(tmp_path / "small"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                str(root / "blobs.segmodel"),
+                str(root / "folder" / "img1.png"),
+                "--out",
+                str(tmp_path / "small"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert tiled_calls == []
 
     tracemalloc.start()
     try:
-        assert main(["apply", str(root / "blobs.segmodel"), str(tmp_path / "big.png"),
-                     "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "apply",
+                    str(root / "blobs.segmodel"),
+                    str(tmp_path / "big.png"),
+                    "--out",
+                    str(tmp_path / "out"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert tiled_calls == [1024]                       # one frame, default --tile
-    assert peak < 512 << 20, peak / 2**20             # the whole feature stack alone is > 1024 MB
+    assert tiled_calls == [1024]  # one frame, default --tile
+    assert peak < 512 << 20, peak / 2**20  # the whole feature stack alone is > 1024 MB
     mask = np.asarray(Image.open(tmp_path / "out" / "big_mask.png"))
     assert mask.shape == truth.shape and (mask == truth).mean() > 0.97
 
@@ -363,11 +448,41 @@ def test_tile_above_mb_and_tiling_options_decide_tiling(workspace, tmp_path, til
     root, model = workspace
     image = root / "folder" / "img1.png"
     # 96 x 128 pixels x F features x 4 bytes is over 1 MB: tiled at --tile-above-mb 1, with --tile 48.
-    assert main(["apply", str(root / "blobs.segmodel"), str(image), "--out", str(tmp_path / "a"), "--quiet",
-                 "--tile-above-mb", "1", "--tile", "48"]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                str(root / "blobs.segmodel"),
+                str(image),
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+                "--tile-above-mb",
+                "1",
+                "--tile",
+                "48",
+            ]
+        )
+        == 0
+    )
     assert tiled_calls == [48]
-    assert main(["apply", str(root / "blobs.segmodel"), str(image), "--out", str(tmp_path / "b"), "--quiet",
-                 "--tiling", "never", "--tile-above-mb", "1"]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                str(root / "blobs.segmodel"),
+                str(image),
+                "--out",
+                str(tmp_path / "b"),
+                "--quiet",
+                "--tiling",
+                "never",
+                "--tile-above-mb",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert tiled_calls == [48]
     tiled, whole = (read_mask(tmp_path / d / "img1_mask.png") for d in ("a", "b"))
     np.testing.assert_array_equal(tiled, whole)
@@ -391,11 +506,24 @@ def test_workers_runs_the_batch_on_a_local_cluster_of_that_size(workspace, tmp_p
     inputs = [str(root / "folder"), str(root / "stack.tif")]
     assert main(["apply", str(root / "blobs.segmodel"), *inputs, "--out", str(tmp_path / "local"), "--quiet"]) == 0
     assert clients == []
-    assert main(["apply", str(root / "blobs.segmodel"), *inputs, "--out", str(tmp_path / "dask"), "--quiet",
-                 "--workers", "2"]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                str(root / "blobs.segmodel"),
+                *inputs,
+                "--out",
+                str(tmp_path / "dask"),
+                "--quiet",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     [(client, workers)] = clients
     assert workers == 2
-    assert client.status == "closed"                   # the cluster it started is gone
+    assert client.status == "closed"  # the cluster it started is gone
     local, remote = (sorted(os.listdir(tmp_path / d)) for d in ("local", "dask"))
     assert local == remote == ["img1_mask.png", "img2_mask.png", "measurements.csv", "stack_mask.tif"]
     for name in local:

@@ -22,10 +22,14 @@ from tests.unit.test_batch import synthetic_scene, train_small, write_png
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
         dashboard_address=None,
     )
     try:
@@ -75,7 +79,7 @@ def test_cluster_run_writes_the_same_files_as_a_local_run(client, model, inputs,
             np.testing.assert_array_equal(_decoded(tmp_path / "dask", name), _decoded(tmp_path / "local", name))
     assert remote_files["measurements.csv"] == local_files["measurements.csv"]
     assert "img1_objects.tif" in remote_files
-    assert remote_files["objects.csv"].count(b"\n") > 7   # objects of several images
+    assert remote_files["objects.csv"].count(b"\n") > 7  # objects of several images
     assert remote_files["objects.csv"] == local_files["objects.csv"]
 
 
@@ -102,8 +106,7 @@ def _cached_models() -> list[str]:
 def test_a_worker_dying_mid_batch_loses_nothing(client, model, inputs, tmp_path):
     # Last test of the module: it kills a worker of the shared cluster (its nanny restarts it).
     # images big enough that work is still queued when the first result comes back
-    good = [write_png(tmp_path / f"slow{seed}.png", synthetic_scene((384, 384), seed=seed)[0])
-            for seed in range(6)]
+    good = [write_png(tmp_path / f"slow{seed}.png", synthetic_scene((384, 384), seed=seed)[0]) for seed in range(6)]
     expected_dir = tmp_path / "expected"
     batch.run_batch(model, good, expected_dir)
     worker_pids = client.run(os.getpid)

@@ -32,7 +32,7 @@ def two_blobs(size: int = 96, seed: int = 0):
     rows, cols = np.mgrid[:size, :size]
     truth = np.ones((size, size), np.uint8)
     for r, c in ((25, 25), (25, 70), (70, 30), (72, 72)):
-        truth[(rows - r) ** 2 + (cols - c) ** 2 < 14 ** 2] = 2
+        truth[(rows - r) ** 2 + (cols - c) ** 2 < 14**2] = 2
     image = np.where(truth == 2, 170, 60) + rng.normal(0, 25, truth.shape)
     return np.clip(image, 0, 255).astype(np.uint8), truth
 
@@ -41,9 +41,9 @@ def blob_scribbles(truth: np.ndarray) -> np.ndarray:
     """Three short strokes inside disks, three on the background, none touching."""
     labels = np.zeros(truth.shape, np.uint8)
     for r, c in ((25, 25), (25, 70), (70, 30)):
-        labels[r - 1:r + 2, c - 5:c + 6] = 2
+        labels[r - 1 : r + 2, c - 5 : c + 6] = 2
     for r in (5, 48, 90):
-        labels[r - 1:r + 2, 40:56] = 1
+        labels[r - 1 : r + 2, 40:56] = 1
     assert np.all(truth[labels > 0] == labels[labels > 0])
     return labels
 
@@ -54,9 +54,9 @@ def blob_scribbles(truth: np.ndarray) -> np.ndarray:
 def test_groups_are_the_connected_strokes_of_each_class():
     labels = np.zeros((20, 20), np.uint8)
     labels[2, 2:10] = 1
-    labels[3, 9:15] = 1           # touches the first stroke diagonally: the same stroke
+    labels[3, 9:15] = 1  # touches the first stroke diagonally: the same stroke
     labels[10, 2:10] = 1
-    labels[11, 2:10] = 2          # touches a class-1 stroke but is another class: its own group
+    labels[11, 2:10] = 2  # touches a class-1 stroke but is another class: its own group
     groups, group_class = stroke_groups(labels)
     assert sorted(group_class.tolist()) == [1, 1, 2]
     assert groups[2, 2] == groups[3, 14] != groups[10, 2] != groups[11, 2]
@@ -195,8 +195,9 @@ def test_impurity_importance_equals_scikit_learns(class_weight, max_samples):
     x = rng.normal(size=(2000, 5)).astype(np.float32)
     y = (x[:, 0] + 0.5 * x[:, 2] + 0.3 * rng.normal(size=2000) > 0).astype(int) + 1
     y[x[:, 3] > 1.5] = 3
-    estimator = RandomForestClassifier(n_estimators=8, max_depth=6, class_weight=class_weight,
-                                       max_samples=max_samples, random_state=0).fit(x, y)
+    estimator = RandomForestClassifier(
+        n_estimators=8, max_depth=6, class_weight=class_weight, max_samples=max_samples, random_state=0
+    ).fit(x, y)
     importance = impurity_importance(Forest.from_estimator(estimator, 3))
     np.testing.assert_allclose(importance, estimator.feature_importances_, atol=1e-9)
 
@@ -256,9 +257,9 @@ def test_a_suggestion_must_beat_the_current_settings_by_the_minimum_gain():
     gain = ranked[0][1].accuracy - ranked[1][1].accuracy
     assert gain > 0.01
     assert worth_switching(ranked, edges_only) == ranked[0]
-    assert worth_switching(ranked, intensity_only) is None              # already the best
+    assert worth_switching(ranked, intensity_only) is None  # already the best
     assert worth_switching(ranked, edges_only, min_gain=gain + 0.01) is None
-    assert worth_switching(ranked, PRESETS["balanced"]) == ranked[0]    # current not compared: switch
+    assert worth_switching(ranked, PRESETS["balanced"]) == ranked[0]  # current not compared: switch
 
 
 def test_default_suggestions_cover_every_preset():
@@ -277,7 +278,7 @@ def test_next_regions_are_the_most_uncertain_windows_without_overlap():
     uncertainty[50:70, 100:120] = 0.9
     uncertainty[150:170, 10:30] = 0.5
     regions = label_next(uncertainty, count=5, window=25)
-    assert [r.reason for r in regions] == ["uncertain", "uncertain"]    # nothing else is uncertain
+    assert [r.reason for r in regions] == ["uncertain", "uncertain"]  # nothing else is uncertain
     first, second = regions
     assert first.row0 <= 50 and first.row1 >= 70 and first.col0 <= 100 and first.col1 >= 120
     assert second.row0 <= 150 and second.row1 >= 170
@@ -291,7 +292,7 @@ def test_next_regions_are_the_most_uncertain_windows_without_overlap():
 def test_misclassified_held_out_strokes_come_first():
     image, truth = two_blobs()
     labels = blob_scribbles(truth)
-    labels[88:91, 2:14] = 2        # a "disk" stroke drawn on background: held out, it is misclassified
+    labels[88:91, 2:14] = 2  # a "disk" stroke drawn on background: held out, it is misclassified
     report = estimate_accuracy(image, labels)
     model = train(image, labels)
     regions = label_next(seg.uncertainty(model.predict_proba(image)), report, count=3)
@@ -345,13 +346,13 @@ def test_time_and_memory_are_bounded_for_imported_masks():
     image, truth = two_blobs(size=200)
     labels = np.ones((200, 200), np.uint8)
     rows, cols = np.mgrid[2:200:5, 2:200:5]
-    labels[rows[:, :30], cols[:, :30]] = 2                  # 40 x 30 isolated single pixels
-    labels[:, 100] = 0                                      # splits the background in two
+    labels[rows[:, :30], cols[:, :30]] = 2  # 40 x 30 isolated single pixels
+    labels[:, 100] = 0  # splits the background in two
     report = estimate_accuracy(image, labels)
     assert report.n_groups <= MAX_GROUPS + 2
     assert report.per_class.loc["class 2", "strokes"] >= 2
     assert report.confusion.sum() <= report.n_groups * MAX_GROUP_PIXELS
-    assert report.per_class.loc["class 1", "pixels"] == 2 * MAX_GROUP_PIXELS   # the huge regions, sampled
+    assert report.per_class.loc["class 1", "pixels"] == 2 * MAX_GROUP_PIXELS  # the huge regions, sampled
     assert report.accuracy is not None
 
 

@@ -21,7 +21,7 @@ def _scene(seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     inside = (rows - size / 2) ** 2 + (cols - size / 2) ** 2 < (size / 3) ** 2
     image = (np.where(inside, 0.7, 0.3) + rng.normal(0, 0.1, (size, size))).astype(np.float32)
     labels = np.zeros((size, size), np.uint8)
-    labels[size // 2 - 2:size // 2 + 2, size // 3:2 * size // 3] = 2
+    labels[size // 2 - 2 : size // 2 + 2, size // 3 : 2 * size // 3] = 2
     labels[1:4, :] = 1
     return image, labels
 
@@ -74,7 +74,7 @@ def test_training_again_on_the_same_image_reuses_its_features(counted):
 def test_image_changed_in_place_after_training_gets_its_own_features(counted):
     image, labels = _scene()
     model = seg.train(image, labels)
-    image[:20] = 1.0                                  # same array object, other content
+    image[:20] = 1.0  # same array object, other content
     proba = model.predict_proba(image)
     assert len(counted) == 2
     np.testing.assert_array_equal(proba, _fresh_prediction(model, image))
@@ -115,7 +115,7 @@ def test_least_recently_used_stack_goes_first():
     stacks = [np.full((8, 8, 3), value, np.float32) for value in (1.0, 2.0, 3.0)]
     recent.remember(frames[0], settings, normalization, stacks[0])
     recent.remember(frames[1], settings, normalization, stacks[1])
-    assert recent.find(frames[0], settings, normalization) is stacks[0]     # now most recent
+    assert recent.find(frames[0], settings, normalization) is stacks[0]  # now most recent
     recent.remember(frames[2], settings, normalization, stacks[2])
     assert recent.find(frames[1], settings, normalization) is None
     assert recent.find(frames[0], settings, normalization) is stacks[0]
@@ -139,7 +139,7 @@ def test_concurrent_train_and_predict_get_each_images_own_features():
         model, proba = expected[index]
         start.wait()
         for _ in range(3):
-            seg.train(image, labels)      # fills the shared cache with this image's stack
+            seg.train(image, labels)  # fills the shared cache with this image's stack
             if not np.array_equal(model.predict_proba(image), proba):
                 failures.append(index)
 

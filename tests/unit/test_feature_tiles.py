@@ -26,8 +26,13 @@ def _image(seed: int, shape: tuple[int, ...], dtype=np.uint16) -> np.ndarray:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @PROPERTY
-@given(height=st.integers(1, 150), width=st.integers(1, 150), tile=st.integers(16, 96),
-       channels=st.sampled_from([1, 3]), seed=st.integers(0, 2**16))
+@given(
+    height=st.integers(1, 150),
+    width=st.integers(1, 150),
+    tile=st.integers(16, 96),
+    channels=st.sampled_from([1, 3]),
+    seed=st.integers(0, 2**16),
+)
 def test_tiles_equal_whole_frame_features(preset, height, width, tile, channels, seed):
     shape = (height, width) if channels == 1 else (height, width, channels)
     frame = _image(seed, shape)
@@ -72,12 +77,20 @@ def test_labelled_samples_are_the_labelled_rows_and_train_a_model():
     computed = tiles.computed
     again_x, _ = tiles.labelled_samples(labels)  # unchanged labels: nothing recomputed
     assert tiles.computed == computed and np.array_equal(again_x, x)
-    labels[100, 100] = 1                           # one new pixel: only its tile is gathered
+    labels[100, 100] = 1  # one new pixel: only its tile is gathered
     tiles.labelled_samples(labels)
     assert tiles.computed == computed + 1
 
-    model = train_samples(x, y, n_channels=1, image_shape=(1, *frame.shape, 1), frames=[0],
-                          settings=feature_settings, class_names=["a", "b"], normalization=normalization)
+    model = train_samples(
+        x,
+        y,
+        n_channels=1,
+        image_shape=(1, *frame.shape, 1),
+        frames=[0],
+        settings=feature_settings,
+        class_names=["a", "b"],
+        normalization=normalization,
+    )
     assert model.training["labelled_pixels"] == {"a": int((labels == 1).sum()) - 1, "b": 200}
     reference = train(frame, np.where(labels == 1, 0, labels) + (labels == 1), feature_settings, ["a", "b"])
     assert reference.n_classes == model.n_classes
@@ -87,8 +100,22 @@ def test_labelled_samples_are_the_labelled_rows_and_train_a_model():
 
 def test_train_samples_refuses_one_class_and_bad_shapes():
     with pytest.raises(TrainingError, match="at least two classes"):
-        train_samples(np.zeros((3, 40), np.float32), np.ones(3, np.int64), n_channels=1, image_shape=(1, 5, 5, 1),
-                      frames=[0], settings=PRESETS["balanced"], class_names=["a", "b"])
+        train_samples(
+            np.zeros((3, 40), np.float32),
+            np.ones(3, np.int64),
+            n_channels=1,
+            image_shape=(1, 5, 5, 1),
+            frames=[0],
+            settings=PRESETS["balanced"],
+            class_names=["a", "b"],
+        )
     with pytest.raises(TrainingError, match=r"\(N, 40\)"):
-        train_samples(np.zeros((3, 7), np.float32), np.ones(3, np.int64), n_channels=1, image_shape=(1, 5, 5, 1),
-                      frames=[0], settings=PRESETS["balanced"], class_names=["a", "b"])
+        train_samples(
+            np.zeros((3, 7), np.float32),
+            np.ones(3, np.int64),
+            n_channels=1,
+            image_shape=(1, 5, 5, 1),
+            frames=[0],
+            settings=PRESETS["balanced"],
+            class_names=["a", "b"],
+        )

@@ -37,8 +37,7 @@ def _blob(size: int = 65, width: float = 4.0, bright: bool = True) -> np.ndarray
     return blob if bright else 1 - blob
 
 
-def _feature(features: np.ndarray, settings: FeatureSettings, n_channels: int,
-             name: str) -> np.ndarray:
+def _feature(features: np.ndarray, settings: FeatureSettings, n_channels: int, name: str) -> np.ndarray:
     return features[..., settings.feature_names(n_channels).index(name)]
 
 
@@ -56,8 +55,8 @@ def _assert_close_per_feature(got: np.ndarray, expected: np.ndarray, relative: f
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(sigma_min=1.0, sigma_max=16.0),                         # the gallery settings
-        dict(sigma_min=0.3, sigma_max=2.0, num_sigma=3),             # small sigmas
+        dict(sigma_min=1.0, sigma_max=16.0),  # the gallery settings
+        dict(sigma_min=0.3, sigma_max=2.0, num_sigma=3),  # small sigmas
         dict(sigma_min=0.5, sigma_max=6.0, num_sigma=1),
         dict(sigma_min=0.7, sigma_max=5.0, num_sigma=4),
         dict(sigma_min=1.0, sigma_max=8.0, intensity=False),
@@ -75,8 +74,9 @@ def test_basic_equals_scikit_image_grey(camera, kwargs):
     _assert_close_per_feature(got, expected, 1e-5)
 
 
-@pytest.mark.parametrize("kwargs", [dict(sigma_min=1.0, sigma_max=16.0),
-                                    dict(sigma_min=0.4, sigma_max=3.0, num_sigma=2, edges=False)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(sigma_min=1.0, sigma_max=16.0), dict(sigma_min=0.4, sigma_max=3.0, num_sigma=2, edges=False)]
+)
 def test_basic_equals_scikit_image_rgb(astronaut, kwargs):
     settings = FeatureSettings(feature_set="basic", channel_mode="separate", **kwargs)
     expected = multiscale_basic_features(astronaut, channel_axis=-1, **kwargs)
@@ -96,8 +96,9 @@ def test_basic_equals_scikit_image_on_images_smaller_than_the_kernel(shape):
 
 def test_gallery_preset_is_the_scikit_image_gallery_call(astronaut):
     settings = PRESETS["scikit-image gallery"]
-    expected = multiscale_basic_features(astronaut, intensity=True, edges=True, texture=True,
-                                         sigma_min=1, sigma_max=16, channel_axis=-1)
+    expected = multiscale_basic_features(
+        astronaut, intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16, channel_axis=-1
+    )
     _assert_close_per_feature(compute_features(astronaut, settings), expected, 1e-5)
 
 
@@ -126,13 +127,11 @@ def test_extended_layout_and_names():
 
 @pytest.mark.parametrize(
     "groups, per_sigma",
-    [((True, False, False), 1), ((False, True, False), 3), ((False, False, True), 4),
-     ((True, True, True), 8)],
+    [((True, False, False), 1), ((False, True, False), 3), ((False, False, True), 4), ((True, True, True), 8)],
 )
 def test_extended_toggles_select_groups(camera, groups, per_sigma):
     intensity, edges, texture = groups
-    settings = FeatureSettings(intensity=intensity, edges=edges, texture=texture,
-                               sigma_min=1.0, sigma_max=4.0)
+    settings = FeatureSettings(intensity=intensity, edges=edges, texture=texture, sigma_min=1.0, sigma_max=4.0)
     full = FeatureSettings(sigma_min=1.0, sigma_max=4.0)
     got = compute_features(camera, settings)
     assert got.shape[-1] == settings.n_features(1) == 3 * per_sigma
@@ -143,17 +142,17 @@ def test_extended_toggles_select_groups(camera, groups, per_sigma):
 
 
 def test_features_are_float32_c_contiguous_for_any_float_layout(astronaut):
-    view = np.asfortranarray(astronaut.astype(np.float64))[::-1]     # float64, strided
+    view = np.asfortranarray(astronaut.astype(np.float64))[::-1]  # float64, strided
     features = compute_features(view, PRESETS[DEFAULT_PRESET])
     assert features.dtype == np.float32 and features.flags.c_contiguous
-    np.testing.assert_allclose(features, compute_features(np.ascontiguousarray(astronaut[::-1])),
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(features, compute_features(np.ascontiguousarray(astronaut[::-1])), rtol=0, atol=1e-6)
 
 
 def test_single_threaded_result_is_identical(camera):
     settings = PRESETS["fine detail"]
-    np.testing.assert_array_equal(compute_features(camera, settings, workers=1),
-                                  compute_features(camera, settings, workers=2))
+    np.testing.assert_array_equal(
+        compute_features(camera, settings, workers=1), compute_features(camera, settings, workers=2)
+    )
 
 
 # -- "extended": each feature means what its name says ------------------------------------
@@ -164,8 +163,7 @@ def test_gaussian_is_scipy_gaussian_truncated_at_3_sigma_with_reflect_boundaries
     features = compute_features(camera, settings)
     for sigma in settings.sigmas():
         name = f"ch0 gaussian σ={sigma:.2f}".rstrip("0").rstrip(".")
-        expected = ndi.gaussian_filter(camera.astype(np.float64), sigma, mode="reflect",
-                                       truncate=3.0)
+        expected = ndi.gaussian_filter(camera.astype(np.float64), sigma, mode="reflect", truncate=3.0)
         got = features[..., [n.startswith(name) for n in settings.feature_names(1)].index(True)]
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6)
 
@@ -192,7 +190,7 @@ def test_tiny_images_give_finite_features(shape):
 
 def test_gradient_magnitude_peaks_on_an_edge():
     image = np.zeros((40, 60), np.float32)
-    image[:, 30:] = 1.0                     # vertical step between columns 29 and 30
+    image[:, 30:] = 1.0  # vertical step between columns 29 and 30
     settings = FeatureSettings(sigma_min=1.0, sigma_max=4.0)
     features = compute_features(image, settings)
     for sigma in ("1.0", "2.0", "4.0"):
@@ -299,15 +297,15 @@ def test_luminance_mode_counts_and_meaning(astronaut):
             expected = grey[..., grey_names.index(name.replace("luminance", "ch0"))]
             np.testing.assert_allclose(features[..., index], expected, atol=1e-6, err_msg=name)
     per_channel = compute_features(astronaut[..., 2], separate)
-    np.testing.assert_array_equal(features[..., names.index("ch2 gaussian σ=3.35")],
-                                  per_channel[..., grey_names.index("ch0 gaussian σ=3.35")])
+    np.testing.assert_array_equal(
+        features[..., names.index("ch2 gaussian σ=3.35")], per_channel[..., grey_names.index("ch0 gaussian σ=3.35")]
+    )
 
 
 def test_luminance_equals_separate_for_one_channel(camera):
     separate, luminance = FeatureSettings(), FeatureSettings(channel_mode="luminance")
     assert separate.feature_names(1) == luminance.feature_names(1)
-    np.testing.assert_array_equal(compute_features(camera, separate),
-                                  compute_features(camera[..., None], luminance))
+    np.testing.assert_array_equal(compute_features(camera, separate), compute_features(camera[..., None], luminance))
 
 
 # -- presets -----------------------------------------------------------------------------------
@@ -324,8 +322,14 @@ def test_presets_are_plain_named_and_valid():
 
 def test_gallery_preset_is_exactly_the_seed_demo():
     assert PRESETS["scikit-image gallery"] == FeatureSettings(
-        feature_set="basic", intensity=True, edges=True, texture=True,
-        sigma_min=1.0, sigma_max=16.0, num_sigma=None, channel_mode="separate",
+        feature_set="basic",
+        intensity=True,
+        edges=True,
+        texture=True,
+        sigma_min=1.0,
+        sigma_max=16.0,
+        num_sigma=None,
+        channel_mode="separate",
     )
     assert PRESETS["scikit-image gallery"].n_features(1) == 20
     assert PRESETS["scikit-image gallery"].n_features(3) == 60
@@ -345,8 +349,7 @@ def test_extended_presets_keep_feature_counts_modest(name):
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        (dict(intensity=False, edges=False, texture=False),
-         "At least one of intensity, edges or texture"),
+        (dict(intensity=False, edges=False, texture=False), "At least one of intensity, edges or texture"),
         (dict(feature_set="fancy"), "feature_set"),
         (dict(channel_mode="rgb"), "channel_mode"),
         (dict(sigma_min=0), "sigma_min"),
@@ -380,8 +383,9 @@ def test_settings_are_frozen_and_normalised():
         settings.sigma_min = 2.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("settings", [FeatureSettings(), *PRESETS.values(),
-                                      FeatureSettings(num_sigma=3, sigma_min=0.3, edges=False)])
+@pytest.mark.parametrize(
+    "settings", [FeatureSettings(), *PRESETS.values(), FeatureSettings(num_sigma=3, sigma_min=0.3, edges=False)]
+)
 def test_to_dict_from_dict_round_trip_through_json(settings):
     restored = FeatureSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
     assert restored == settings
@@ -449,8 +453,8 @@ def test_wrong_settings_type_raises_settings_error(camera):
 
 
 def test_margin_covers_the_largest_kernel():
-    assert PRESETS["scikit-image gallery"].margin() == 64 + 2          # 4 sigma + gradient twice
-    assert PRESETS["balanced"].margin() == 48 + 1 + 24                 # 3 sigma + structure 3 * 8
+    assert PRESETS["scikit-image gallery"].margin() == 64 + 2  # 4 sigma + gradient twice
+    assert PRESETS["balanced"].margin() == 48 + 1 + 24  # 3 sigma + structure 3 * 8
     small = FeatureSettings(sigma_min=1.0, sigma_max=2.0, texture=False)
     assert small.margin() == 6 + 1
     assert FeatureSettings(edges=False, texture=False, sigma_max=2.0).margin() == 6
@@ -473,9 +477,9 @@ def test_tiles_padded_by_margin_equal_untiled_features(astronaut, settings):
     height, width = image.shape[:2]
     for y0, y1, x0, x1 in [(0, 37, 0, 45), (37, 70, 45, 90), (70, 100, 90, 130), (20, 60, 0, 130)]:
         top, left = max(0, y0 - margin), max(0, x0 - margin)
-        crop = image[top:min(height, y1 + margin), left:min(width, x1 + margin)]
+        crop = image[top : min(height, y1 + margin), left : min(width, x1 + margin)]
         tile = compute_features(crop, settings)
-        interior = tile[y0 - top:y1 - top, x0 - left:x1 - left]
+        interior = tile[y0 - top : y1 - top, x0 - left : x1 - left]
         # same arithmetic for every pixel, wherever the tile starts: bit-identical
         np.testing.assert_array_equal(interior, full[y0:y1, x0:x1])
 
@@ -485,7 +489,7 @@ def test_a_smaller_margin_would_not_be_enough(camera):
     settings = FeatureSettings(sigma_min=1.0, sigma_max=2.0)
     margin = settings.margin() - 1
     full = compute_features(camera, settings)
-    crop = camera[40 - margin:80 + margin, 40 - margin:80 + margin]
+    crop = camera[40 - margin : 80 + margin, 40 - margin : 80 + margin]
     interior = compute_features(crop, settings)[margin:-margin, margin:-margin]
     assert not np.array_equal(interior, full[40:80, 40:80])
 

@@ -31,7 +31,7 @@ def structured_data(n_classes: int, seed: int = 1):
 
 def fitted(x, y, n_classes, settings=SMALL):
     estimator = make_estimator(settings, len(y)).fit(x, y)
-    estimator.set_params(n_jobs=1)   # scikit-learn then adds the trees in order, as we do
+    estimator.set_params(n_jobs=1)  # scikit-learn then adds the trees in order, as we do
     return estimator, Forest.from_estimator(estimator, n_classes)
 
 
@@ -66,9 +66,13 @@ def test_default_settings_match_sklearn_with_class_weight_and_bootstrap():
 
 
 def one_split_tree(left_value, right_value):
-    return {"feature": np.array([0, -1, -1], np.int32), "threshold": np.array([0.5, 0.0, 0.0]),
-            "children_left": np.array([1, -1, -1], np.int32), "children_right": np.array([2, -1, -1], np.int32),
-            "value": np.array([[1.0 / len(left_value)] * len(left_value), left_value, right_value])}
+    return {
+        "feature": np.array([0, -1, -1], np.int32),
+        "threshold": np.array([0.5, 0.0, 0.0]),
+        "children_left": np.array([1, -1, -1], np.int32),
+        "children_right": np.array([2, -1, -1], np.int32),
+        "value": np.array([[1.0 / len(left_value)] * len(left_value), left_value, right_value]),
+    }
 
 
 def test_tied_votes_go_to_the_first_class_like_numpy_argmax():
@@ -129,7 +133,7 @@ def test_predict_accepts_images_rows_and_awkward_layouts():
     assert labels.shape == (40, 30) and labels.dtype == np.uint8
     assert np.array_equal(labels, expected)
     assert np.array_equal(forest.predict(image.reshape(-1, 6)), expected.ravel())
-    strided = np.asfortranarray(image)[:, ::2]            # neither C-contiguous nor dense
+    strided = np.asfortranarray(image)[:, ::2]  # neither C-contiguous nor dense
     assert np.array_equal(forest.predict(strided), expected[:, ::2])
     assert np.array_equal(forest.predict(image.astype(np.float64)), expected)
     assert forest.predict_proba(image).shape == (40, 30, 3)
@@ -153,15 +157,19 @@ def test_arrays_round_trip_and_arrays_are_read_only_copies():
     again = Forest.from_arrays(arrays)
     assert again == forest
     assert np.array_equal(again.predict(x), forest.predict(x))
-    arrays["threshold"][:] = 0    # the caller's copy, not the forest's
+    arrays["threshold"][:] = 0  # the caller's copy, not the forest's
     assert again == forest
 
 
 def test_labels_are_uint16_beyond_255_classes():
     x = np.tile(np.arange(300, dtype=np.float32), 3)[:, None]
     y = np.tile(np.arange(1, 301), 3)
-    forest = Forest.fit(x, y, 300, ForestSettings(n_estimators=1, max_depth=None, max_samples=None,
-                                                  class_weight=None, min_samples_leaf=1))
+    forest = Forest.fit(
+        x,
+        y,
+        300,
+        ForestSettings(n_estimators=1, max_depth=None, max_samples=None, class_weight=None, min_samples_leaf=1),
+    )
     labels = forest.predict(x)
     assert labels.dtype == np.uint16 and labels.max() > 255
 
@@ -197,7 +205,7 @@ def tamper_child_in_other_tree(a):
 
 
 def tamper_shared_subtree(a):
-    assert a["children_left"][1] >= 0     # the root's left child splits too
+    assert a["children_left"][1] >= 0  # the root's left child splits too
     a["children_right"][1] = a["children_right"][0]
 
 
@@ -257,13 +265,30 @@ def tamper_n_features(a):
     a["n_features"] = np.array([6, 6])
 
 
-@pytest.mark.parametrize("tamper", [
-    tamper_child_out_of_range, tamper_cycle, tamper_child_pointing_back, tamper_child_in_other_tree,
-    tamper_shared_subtree, tamper_same_children, tamper_one_child, tamper_feature, tamper_negative_feature,
-    tamper_nan_threshold, tamper_negative_value,
-    tamper_leaf_sum, tamper_roots, tamper_dtype, tamper_shape, tamper_value_shape, tamper_missing,
-    tamper_extra, tamper_n_features,
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        tamper_child_out_of_range,
+        tamper_cycle,
+        tamper_child_pointing_back,
+        tamper_child_in_other_tree,
+        tamper_shared_subtree,
+        tamper_same_children,
+        tamper_one_child,
+        tamper_feature,
+        tamper_negative_feature,
+        tamper_nan_threshold,
+        tamper_negative_value,
+        tamper_leaf_sum,
+        tamper_roots,
+        tamper_dtype,
+        tamper_shape,
+        tamper_value_shape,
+        tamper_missing,
+        tamper_extra,
+        tamper_n_features,
+    ],
+)
 def test_from_arrays_refuses_tampered_arrays(arrays, tamper):
     tamper(arrays)
     with pytest.raises(ModelFileError, match="forest arrays are invalid"):
@@ -290,9 +315,15 @@ def _chain_tree(depth: int) -> dict:
         feature[node], threshold[node] = 0, float(level)
         left[node], right[node] = node + 2, node + 1
     value[-1] = [0.0, 1.0]
-    return {"feature": feature, "threshold": threshold, "children_left": left,
-            "children_right": right, "value": value, "roots": np.array([0], np.int32),
-            "n_features": np.array(1, np.int64)}
+    return {
+        "feature": feature,
+        "threshold": threshold,
+        "children_left": left,
+        "children_right": right,
+        "value": value,
+        "roots": np.array([0], np.int32),
+        "n_features": np.array(1, np.int64),
+    }
 
 
 def test_a_deep_chain_tree_from_a_file_predicts_safely():

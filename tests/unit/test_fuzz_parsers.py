@@ -54,8 +54,13 @@ from seg.strokes import (
 )
 
 EXAMPLES = 300
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 #: Decoded images are bounded by this in the fuzzers (fast, and a bomb shows up as a refusal).
 MAX_PIXELS = 1_000_000
@@ -105,8 +110,8 @@ def _chunks(data: bytes) -> list[list]:
     """[[type, payload], ...] of a (well-formed) PNG."""
     chunks, at = [], len(PNG_SIGNATURE)
     while at + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[at:at + 8])
-        chunks.append([kind, data[at + 8:at + 8 + length]])
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        chunks.append([kind, data[at + 8 : at + 8 + length]])
         at += 12 + length
     return chunks
 
@@ -114,24 +119,28 @@ def _chunks(data: bytes) -> list[list]:
 def _assemble(chunks) -> bytes:
     out = [PNG_SIGNATURE]
     for kind, payload in chunks:
-        out.append(struct.pack(">I", len(payload)) + kind + payload
-                   + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+        out.append(
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
     return b"".join(out)
 
 
-_BOMB = zlib.compress(bytes(8 << 20), 9)   # 8 MiB of zeros in ~8 KB
+_BOMB = zlib.compress(bytes(8 << 20), 9)  # 8 MiB of zeros in ~8 KB
 _EXTRA_CHUNKS = [
-    (b"acTL", struct.pack(">II", 2, 0)),                        # animated PNG control
+    (b"acTL", struct.pack(">II", 2, 0)),  # animated PNG control
     (b"fcTL", struct.pack(">IIIIIHHBB", 0, 16, 12, 0, 0, 1, 1, 0, 0)),
     (b"PLTE", bytes(range(48))),
     (b"tRNS", b"\x00\x01"),
-    (b"iCCP", b"icc\x00\x00" + _BOMB),                          # compressed-profile bomb
-    (b"zTXt", b"Comment\x00\x00" + _BOMB),                      # compressed-text bomb
+    (b"iCCP", b"icc\x00\x00" + _BOMB),  # compressed-profile bomb
+    (b"zTXt", b"Comment\x00\x00" + _BOMB),  # compressed-text bomb
     (b"iTXt", b"k\x00\x01\x00\x00\x00" + _BOMB),
     (b"tEXt", b"<img src=x onerror=alert(1)>\x00" + b"A" * 200),
     (b"pHYs", b"\xff" * 9),
     (b"sBIT", b"\x10\x10\x10"),
-    (b"IDAT", _BOMB),                                           # a second, inflating IDAT
+    (b"IDAT", _BOMB),  # a second, inflating IDAT
     (b"IEND", b""),
     (b"ABCD", b"unknown critical chunk"),
     (b"abcd", b"unknown ancillary chunk"),
@@ -211,11 +220,13 @@ TIFF_SEEDS = [
     _tiff(_rng.integers(0, 255, (32, 32)).astype(np.uint8), tile=(16, 16)),
 ]
 _TIFF_TAGS = [256, 257, 258, 259, 262, 270, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339]
-_TIFF_VALUES = [0, 1, 2, 3, 4, 5, 7, 8, 16, 32, 64, 255, 32773, 34712, 50000, 65535, 70_000,
-                2**31 - 1, 2**32 - 1]
-_IMAGEJ_TEXT = [b"ImageJ=1.11a\nimages=10000\nslices=10000\n\x00", b"ImageJ=1.11a\nimages=-1\nchannels=70\n\x00",
-                b"<?xml version='1.0'?><OME><Image><Pixels SizeT='99999'/></Image></OME>\x00",
-                b"{\"shape\": [100000, 70000, 70000]}\x00"]
+_TIFF_VALUES = [0, 1, 2, 3, 4, 5, 7, 8, 16, 32, 64, 255, 32773, 34712, 50000, 65535, 70_000, 2**31 - 1, 2**32 - 1]
+_IMAGEJ_TEXT = [
+    b"ImageJ=1.11a\nimages=10000\nslices=10000\n\x00",
+    b"ImageJ=1.11a\nimages=-1\nchannels=70\n\x00",
+    b"<?xml version='1.0'?><OME><Image><Pixels SizeT='99999'/></Image></OME>\x00",
+    b'{"shape": [100000, 70000, 70000]}\x00',
+]
 
 
 def _ifd_entries(data: bytes) -> list[int]:
@@ -236,9 +247,9 @@ def _ifd_entries(data: bytes) -> list[int]:
 
 
 _tiff_edit = st.tuples(
-    st.integers(0, 10_000),                                             # which entry
+    st.integers(0, 10_000),  # which entry
     st.sampled_from(["value", "count", "type", "tag", "next", "text"]),
-    st.integers(0, 10_000),                                             # which hostile value
+    st.integers(0, 10_000),  # which hostile value
 )
 
 
@@ -283,8 +294,8 @@ _BMP_FIELDS = {  # offset, struct format, hostile values
     "file size": (2, "<I", [0, 1, 2**32 - 1]),
     "pixel offset": (10, "<I", [0, 14, 54, 2**31, 2**32 - 1]),
     "header size": (14, "<I", [0, 12, 40, 56, 108, 124, 2**32 - 1]),
-    "width": (18, "<i", [0, 1, 4, -16, 70_000, 2**31 - 1, -2**31]),
-    "height": (22, "<i", [0, 1, -12, 4, 70_000, 2**31 - 1, -2**31]),
+    "width": (18, "<i", [0, 1, 4, -16, 70_000, 2**31 - 1, -(2**31)]),
+    "height": (22, "<i", [0, 1, -12, 4, 70_000, 2**31 - 1, -(2**31)]),
     "planes": (26, "<H", [0, 2, 65535]),
     "bits": (28, "<H", [0, 1, 2, 4, 8, 16, 24, 32, 64, 65535]),
     "compression": (30, "<I", [0, 1, 2, 3, 4, 5, 6, 2**32 - 1]),
@@ -294,8 +305,11 @@ _BMP_FIELDS = {  # offset, struct format, hostile values
 
 
 @FUZZ
-@given(st.integers(0, 1), st.lists(st.tuples(st.sampled_from(sorted(_BMP_FIELDS)), st.integers(0, 100)),
-                                   min_size=1, max_size=3), st.integers(20, 2000))
+@given(
+    st.integers(0, 1),
+    st.lists(st.tuples(st.sampled_from(sorted(_BMP_FIELDS)), st.integers(0, 100)), min_size=1, max_size=3),
+    st.integers(20, 2000),
+)
 def test_bmp_with_hostile_header_fields_only_raises_image_error(seed, edits, keep):
     data = bytearray(BMP_SEEDS[seed])
     for name, value in edits:
@@ -307,7 +321,8 @@ def test_bmp_with_hostile_header_fields_only_raises_image_error(seed, edits, kee
 def _jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(3).integers(0, 255, (16, 16, 3)).astype(np.uint8)).save(
-        buffer, format="JPEG", quality=80)
+        buffer, format="JPEG", quality=80
+    )
     return buffer.getvalue()
 
 
@@ -315,8 +330,13 @@ JPEG_SEED = _jpeg()
 
 
 @FUZZ
-@given(st.sampled_from([0, 1, 3, 4, 16, 65_500, 65_535]), st.sampled_from([0, 1, 3, 4, 16, 65_500, 65_535]),
-       st.sampled_from([0, 1, 2, 3, 4, 5, 255]), st.sampled_from([0, 8, 12, 16, 255]), st.integers(100, 5000))
+@given(
+    st.sampled_from([0, 1, 3, 4, 16, 65_500, 65_535]),
+    st.sampled_from([0, 1, 3, 4, 16, 65_500, 65_535]),
+    st.sampled_from([0, 1, 2, 3, 4, 5, 255]),
+    st.sampled_from([0, 8, 12, 16, 255]),
+    st.integers(100, 5000),
+)
 def test_jpeg_with_hostile_frame_header_only_raises_image_error(height, width, components, precision, keep):
     data = bytearray(JPEG_SEED)
     sof = data.find(b"\xff\xc0")
@@ -327,29 +347,113 @@ def test_jpeg_with_hostile_frame_header_only_raises_image_error(height, width, c
 # --------------------------------------------------------------------------- JSON trees
 
 _HOSTILE = [
-    None, True, False, 0, -1, 1, 2**31, -2**63, 2**64, 10**30, 10**400, -0.0, 0.5, 1e308, -1e308, 5e-324,
-    float("nan"), float("inf"), float("-inf"), "", "12", "NaN", "1e999", "#ff0000", "red", "rgb(0,0,0)",
-    "<img src=x onerror=alert(1)>", "**bold** [link](javascript:alert(1))", "../../etc/passwd", "\x00\u202e",
-    "M", "Q", "path", "Path", "rect", "line", [], {}, [[]], [["M"]], [["M", 1, 2], ["Q", 1]], ["M", 1, 2],
-    [[1e308, 1e308]], [[float("nan"), 0]], {"type": "path"}, {"objects": []},
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2**31,
+    -(2**63),
+    2**64,
+    10**30,
+    10**400,
+    -0.0,
+    0.5,
+    1e308,
+    -1e308,
+    5e-324,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    "",
+    "12",
+    "NaN",
+    "1e999",
+    "#ff0000",
+    "red",
+    "rgb(0,0,0)",
+    "<img src=x onerror=alert(1)>",
+    "**bold** [link](javascript:alert(1))",
+    "../../etc/passwd",
+    "\x00\u202e",
+    "M",
+    "Q",
+    "path",
+    "Path",
+    "rect",
+    "line",
+    [],
+    {},
+    [[]],
+    [["M"]],
+    [["M", 1, 2], ["Q", 1]],
+    ["M", 1, 2],
+    [[1e308, 1e308]],
+    [[float("nan"), 0]],
+    {"type": "path"},
+    {"objects": []},
 ]
-_FABRIC_KEYS = ["type", "left", "top", "width", "height", "scaleX", "scaleY", "angle", "skewX", "skewY",
-                "flipX", "flipY", "originX", "originY", "stroke", "strokeWidth", "strokeUniform",
-                "strokeLineCap", "path", "x1", "y1", "x2", "y2", "visible", "objects", "version", "rx",
-                "ry", "fill", "pathOffset"]
-_ANNOTATION_KEYS = ["format", "version", "image_name", "image_shape", "classes", "name", "color",
-                    "strokes", "kind", "label", "frame", "width", "points"]
+_FABRIC_KEYS = [
+    "type",
+    "left",
+    "top",
+    "width",
+    "height",
+    "scaleX",
+    "scaleY",
+    "angle",
+    "skewX",
+    "skewY",
+    "flipX",
+    "flipY",
+    "originX",
+    "originY",
+    "stroke",
+    "strokeWidth",
+    "strokeUniform",
+    "strokeLineCap",
+    "path",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "visible",
+    "objects",
+    "version",
+    "rx",
+    "ry",
+    "fill",
+    "pathOffset",
+]
+_ANNOTATION_KEYS = [
+    "format",
+    "version",
+    "image_name",
+    "image_shape",
+    "classes",
+    "name",
+    "color",
+    "strokes",
+    "kind",
+    "label",
+    "frame",
+    "width",
+    "points",
+]
 
 _hostile = st.sampled_from(_HOSTILE)
 
 
 def _json_values(keys: list[str]):
     # Copies: a shared [] or {} from _HOSTILE must not be mutated by a later edit.
-    scalar = _hostile.map(copy.deepcopy) | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=6)
+    scalar = _hostile.map(copy.deepcopy) | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6)
     return st.recursive(
         scalar,
-        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(keys) | st.text(max_size=4),
-                                                                    inner, max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=5)
+            | st.dictionaries(st.sampled_from(keys) | st.text(max_size=4), inner, max_size=5)
+        ),
         max_leaves=12,
     )
 
@@ -392,21 +496,65 @@ def _mutate(tree, data, keys: list[str], edits: int):
 
 def _valid_drawing() -> dict:
     red, blue = "#ff0000", "#0000ff"
-    return {"version": "7.4.0", "background": "", "objects": [
-        {"type": "Path", "originX": "center", "originY": "center", "left": 40, "top": 30, "width": 40,
-         "height": 20, "stroke": red, "strokeWidth": 6, "strokeLineCap": "round", "scaleX": 1, "scaleY": 1,
-         "angle": 0, "path": [["M", 20, 20], ["Q", 30, 25, 40, 30], ["L", 60, 40]]},
-        {"type": "Line", "left": 50, "top": 50, "x1": -10, "y1": -5, "x2": 10, "y2": 5, "stroke": blue,
-         "strokeWidth": 4},
-        {"type": "Rect", "left": 70, "top": 20, "width": 15, "height": 10, "angle": 30, "stroke": blue,
-         "strokeWidth": 2, "fill": "rgba(0, 0, 255, 0.3)"},
-        {"type": "Path", "left": 30, "top": 60, "width": 10, "height": 0, "stroke": ERASER_COLOR,
-         "strokeWidth": 12, "path": [["M", 25, 60], ["L", 35, 60]]},
-    ]}
+    return {
+        "version": "7.4.0",
+        "background": "",
+        "objects": [
+            {
+                "type": "Path",
+                "originX": "center",
+                "originY": "center",
+                "left": 40,
+                "top": 30,
+                "width": 40,
+                "height": 20,
+                "stroke": red,
+                "strokeWidth": 6,
+                "strokeLineCap": "round",
+                "scaleX": 1,
+                "scaleY": 1,
+                "angle": 0,
+                "path": [["M", 20, 20], ["Q", 30, 25, 40, 30], ["L", 60, 40]],
+            },
+            {
+                "type": "Line",
+                "left": 50,
+                "top": 50,
+                "x1": -10,
+                "y1": -5,
+                "x2": 10,
+                "y2": 5,
+                "stroke": blue,
+                "strokeWidth": 4,
+            },
+            {
+                "type": "Rect",
+                "left": 70,
+                "top": 20,
+                "width": 15,
+                "height": 10,
+                "angle": 30,
+                "stroke": blue,
+                "strokeWidth": 2,
+                "fill": "rgba(0, 0, 255, 0.3)",
+            },
+            {
+                "type": "Path",
+                "left": 30,
+                "top": 60,
+                "width": 10,
+                "height": 0,
+                "stroke": ERASER_COLOR,
+                "strokeWidth": 12,
+                "path": [["M", 25, 60], ["L", 35, 60]],
+            },
+        ],
+    }
 
 
-_FIT = BackgroundFit.from_component({"natural_width": 50, "natural_height": 40, "scale_x": 2.0, "scale_y": 2.0,
-                                     "offset_x": 0, "offset_y": 0}, (40, 50))
+_FIT = BackgroundFit.from_component(
+    {"natural_width": 50, "natural_height": 40, "scale_x": 2.0, "scale_y": 2.0, "offset_x": 0, "offset_y": 0}, (40, 50)
+)
 
 
 def _check_strokes(strokes: list[Stroke], labels: set[int], frames: set[int]) -> None:
@@ -445,25 +593,45 @@ def test_canvas_json_with_hostile_values_only_raises_annotation_error(data):
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["natural_width", "naturalWidth", "natural_height", "scale_x", "scaleX",
-                                        "scale_y", "offset_x", "offsetY", "offset_y"]),
-                       _hostile | st.floats() | st.integers(-2**40, 2**40), max_size=9),
-       st.tuples(st.integers(-5, 10**6), st.integers(-5, 10**6)))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "natural_width",
+                "naturalWidth",
+                "natural_height",
+                "scale_x",
+                "scaleX",
+                "scale_y",
+                "offset_x",
+                "offsetY",
+                "offset_y",
+            ]
+        ),
+        _hostile | st.floats() | st.integers(-(2**40), 2**40),
+        max_size=9,
+    ),
+    st.tuples(st.integers(-5, 10**6), st.integers(-5, 10**6)),
+)
 def test_reported_canvas_fit_with_hostile_values_only_raises_annotation_error(reported, shape):
     try:
         fit = BackgroundFit.from_component(reported, shape)
     except AnnotationError:
         return
-    _strokes_or_refusal(lambda: parse_canvas(_valid_drawing(), fit, {"#ff0000": 1, "#0000ff": 2}),
-                        {0, 1, 2}, {0}, shape=(40, 50))
+    _strokes_or_refusal(
+        lambda: parse_canvas(_valid_drawing(), fit, {"#ff0000": 1, "#0000ff": 2}), {0, 1, 2}, {0}, shape=(40, 50)
+    )
 
 
 def _valid_annotations() -> dict:
-    strokes = [Stroke("path", 1, [(1, 2), (10, 12), (20, 5)], 3.0),
-               Stroke("rect", 2, [(5, 5), (20, 5), (20, 15), (5, 15)], 2.0, frame=1),
-               Stroke("line", 0, [(3, 3), (30, 30)], 4.0)]
-    text = Annotations(["background", "cell"], ["#e69f00", "#56b4e9"], (2, 40, 50), strokes,
-                       image_name="plate 1.tif").to_json()
+    strokes = [
+        Stroke("path", 1, [(1, 2), (10, 12), (20, 5)], 3.0),
+        Stroke("rect", 2, [(5, 5), (20, 5), (20, 15), (5, 15)], 2.0, frame=1),
+        Stroke("line", 0, [(3, 3), (30, 30)], 4.0),
+    ]
+    text = Annotations(
+        ["background", "cell"], ["#e69f00", "#56b4e9"], (2, 40, 50), strokes, image_name="plate 1.tif"
+    ).to_json()
     return json.loads(text)
 
 
@@ -495,13 +663,16 @@ def test_annotation_file_with_hostile_values_only_raises_annotation_error(data):
             assert painted.shape == (height, width)
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 100_000 + "]" * 100_000,                                    # nesting beyond the recursion limit
-    '{"objects": [' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "]}",
-    '{"objects": [], "objects": 5}',                                  # duplicate keys
-    '{"objects": [{"type": "Path", "stroke": "#ff0000", "path": [["M", 1' + "0" * 5000 + ', 2]]}]}',
-    "\ufeff{}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # nesting beyond the recursion limit
+        '{"objects": [' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "]}",
+        '{"objects": [], "objects": 5}',  # duplicate keys
+        '{"objects": [{"type": "Path", "stroke": "#ff0000", "path": [["M", 1' + "0" * 5000 + ", 2]]}]}",
+        "\ufeff{}",
+    ],
+)
 def test_pathological_json_text_is_refused_or_harmless(text):
     _strokes_or_refusal(lambda: parse_canvas(text, _FIT, {"#ff0000": 1}), {0, 1}, {0})
     try:
@@ -530,11 +701,17 @@ def bundle() -> tuple[bytes, np.ndarray]:
     image[:, 12:] += 0.5
     labels = np.zeros((24, 24), np.uint8)
     labels[2:5, 2:8], labels[18:22, 15:22] = 1, 2
-    model = train(image, labels, FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=2.0), ["a", "b"],
-                  forest=ForestSettings(n_estimators=3, max_depth=4, max_samples=None, class_weight=None,
-                                        random_state=0, n_jobs=1))
+    model = train(
+        image,
+        labels,
+        FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=2.0),
+        ["a", "b"],
+        forest=ForestSettings(
+            n_estimators=3, max_depth=4, max_samples=None, class_weight=None, random_state=0, n_jobs=1
+        ),
+    )
     data = model_to_bytes(model)
-    load_model(data).predict(image)   # loads every kernel before the no-write guard is on
+    load_model(data).predict(image)  # loads every kernel before the no-write guard is on
     return _Bundle((data, image))
 
 
@@ -558,10 +735,36 @@ def _zip(members, *, lies: dict | None = None) -> bytes:
         flags = 0x800 | (1 if lies.get("encrypted") == index else 0)
         size = lies.get("size", {}).get(index, len(payload))
         offset = out.tell()
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(stored), size,
-                              len(raw_name), 0) + raw_name + stored)
-        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21, crc, len(stored),
-                                   size, len(raw_name), 0, 0, 0, 0, 0, offset) + raw_name)
+        out.write(
+            struct.pack(
+                "<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(stored), size, len(raw_name), 0
+            )
+            + raw_name
+            + stored
+        )
+        central.append(
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                flags,
+                method,
+                0,
+                0x21,
+                crc,
+                len(stored),
+                size,
+                len(raw_name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw_name
+        )
     directory = b"".join(central)
     count = lies.get("count", len(members))
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), out.tell(), 0)
@@ -575,13 +778,33 @@ def _npy_with_header(header: str, body: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + body
 
 
-_HOSTILE_NAMES = ["../model.json", "/model.json", "arrays/../model.json", "arrays\\feature.npy", "C:/model.json",
-                  "model.json/", "./model.json", "arrays//feature.npy", "ARRAYS/feature.npy", "arrays/feature.NPY",
-                  "model.js\u03bfn", "arrays/feature.npy\x00.txt", "arrays/", "../../../../tmp/seg-pwned",
-                  "arrays/__init__.py", "model.pkl", "a" * 300]
-_HOSTILE_PAYLOADS = [b"", pickle.dumps({"x": 1}), pickle.dumps(os.system, protocol=0), b"PK\x03\x04",
-                     zlib.compress(bytes(1 << 20)),
-                     _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x00" * 8)]
+_HOSTILE_NAMES = [
+    "../model.json",
+    "/model.json",
+    "arrays/../model.json",
+    "arrays\\feature.npy",
+    "C:/model.json",
+    "model.json/",
+    "./model.json",
+    "arrays//feature.npy",
+    "ARRAYS/feature.npy",
+    "arrays/feature.NPY",
+    "model.js\u03bfn",
+    "arrays/feature.npy\x00.txt",
+    "arrays/",
+    "../../../../tmp/seg-pwned",
+    "arrays/__init__.py",
+    "model.pkl",
+    "a" * 300,
+]
+_HOSTILE_PAYLOADS = [
+    b"",
+    pickle.dumps({"x": 1}),
+    pickle.dumps(os.system, protocol=0),
+    b"PK\x03\x04",
+    zlib.compress(bytes(1 << 20)),
+    _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x00" * 8),
+]
 _NPY_HEADERS = [
     "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
     "{'descr': '<U8', 'fortran_order': False, 'shape': (3,), }",
@@ -639,10 +862,17 @@ def _no_pickle_no_writes():
     def refuse(*args, **kwargs):
         raise _Forbidden("load_model unpickled user bytes")
 
-    patches = [(builtins, "open", guarded_open), (io, "open", guarded_open), (os, "open", guarded_os_open),
-               (np, "load", guarded_np_load), (pickle, "loads", refuse), (pickle, "load", refuse),
-               (pickle, "Unpickler", refuse), (zipfile.ZipFile, "extract", refuse),
-               (zipfile.ZipFile, "extractall", refuse)]
+    patches = [
+        (builtins, "open", guarded_open),
+        (io, "open", guarded_open),
+        (os, "open", guarded_os_open),
+        (np, "load", guarded_np_load),
+        (pickle, "loads", refuse),
+        (pickle, "load", refuse),
+        (pickle, "Unpickler", refuse),
+        (zipfile.ZipFile, "extract", refuse),
+        (zipfile.ZipFile, "extractall", refuse),
+    ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     try:
         for owner, name, replacement in patches:
@@ -694,7 +924,7 @@ def test_bundles_with_hostile_zip_structure_only_raise_model_file_error(bundle, 
         except ModelFileError as exc:
             assert str(exc)
             return
-    prediction = model.predict(image)   # whatever loads must also work
+    prediction = model.predict(image)  # whatever loads must also work
     assert prediction.shape == image.shape and prediction.min() >= 1 and prediction.max() <= model.n_classes
 
 
@@ -704,11 +934,26 @@ _MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8", "TIFF": b"II*\x00", 
 
 
 @FUZZ
-@given(st.sampled_from(sorted(_MAGIC)),
-       st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(
-           [b"\xff\xda\x00\x02", b"\xff\xc2\x00\x0b\x08\xff\xff\xff\xff\x01\x01\x11\x00", b"\x00\x00\x00\x00IEND",
-            b"\x00\x00\x00\x00prVt\x00\x00\x00\x00", b"\xff\xff\xff\xd9", b"\x08\x00\x00\x00", b"\x00\x00"])),
-           max_size=40))
+@given(
+    st.sampled_from(sorted(_MAGIC)),
+    st.lists(
+        st.one_of(
+            st.binary(max_size=12),
+            st.sampled_from(
+                [
+                    b"\xff\xda\x00\x02",
+                    b"\xff\xc2\x00\x0b\x08\xff\xff\xff\xff\x01\x01\x11\x00",
+                    b"\x00\x00\x00\x00IEND",
+                    b"\x00\x00\x00\x00prVt\x00\x00\x00\x00",
+                    b"\xff\xff\xff\xd9",
+                    b"\x08\x00\x00\x00",
+                    b"\x00\x00",
+                ]
+            ),
+        ),
+        max_size=40,
+    ),
+)
 def test_the_structure_prescan_ends_in_a_result_or_an_image_error(kind, pieces):
     """Whatever follows a format's magic bytes, the pre-scan walks it to the end and either
     passes or refuses with ImageError (no struct.error, IndexError or endless loop)."""

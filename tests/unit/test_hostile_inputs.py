@@ -28,7 +28,7 @@ from PIL import Image
 from tests.app.conftest import coins_strokes, draw, errors, new_app, png_bytes, tiff_bytes, upload
 
 BATCH_PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Batch_apply.py")
-MB = 2 ** 20
+MB = 2**20
 
 
 class OpensFile:
@@ -86,7 +86,7 @@ def _png(width: int, height: int, idat: bytes, colour_type: int = 0) -> bytes:
 def _zeros_png(width: int, height: int, channels: int = 1) -> bytes:
     """An honest decompression bomb: a real PNG of zeros, ~1000x smaller than its pixels."""
     compressor = zlib.compressobj(9)
-    row = bytes(1 + width * channels)   # filter byte + pixels
+    row = bytes(1 + width * channels)  # filter byte + pixels
     chunks = [compressor.compress(row) for _ in range(height)]
     chunks.append(compressor.flush())
     return _png(width, height, b"".join(chunks), colour_type={1: 0, 3: 2}[channels])
@@ -106,8 +106,17 @@ def _tiff_declaring_pages(pages: int, side: int) -> bytes:
     ifd = 2 + 9 * 12 + 4
     for index in range(pages):
         start = 16 + index * ifd
-        entries = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
-                   (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, side), (279, 4, 1, side * side)]
+        entries = [
+            (256, 4, 1, side),
+            (257, 4, 1, side),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, 8),
+            (277, 3, 1, 1),
+            (278, 4, 1, side),
+            (279, 4, 1, side * side),
+        ]
         out += struct.pack("<H", len(entries))
         for entry in entries:
             out += struct.pack("<HHII", *entry)
@@ -125,9 +134,15 @@ def _small_model():
     image[:, 16:] += 0.5
     labels = np.zeros((32, 32), np.uint8)
     labels[2:6, 2:10], labels[20:26, 20:30] = 1, 2
-    return train(image, labels, FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=4.0),
-                 ["background", "cell"], forest=ForestSettings(n_estimators=4, max_depth=6, max_samples=None,
-                                                               class_weight=None, random_state=0, n_jobs=1))
+    return train(
+        image,
+        labels,
+        FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=4.0),
+        ["background", "cell"],
+        forest=ForestSettings(
+            n_estimators=4, max_depth=6, max_samples=None, class_weight=None, random_state=0, n_jobs=1
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +170,47 @@ def _raw_zip(entries: list[tuple[str, bytes, int]], *, declared: dict[str, int] 
             stored, size, crc = payload, len(payload), zlib.crc32(payload)
         size = (declared or {}).get(name, size)
         offset = out.tell()
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc & 0xFFFFFFFF, len(stored),
-                              size, len(raw_name), 0) + raw_name + stored)
-        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc & 0xFFFFFFFF,
-                                   len(stored), size, len(raw_name), 0, 0, 0, 0, 0, offset) + raw_name)
+        out.write(
+            struct.pack(
+                "<4s5H3L2H",
+                b"PK\x03\x04",
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc & 0xFFFFFFFF,
+                len(stored),
+                size,
+                len(raw_name),
+                0,
+            )
+            + raw_name
+            + stored
+        )
+        central.append(
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc & 0xFFFFFFFF,
+                len(stored),
+                size,
+                len(raw_name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw_name
+        )
     directory = b"".join(central)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), out.tell(), 0)
     return out.getvalue() + directory + end
@@ -175,10 +227,36 @@ def _deflated_zeros_entry(name: str, n_mib: int) -> bytes:
         crc = zlib.crc32(zero, crc)
     raw_name = name.encode()
     size = n_mib << 20
-    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(stream), size & 0xFFFFFFFF,
-                        len(raw_name), 0) + raw_name + stream
-    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(stream), size & 0xFFFFFFFF,
-                          len(raw_name), 0, 0, 0, 0, 0, 0) + raw_name
+    local = (
+        struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(stream), size & 0xFFFFFFFF, len(raw_name), 0
+        )
+        + raw_name
+        + stream
+    )
+    central = (
+        struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            8,
+            0,
+            0x21,
+            crc,
+            len(stream),
+            size & 0xFFFFFFFF,
+            len(raw_name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        + raw_name
+    )
     return local + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
 
 
@@ -207,10 +285,14 @@ def _model_payloads(bundle: bytes, marker: str) -> dict[str, tuple[bytes, tuple[
         "object dtype declared": (rebuilt({"model.json": json.dumps(foreign_dtype).encode()}), ("dtype",)),
         "foreign JSON types": (rebuilt({"model.json": json.dumps(foreign_json).encode()}), ("class_names",)),
         "zip bomb": (_deflated_zeros_entry("model.json", 1024), ("bytes",)),
-        "zip with ../ path": (_raw_zip([*[(n, d, 8) for n, d in members.items()], ("../../pwned.txt", b"x", 8)]),
-                              ("unexpected", "../../pwned.txt")),
-        "zip with absolute path": (_raw_zip([*[(n, d, 8) for n, d in members.items()], ("/tmp/pwned.txt", b"x", 8)]),
-                                   ("unexpected",)),
+        "zip with ../ path": (
+            _raw_zip([*[(n, d, 8) for n, d in members.items()], ("../../pwned.txt", b"x", 8)]),
+            ("unexpected", "../../pwned.txt"),
+        ),
+        "zip with absolute path": (
+            _raw_zip([*[(n, d, 8) for n, d in members.items()], ("/tmp/pwned.txt", b"x", 8)]),
+            ("unexpected",),
+        ),
         "truncated bundle": (bundle[: len(bundle) // 2], ("truncated",)),
         "one byte": (b"P", ("too short",)),
         "not a bundle": (b"GIF89a" + bytes(100), ("zip",)),
@@ -231,11 +313,11 @@ def test_hostile_model_uploads_on_the_main_page_are_refused_and_nothing_runs(bun
         upload(at, "w_model_upload", f"{name}.segmodel", data)
         shown = errors(at)
         assert len(shown) == 1, (name, shown)
-        plain = _plain(shown[0])   # the message is Markdown-escaped
+        plain = _plain(shown[0])  # the message is Markdown-escaped
         for word in words:
             assert word.lower() in plain.lower(), (name, plain)
         assert "Traceback" not in plain and not at.exception
-        assert at.session_state["seg.model"] is model, name        # the session's model is kept
+        assert at.session_state["seg.model"] is model, name  # the session's model is kept
         assert at.session_state["seg.model_source"] == "trained", name
         assert not os.path.exists(marker), f"{name}: unpickling ran code"
     assert _files_under(tmp_path / "work") == ["deeper"], "a file was written next to the app"
@@ -286,15 +368,24 @@ _IMAGE_CASES = {
     # name: (file name, bytes factory, words the refusal must contain)
     "one byte": ("tiny.png", lambda: b"\x89", ("too short",)),
     "empty": ("empty.png", lambda: b"", ("empty",)),
-    "70000 x 70000 declared": ("huge.png", lambda: _png(70_000, 70_000, zlib.compress(bytes(1000))),
-                               ("megapixels per frame exceed",)),
+    "70000 x 70000 declared": (
+        "huge.png",
+        lambda: _png(70_000, 70_000, zlib.compress(bytes(1000))),
+        ("megapixels per frame exceed",),
+    ),
     "lying header": ("liar.png", lambda: _png(4000, 4000, zlib.compress(bytes(5000))), ("corrupt", "truncated")),
     "bomb over the frame limit": ("bomb.png", lambda: _zeros_png(9000, 9000), ("megapixels per frame exceed",)),
-    "stack over the total limit": ("stack.tif", lambda: _tiff_declaring_pages(300, 512),
-                                   ("more than this app opens", "python -m seg apply")),
+    "stack over the total limit": (
+        "stack.tif",
+        lambda: _tiff_declaring_pages(300, 512),
+        ("more than this app opens", "python -m seg apply"),
+    ),
     "animated GIF named .png": ("animation.png", _animated_gif, ("GIF", "multi-page TIFF")),
-    "10 000 pages of 512 x 512": ("pages.tif", lambda: _tiff_declaring_pages(10_000, 512),
-                                  ("more than this app opens",)),
+    "10 000 pages of 512 x 512": (
+        "pages.tif",
+        lambda: _tiff_declaring_pages(10_000, 512),
+        ("more than this app opens",),
+    ),
     "10 001 pages": ("pages.tif", lambda: _tiff_declaring_pages(10_001, 4), ("too many frames", "python -m seg apply")),
     "a model bundle": ("model.png", lambda: _raw_zip([("model.json", b"{}", 8)]), ("ZIP",)),
 }
@@ -318,10 +409,10 @@ def test_hostile_images_on_the_main_page_are_refused_within_bounded_memory(case,
     plain = _plain(shown[0])
     for word in words:
         assert word.lower() in plain.lower(), plain
-    assert "max_" not in plain                          # no advice only a Python caller can follow
-    assert repr(name) in plain                          # the refusal names the uploaded file
+    assert "max_" not in plain  # no advice only a Python caller can follow
+    assert repr(name) in plain  # the refusal names the uploaded file
     assert not at.exception
-    assert at.session_state["seg.image"].digest == digest   # the previous image stays
+    assert at.session_state["seg.image"].digest == digest  # the previous image stays
     assert peak < 64 * MB + 3 * len(data), f"{peak / MB:.0f} MB traced to refuse a {len(data) / MB:.1f} MB file"
     # The app keeps working.
     draw(at, coins_strokes(at))
@@ -378,9 +469,12 @@ def test_hostile_images_in_a_batch_are_reported_and_the_rest_is_segmented(bundle
     from streamlit.testing.v1 import AppTest
 
     good = png_bytes(np.clip(np.random.default_rng(0).normal(100, 20, (40, 40)), 0, 255).astype(np.uint8))
-    files = [("good.png", good)] + [(name, make()) for name, make, _ in
-                                    (_IMAGE_CASES[c] for c in ("one byte", "70000 x 70000 declared",
-                                                               "animated GIF named .png", "lying header"))]
+    files = [("good.png", good)] + [
+        (name, make())
+        for name, make, _ in (
+            _IMAGE_CASES[c] for c in ("one byte", "70000 x 70000 declared", "animated GIF named .png", "lying header")
+        )
+    ]
     at = AppTest.from_file(BATCH_PAGE, default_timeout=120).run()
     at.file_uploader(key="w_batch_model_upload").set_value(("m.segmodel", bundle, "application/octet-stream"))
     at.run()

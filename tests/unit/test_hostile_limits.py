@@ -41,6 +41,7 @@ def bundle(model) -> bytes:
 def _zipfile_must_not_run(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("zipfile parsed the central directory before the limit was checked")
+
     monkeypatch.setattr(archive_module.zipfile, "ZipFile", refuse)
 
 
@@ -110,7 +111,10 @@ def test_a_tree_with_more_nodes_than_its_depth_allows_is_refused(model):
 def test_describe_model_reports_the_forest_the_bundle_holds(model, bundle):
     info = describe_model(load_model(bundle))
     assert (info["trees"], info["depth"], info["nodes"]) == (
-        model.forest.n_trees, model.forest.depth, model.forest.n_nodes)
+        model.forest.n_trees,
+        model.forest.depth,
+        model.forest.n_nodes,
+    )
     assert 1 <= info["depth"] <= 6
 
 
@@ -148,6 +152,7 @@ def test_a_number_beyond_float_range_in_model_json_is_refused(bundle, number):
         manifest = json.loads(text)
         manifest["training"]["huge"] = "HUGE"
         return json.dumps(manifest).replace('"HUGE"', number)
+
     with pytest.raises(ModelFileError, match="beyond the float range"):
         load_model(hostile.edit_manifest(bundle, edit))
 
@@ -169,9 +174,11 @@ def _decoders_must_not_run(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise AssertionError("a decoder ran before the structure was checked")
+
     monkeypatch.setattr(pillow, "read_pil", refuse)
     monkeypatch.setattr(tiff, "read_tiff", refuse)
     from seg.images import read as read_module
+
     monkeypatch.setattr(read_module, "read_pil", refuse)
     monkeypatch.setattr(read_module, "read_tiff", refuse)
 
@@ -321,6 +328,7 @@ def test_a_json_flood_of_empty_lists_is_refused_before_parsing(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise AssertionError("json parsed the text before its structure was counted")
+
     monkeypatch.setattr(checks.json, "loads", refuse)
     with pytest.raises(AnnotationError, match=r"holds 3,333,333 JSON arrays and objects, more than 2,500,000"):
         Annotations.from_json(hostile.json_empty_lists(10_000_000))
@@ -429,6 +437,7 @@ def test_a_zipped_store_directory_flood_is_refused_before_zipfile_parses_it(monk
 
     def refuse(*args, **kwargs):
         raise AssertionError("zipfile parsed the central directory before the limit was checked")
+
     monkeypatch.setattr(zipped.zipfile, "ZipFile", refuse)
     with pytest.raises(OmeZarrError, match="lists 70,000 members"):
         zipped.check_zip_store(path)

@@ -78,8 +78,14 @@ def _tiff_declaring_pages(pages: int, height: int, width: int) -> bytes:
         start = 16 + index * ifd_size
         next_offset = start + ifd_size if index < pages - 1 else 0
         entries = [
-            (256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
-            (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, height),
+            (256, 4, 1, width),
+            (257, 4, 1, height),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, 8),
+            (277, 3, 1, 1),
+            (278, 4, 1, height),
             (279, 4, 1, height * width),
         ]
         out += struct.pack("<H", tags)
@@ -221,8 +227,10 @@ def test_uint16_tiff_and_file_on_disk(tmp_path):
 
 @pytest.mark.parametrize(
     ("values", "dtype"),
-    [(np.arange(H * W).reshape(H, W).astype(np.int16), np.uint16),
-     (np.arange(H * W).reshape(H, W).astype(np.int16) - 100, np.float32)],
+    [
+        (np.arange(H * W).reshape(H, W).astype(np.int16), np.uint16),
+        (np.arange(H * W).reshape(H, W).astype(np.int16) - 100, np.float32),
+    ],
     ids=["non-negative int16", "negative int16"],
 )
 def test_signed_tiff_converted_losslessly(values, dtype):
@@ -528,9 +536,7 @@ def _check_outcome(data: bytes) -> None:
     assert image.ndim == 4 and image.dtype in (np.uint8, np.uint16, np.float32)
 
 
-_FUZZ = settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+_FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 _SEEDS = [
     _pil_bytes(_scene(16, 16)),
     _pil_bytes(_scene(16, 16, 3), "JPEG"),
@@ -540,16 +546,20 @@ _SEEDS = [
 
 
 @_FUZZ
-@given(st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"\xff\xd8\xff", b"BM"]),
-       st.binary(max_size=300))
+@given(
+    st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"\xff\xd8\xff", b"BM"]),
+    st.binary(max_size=300),
+)
 def test_fuzz_random_bytes_only_raise_image_error(prefix, tail):
     _check_outcome(prefix + tail)
 
 
 @_FUZZ
-@given(st.sampled_from(range(len(_SEEDS))),
-       st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
-       st.integers(0, 10_000))
+@given(
+    st.sampled_from(range(len(_SEEDS))),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
+    st.integers(0, 10_000),
+)
 def test_fuzz_mutated_png_tiff_jpeg_only_raise_image_error(which, edits, cut):
     data = bytearray(_SEEDS[which])
     for position, value in edits:
@@ -598,8 +608,7 @@ def test_as_frames_refuses_empty_axes():
         (np.arange(16, dtype=np.float16).reshape(4, 4), np.float32),
         (np.arange(16, dtype=">u2").reshape(4, 4), np.uint16),
     ],
-    ids=["bool", "int8", "int32 fits", "uint32 too big", "negative int64", "float64", "float16",
-         "big-endian uint16"],
+    ids=["bool", "int8", "int32 fits", "uint32 too big", "negative int64", "float64", "float16", "big-endian uint16"],
 )
 def test_as_frames_dtype_conversions(values, dtype):
     frames = as_frames(values)
@@ -718,8 +727,16 @@ def test_normalization_defaults_and_round_trip():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"mode": "zscore"}, {"mode": 1}, {"low": -1}, {"high": 101}, {"low": 50, "high": 50},
-     {"low": float("nan")}, {"low": True}, {"high": "99"}],
+    [
+        {"mode": "zscore"},
+        {"mode": 1},
+        {"low": -1},
+        {"high": 101},
+        {"low": 50, "high": 50},
+        {"low": float("nan")},
+        {"low": True},
+        {"high": "99"},
+    ],
 )
 def test_invalid_normalization_is_a_settings_error(kwargs):
     with pytest.raises(SettingsError):
@@ -728,8 +745,7 @@ def test_invalid_normalization_is_a_settings_error(kwargs):
 
 @pytest.mark.parametrize(
     "data",
-    [{"mode": "percentile", "low": 1, "high": 99, "extra": 1}, ["percentile"], None,
-     {"low": "1"}, {"__class__": "x"}],
+    [{"mode": "percentile", "low": 1, "high": 99, "extra": 1}, ["percentile"], None, {"low": "1"}, {"__class__": "x"}],
 )
 def test_normalization_from_untrusted_dict_refuses_bad_content(data):
     with pytest.raises(SettingsError):
@@ -746,8 +762,12 @@ def test_image_digest_follows_content_shape_and_dtype():
     assert image_digest(scene[:, ::2]) == image_digest(np.ascontiguousarray(scene[:, ::2]))
     changed = scene.copy()
     changed[0, 0, 0] ^= 1
-    digests = {image_digest(scene), image_digest(changed), image_digest(scene.astype(np.uint16)),
-               image_digest(scene.reshape(W, H, 3))}
+    digests = {
+        image_digest(scene),
+        image_digest(changed),
+        image_digest(scene.astype(np.uint16)),
+        image_digest(scene.reshape(W, H, 3)),
+    }
     assert len(digests) == 4
     assert len(image_digest(scene)) == 32
 
@@ -757,12 +777,20 @@ def test_describe_reads_like_a_status_line():
     assert describe(np.zeros((H, W), np.uint8)) == f"1 frame · {W}×{H} px · 1 channel · uint8"
 
 
-@pytest.mark.parametrize("limits, limit, size, advice", [
-    ({"max_pixels": 5_000}, "max_pixels", "100×60 pixels × 3 frames", "raise the limit with max_pixels=..."),
-    ({"max_frames": 2}, "max_frames", "100×60 pixels × 3 frames", "raise the limit with max_frames=..."),
-    # A frame too big for the caller (the app) is for the command line, which tiles it.
-    ({"max_frame_pixels": 5_000}, "max_frame_pixels", "100×60 pixels × 3 frames", "command line (python -m seg apply)"),
-])
+@pytest.mark.parametrize(
+    "limits, limit, size, advice",
+    [
+        ({"max_pixels": 5_000}, "max_pixels", "100×60 pixels × 3 frames", "raise the limit with max_pixels=..."),
+        ({"max_frames": 2}, "max_frames", "100×60 pixels × 3 frames", "raise the limit with max_frames=..."),
+        # A frame too big for the caller (the app) is for the command line, which tiles it.
+        (
+            {"max_frame_pixels": 5_000},
+            "max_frame_pixels",
+            "100×60 pixels × 3 frames",
+            "command line (python -m seg apply)",
+        ),
+    ],
+)
 def test_a_size_limit_names_itself_so_an_app_can_give_its_own_advice(limits, limit, size, advice):
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.zeros((3, 60, 100), np.uint8), imagej=True, metadata={"axes": "TYX"})

@@ -80,8 +80,6 @@ def test_workqueue_layer_is_serialised_instead_of_aborting_the_process():
     unless seg.jit serialises them: run the same check on that layer in a fresh interpreter."""
     code = "from tests.unit.test_jit import concurrent_results_match as check; print(check())"
     env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "workqueue"
-

@@ -51,8 +51,14 @@ def test_absent_class_has_zeros_and_unlabelled_pixels_are_not_a_class():
     rows = measure(labels, NAMES)
     assert len(rows) == 2
     assert rows[1] == {
-        "class": "cell", "label": 2, "pixels": 0, "area_fraction": 0.0, "objects": 0,
-        "mean_object_size": 0.0, "median_object_size": 0.0, "max_object_size": 0,
+        "class": "cell",
+        "label": 2,
+        "pixels": 0,
+        "area_fraction": 0.0,
+        "objects": 0,
+        "mean_object_size": 0.0,
+        "median_object_size": 0.0,
+        "max_object_size": 0,
     }
     assert rows[0]["area_fraction"] == pytest.approx(0.2)
     assert object_sizes(labels, 2).size == 0
@@ -63,7 +69,10 @@ def test_labels_beyond_the_named_classes_are_still_reported():
     labels[0, 0] = 7
     rows = measure(labels, NAMES)
     assert [(row["class"], row["label"], row["pixels"]) for row in rows] == [
-        ("membrane", 1, 8), ("cell", 2, 0), ("class 7", 7, 1)]
+        ("membrane", 1, 8),
+        ("cell", 2, 0),
+        ("class 7", 7, 1),
+    ]
 
 
 def test_values_are_plain_python_numbers():

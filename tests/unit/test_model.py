@@ -32,9 +32,9 @@ def strokes(size: int = SIZE) -> np.ndarray:
     the boundary (the forest cannot guess where a boundary lies far from every stroke)."""
     labels = np.zeros((size, size), np.uint8)
     middle, radius = size // 2, size // 3
-    labels[middle - 2 : middle + 2, middle - 15 : middle + 15] = 2     # across the disc centre
+    labels[middle - 2 : middle + 2, middle - 15 : middle + 15] = 2  # across the disc centre
     labels[middle - 1 : middle + 1, middle - radius + 3 : middle - radius + 10] = 2
-    labels[3:7, 5 : size - 5] = 1                                      # along the top edge
+    labels[3:7, 5 : size - 5] = 1  # along the top edge
     labels[size - 7 : size - 3, 5:40] = 1
     labels[middle - 1 : middle + 1, middle + radius + 3 : middle + radius + 10] = 1
     return labels
@@ -66,8 +66,10 @@ def test_model_describes_itself(scene):
     assert model.class_colors == PALETTE[:2]
     assert model.n_channels == 1 and model.n_classes == 2
     assert model.forest.n_features == FAST.n_features(1)
-    assert model.training["labelled_pixels"] == {"background": int(np.sum(strokes() == 1)),
-                                                 "disc": int(np.sum(strokes() == 2))}
+    assert model.training["labelled_pixels"] == {
+        "background": int(np.sum(strokes() == 1)),
+        "disc": int(np.sum(strokes() == 2)),
+    }
     assert model.training["frames"] == [0]
     assert {"numpy", "sklearn", "skimage", "seg"} <= set(model.versions)
     assert model.forest_settings == ForestSettings()
@@ -97,8 +99,9 @@ def test_same_scribbles_give_the_same_model(scene):
     image, _, model = scene
     again = train(image, strokes(), FAST, ["background", "disc"])
     assert again.forest == model.forest
-    reseeded = train(image, strokes(), FAST, ["background", "disc"],
-                     forest=dataclasses.replace(ForestSettings(), random_state=3))
+    reseeded = train(
+        image, strokes(), FAST, ["background", "disc"], forest=dataclasses.replace(ForestSettings(), random_state=3)
+    )
     assert reseeded.forest != model.forest
 
 
@@ -127,10 +130,10 @@ def test_channel_mismatch_of_a_grey_model(scene):
 
 def test_stack_scribbled_on_two_frames_trains_both_classes():
     frames, truths = zip(*(disc_scene(seed=s) for s in range(4)))
-    stack = np.stack(frames)[..., np.newaxis]                     # (T, H, W, 1)
+    stack = np.stack(frames)[..., np.newaxis]  # (T, H, W, 1)
     labels = np.zeros(stack.shape[:3], np.uint8)
-    labels[1][strokes() == 1] = 1                                  # background on frame 1 only
-    labels[3][strokes() == 2] = 2                                  # disc on frame 3 only
+    labels[1][strokes() == 1] = 1  # background on frame 1 only
+    labels[3][strokes() == 2] = 2  # disc on frame 3 only
     model = train(stack, labels, FAST)
     assert model.training["frames"] == [1, 3]
     assert model.class_names == ("class 1", "class 2")
@@ -151,16 +154,19 @@ def test_unused_class_names_are_kept():
     assert iou(model.predict(image), truth, 2) > 0.95
 
 
-@pytest.mark.parametrize("labels, names, message", [
-    (np.zeros((SIZE, SIZE), np.uint8), None, "nothing is scribbled"),
-    (np.where(strokes() == 2, 2, 0).astype(np.uint8), ["a", "b"], "only 'b'"),
-    (strokes() * 2, ["a", "b", "c"], "Label 4 is outside 0..3"),
-    (strokes().astype(np.int16) - 1, None, "Label -1"),
-    (strokes()[:50], None, r"shape \(1, 50, 96\).*\(1, 96, 96\)"),
-    (strokes().astype(np.float32), None, "whole numbers"),
-    (strokes(), ["a", "a"], "distinct"),
-    (strokes(), "ab", "list of names"),
-])
+@pytest.mark.parametrize(
+    "labels, names, message",
+    [
+        (np.zeros((SIZE, SIZE), np.uint8), None, "nothing is scribbled"),
+        (np.where(strokes() == 2, 2, 0).astype(np.uint8), ["a", "b"], "only 'b'"),
+        (strokes() * 2, ["a", "b", "c"], "Label 4 is outside 0..3"),
+        (strokes().astype(np.int16) - 1, None, "Label -1"),
+        (strokes()[:50], None, r"shape \(1, 50, 96\).*\(1, 96, 96\)"),
+        (strokes().astype(np.float32), None, "whole numbers"),
+        (strokes(), ["a", "a"], "distinct"),
+        (strokes(), "ab", "list of names"),
+    ],
+)
 def test_training_errors_say_what_to_do(labels, names, message):
     image, _ = disc_scene()
     with pytest.raises(TrainingError, match=message):
@@ -205,12 +211,27 @@ def test_forest_settings_round_trip_and_defaults():
     assert settings.n_estimators <= 32 and settings.class_weight == "balanced"
 
 
-@pytest.mark.parametrize("change", [
-    {"n_estimators": 0}, {"n_estimators": 10**6}, {"n_estimators": 2.5}, {"n_estimators": True},
-    {"max_depth": 0}, {"max_depth": "deep"}, {"max_samples": 0.0}, {"max_samples": 1.5},
-    {"max_samples": float("nan")}, {"max_samples": 0}, {"max_samples": "all"}, {"class_weight": "auto"},
-    {"random_state": -1}, {"n_jobs": 0}, {"min_samples_leaf": 0}, {"max_tree_samples": 10},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_estimators": 0},
+        {"n_estimators": 10**6},
+        {"n_estimators": 2.5},
+        {"n_estimators": True},
+        {"max_depth": 0},
+        {"max_depth": "deep"},
+        {"max_samples": 0.0},
+        {"max_samples": 1.5},
+        {"max_samples": float("nan")},
+        {"max_samples": 0},
+        {"max_samples": "all"},
+        {"class_weight": "auto"},
+        {"random_state": -1},
+        {"n_jobs": 0},
+        {"min_samples_leaf": 0},
+        {"max_tree_samples": 10},
+    ],
+)
 def test_forest_settings_refuse_bad_values(change):
     with pytest.raises(SettingsError):
         dataclasses.replace(ForestSettings(), **change)
@@ -219,10 +240,18 @@ def test_forest_settings_refuse_bad_values(change):
         ForestSettings.from_dict(hostile)
 
 
-@pytest.mark.parametrize("data", [
-    None, [], "n_estimators=3", {"n_estimators": 3}, {**ForestSettings().to_dict(), "__class__": "os.system"},
-    {**ForestSettings().to_dict(), "n_estimators": [16]}, {**ForestSettings().to_dict(), "max_depth": {"a": 1}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        "n_estimators=3",
+        {"n_estimators": 3},
+        {**ForestSettings().to_dict(), "__class__": "os.system"},
+        {**ForestSettings().to_dict(), "n_estimators": [16]},
+        {**ForestSettings().to_dict(), "max_depth": {"a": 1}},
+    ],
+)
 def test_forest_settings_refuse_hostile_dicts(data):
     with pytest.raises(SettingsError):
         ForestSettings.from_dict(data)
@@ -230,10 +259,10 @@ def test_forest_settings_refuse_hostile_dicts(data):
 
 def test_tree_samples_follow_the_fraction_within_bounds():
     settings = ForestSettings(max_samples=0.1, min_tree_samples=50, max_tree_samples=1000)
-    assert settings.tree_samples(30) == 30          # never more than there are
-    assert settings.tree_samples(200) == 50         # at least min_tree_samples
-    assert settings.tree_samples(5000) == 500       # the fraction
-    assert settings.tree_samples(10**6) == 1000     # at most max_tree_samples
+    assert settings.tree_samples(30) == 30  # never more than there are
+    assert settings.tree_samples(200) == 50  # at least min_tree_samples
+    assert settings.tree_samples(5000) == 500  # the fraction
+    assert settings.tree_samples(10**6) == 1000  # at most max_tree_samples
     assert ForestSettings(max_samples=64).tree_samples(10**6) == 64
     assert ForestSettings(max_samples=None).tree_samples(123) == 123
 
@@ -267,26 +296,26 @@ def test_uncertainty_formula():
 def test_clean_labels_removes_specks_into_their_surroundings():
     labels = np.ones((30, 30), np.uint8)
     labels[10:20, 10:20] = 2
-    labels[2, 2] = 2                 # a speck of 2 in the background
-    labels[14:16, 14:16] = 1         # a speck of 1 inside the square
-    labels[25, 25:27] = 3            # a two-pixel speck of a third class
+    labels[2, 2] = 2  # a speck of 2 in the background
+    labels[14:16, 14:16] = 1  # a speck of 1 inside the square
+    labels[25, 25:27] = 3  # a two-pixel speck of a third class
     cleaned = clean_labels(labels, min_size=5)
     expected = np.ones((30, 30), np.uint8)
     expected[10:20, 10:20] = 2
     assert np.array_equal(cleaned, expected)
     assert cleaned.dtype == labels.dtype
-    assert np.array_equal(clean_labels(labels), labels)       # nothing asked, nothing changed
+    assert np.array_equal(clean_labels(labels), labels)  # nothing asked, nothing changed
     assert np.array_equal(clean_labels(labels, min_size=1), labels)
-    assert labels[2, 2] == 2                                  # input untouched
+    assert labels[2, 2] == 2  # input untouched
 
 
 def test_clean_labels_fills_holes_but_keeps_nested_objects():
-    labels = np.ones((40, 40), np.uint16)          # background: the most common label
-    labels[5:25, 5:25] = 2                         # a cell ...
-    labels[12:16, 12:16] = 1                       # ... with a background hole
-    labels[28:38, 28:38] = 3                       # a second cell ...
-    labels[31:35, 31:35] = 4                       # ... with a nucleus, which must stay
-    labels[0:4, 30:40] = 2                         # touching the border: no hole in it
+    labels = np.ones((40, 40), np.uint16)  # background: the most common label
+    labels[5:25, 5:25] = 2  # a cell ...
+    labels[12:16, 12:16] = 1  # ... with a background hole
+    labels[28:38, 28:38] = 3  # a second cell ...
+    labels[31:35, 31:35] = 4  # ... with a nucleus, which must stay
+    labels[0:4, 30:40] = 2  # touching the border: no hole in it
     filled = clean_labels(labels, fill_holes=True)
     expected = labels.copy()
     expected[12:16, 12:16] = 2

@@ -44,10 +44,13 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- splitting
 
 
-@pytest.mark.parametrize("layout, spacing", [
-    *(("chain", s) for s in (0.9, 1.0, 1.2, 1.4, 1.6, 1.8, 1.95)),
-    *(("cluster", s) for s in (1.8, 1.9, 1.95)),
-])
+@pytest.mark.parametrize(
+    "layout, spacing",
+    [
+        *(("chain", s) for s in (0.9, 1.0, 1.2, 1.4, 1.6, 1.8, 1.95)),
+        *(("cluster", s) for s in (1.8, 1.9, 1.95)),
+    ],
+)
 def test_touching_disks_are_counted_one_by_one(layout, spacing):
     """Overlapping disks (centre spacing in radii; 2.0 would only touch) give one object each.
 
@@ -71,7 +74,7 @@ def test_touching_disks_are_counted_one_by_one(layout, spacing):
     for cy, cx in centres:
         assert np.min(np.hypot(found[:, 0] - cy, found[:, 1] - cx)) < 0.25 * radius
     assert set(np.unique(instances)) == set(range(len(centres) + 1))
-    if layout == "chain":   # a cluster's gap between three disks stays background
+    if layout == "chain":  # a cluster's gap between three disks stays background
         np.testing.assert_array_equal(instances > 0, labels == 2)
 
 
@@ -171,15 +174,15 @@ def test_a_gap_enclosed_by_several_objects_is_not_filled():
     gap = (round(30 + step / (2 * np.sqrt(3))), round(30 + step / 2))
     assert labels[gap] == 1
     assert segment_objects(labels, 2)[gap] == 0
-    assert segment_objects(labels, 2, split=False)[gap] > 0   # one object: its hole is filled
+    assert segment_objects(labels, 2, split=False)[gap] > 0  # one object: its hole is filled
 
 
 def test_small_objects_are_removed_and_holes_filled():
     labels = np.ones((60, 60), np.uint8)
     labels[10:30, 10:30] = 2
-    labels[18:22, 18:22] = 1      # a hole in the square
-    labels[50:52, 50:52] = 2      # a 4-pixel speck
-    labels[0:6, 40:46] = 2        # touches the border: not a hole, a 36-pixel object
+    labels[18:22, 18:22] = 1  # a hole in the square
+    labels[50:52, 50:52] = 2  # a 4-pixel speck
+    labels[0:6, 40:46] = 2  # touches the border: not a hole, a 36-pixel object
     filled = segment_objects(labels, 2, min_size=5, split=False)
     assert filled.max() == 2
     assert (filled[18:22, 18:22] > 0).all()
@@ -215,14 +218,26 @@ def test_bad_input_is_refused_with_a_seg_error(data, kwargs, error, match):
 
 # --------------------------------------------------------------------------- measurements
 
-BASE_COLUMNS = ["label", "area", "centroid_y", "centroid_x", "bbox_top", "bbox_left", "bbox_bottom",
-                "bbox_right", "perimeter", "equivalent_diameter", "eccentricity", "solidity"]
+BASE_COLUMNS = [
+    "label",
+    "area",
+    "centroid_y",
+    "centroid_x",
+    "bbox_top",
+    "bbox_left",
+    "bbox_bottom",
+    "bbox_right",
+    "perimeter",
+    "equivalent_diameter",
+    "eccentricity",
+    "solidity",
+]
 
 
 def test_measurements_of_known_shapes():
     instances = np.zeros((50, 60), np.int32)
-    instances[10:20, 5:25] = 1          # 10 x 20 rectangle
-    instances[30:40, 40:50] = 2         # 10 x 10 square
+    instances[10:20, 5:25] = 1  # 10 x 20 rectangle
+    instances[30:40, 40:50] = 2  # 10 x 10 square
     table = measure_objects(instances)
     assert list(table.columns) == BASE_COLUMNS
     assert table["label"].tolist() == [1, 2]
@@ -254,7 +269,7 @@ def test_intensity_per_channel_and_class_probability():
     instances[2:6, 2:6] = 1
     instances[10:18, 10:18] = 2
     image = np.zeros((20, 20, 2), np.uint8)
-    image[..., 0] = np.arange(20)[None, :]   # column index
+    image[..., 0] = np.arange(20)[None, :]  # column index
     image[..., 1] = 7
     proba = np.zeros((20, 20, 3), np.float32)
     proba[..., 2] = 0.9
@@ -370,7 +385,7 @@ def test_objects_csv_has_image_frame_object_and_the_same_header_when_empty():
     table = measure_objects(instances, pixel_size=0.5)
     text = objects_csv(object_rows(table, image="=cmd.tif", frame=3), list(table.columns))
     rows = list(csv_module.DictReader(io.StringIO(text)))
-    assert rows[0]["image"] == "'=cmd.tif"      # spreadsheet formulas are neutralised
+    assert rows[0]["image"] == "'=cmd.tif"  # spreadsheet formulas are neutralised
     assert (rows[0]["frame"], rows[0]["object"], rows[0]["area"], rows[0]["area_um2"]) == ("3", "4", "36", "9.0")
     empty = measure_objects(np.zeros((30, 30), np.int32), pixel_size=0.5)
     header = objects_csv([], list(empty.columns))

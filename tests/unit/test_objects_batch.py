@@ -59,14 +59,28 @@ def test_objects_are_the_same_whether_frames_are_tiled_or_not(workspace, capsys)
 def test_objects_by_class_number_on_a_stack_and_no_objects_csv_without_the_option(workspace):
     folder = workspace[0]
     out = folder / "stack_out"
-    assert main(["apply", str(folder / "disks.segmodel"), str(folder / "stack.tif"), "--out", str(out),
-                 "--objects", "2", "--probabilities", "-q"]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                str(folder / "disks.segmodel"),
+                str(folder / "stack.tif"),
+                "--out",
+                str(out),
+                "--objects",
+                "2",
+                "--probabilities",
+                "-q",
+            ]
+        )
+        == 0
+    )
     pages = tifffile.imread(out / "stack_objects.tif")
     assert pages.shape == (2, 256, 256)
     rows = _read_csv(out / "objects.csv")
     assert {r["frame"] for r in rows} == {"0", "1"}
     assert sum(r["frame"] == "1" for r in rows) == pages[1].max()
-    assert all(0.5 <= float(r["probability_mean"]) <= 1 for r in rows)   # argmax pixels of the class
+    assert all(0.5 <= float(r["probability_mean"]) <= 1 for r in rows)  # argmax pixels of the class
     plain = folder / "plain_out"
     assert main(["apply", str(folder / "disks.segmodel"), str(folder / "disks.png"), "--out", str(plain), "-q"]) == 0
     assert not (plain / "objects.csv").exists() and not (plain / "disks_objects.tif").exists()
@@ -76,8 +90,20 @@ def test_an_unknown_objects_class_is_refused_before_anything_is_written(workspac
     folder, _, _ = workspace
     out = folder / "never"
     for bad in ("nucleus", "3", "0"):
-        assert main(["apply", str(folder / "disks.segmodel"), str(folder / "disks.png"), "--out", str(out),
-                     "--objects", bad]) == 1
+        assert (
+            main(
+                [
+                    "apply",
+                    str(folder / "disks.segmodel"),
+                    str(folder / "disks.png"),
+                    "--out",
+                    str(out),
+                    "--objects",
+                    bad,
+                ]
+            )
+            == 1
+        )
         error = capsys.readouterr().err
         assert error.startswith("error: --objects") and "1 = 'background', 2 = 'disk'" in error
         assert "Traceback" not in error
@@ -87,8 +113,12 @@ def test_an_unknown_objects_class_is_refused_before_anything_is_written(workspac
 def test_objects_are_refused_on_the_zarr_path_instead_of_ignored(workspace, capsys):
     folder = workspace[0]
     out = folder / "labels.zarr"
-    assert main(["apply", str(folder / "disks.segmodel"), str(folder / "disks.png"), "--out", str(out),
-                 "--objects", "disk"]) == 1
+    assert (
+        main(
+            ["apply", str(folder / "disks.segmodel"), str(folder / "disks.png"), "--out", str(out), "--objects", "disk"]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.startswith("error: --objects works on images read whole")
     assert not out.exists()
 
@@ -106,8 +136,20 @@ def test_objects_are_refused_for_a_volume_model(tmp_path, capsys):
     save_model(seg.train(volume, labels, dims=3), tmp_path / "volume.segmodel")
     tifffile.imwrite(tmp_path / "stack.tif", volume)
     out = tmp_path / "out"
-    assert main(["apply", str(tmp_path / "volume.segmodel"), str(tmp_path / "stack.tif"), "--out", str(out),
-                 "--objects", "2"]) == 1
+    assert (
+        main(
+            [
+                "apply",
+                str(tmp_path / "volume.segmodel"),
+                str(tmp_path / "stack.tif"),
+                "--out",
+                str(out),
+                "--objects",
+                "2",
+            ]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.startswith("error: --objects is for 2-D models")
     assert not out.exists()
 

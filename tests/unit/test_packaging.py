@@ -60,8 +60,14 @@ def test_python_dash_m_seg_prints_the_same_help_as_the_console_script(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     expected = capsys.readouterr().out
-    shown = subprocess.run([sys.executable, "-m", "seg", "--help"], capture_output=True, text=True, cwd=REPO,
-                           env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "80")}, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "seg", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "80")},
+        timeout=120,
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == expected
 
@@ -95,8 +101,19 @@ def test_package_discovery_includes_every_subpackage():
 
 def test_extras_mirror_the_requirement_files():
     def names(lines):
-        return {line.split(";")[0].split("#")[0].strip().split("[")[0].split(">")[0].split("=")[0].split("<")[0]
-                .strip().lower() for line in lines if line.split("#")[0].strip()}
+        return {
+            line.split(";")[0]
+            .split("#")[0]
+            .strip()
+            .split("[")[0]
+            .split(">")[0]
+            .split("=")[0]
+            .split("<")[0]
+            .strip()
+            .lower()
+            for line in lines
+            if line.split("#")[0].strip()
+        }
 
     extras = PYPROJECT["project"]["optional-dependencies"]
     pinned = names((REPO / "requirements.txt").read_text().splitlines())

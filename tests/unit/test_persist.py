@@ -33,8 +33,7 @@ from seg.persist import (
 from seg.persist.writing import json_default
 
 FEATURES = FeatureSettings(feature_set="basic", sigma_min=1.0, sigma_max=4.0)
-FOREST = ForestSettings(n_estimators=4, max_depth=6, max_samples=None, class_weight=None,
-                        random_state=0, n_jobs=1)
+FOREST = ForestSettings(n_estimators=4, max_depth=6, max_samples=None, class_weight=None, random_state=0, n_jobs=1)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -63,8 +62,7 @@ def image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model(image) -> Model:
-    return train(image, _labels(), FEATURES, ["background", "cell"],
-                 class_colors=["#e69f00", "#56b4e9"], forest=FOREST)
+    return train(image, _labels(), FEATURES, ["background", "cell"], class_colors=["#e69f00", "#56b4e9"], forest=FOREST)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +88,14 @@ def _zip(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _rebuild(bundle: bytes, *, manifest: dict | None = None, text: bytes | None = None,
-             arrays: dict[str, bytes] | None = None, extra: list[tuple[str, bytes]] = ()) -> bytes:
+def _rebuild(
+    bundle: bytes,
+    *,
+    manifest: dict | None = None,
+    text: bytes | None = None,
+    arrays: dict[str, bytes] | None = None,
+    extra: list[tuple[str, bytes]] = (),
+) -> bytes:
     """A bundle with model.json and/or members replaced, all CRCs valid (a deliberate edit)."""
     original, members = _parts(bundle)
     manifest_bytes = text if text is not None else json.dumps(manifest or original).encode()
@@ -110,13 +114,36 @@ def _raw_zip(entries: list[tuple[bytes, bytes, int, int, int]]) -> bytes:
     out, central = io.BytesIO(), []
     for name, payload, method, crc, size in entries:
         offset = out.tell()
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc,
-                              len(payload), size, len(name), 0) + name + payload)
-        central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc,
-                                   len(payload), size, len(name), 0, 0, 0, 0, 0, offset) + name)
+        out.write(
+            struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(payload), size, len(name), 0)
+            + name
+            + payload
+        )
+        central.append(
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(payload),
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + name
+        )
     directory = b"".join(central)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory),
-                      out.tell(), 0)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), out.tell(), 0)
     return out.getvalue() + directory + end
 
 
@@ -160,8 +187,15 @@ def test_save_and_load_gives_identical_predictions_and_metadata(tmp_path, model,
 
     np.testing.assert_array_equal(loaded.predict(image), model.predict(image))
     np.testing.assert_array_equal(loaded.predict_proba(image), model.predict_proba(image))
-    for field in ("feature_settings", "normalization", "forest_settings", "class_names",
-                  "class_colors", "n_channels", "versions"):
+    for field in (
+        "feature_settings",
+        "normalization",
+        "forest_settings",
+        "class_names",
+        "class_colors",
+        "n_channels",
+        "versions",
+    ):
         assert getattr(loaded, field) == getattr(model, field), field
     assert loaded.training == json.loads(json.dumps(model.training, default=json_default))
     original, reloaded = model.forest.to_arrays(), loaded.forest.to_arrays()
@@ -213,8 +247,11 @@ def test_very_compressible_forest_arrays_still_load(monkeypatch, model, image):
     """A genuine but near-constant array must not be mistaken for a zip bomb on loading."""
     to_arrays, from_arrays = Forest.to_arrays, Forest.from_arrays
     monkeypatch.setattr(Forest, "to_arrays", lambda self: {**to_arrays(self), "padding": np.zeros(4 << 20, np.uint8)})
-    monkeypatch.setattr(Forest, "from_arrays", classmethod(
-        lambda cls, arrays: from_arrays({k: v for k, v in arrays.items() if k != "padding"})))
+    monkeypatch.setattr(
+        Forest,
+        "from_arrays",
+        classmethod(lambda cls, arrays: from_arrays({k: v for k, v in arrays.items() if k != "padding"})),
+    )
     loaded = load_model(model_to_bytes(model))
     np.testing.assert_array_equal(loaded.predict(image), model.predict(image))
 
@@ -230,8 +267,7 @@ def test_loading_never_calls_pickle(monkeypatch, bundle, image, model):
 
 def test_describe_model_summarises_the_model(model):
     info = describe_model(model)
-    assert info["classes"] == [{"name": "background", "color": "#e69f00"},
-                               {"name": "cell", "color": "#56b4e9"}]
+    assert info["classes"] == [{"name": "background", "color": "#e69f00"}, {"name": "cell", "color": "#56b4e9"}]
     assert info["n_channels"] == 1
     assert info["n_features"] == model.forest.n_features == FEATURES.n_features(1)
     assert info["trees"] == 4
@@ -283,13 +319,16 @@ def test_missing_file_and_directory_are_refused(tmp_path):
     _refused(tmp_path, "could not read")
 
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"", "empty"),
-    (b"P", "1 byte"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a .segmodel bundle"),
-    (b"PK\x03\x04" + bytes(40), "truncated or damaged"),
-    (b'{"format": "seg-model"}', "not a .segmodel bundle"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"", "empty"),
+        (b"P", "1 byte"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a .segmodel bundle"),
+        (b"PK\x03\x04" + bytes(40), "truncated or damaged"),
+        (b'{"format": "seg-model"}', "not a .segmodel bundle"),
+    ],
+)
 def test_non_bundles_are_refused(data, fragment):
     _refused(data, fragment)
 
@@ -348,6 +387,7 @@ def test_pickle_is_refused_and_never_run(tmp_path, suffix):
 @pytest.mark.parametrize("compress", [0, 3, "gzip", "bz2", "xz", "lzma"])
 def test_joblib_files_are_refused_and_never_run(tmp_path, compress):
     import joblib  # a dependency (requirements.txt): a broken install fails here, never skips
+
     target = tmp_path / "pwned"
     path = tmp_path / "model.joblib"
     joblib.dump(_OpensFile(target), path, compress=compress)
@@ -360,8 +400,11 @@ def test_joblib_files_are_refused_and_never_run(tmp_path, compress):
 def test_text_pickles_are_called_pickles_and_never_run(tmp_path, protocol):
     target = tmp_path / "pwned"
     system_call = f"cos\nsystem\n(S'touch {target}'\ntR.".encode()  # hand-written protocol 0
-    for payload in (system_call, pickle.dumps(_OpensFile(target), protocol=protocol),
-                    pickle.dumps(list(range(3000)), protocol=protocol)):  # > the 4 KiB looked at
+    for payload in (
+        system_call,
+        pickle.dumps(_OpensFile(target), protocol=protocol),
+        pickle.dumps(list(range(3000)), protocol=protocol),
+    ):  # > the 4 KiB looked at
         assert _refused(payload) == PICKLE_MESSAGE
     assert not target.exists()
 
@@ -385,6 +428,7 @@ def test_pickle_inside_the_zip_is_refused(tmp_path, bundle):
 
 def test_export_joblib_is_for_notebooks_and_refused_by_load_model(tmp_path, model, image):
     import joblib  # a dependency (requirements.txt): a broken install fails here, never skips
+
     path = tmp_path / "mine.joblib"
     export_joblib(model, path)
     mine = joblib.load(path)  # our own file, made just above: the trusted notebook case
@@ -395,10 +439,20 @@ def test_export_joblib_is_for_notebooks_and_refused_by_load_model(tmp_path, mode
 # --------------------------------------------------------------------------- zip structure
 
 
-@pytest.mark.parametrize("name", [
-    "../evil", "/tmp/evil", "arrays/../../evil.npy", "..\\evil", "arrays/", "arrays/sub/x.npy",
-    "model.json/", "C:/evil", "arrays/x.npy.exe",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil",
+        "/tmp/evil",
+        "arrays/../../evil.npy",
+        "..\\evil",
+        "arrays/",
+        "arrays/sub/x.npy",
+        "model.json/",
+        "C:/evil",
+        "arrays/x.npy.exe",
+    ],
+)
 def test_unexpected_member_names_are_refused_and_nothing_is_extracted(tmp_path, monkeypatch, bundle, name):
     monkeypatch.chdir(tmp_path)
     _refused(_rebuild(bundle, extra=[(name, b"evil")]), "unexpected member")
@@ -422,8 +476,11 @@ def test_zip_without_model_json_is_refused(bundle):
 def test_missing_and_undeclared_arrays_are_refused(bundle):
     manifest, members = _parts(bundle)
     first = next(iter(members))
-    _refused(_zip([("model.json", json.dumps(manifest).encode()),
-                   *[(n, d) for n, d in members.items() if n != first]]), "missing", first)
+    _refused(
+        _zip([("model.json", json.dumps(manifest).encode()), *[(n, d) for n, d in members.items() if n != first]]),
+        "missing",
+        first,
+    )
     _refused(_rebuild(bundle, extra=[("arrays/extra.npy", _npy(np.zeros(3)))]), "undeclared", "extra")
 
 
@@ -434,9 +491,18 @@ def test_honest_zip_bomb_is_refused_without_inflating(bundle):
         crc = zlib.crc32(bytes(1 << 20), crc)
     manifest, _ = _parts(bundle)
     name = next(iter(manifest["arrays"]))
-    bomb = _raw_zip([(b"model.json", json.dumps(manifest).encode(), 0,
-                      zlib.crc32(json.dumps(manifest).encode()), len(json.dumps(manifest).encode())),
-                     (f"arrays/{name}.npy".encode(), stream, 8, crc, 1 << 30)])
+    bomb = _raw_zip(
+        [
+            (
+                b"model.json",
+                json.dumps(manifest).encode(),
+                0,
+                zlib.crc32(json.dumps(manifest).encode()),
+                len(json.dumps(manifest).encode()),
+            ),
+            (f"arrays/{name}.npy".encode(), stream, 8, crc, 1 << 30),
+        ]
+    )
     tracemalloc.start()
     try:
         _refused(bomb, "limit")
@@ -453,9 +519,14 @@ def test_lying_size_header_cannot_inflate_unbounded_data(bundle, liar):
     members = {"model.json": json.dumps(manifest).encode(), **members}
     target = "model.json" if liar == "model.json" else next(n for n in members if n != "model.json")
     stream = _deflated_zeros(256)  # really 256 MiB of zeros; the headers claim 1000 bytes
-    bomb = _raw_zip([(name.encode(), stream, 8, zlib.crc32(bytes(1000)), 1000) if name == target
-                     else (name.encode(), data, 0, zlib.crc32(data), len(data))
-                     for name, data in members.items()])
+    bomb = _raw_zip(
+        [
+            (name.encode(), stream, 8, zlib.crc32(bytes(1000)), 1000)
+            if name == target
+            else (name.encode(), data, 0, zlib.crc32(data), len(data))
+            for name, data in members.items()
+        ]
+    )
     tracemalloc.start()
     try:
         with pytest.raises(ModelFileError):
@@ -492,50 +563,55 @@ def _edited(bundle: bytes, **changes) -> bytes:
 _DROP = object()
 
 
-@pytest.mark.parametrize("text, fragment", [
-    (b"[1, 2]", "json object"),
-    (b"\xff\xfe{}", "utf-8 json"),
-    (b"{", "utf-8 json"),
-    (b"[" * 100_000 + b"]" * 100_000, "json"),
-    (b'{"format": "seg-model", "format": "seg-model"}', "duplicate key"),
-    (b'{"format": "seg-model", "schema_version": NaN}', "json"),
-    (b"{}", "not a seg model"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (b"[1, 2]", "json object"),
+        (b"\xff\xfe{}", "utf-8 json"),
+        (b"{", "utf-8 json"),
+        (b"[" * 100_000 + b"]" * 100_000, "json"),
+        (b'{"format": "seg-model", "format": "seg-model"}', "duplicate key"),
+        (b'{"format": "seg-model", "schema_version": NaN}', "json"),
+        (b"{}", "not a seg model"),
+    ],
+)
 def test_malformed_model_json_is_refused(bundle, text, fragment):
     _refused(_rebuild(bundle, text=text), fragment)
 
 
-@pytest.mark.parametrize("changes, fragments", [
-    ({"format": "other-tool"}, ["format", "other-tool"]),
-    ({"schema_version": 3}, ["newer version of seg", "upgrade"]),
-    ({"schema_version": 0}, ["unknown", "schema"]),
-    ({"schema_version": "1"}, ["schema_version", "integer"]),
-    ({"schema_version": True}, ["schema_version"]),
-    ({"class_names": _DROP}, ["missing", "class_names"]),
-    ({"surprise": 1}, ["unknown key", "surprise"]),
-    ({"n_channels": "1"}, ["n_channels", "integer"]),
-    ({"n_channels": True}, ["n_channels"]),
-    ({"n_channels": 0}, ["n_channels", "outside"]),
-    ({"class_names": "background"}, ["class_names", "array"]),
-    ({"class_names": [1, 2]}, ["class_names", "string"]),
-    ({"class_names": []}, ["class_names", "entries"]),
-    ({"class_colors": ["red", "blue"]}, ["#rrggbb"]),
-    ({"created": "yesterday"}, ["created", "iso"]),
-    ({"training": []}, ["training", "object"]),
-    ({"versions": {"numpy": 2}}, ["versions", "string"]),
-    ({"arrays": []}, ["arrays", "object"]),
-    ({"feature_settings": {"sigma_min": -1.0}}, ["feature_settings"]),
-    ({"feature_settings": "fine"}, ["feature_settings", "object"]),
-    ({"normalization": {"mode": "magic"}}, ["normalization"]),
-    ({"forest_settings": {"n_trees": 3}}, ["forest_settings"]),
-])
+@pytest.mark.parametrize(
+    "changes, fragments",
+    [
+        ({"format": "other-tool"}, ["format", "other-tool"]),
+        ({"schema_version": 3}, ["newer version of seg", "upgrade"]),
+        ({"schema_version": 0}, ["unknown", "schema"]),
+        ({"schema_version": "1"}, ["schema_version", "integer"]),
+        ({"schema_version": True}, ["schema_version"]),
+        ({"class_names": _DROP}, ["missing", "class_names"]),
+        ({"surprise": 1}, ["unknown key", "surprise"]),
+        ({"n_channels": "1"}, ["n_channels", "integer"]),
+        ({"n_channels": True}, ["n_channels"]),
+        ({"n_channels": 0}, ["n_channels", "outside"]),
+        ({"class_names": "background"}, ["class_names", "array"]),
+        ({"class_names": [1, 2]}, ["class_names", "string"]),
+        ({"class_names": []}, ["class_names", "entries"]),
+        ({"class_colors": ["red", "blue"]}, ["#rrggbb"]),
+        ({"created": "yesterday"}, ["created", "iso"]),
+        ({"training": []}, ["training", "object"]),
+        ({"versions": {"numpy": 2}}, ["versions", "string"]),
+        ({"arrays": []}, ["arrays", "object"]),
+        ({"feature_settings": {"sigma_min": -1.0}}, ["feature_settings"]),
+        ({"feature_settings": "fine"}, ["feature_settings", "object"]),
+        ({"normalization": {"mode": "magic"}}, ["normalization"]),
+        ({"forest_settings": {"n_trees": 3}}, ["forest_settings"]),
+    ],
+)
 def test_invalid_model_json_fields_are_refused(bundle, changes, fragments):
     _refused(_edited(bundle, **changes), *fragments)
 
 
 def test_class_count_must_match_the_forest(bundle):
-    _refused(_edited(bundle, class_names=["a", "b", "c"], class_colors=["#000000"] * 3),
-             "3 class names", "2 classes")
+    _refused(_edited(bundle, class_names=["a", "b", "c"], class_colors=["#000000"] * 3), "3 class names", "2 classes")
     _refused(_edited(bundle, class_colors=["#000000"]), "1 colours")
 
 
@@ -559,13 +635,16 @@ def _first_array(bundle: bytes) -> tuple[dict, str, np.ndarray]:
     return manifest, name, np.load(io.BytesIO(members[f"arrays/{name}.npy"]))
 
 
-@pytest.mark.parametrize("foreign", [
-    lambda a: a.astype("U8"),
-    lambda a: np.zeros(a.shape, dtype=[("x", "<f4"), ("y", "<i4")]),
-    lambda a: a.astype(">" + a.dtype.str[1:]) if a.dtype.itemsize > 1 else a.astype(">f8"),
-    lambda a: a.astype("complex64"),
-    lambda a: a.astype("datetime64[s]") if a.dtype.kind in "iu" else a.astype("float16"),
-])
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        lambda a: a.astype("U8"),
+        lambda a: np.zeros(a.shape, dtype=[("x", "<f4"), ("y", "<i4")]),
+        lambda a: a.astype(">" + a.dtype.str[1:]) if a.dtype.itemsize > 1 else a.astype(">f8"),
+        lambda a: a.astype("complex64"),
+        lambda a: a.astype("datetime64[s]") if a.dtype.kind in "iu" else a.astype("float16"),
+    ],
+)
 def test_foreign_array_dtypes_are_refused(bundle, foreign):
     _, name, array = _first_array(bundle)
     _refused(_rebuild(bundle, arrays={f"arrays/{name}.npy": _npy(foreign(array))}), "dtype")
@@ -579,8 +658,7 @@ def test_foreign_dtype_declared_in_model_json_is_refused(bundle):
 
 def test_array_shape_must_match_the_declaration(bundle):
     manifest, name, array = _first_array(bundle)
-    _refused(_rebuild(bundle, arrays={f"arrays/{name}.npy": _npy(np.concatenate([array, array]))}),
-             "declares", name)
+    _refused(_rebuild(bundle, arrays={f"arrays/{name}.npy": _npy(np.concatenate([array, array]))}), "declares", name)
     manifest["arrays"][name]["shape"] = [-1]
     _refused(_rebuild(bundle, manifest=manifest), "shape")
 
@@ -649,14 +727,14 @@ def test_fuzzed_bytes_only_ever_raise_model_file_error(bundle, image, data):
         elif kind == "insert":
             buffer[at:at] = data.draw(st.binary(min_size=1, max_size=8))
         else:
-            del buffer[at:at + data.draw(st.integers(1, 16))]
+            del buffer[at : at + data.draw(st.integers(1, 16))]
         if not buffer:
             break
     _load_or_refuse(bytes(buffer), image)
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=8,
 )

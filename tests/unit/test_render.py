@@ -77,9 +77,27 @@ def test_named_colour_still_parses_after_pillow_resolved_it():
 
 @pytest.mark.parametrize(
     "junk",
-    ["", "reddish", "transparent", "hsl(0, 100%, 50%)", "rgb(1 2, 3)", "rgb(1,,2,3)", "#12", "#12345", "#gggggg",
-     "rgb(1,2)", "rgb(256,0,0)", "rgb(-1,0,0)", "rgba(1,2,3,2)",
-     "rgb(1,2,3,4,5)", "#e69f00; drop table", "rgb(" + "1" * 500 + ",0,0)", None, 123, ["#fff"]],
+    [
+        "",
+        "reddish",
+        "transparent",
+        "hsl(0, 100%, 50%)",
+        "rgb(1 2, 3)",
+        "rgb(1,,2,3)",
+        "#12",
+        "#12345",
+        "#gggggg",
+        "rgb(1,2)",
+        "rgb(256,0,0)",
+        "rgb(-1,0,0)",
+        "rgba(1,2,3,2)",
+        "rgb(1,2,3,4,5)",
+        "#e69f00; drop table",
+        "rgb(" + "1" * 500 + ",0,0)",
+        None,
+        123,
+        ["#fff"],
+    ],
 )
 def test_parse_color_refuses_junk_with_a_settings_error(junk):
     with pytest.raises(SettingsError):
@@ -196,8 +214,13 @@ def test_undisplayable_frames_raise_image_error(bad):
 
 @pytest.mark.parametrize(
     ("shape", "max_side", "expected"),
-    [((4000, 2000), 1000, (1000, 500)), ((300, 200), 1000, (300, 200)), ((10000, 3), 100, (100, 1)),
-     ((1024, 1024), 1024, (1024, 1024)), ((999, 1001), 500, (499, 500))],
+    [
+        ((4000, 2000), 1000, (1000, 500)),
+        ((300, 200), 1000, (300, 200)),
+        ((10000, 3), 100, (100, 1)),
+        ((1024, 1024), 1024, (1024, 1024)),
+        ((999, 1001), 500, (499, 500)),
+    ],
 )
 def test_display_size_keeps_aspect_and_never_enlarges(shape, max_side, expected):
     assert render.display_size(*shape, max_side) == expected
@@ -307,8 +330,7 @@ def test_blend_handles_many_classes():
     ],
 )
 def test_blend_bad_input_raises_seg_errors(kwargs, error):
-    args = {"rgb": np.zeros((4, 4, 3), np.uint8), "labels": np.ones((4, 4), np.uint8), "colors": COLORS,
-            "alpha": 0.5}
+    args = {"rgb": np.zeros((4, 4, 3), np.uint8), "labels": np.ones((4, 4), np.uint8), "colors": COLORS, "alpha": 0.5}
     args.update(kwargs)
     with pytest.raises(error):
         render.blend(**args)

@@ -33,11 +33,29 @@ def _random_object(rng: np.random.Generator) -> dict:
     if kind == 1:
         return line_path([(x, y), (x + rng.uniform(-40, 40), y + rng.uniform(-40, 40))], color, width)
     if kind == 2:
-        return {"type": "Line", "left": x, "top": y, "x1": -10.0, "y1": -5.0, "x2": 10.0, "y2": 5.0,
-                "stroke": color, "strokeWidth": width}
-    return {"type": "Rect", "originX": "left", "originY": "top", "left": x, "top": y,
-            "width": float(rng.uniform(2, 40)), "height": float(rng.uniform(2, 30)), "stroke": color,
-            "strokeWidth": width, "fill": None}
+        return {
+            "type": "Line",
+            "left": x,
+            "top": y,
+            "x1": -10.0,
+            "y1": -5.0,
+            "x2": 10.0,
+            "y2": 5.0,
+            "stroke": color,
+            "strokeWidth": width,
+        }
+    return {
+        "type": "Rect",
+        "originX": "left",
+        "originY": "top",
+        "left": x,
+        "top": y,
+        "width": float(rng.uniform(2, 40)),
+        "height": float(rng.uniform(2, 30)),
+        "stroke": color,
+        "strokeWidth": width,
+        "fill": None,
+    }
 
 
 def _session(seed: int, steps: int):
@@ -50,14 +68,14 @@ def _session(seed: int, steps: int):
         if action < 0.7 or not objects:
             objects = objects + [_random_object(rng)]
         elif action < 0.85:
-            objects = objects[:-1]                                    # undo
+            objects = objects[:-1]  # undo
         elif action < 0.93:
             old, new = (RED, GREEN) if rng.random() < 0.5 else (GREEN, RED)
             objects = [dict(o, stroke=new) if o.get("stroke") == old else o for o in objects]
         else:
-            index = int(rng.integers(len(objects)))                   # an earlier stroke moved
+            index = int(rng.integers(len(objects)))  # an earlier stroke moved
             moved = dict(objects[index], left=float(objects[index]["left"]) + 7.0)
-            objects = objects[:index] + [moved] + objects[index + 1:]
+            objects = objects[:index] + [moved] + objects[index + 1 :]
         yield drawing(*copy.deepcopy(objects))  # the canvas sends a fresh JSON every time
 
 
@@ -84,9 +102,9 @@ def test_a_new_stroke_keeps_the_earlier_stroke_objects_and_paints_over_a_copy():
     after = parser.parse(drawing(*copy.deepcopy(first), line_path([(20, 60), (140, 60)], ERASER_COLOR, 30)))
     assert len(after) == 3 and all(a is b for a, b in zip(before, after))
     updated = repaint(labels, before, after)
-    assert np.array_equal(labels, kept)                  # the previous label image is untouched
+    assert np.array_equal(labels, kept)  # the previous label image is untouched
     assert not updated[45:75].any() and (updated[85:95, 30:130] == 2).all()
-    assert repaint(updated, after, after) is updated     # nothing new: nothing painted
+    assert repaint(updated, after, after) is updated  # nothing new: nothing painted
 
 
 def test_a_bad_object_is_refused_and_the_parser_keeps_working():

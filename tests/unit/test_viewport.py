@@ -42,8 +42,7 @@ def test_fit_dict_is_the_strokes_mapping(height, width, zoom, fx, fy):
 
 
 @PROPERTY
-@given(height=st.integers(1, 3000), width=st.integers(1, 3000), zoom=zooms, fx=st.floats(0, 1),
-       fy=st.floats(0, 1))
+@given(height=st.integers(1, 3000), width=st.integers(1, 3000), zoom=zooms, fx=st.floats(0, 1), fy=st.floats(0, 1))
 def test_display_pixels_are_the_resized_window(height, width, zoom, fx, fy):
     view = Viewport.at(height, width, zoom, (fx * width, fy * height))
     ramp = np.arange(height * width, dtype=np.int64).reshape(height, width)

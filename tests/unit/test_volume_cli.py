@@ -18,7 +18,7 @@ from seg.cli import main
 from seg.images.volume import read_volume, volume_tiff_bytes
 from seg.strokes import Annotations, Stroke
 
-SPACING = (0.5, 0.25, 0.25)   # µm
+SPACING = (0.5, 0.25, 0.25)  # µm
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +29,15 @@ def workspace(tmp_path_factory):
     volume = ((truth * 0.5 + rng.random(truth.shape) * 0.5) * 255).astype(np.uint8)
     (root / "vol.tif").write_bytes(volume_tiff_bytes(volume, SPACING, "µm"))
     strokes = []
-    for z in (4, 12):                     # strokes on two slices: along rows, label from the truth
+    for z in (4, 12):  # strokes on two slices: along rows, label from the truth
         for y in range(2, 40, 6):
             row = truth[z, y]
             for label in (1, 2):
                 xs = np.flatnonzero(row == (label == 2))
                 if len(xs) > 3:
-                    strokes.append(Stroke("line", label, ((float(xs[0]), float(y)), (float(xs[0] + 2), float(y))),
-                                          1.0, frame=z))
+                    strokes.append(
+                        Stroke("line", label, ((float(xs[0]), float(y)), (float(xs[0] + 2), float(y))), 1.0, frame=z)
+                    )
     annotations = Annotations(["background", "blob"], ["#1f77b4", "#ff7f0e"], volume.shape, strokes)
     (root / "ann.json").write_text(annotations.to_json())
     labels = np.zeros(volume.shape, np.uint8)
@@ -52,8 +53,26 @@ def workspace(tmp_path_factory):
 
 def _train(root, tmp_path, *extra):
     out = tmp_path / "vol.segmodel"
-    assert main(["train", str(root / "vol.tif"), *extra, "--out", str(out), "--dims", "3",
-                 "--preset", "fine detail", "--trees", "20", "--volume-features", "3d"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(root / "vol.tif"),
+                *extra,
+                "--out",
+                str(out),
+                "--dims",
+                "3",
+                "--preset",
+                "fine detail",
+                "--trees",
+                "20",
+                "--volume-features",
+                "3d",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -75,7 +94,7 @@ def test_apply_in_blocks_locally_and_on_a_local_cluster_equals_unblocked(workspa
     root, volume, _ = workspace
     model_path = _train(root, tmp_path, str(root / "labels.tif"))
     model = seg.load_model(model_path)
-    expected = model.predict(read_volume(root / "vol.tif"))          # one block
+    expected = model.predict(read_volume(root / "vol.tif"))  # one block
     args = ["apply", str(model_path), str(root / "vol.tif"), "--quiet", "--block-mb", "1", "--probabilities"]
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
     assert main([*args, "--out", str(tmp_path / "dask"), "--workers", "2"]) == 0
@@ -83,7 +102,7 @@ def test_apply_in_blocks_locally_and_on_a_local_cluster_equals_unblocked(workspa
         mask = read_volume(tmp_path / where / "vol_mask.tif")
         np.testing.assert_array_equal(mask.data[..., 0], expected)
         assert mask.spacing == pytest.approx(SPACING) and mask.unit == "µm"
-        proba = tifffile.imread(tmp_path / where / "vol_probabilities.tif")      # ImageJ ZCYX
+        proba = tifffile.imread(tmp_path / where / "vol_probabilities.tif")  # ImageJ ZCYX
         np.testing.assert_array_equal(np.argmax(proba, axis=1) + 1, expected)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "local" / "volume_measurements.csv").read_text())))
     blob = next(row for row in rows if row["name"] == "class 2")
@@ -120,9 +139,39 @@ def test_volume_model_refuses_images_and_time_flags(workspace, tmp_path, capsys)
     Image.fromarray(volume[0]).save(png)
     assert main(["apply", str(model_path), str(png), "--quiet", "--out", str(tmp_path / "o")]) == 1
     assert "neither a TIFF stack nor a NIfTI" in capsys.readouterr().err
-    assert main(["apply", str(model_path), str(root / "vol.tif"), "--quiet", "--stack", "time",
-                 "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(
+            [
+                "apply",
+                str(model_path),
+                str(root / "vol.tif"),
+                "--quiet",
+                "--stack",
+                "time",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "volume model" in capsys.readouterr().err
-    assert main(["apply", str(model_path), str(root / "vol.tif"), "--quiet", "--spacing", "4", "1", "1",
-                 "--unit", "um", "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(
+            [
+                "apply",
+                str(model_path),
+                str(root / "vol.tif"),
+                "--quiet",
+                "--spacing",
+                "4",
+                "1",
+                "1",
+                "--unit",
+                "um",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "trained on voxels" in capsys.readouterr().err

@@ -41,24 +41,37 @@ def _close(ours: np.ndarray, reference: np.ndarray, names: list[str] | None = No
         for i, name in enumerate(names):
             if "eigenvalue" in name:
                 matrix = (name.split(" eigenvalue")[0], name.split("σ=")[1])
-                group = [j for j, other in enumerate(names)
-                         if (other.split(" eigenvalue")[0], other.split("σ=")[-1]) == matrix]
+                group = [
+                    j
+                    for j, other in enumerate(names)
+                    if (other.split(" eigenvalue")[0], other.split("σ=")[-1]) == matrix
+                ]
                 scale[i] = scale[group].max()
     error = np.abs(ours - reference).max(axis=(0, 1, 2)) / scale
     assert error.max() < 2e-5, f"largest relative error {error.max():.2e} at feature {error.argmax()}"
 
 
-@pytest.mark.parametrize("groups", [(True, True, True), (True, False, False), (False, True, True),
-                                    (False, False, True)])
+@pytest.mark.parametrize(
+    "groups", [(True, True, True), (True, False, False), (False, True, True), (False, False, True)]
+)
 @pytest.mark.parametrize("sigmas", [(1.0, 8.0, None), (0.5, 4.0, 3)])
 def test_basic_3d_equals_multiscale_basic_features(groups, sigmas):
     volume = _volume()
     intensity, edges, texture = groups
     low, high, num = sigmas
-    settings = FeatureSettings(feature_set="basic", intensity=intensity, edges=edges, texture=texture,
-                               sigma_min=low, sigma_max=high, num_sigma=num, channel_mode="separate")
-    reference = multiscale_basic_features(volume, intensity=intensity, edges=edges, texture=texture,
-                                          sigma_min=low, sigma_max=high, num_sigma=num)
+    settings = FeatureSettings(
+        feature_set="basic",
+        intensity=intensity,
+        edges=edges,
+        texture=texture,
+        sigma_min=low,
+        sigma_max=high,
+        num_sigma=num,
+        channel_mode="separate",
+    )
+    reference = multiscale_basic_features(
+        volume, intensity=intensity, edges=edges, texture=texture, sigma_min=low, sigma_max=high, num_sigma=num
+    )
     ours = compute_volume_features(volume, settings)
     _close(ours, reference)
     assert ours.dtype == np.float32
@@ -74,6 +87,7 @@ def test_basic_3d_equals_scikit_image_with_channels():
 
 def _reference_extended(volume: np.ndarray, settings: FeatureSettings, ratios=(1.0, 1.0, 1.0)) -> np.ndarray:
     """Plain reference: Gaussian, central differences on a symmetric-padded array, eigvalsh."""
+
     def derivative(a, axis, ratio):
         padded = np.pad(a, [(1, 1) if i == axis else (0, 0) for i in range(3)], mode="symmetric")
         ahead = np.take(padded, range(2, a.shape[axis] + 2), axis=axis)
@@ -104,18 +118,24 @@ def _reference_extended(volume: np.ndarray, settings: FeatureSettings, ratios=(1
         features.append(sum(second(smooth, a, ratios[a]) for a in range(3)))
         features.append(previous - smooth)
         integration = [structure_sigma(sigma) / r for r in ratios]
-        tensor = [ndi.gaussian_filter(first[a] * first[b], integration, mode="reflect", truncate=3.0)
-                  for a, b in combinations_with_replacement(range(3), 2)]
+        tensor = [
+            ndi.gaussian_filter(first[a] * first[b], integration, mode="reflect", truncate=3.0)
+            for a, b in combinations_with_replacement(range(3), 2)
+        ]
         features.extend(np.moveaxis(eigen(tensor), -1, 0))
-        hessian = [second(smooth, a, ratios[a]) if a == b else derivative(first[a], b, ratios[b])
-                   for a, b in combinations_with_replacement(range(3), 2)]
+        hessian = [
+            second(smooth, a, ratios[a]) if a == b else derivative(first[a], b, ratios[b])
+            for a, b in combinations_with_replacement(range(3), 2)
+        ]
         features.extend(np.moveaxis(eigen(hessian), -1, 0))
         previous = smooth
     return np.stack(features, axis=-1)
 
 
-@pytest.mark.parametrize("spacing, ratios", [(None, (1.0, 1.0, 1.0)), ((50.0, 4.0, 4.0), (12.5, 1.0, 1.0)),
-                                             ((1.5, 1.0, 0.5), (3.0, 2.0, 1.0))])
+@pytest.mark.parametrize(
+    "spacing, ratios",
+    [(None, (1.0, 1.0, 1.0)), ((50.0, 4.0, 4.0), (12.5, 1.0, 1.0)), ((1.5, 1.0, 0.5), (3.0, 2.0, 1.0))],
+)
 def test_extended_3d_equals_the_plain_reference(spacing, ratios):
     volume = _volume()
     settings = FeatureSettings(sigma_min=0.7, sigma_max=3.0)
@@ -129,12 +149,14 @@ def test_sigmas_are_physical_lengths_in_units_of_the_finest_voxel_side():
     volume = _volume()
     settings = FeatureSettings(sigma_min=1.0, sigma_max=4.0)
     # a uniformly scaled voxel size is the isotropic case
-    np.testing.assert_array_equal(compute_volume_features(volume, settings, spacing=(2, 2, 2)),
-                                  compute_volume_features(volume, settings))
+    np.testing.assert_array_equal(
+        compute_volume_features(volume, settings, spacing=(2, 2, 2)), compute_volume_features(volume, settings)
+    )
     anisotropic = compute_volume_features(volume, settings, spacing=(5, 1, 1))
     expected = ndi.gaussian_filter(volume, (4.0 / 5, 4.0, 4.0), mode="reflect", truncate=3.0)
-    np.testing.assert_allclose(anisotropic[..., volume_feature_names(settings, 1).index("ch0 gaussian σ=4 (3d)")],
-                               expected, atol=1e-6)
+    np.testing.assert_allclose(
+        anisotropic[..., volume_feature_names(settings, 1).index("ch0 gaussian σ=4 (3d)")], expected, atol=1e-6
+    )
     # z context shrinks with thicker sections: the block margin follows the kernels
     assert volume_margin(settings, (5, 1, 1))[0] < volume_margin(settings)[0]
 
@@ -148,8 +170,12 @@ def test_per_slice_mode_is_the_2d_features_of_every_slice():
     assert n_volume_features(settings, 1, "per_slice") == settings.n_features(1) == ours.shape[-1]
 
 
-_SETTINGS = [PRESETS["balanced"], PRESETS["scikit-image gallery"], PRESETS["fine detail"],
-             FeatureSettings(sigma_min=1.0, sigma_max=2.0, texture=False, channel_mode="luminance")]
+_SETTINGS = [
+    PRESETS["balanced"],
+    PRESETS["scikit-image gallery"],
+    PRESETS["fine detail"],
+    FeatureSettings(sigma_min=1.0, sigma_max=2.0, texture=False, channel_mode="luminance"),
+]
 
 
 @hsettings(max_examples=25, deadline=None, derandomize=True)

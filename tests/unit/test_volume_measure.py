@@ -9,15 +9,18 @@ from seg.errors import ImageError, VoxelSizeError
 from seg.volumes import measure_volume, volume_objects, voxel_volume
 
 
-@pytest.mark.parametrize("spacing, unit, expected, shown", [
-    ((50.0, 4.0, 4.0), "nm", 50e-3 * 4e-3 * 4e-3, "µm³"),
-    ((0.5, 0.25, 0.25), "µm", 0.5 * 0.25 * 0.25, "µm³"),
-    ((2.0, 1.0, 1.0), "mm", 2.0, "mm³"),
-    ((2.0, 1.0, 1.0), None, 2.0, "voxel³"),
-])
+@pytest.mark.parametrize(
+    "spacing, unit, expected, shown",
+    [
+        ((50.0, 4.0, 4.0), "nm", 50e-3 * 4e-3 * 4e-3, "µm³"),
+        ((0.5, 0.25, 0.25), "µm", 0.5 * 0.25 * 0.25, "µm³"),
+        ((2.0, 1.0, 1.0), "mm", 2.0, "mm³"),
+        ((2.0, 1.0, 1.0), None, 2.0, "voxel³"),
+    ],
+)
 def test_volume_per_class_in_physical_units(spacing, unit, expected, shown):
     labels = np.ones((4, 6, 6), np.uint8)
-    labels[1:3, 1:4, 1:4] = 2                                      # 18 voxels
+    labels[1:3, 1:4, 1:4] = 2  # 18 voxels
     assert voxel_volume(spacing, unit) == pytest.approx(expected)
     rows = measure_volume(labels, ["background", "cell"], spacing, unit)
     cell = rows[1]
@@ -28,8 +31,8 @@ def test_volume_per_class_in_physical_units(spacing, unit, expected, shown):
 
 def test_objects_are_26_connected_and_listed_largest_first():
     labels = np.ones((5, 5, 5), np.uint8)
-    labels[0, 0, 0] = labels[1, 1, 1] = 2          # touch at a corner only: one object in 3-D
-    labels[3:5, 3:5, 3:5] = 2                       # 8 voxels, a second object
+    labels[0, 0, 0] = labels[1, 1, 1] = 2  # touch at a corner only: one object in 3-D
+    labels[3:5, 3:5, 3:5] = 2  # 8 voxels, a second object
     rows = volume_objects(labels, ["background", "cell"], (1.0, 1.0, 1.0), "µm")
     cells = [row for row in rows if row["class"] == 2]
     assert [row["voxels"] for row in cells] == [8, 2]

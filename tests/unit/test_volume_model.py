@@ -37,8 +37,9 @@ def scene():
 @pytest.fixture(scope="module")
 def model(scene):
     volume, labels, _ = scene
-    return seg.train(volume, labels, SETTINGS, ["background", "blob"], dims=3, spacing=(2.0, 1.0, 1.0),
-                     volume_features="3d")
+    return seg.train(
+        volume, labels, SETTINGS, ["background", "blob"], dims=3, spacing=(2.0, 1.0, 1.0), volume_features="3d"
+    )
 
 
 def test_volume_model_labels_unseen_slices(scene, model):
@@ -57,12 +58,20 @@ def test_volume_model_labels_unseen_slices(scene, model):
 
 def test_training_on_thin_slice_blocks_equals_training_on_whole_volume_features(scene, model):
     volume, labels, _ = scene
-    features = compute_volume_features(normalize_volume(volume[..., None], model.normalization), SETTINGS,
-                                       spacing=(2.0, 1.0, 1.0))
+    features = compute_volume_features(
+        normalize_volume(volume[..., None], model.normalization), SETTINGS, spacing=(2.0, 1.0, 1.0)
+    )
     chosen = labels > 0
-    reference = train_samples(features[chosen], labels[chosen].astype(np.int64), n_channels=1,
-                              image_shape=(*volume.shape, 1), frames=list(SCRIBBLED), settings=SETTINGS,
-                              class_names=["background", "blob"], volume=model.volume)
+    reference = train_samples(
+        features[chosen],
+        labels[chosen].astype(np.int64),
+        n_channels=1,
+        image_shape=(*volume.shape, 1),
+        frames=list(SCRIBBLED),
+        settings=SETTINGS,
+        class_names=["background", "blob"],
+        volume=model.volume,
+    )
     np.testing.assert_array_equal(reference.predict(volume), model.predict(volume))
 
 
@@ -88,7 +97,7 @@ def test_multichannel_volume_and_volume_objects(scene):
 
 def test_per_slice_mode_uses_the_2d_features_of_each_slice(scene):
     volume, labels, truth = scene
-    model = seg.train(volume, labels, SETTINGS, dims=3)      # per slice is the default for volumes
+    model = seg.train(volume, labels, SETTINGS, dims=3)  # per slice is the default for volumes
     assert model.volume.mode == "per_slice"
     assert model.n_features == SETTINGS.n_features(1)
     assert (model.predict(volume) == truth).mean() > 0.85
@@ -100,7 +109,7 @@ def test_dims_2_is_unchanged_and_refuses_volumes(scene):
     model = seg.train(frames, labels[SCRIBBLED[0]], SETTINGS)
     assert model.dims == 2 and model.volume is None
     assert model.predict(frames).shape == frames.shape
-    assert model.predict(volume[..., None]).shape == volume.shape       # (T, H, W, C): frame by frame
+    assert model.predict(volume[..., None]).shape == volume.shape  # (T, H, W, C): frame by frame
     with pytest.raises(ModelMismatchError, match="2-D .image. model, but the input is a volume"):
         model.predict(seg.Volume(volume[..., None]))
 
@@ -110,7 +119,7 @@ def test_volume_model_refuses_2d_images_and_other_voxel_shapes(scene, model):
     with pytest.raises(ModelMismatchError, match="volume .3-D. model"):
         model.predict(volume[0])
     with pytest.raises(ModelMismatchError, match="volume .3-D. model"):
-        model.predict_proba(np.zeros((40, 36, 3), np.float32))     # an RGB image is not a volume
+        model.predict_proba(np.zeros((40, 36, 3), np.float32))  # an RGB image is not a volume
     with pytest.raises(ModelMismatchError, match="voxels"):
         model.predict(seg.Volume(volume[..., None], (4.0, 1.0, 1.0), "µm"))
 
@@ -173,11 +182,15 @@ def test_2d_bundles_stay_schema_1_and_load_as_dims_2(scene):
 def test_tampered_volume_keys_are_refused(scene, model):
     data = seg.model_to_bytes(model)
     manifest = _manifest(data)
-    for volume in ({"spacing": [0, 1, 1], "mode": "3d"}, {"spacing": None, "mode": "4d"}, {"mode": "3d"},
-                   {"spacing": None, "mode": "per_slice"}):   # per-slice: the forest's feature count differs
+    for volume in (
+        {"spacing": [0, 1, 1], "mode": "3d"},
+        {"spacing": None, "mode": "4d"},
+        {"mode": "3d"},
+        {"spacing": None, "mode": "per_slice"},
+    ):  # per-slice: the forest's feature count differs
         with pytest.raises(ModelFileError):
             seg.load_model(_with_manifest(data, {**manifest, "volume": volume}))
-    with pytest.raises(ModelFileError, match="unknown key"):      # schema 1 has no volume key
+    with pytest.raises(ModelFileError, match="unknown key"):  # schema 1 has no volume key
         seg.load_model(_with_manifest(data, {**manifest, "schema_version": 1}))
     without = {key: value for key, value in manifest.items() if key != "volume"}
     with pytest.raises(ModelFileError, match="missing key"):

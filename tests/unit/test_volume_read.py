@@ -52,7 +52,7 @@ def test_imagej_stack_keeps_z_axis_and_anisotropic_voxel_size():
 
 
 def test_imagej_channels_stay_channels():
-    rgbish = np.stack([STACK, 255 - STACK], axis=-1)       # (Z, Y, X, 2)
+    rgbish = np.stack([STACK, 255 - STACK], axis=-1)  # (Z, Y, X, 2)
     volume = read_volume(volume_tiff_bytes(rgbish, (2.0, 1.0, 1.0), "nm"))
     assert volume.data.shape == (6, 20, 24, 2)
     np.testing.assert_array_equal(volume.data, rgbish)
@@ -60,9 +60,19 @@ def test_imagej_channels_stay_channels():
 
 
 def test_ome_voxel_size_in_mixed_units_is_converted_to_the_x_unit():
-    data = _tiff(STACK, ome=True, metadata={
-        "axes": "ZYX", "PhysicalSizeX": 4.0, "PhysicalSizeXUnit": "nm", "PhysicalSizeY": 4.0,
-        "PhysicalSizeYUnit": "nm", "PhysicalSizeZ": 0.05, "PhysicalSizeZUnit": "µm"})
+    data = _tiff(
+        STACK,
+        ome=True,
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 4.0,
+            "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeY": 4.0,
+            "PhysicalSizeYUnit": "nm",
+            "PhysicalSizeZ": 0.05,
+            "PhysicalSizeZUnit": "µm",
+        },
+    )
     volume = read_volume(data)
     assert volume.unit == "nm"
     np.testing.assert_allclose(volume.spacing, (50.0, 4.0, 4.0))
@@ -179,13 +189,16 @@ def test_nifti_with_absurd_dimensions_is_refused_from_its_header_alone():
         read_volume(gzip.compress(bytes(data)))
 
 
-@pytest.mark.parametrize("fields, match", [
-    ({"dim": [9, 8, 8, 8, 1, 1, 1, 1]}, "dim"),
-    ({"dim": [3, 8, -8, 8, 1, 1, 1, 1]}, "dim"),
-    ({"dim": [4, 8, 8, 8, 5, 1, 1, 1]}, "4-D"),
-    ({"vox_offset": 1e9}, "offset"),
-    ({"datatype": 32}, "complex"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"dim": [9, 8, 8, 8, 1, 1, 1, 1]}, "dim"),
+        ({"dim": [3, 8, -8, 8, 1, 1, 1, 1]}, "dim"),
+        ({"dim": [4, 8, 8, 8, 5, 1, 1, 1]}, "4-D"),
+        ({"vox_offset": 1e9}, "offset"),
+        ({"datatype": 32}, "complex"),
+    ],
+)
 def test_nifti_with_a_broken_header_raises_volume_header_error(fields, match):
     with pytest.raises(VolumeHeaderError, match=match):
         read_volume(bytes(_header_bytes(**fields)))
@@ -212,7 +225,7 @@ def test_truncated_nifti_is_refused():
 
 def test_gzip_bomb_reads_only_what_the_header_declares():
     header = bytes(_header_bytes(dim=[3, 64, 64, 64, 1, 1, 1, 1]))
-    payload = header[:352] + bytes(64**3) + bytes(200 * 2**20)   # 200 MB of zeros beyond the data
+    payload = header[:352] + bytes(64**3) + bytes(200 * 2**20)  # 200 MB of zeros beyond the data
     bomb = gzip.compress(payload, compresslevel=1)
     assert len(bomb) < 2 * 2**20
     tracemalloc.start()

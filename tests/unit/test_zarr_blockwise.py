@@ -112,8 +112,9 @@ def test_class_counts_are_summed_from_blocks(scene, models):
 def store_v3(tmp_path_factory, scene):
     image, _ = scene
     folder = tmp_path_factory.mktemp("stores")
-    return write_ome_zarr(folder / "img.ome.zarr", [image[np.newaxis]], "cyx", version="0.5",
-                          chunks=(1, 100, 120), scale0=(1.0, 0.5, 0.5))
+    return write_ome_zarr(
+        folder / "img.ome.zarr", [image[np.newaxis]], "cyx", version="0.5", chunks=(1, 100, 120), scale0=(1.0, 0.5, 0.5)
+    )
 
 
 def _read_labels(out: Path) -> np.ndarray:
@@ -123,16 +124,14 @@ def _read_labels(out: Path) -> np.ndarray:
 def test_apply_to_store_writes_labels_probabilities_and_areas(tmp_path, scene, models, store_v3):
     image, _ = scene
     model = models["balanced"]
-    outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "out.zarr", tile=TILE,
-                                     probabilities=True)
+    outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "out.zarr", tile=TILE, probabilities=True)
     np.testing.assert_array_equal(_read_labels(outcome.out), model.predict(image))
     proba = zarr.open_array(outcome.out / "0", mode="r")[...]  # (c, y, x): class axis first
     np.testing.assert_array_equal(np.moveaxis(proba, 0, -1), model.predict_proba(image))
     expected = np.bincount(model.predict(image).ravel(), minlength=3)
     np.testing.assert_array_equal(outcome.counts[0], expected)
     rows = to_zarr.store_measurement_rows(outcome)
-    assert [(r["class"], r["pixels"]) for r in rows] == [("background", expected[1]),
-                                                         ("blob", expected[2])]
+    assert [(r["class"], r["pixels"]) for r in rows] == [("background", expected[1]), ("blob", expected[2])]
     assert rows[0]["area"] == pytest.approx(expected[1] * 0.25)
     assert rows[0]["area_unit"] == "micrometer^2"
     attributes = zarr.open_group(outcome.out / "labels" / "segmentation", mode="r").attrs["ome"]
@@ -172,12 +171,10 @@ def test_a_local_cluster_run_equals_the_local_run(tmp_path, scene, models, store
 
     model = models["scikit-image gallery"]
     local = to_zarr.apply_to_store(model, store_v3, tmp_path / "local.zarr", tile=TILE)
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     try:
         with Client(cluster) as client:
-            remote = to_zarr.apply_to_store(model, store_v3, tmp_path / "cluster.zarr", tile=TILE,
-                                            scheduler=client)
+            remote = to_zarr.apply_to_store(model, store_v3, tmp_path / "cluster.zarr", tile=TILE, scheduler=client)
             assert len(client.scheduler_info()["workers"]) == 2
     finally:
         cluster.close()
@@ -205,16 +202,27 @@ def test_cli_applies_a_model_to_an_ome_zarr_store(tmp_path, scene, models, store
     image, _ = scene
     model = models["fine detail"]
     save_model(model, tmp_path / "m.segmodel")
-    code = main(["apply", str(tmp_path / "m.segmodel"), str(store_v3), "--out",
-                 str(tmp_path / "res.zarr"), "--tile", str(TILE), "-q"])
+    code = main(
+        [
+            "apply",
+            str(tmp_path / "m.segmodel"),
+            str(store_v3),
+            "--out",
+            str(tmp_path / "res.zarr"),
+            "--tile",
+            str(TILE),
+            "-q",
+        ]
+    )
     assert code == 0
     np.testing.assert_array_equal(_read_labels(tmp_path / "res.zarr"), model.predict(image))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "res_measurements.csv").read_text())))
     expected = np.bincount(model.predict(image).ravel(), minlength=3)
     assert [int(r["pixels"]) for r in rows] == [expected[1], expected[2]]
     assert "blob" in capsys.readouterr().out
-    code = main(["apply", str(tmp_path / "m.segmodel"), str(store_v3), "--out",
-                 str(tmp_path / "x.zarr"), "--level", "3"])
+    code = main(
+        ["apply", str(tmp_path / "m.segmodel"), str(store_v3), "--out", str(tmp_path / "x.zarr"), "--level", "3"]
+    )
     assert code == 1 and "levels 0 to 0" in capsys.readouterr().err
     assert not (tmp_path / "x.zarr").exists()
 
@@ -222,8 +230,7 @@ def test_cli_applies_a_model_to_an_ome_zarr_store(tmp_path, scene, models, store
 @pytest.mark.slow
 def test_the_process_scheduler_gives_the_same_labels(tmp_path, scene, models, store_v3):
     model = models["fine detail"]
-    outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "p.zarr", tile=TILE,
-                                     scheduler="processes")
+    outcome = to_zarr.apply_to_store(model, store_v3, tmp_path / "p.zarr", tile=TILE, scheduler="processes")
     np.testing.assert_array_equal(_read_labels(outcome.out), model.predict(scene[0]))
 
 
@@ -235,13 +242,11 @@ def test_labels_can_be_written_into_the_image_store_beside_the_image(tmp_path, s
 
     image, _ = scene
     model = models["fine detail"]
-    store = write_ome_zarr(tmp_path / "img.ome.zarr", [image[np.newaxis]], "cyx", version=version,
-                           chunks=(1, 100, 120))
+    store = write_ome_zarr(tmp_path / "img.ome.zarr", [image[np.newaxis]], "cyx", version=version, chunks=(1, 100, 120))
     group = zarr.open_group(store, mode="r+")
     group.create_group("labels").create_group("nuclei")  # a label image another tool wrote
     labels_attrs = {"labels": ["nuclei"]}
-    group["labels"].attrs.update({"ome": {"version": "0.5", **labels_attrs}} if version == "0.5"
-                                 else labels_attrs)
+    group["labels"].attrs.update({"ome": {"version": "0.5", **labels_attrs}} if version == "0.5" else labels_attrs)
     outcome = to_zarr.apply_to_store(model, store, store, tile=TILE)
     assert outcome.out == store / "labels" / "segmentation"
     np.testing.assert_array_equal(_read_labels(store), model.predict(image))

@@ -22,6 +22,8 @@ def _schema_folder(version: str) -> Path:
     import importlib.resources
 
     return Path(str(importlib.resources.files("ngff_zarr") / "spec" / version / "schemas"))
+
+
 RNG = np.random.default_rng(5)
 
 
@@ -33,24 +35,31 @@ def _image(shape, dtype=np.uint8):
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
-@pytest.mark.parametrize("axes, shape, frames, channels", [
-    ("yx", (70, 90), 1, 1),
-    ("cyx", (3, 70, 90), 1, 3),
-    ("tczyx", (2, 1, 3, 70, 90), 6, 1),
-    ("zyx", (4, 70, 90), 4, 1),
-])
+@pytest.mark.parametrize(
+    "axes, shape, frames, channels",
+    [
+        ("yx", (70, 90), 1, 1),
+        ("cyx", (3, 70, 90), 1, 3),
+        ("tczyx", (2, 1, 3, 70, 90), 6, 1),
+        ("zyx", (4, 70, 90), 4, 1),
+    ],
+)
 def test_ome_zarr_is_read_lazily_as_frames_and_channels(tmp_path, version, axes, shape, frames, channels):
     import dask.array as da
 
     data = _image(shape, np.uint16)
-    store = write_ome_zarr(tmp_path / "img.ome.zarr", [data], axes, version=version,
-                           chunks=[1 if a in "tcz" else 32 for a in axes],
-                           scale0=[0.5 if a == "x" else 0.25 if a == "y" else 1.0 for a in axes])
+    store = write_ome_zarr(
+        tmp_path / "img.ome.zarr",
+        [data],
+        axes,
+        version=version,
+        chunks=[1 if a in "tcz" else 32 for a in axes],
+        scale0=[0.5 if a == "x" else 0.25 if a == "y" else 1.0 for a in axes],
+    )
     image = open_lazy_image(store)
     assert isinstance(image.data, da.Array)
     assert image.data.shape == (frames, 70, 90, channels)
-    assert image.version == version and image.axes == tuple(Axis(a, image.axes[i].unit)
-                                                            for i, a in enumerate(axes))
+    assert image.version == version and image.axes == tuple(Axis(a, image.axes[i].unit) for i, a in enumerate(axes))
     # frames are t then z (outer first), channels last: the layout of seg.images.read_image
     names = list(axes)
     order = [names.index(n) for n in "tz" if n in names] + [names.index("y"), names.index("x")]
@@ -63,8 +72,7 @@ def test_ome_zarr_is_read_lazily_as_frames_and_channels(tmp_path, version, axes,
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_a_resolution_level_is_chosen_with_its_physical_scale(tmp_path, version):
     full = _image((64, 80))
-    store = write_ome_zarr(tmp_path / "p.zarr", [full, full[::2, ::2]], "yx", version=version,
-                           scale0=[0.3, 0.3])
+    store = write_ome_zarr(tmp_path / "p.zarr", [full, full[::2, ::2]], "yx", version=version, scale0=[0.3, 0.3])
     image = open_lazy_image(store, level=1)
     assert image.data.shape == (1, 32, 40, 1) and image.levels == 2
     assert image.scale == pytest.approx((0.6, 0.6))
@@ -86,8 +94,14 @@ def test_tiled_compressed_tiff_is_read_chunk_by_chunk(tmp_path):
 def test_ome_tiff_pixel_size_is_kept(tmp_path):
     data = _image((128, 96))
     path = tmp_path / "scaled.ome.tif"
-    tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", ome=True,
-                     metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25})
+    tifffile.imwrite(
+        path,
+        data,
+        tile=(32, 32),
+        compression="zlib",
+        ome=True,
+        metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25},
+    )
     image = open_lazy_image(path)
     assert image.scale == (0.25, 0.5)
     assert image.pixel_area == (0.125, "micrometer")
@@ -96,8 +110,7 @@ def test_ome_tiff_pixel_size_is_kept(tmp_path):
 def test_tiff_stack_frames_follow_tifffile_axes(tmp_path):
     data = _image((3, 50, 40))
     path = tmp_path / "stack.ome.tif"
-    tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", metadata={"axes": "ZYX"},
-                     ome=True)
+    tifffile.imwrite(path, data, tile=(32, 32), compression="zlib", metadata={"axes": "ZYX"}, ome=True)
     image = open_lazy_image(path)
     np.testing.assert_array_equal(image.data.compute()[..., 0], data)
 
@@ -106,33 +119,51 @@ def test_tiff_stack_frames_follow_tifffile_axes(tmp_path):
 
 
 def _multiscale(**changes):
-    base = {"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
-            "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}
+    base = {
+        "version": "0.4",
+        "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}],
+    }
     base.update(changes)
     return {"multiscales": [base]}
 
 
-@pytest.mark.parametrize("attributes, message", [
-    ({}, "no OME 'multiscales'"),
-    ({"multiscales": "x"}, "'multiscales'"),
-    (_multiscale(version="0.3"), "'0.4' or '0.5'"),
-    (_multiscale(axes=[{"name": "q"}, {"name": "x"}]), "one of t, c, z, y, x"),
-    (_multiscale(axes=[{"name": "x"}, {"name": "y"}]), "ending with y, x"),
-    (_multiscale(axes=[{"name": "y", "type": "time"}, {"name": "x"}]), "type of axis 'y'"),
-    (_multiscale(axes=[{"name": "y", "unit": "u" * 500}, {"name": "x"}]), "1 to 64 characters"),
-    (_multiscale(datasets=[]), "1 to 32 items"),
-    (_multiscale(datasets=[{"path": "../../etc", "coordinateTransformations": [
-        {"type": "scale", "scale": [1, 1]}]}]), "no '..'"),
-    (_multiscale(datasets=[{"path": "0", "coordinateTransformations": [
-        {"type": "scale", "scale": [1, -2]}]}]), "finite numbers > 0"),
-    (_multiscale(datasets=[{"path": "0", "coordinateTransformations": [
-        {"type": "scale", "scale": [1, "1"]}]}]), "numbers"),
-    (_multiscale(datasets=[{"path": "0", "coordinateTransformations": [
-        {"type": "scale", "scale": [1]}]}]), "2 numbers"),
-    (_multiscale(datasets=[{"path": "9", "coordinateTransformations": [
-        {"type": "scale", "scale": [1, 1]}]}]), "no array there"),
-    ({"ome": {"version": "0.5", "multiscales": []}}, "OME-Zarr 0.5 metadata in a Zarr v2"),
-])
+@pytest.mark.parametrize(
+    "attributes, message",
+    [
+        ({}, "no OME 'multiscales'"),
+        ({"multiscales": "x"}, "'multiscales'"),
+        (_multiscale(version="0.3"), "'0.4' or '0.5'"),
+        (_multiscale(axes=[{"name": "q"}, {"name": "x"}]), "one of t, c, z, y, x"),
+        (_multiscale(axes=[{"name": "x"}, {"name": "y"}]), "ending with y, x"),
+        (_multiscale(axes=[{"name": "y", "type": "time"}, {"name": "x"}]), "type of axis 'y'"),
+        (_multiscale(axes=[{"name": "y", "unit": "u" * 500}, {"name": "x"}]), "1 to 64 characters"),
+        (_multiscale(datasets=[]), "1 to 32 items"),
+        (
+            _multiscale(
+                datasets=[{"path": "../../etc", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]
+            ),
+            "no '..'",
+        ),
+        (
+            _multiscale(datasets=[{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, -2]}]}]),
+            "finite numbers > 0",
+        ),
+        (
+            _multiscale(datasets=[{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, "1"]}]}]),
+            "numbers",
+        ),
+        (
+            _multiscale(datasets=[{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1]}]}]),
+            "2 numbers",
+        ),
+        (
+            _multiscale(datasets=[{"path": "9", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]),
+            "no array there",
+        ),
+        ({"ome": {"version": "0.5", "multiscales": []}}, "OME-Zarr 0.5 metadata in a Zarr v2"),
+    ],
+)
 def test_hostile_metadata_is_refused_with_one_error_type(tmp_path, attributes, message):
     store = write_ome_zarr(tmp_path / "h.zarr", [_image((40, 40))], "yx")
     set_attributes(store, "0.4", attributes)
@@ -186,8 +217,7 @@ def _validator(version: str, name: str):
     resources = []
     for path in sorted(_schema_folder(version).glob("*.schema")):
         schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(
-            schema, default_specification=DRAFT202012)))
+        resources.append((schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012)))
     schema = json.loads((_schema_folder(version) / f"{name}.schema").read_text())
     return jsonschema.Draft202012Validator(schema, registry=Registry().with_resources(resources))
 
@@ -205,14 +235,22 @@ def test_written_label_metadata_is_valid_against_the_spec_schemas(tmp_path, vers
     out = tmp_path / "out.zarr"
     shape = (2, 2500, 1500)
     writer = LabelStoreWriter(
-        out, version=version, axes=(Axis("t", "second"), Axis("y", "micrometer"),
-                                    Axis("x", "micrometer")),
-        shape=shape, scale=(1.0, 0.5, 0.5), dtype=np.uint8, n_classes=3)
+        out,
+        version=version,
+        axes=(Axis("t", "second"), Axis("y", "micrometer"), Axis("x", "micrometer")),
+        shape=shape,
+        scale=(1.0, 0.5, 0.5),
+        dtype=np.uint8,
+        n_classes=3,
+    )
     labels = RNG.integers(1, 4, size=shape).astype(np.uint8)
     writer.label_array[...] = labels
     writer.write_pyramid()
-    writer.finish(["cell", "membrane", "background"], ["#ff0000", "#00ff00", "#0000ff"],
-                  properties=[{"pixels": 1}, {"pixels": 2}, {"pixels": 3}])
+    writer.finish(
+        ["cell", "membrane", "background"],
+        ["#ff0000", "#00ff00", "#0000ff"],
+        properties=[{"pixels": 1}, {"pixels": 2}, {"pixels": 3}],
+    )
     label_image = out / "labels" / "segmentation"
     attributes = _attributes(label_image, version)
     _validator(version, "strict_label").validate(attributes)
@@ -241,15 +279,17 @@ def test_written_label_metadata_is_valid_against_the_spec_schemas(tmp_path, vers
 
 def test_an_unfinished_writer_leaves_no_store_under_the_final_name(tmp_path):
     out = tmp_path / "out.zarr"
-    writer = LabelStoreWriter(out, version="0.4", axes=(Axis("y"), Axis("x")), shape=(50, 50),
-                              scale=(1, 1), dtype=np.uint8)
+    writer = LabelStoreWriter(
+        out, version="0.4", axes=(Axis("y"), Axis("x")), shape=(50, 50), scale=(1, 1), dtype=np.uint8
+    )
     writer.label_array[...] = 1  # the process dies here: finish() never runs
     assert not out.exists()
     with pytest.raises(OmeZarrError):
         open_lazy_image(out)
     # the next run starts afresh and removes the leftover
-    again = LabelStoreWriter(out, version="0.4", axes=(Axis("y"), Axis("x")), shape=(50, 50),
-                             scale=(1, 1), dtype=np.uint8)
+    again = LabelStoreWriter(
+        out, version="0.4", axes=(Axis("y"), Axis("x")), shape=(50, 50), scale=(1, 1), dtype=np.uint8
+    )
     again.label_array[...] = 2
     again.finish(["a", "b"], ["#000000", "#ffffff"])
     assert out.is_dir() and not (tmp_path / "out.zarr.part").exists()
@@ -259,8 +299,14 @@ def test_the_writer_refuses_to_replace_something_that_is_not_a_store(tmp_path):
     (tmp_path / "thesis.zarr").mkdir()
     (tmp_path / "thesis.zarr" / "chapter1.txt").write_text("precious")
     with pytest.raises(OmeZarrError, match="not a Zarr store"):
-        LabelStoreWriter(tmp_path / "thesis.zarr", version="0.4", axes=(Axis("y"), Axis("x")),
-                         shape=(5, 5), scale=(1, 1), dtype=np.uint8)
+        LabelStoreWriter(
+            tmp_path / "thesis.zarr",
+            version="0.4",
+            axes=(Axis("y"), Axis("x")),
+            shape=(5, 5),
+            scale=(1, 1),
+            dtype=np.uint8,
+        )
     assert (tmp_path / "thesis.zarr" / "chapter1.txt").read_text() == "precious"
 
 
@@ -285,20 +331,22 @@ def _zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_STORED) 
     return path
 
 
-@pytest.mark.parametrize("members, message", [
-    ({".zattrs": b"{}", "../evil": b"x"}, "plain relative names"),
-    ({".zattrs": b"{}", "/etc/passwd": b"x"}, "plain relative names"),
-    ({"img.ome.zarr/.zattrs": b"{}"}, "zip that folder's contents"),
-    ({"readme.txt": b"hello"}, "not a zipped OME-Zarr store"),
-])
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({".zattrs": b"{}", "../evil": b"x"}, "plain relative names"),
+        ({".zattrs": b"{}", "/etc/passwd": b"x"}, "plain relative names"),
+        ({"img.ome.zarr/.zattrs": b"{}"}, "zip that folder's contents"),
+        ({"readme.txt": b"hello"}, "not a zipped OME-Zarr store"),
+    ],
+)
 def test_unsafe_or_foreign_zips_are_refused(tmp_path, members, message):
     with pytest.raises(OmeZarrError, match=message):
         check_zip_store(_zip(tmp_path / "u.zip", members))
 
 
 def test_zip_bombs_and_non_zips_are_refused(tmp_path):
-    bomb = _zip(tmp_path / "b.zip", {".zattrs": b"{}", "0/0.0": bytes(200 << 20)},
-                compression=zipfile.ZIP_DEFLATED)
+    bomb = _zip(tmp_path / "b.zip", {".zattrs": b"{}", "0/0.0": bytes(200 << 20)}, compression=zipfile.ZIP_DEFLATED)
     with pytest.raises(OmeZarrError, match="zip bomb|more than any chunk"):
         check_zip_store(bomb)
     (tmp_path / "n.zip").write_bytes(b"not a zip at all")

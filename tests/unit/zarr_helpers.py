@@ -10,8 +10,15 @@ import numpy as np
 UNITS = {"t": "second", "c": None, "z": "micrometer", "y": "micrometer", "x": "micrometer"}
 
 
-def write_ome_zarr(path: Path, levels: Sequence[np.ndarray], axes: str, *, version: str = "0.4",
-                   chunks: Sequence[int] | None = None, scale0: Sequence[float] | None = None) -> Path:
+def write_ome_zarr(
+    path: Path,
+    levels: Sequence[np.ndarray],
+    axes: str,
+    *,
+    version: str = "0.4",
+    chunks: Sequence[int] | None = None,
+    scale0: Sequence[float] | None = None,
+) -> Path:
     """Write an OME-Zarr image group: ``levels[k]`` at dataset path ``str(k)``.
 
     Level k's scale is ``scale0`` with y and x multiplied by 2**k.
@@ -23,16 +30,15 @@ def write_ome_zarr(path: Path, levels: Sequence[np.ndarray], axes: str, *, versi
     scale0 = list(scale0) if scale0 is not None else [1.0] * len(axes)
     datasets = []
     for k, data in enumerate(levels):
-        array = group.create_array(str(k), shape=data.shape, dtype=data.dtype,
-                                   chunks=tuple(chunks) if chunks is not None else data.shape)
+        array = group.create_array(
+            str(k), shape=data.shape, dtype=data.dtype, chunks=tuple(chunks) if chunks is not None else data.shape
+        )
         array[...] = data
-        scale = [s * (2 ** k if name in "yx" else 1) for s, name in zip(scale0, axes)]
-        datasets.append({"path": str(k),
-                         "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+        scale = [s * (2**k if name in "yx" else 1) for s, name in zip(scale0, axes)]
+        datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": scale}]})
     kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
     multiscale = {
-        "axes": [{"name": a, "type": kinds[a], **({"unit": UNITS[a]} if UNITS[a] else {})}
-                 for a in axes],
+        "axes": [{"name": a, "type": kinds[a], **({"unit": UNITS[a]} if UNITS[a] else {})} for a in axes],
         "datasets": datasets,
     }
     if version == "0.5":
