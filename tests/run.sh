@@ -16,6 +16,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 "$PYTHON" -m ruff check --no-cache .
+"$PYTHON" -m ruff format --check --no-cache .
 "$PYTHON" -m mypy --cache-dir "${TMPDIR:-/tmp}/seg-mypy-cache"
 
 exec "$PYTHON" -m pytest tests -p no:cacheprovider --timeout=900 -q "$@"
