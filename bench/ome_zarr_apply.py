@@ -18,7 +18,7 @@
 Prints a table and writes ``bench/results/zarr.json`` with the machine load. The machine may be
 shared: the load average is recorded before and after every run.
 
-    python bench/zarr.py [--side 20000] [--huge-workers 2] [--throughput-side 8000]
+    python bench/ome_zarr_apply.py [--side 20000] [--huge-workers 2] [--throughput-side 8000]
                          [--workers 1 2] [--overhead-side 8000] [--tile 1024]
 """
 
@@ -36,8 +36,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-# This file is bench/zarr.py: its own folder must not be on the path, or "import zarr" finds it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
 from bench.common import format_table, load_average, machine_info, write_json  # noqa: E402
