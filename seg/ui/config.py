@@ -19,12 +19,12 @@ MAX_TOTAL_PIXELS: int = 2_000_000_000
 #: the strokes need them (seg.features.tiles), and are predicted whole only on demand.
 WHOLE_FEATURES_MAX_PIXELS: int = 4_000_000
 
-#: Bytes of feature tiles kept per large frame (least recently used dropped first; 14 tiles of
-#: 512 px with 40 features). The overlay
+#: Bytes of feature tiles kept per large frame (least recently used dropped first; 10 tiles of
+#: 512 px with 40 features: the 4-9 under a 1:1 view plus one). The overlay
 #: is live while the tiles under the viewport fit (at 1:1 a 760-pixel view needs 4-9 tiles of
 #: 512 px, 42 MB each with 40 features); zoomed further out the app shows the last whole-frame
 #: segmentation and offers "Segment whole image".
-MAX_CACHED_TILE_BYTES: int = 600_000_000
+MAX_CACHED_TILE_BYTES: int = 420_000_000
 
 #: Longest side of the drawing canvas in screen pixels. Labels and predictions stay at full
 #: resolution; only the picture under the pen is resized.
