@@ -23,11 +23,11 @@ from seg.features.kernels import (
     smooth_rows,
 )
 from seg.features.settings import (
-    _EXTENDED_TRUNCATE,
-    _GROUPS,
-    _KINDS,
-    _TRUNCATE,
+    BASIC_TRUNCATE,
     DEFAULT_PRESET,
+    EXTENDED_TRUNCATE,
+    FEATURE_GROUPS,
+    FEATURE_KINDS,
     MAX_CHANNELS,
     PRESETS,
     FeatureSettings,
@@ -151,7 +151,7 @@ def _strip_height(plan: _Plan, height: int, width: int, workers: int) -> int:
     return max(1, min(256, by_memory, by_balance, height))
 
 
-def _gaussian_weights(sigma: float, dtype: type, truncate: float = _TRUNCATE) -> np.ndarray:
+def _gaussian_weights(sigma: float, dtype: type, truncate: float = BASIC_TRUNCATE) -> np.ndarray:
     """Right half (centre first) of scipy.ndimage's normalised Gaussian kernel."""
     radius = gaussian_radius(sigma, truncate)
     x = np.arange(-radius, radius + 1)
@@ -174,12 +174,12 @@ class _Plan:
     @classmethod
     def build(cls, settings: FeatureSettings, layout: list, n_inputs: int, sigmas: tuple[float, ...]) -> _Plan:
         basic = settings.feature_set == "basic"
-        n_kinds = sum(len(v) for v in _KINDS[settings.feature_set].values())
+        n_kinds = sum(len(v) for v in FEATURE_KINDS[settings.feature_set].values())
         slots = np.full((n_inputs, len(sigmas), n_kinds), -1, np.int64)
         for index, (item, kind, _name) in enumerate(layout):
             slots[item.input, item.sigma, kind] = index
-        groups = _KINDS[settings.feature_set]
-        bounds = np.cumsum([0] + [len(groups[g]) for g in _GROUPS])
+        groups = FEATURE_KINDS[settings.feature_set]
+        bounds = np.cumsum([0] + [len(groups[g]) for g in FEATURE_GROUPS])
         halos = np.full((n_inputs, len(sigmas)), -1, np.int64)
         texture_index = np.full(n_inputs, -1, np.int64)
         for k in range(n_inputs):
@@ -194,7 +194,7 @@ class _Plan:
             slots=slots,
             halos=halos,
             weights=[_gaussian_weights(s, dtype, truncate_for(settings)) for s in sigmas],
-            structure=[_gaussian_weights(structure_sigma(s), np.float32, _EXTENDED_TRUNCATE) for s in sigmas],
+            structure=[_gaussian_weights(structure_sigma(s), np.float32, EXTENDED_TRUNCATE) for s in sigmas],
             texture_index=texture_index,
         )
 

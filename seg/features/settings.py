@@ -23,13 +23,13 @@ MIN_SIGMA = 0.1  # below this the Gaussian kernel is a single tap: the image its
 MAX_SIGMA = 64.0  # kernels of 513 taps; beyond that tiles and memory get silly
 MAX_NUM_SIGMA = 16
 
-_TRUNCATE = 4.0  # basic: kernel radius int(4 sigma + 0.5), as scipy and scikit-image
-_EXTENDED_TRUNCATE = 3.0  # extended: 3 sigma as vigra (ilastik); 25 % fewer taps, same use
+BASIC_TRUNCATE = 4.0  # basic: kernel radius int(4 sigma + 0.5), as scipy and scikit-image
+EXTENDED_TRUNCATE = 3.0  # extended: 3 sigma as vigra (ilastik); 25 % fewer taps, same use
 _STRUCTURE_RATIO = 0.5  # integration scale of the structure tensor = 0.5 sigma (ilastik)
 _STRUCTURE_MIN = 1.0  # ... but at least 1 px, else the tensor is rank one (λ2 == 0)
 
 # Names of the per-scale features, grouped by toggle, in output order.
-_KINDS = {
+FEATURE_KINDS = {
     "basic": {
         "intensity": ("gaussian",),
         "edges": ("sobel edges",),
@@ -46,7 +46,7 @@ _KINDS = {
         ),
     },
 }
-_GROUPS = ("intensity", "edges", "texture")
+FEATURE_GROUPS = ("intensity", "edges", "texture")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class FeatureSettings:
         self._check_channels()
         _check_choice("feature_set", self.feature_set, FEATURE_SETS)
         _check_choice("channel_mode", self.channel_mode, CHANNEL_MODES)
-        for name in _GROUPS:
+        for name in FEATURE_GROUPS:
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
                 raise SettingsError(f"FeatureSettings.{name} must be True or False, got {value!r}")
@@ -215,7 +215,7 @@ class FeatureSettings:
         """What every feature is, in output order: name, source, group, kind and scale."""
         sigmas = self.sigmas()
         labels = _sigma_labels(sigmas)
-        group_of = {kind: group for group, kinds in _KINDS[self.feature_set].items() for kind in kinds}
+        group_of = {kind: group for group, kinds in FEATURE_KINDS[self.feature_set].items() for kind in kinds}
         layout = []
         for item, _kind, name in feature_layout(self, n_channels):
             source = "luminance" if item.luminance else f"ch{item.channel}"
@@ -304,13 +304,13 @@ def _sigma_labels(sigmas: tuple[float, ...]) -> list[str]:
     return labels
 
 
-def gaussian_radius(sigma: float, truncate: float = _TRUNCATE) -> int:
+def gaussian_radius(sigma: float, truncate: float = BASIC_TRUNCATE) -> int:
     """Gaussian kernel radius as scipy.ndimage computes it (and so scikit-image)."""
     return int(truncate * sigma + 0.5)
 
 
 def truncate_for(settings: FeatureSettings) -> float:
-    return _TRUNCATE if settings.feature_set == "basic" else _EXTENDED_TRUNCATE
+    return BASIC_TRUNCATE if settings.feature_set == "basic" else EXTENDED_TRUNCATE
 
 
 def structure_sigma(sigma: float) -> float:
@@ -323,7 +323,7 @@ def halo_rows(settings: FeatureSettings, sigma: float, intensity: bool, edges: b
         if settings.feature_set == "basic":
             return 2  # numpy.gradient applied twice
         # gradient, then integration Gaussian
-        return 1 + gaussian_radius(structure_sigma(sigma), _EXTENDED_TRUNCATE)
+        return 1 + gaussian_radius(structure_sigma(sigma), EXTENDED_TRUNCATE)
     if edges:
         return 1
     return 0 if intensity else -1
@@ -342,9 +342,9 @@ def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_It
     whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
     if not whole or not 1 <= n_channels <= MAX_CHANNELS:
         raise ImageError(f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}")
-    kinds = _KINDS[settings.feature_set]
-    all_kinds = [name for group in _GROUPS for name in kinds[group]]
-    wanted = {group: getattr(settings, group) for group in _GROUPS}
+    kinds = FEATURE_KINDS[settings.feature_set]
+    all_kinds = [name for group in FEATURE_GROUPS for name in kinds[group]]
+    wanted = {group: getattr(settings, group) for group in FEATURE_GROUPS}
     n_sigma = len(settings.sigmas())
     layout: list[tuple[_Item, int, str]] = []
 
@@ -362,7 +362,7 @@ def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_It
         add(len(used), -1, ["edges", "texture"], True)
     else:
         for index, c in enumerate(used):
-            add(index, c, _GROUPS, False)
+            add(index, c, FEATURE_GROUPS, False)
     return layout
 
 

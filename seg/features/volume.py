@@ -90,7 +90,7 @@ _KINDS_3D = {
         ),
     },
 }
-_GROUPS = ("intensity", "edges", "texture")
+FEATURE_GROUPS = ("intensity", "edges", "texture")
 _EIGEN_CHUNK = 1 << 18  # voxels per eigenvalue task on the thread pool
 _SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0]) / 4
 
@@ -109,12 +109,12 @@ def _plan(settings: FeatureSettings, n_channels: int) -> list[tuple[int, bool, t
     used = len(settings.used_channels(int(n_channels)))  # the inputs are the chosen channels
     if settings.channel_mode == "luminance" and used > 1:
         return [(c, False, ("intensity",)) for c in range(used)] + [(used, True, ("edges", "texture"))]
-    return [(c, False, _GROUPS) for c in range(used)]
+    return [(c, False, FEATURE_GROUPS) for c in range(used)]
 
 
 def _kinds(settings: FeatureSettings, groups: Sequence[str]) -> list[str]:
     table = _KINDS_3D[settings.feature_set]
-    return [name for group in _GROUPS if group in groups and getattr(settings, group) for name in table[group]]
+    return [name for group in FEATURE_GROUPS if group in groups and getattr(settings, group) for name in table[group]]
 
 
 def volume_feature_names(settings: FeatureSettings, n_channels: int, mode: str = "3d") -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from seg.errors import ModelFileError
 from seg.persist.schema import (
-    _ARRAY_MEMBER,
+    ARRAY_MEMBER_PATTERN,
     MANIFEST_NAME,
     MAX_CENTRAL_DIRECTORY_BYTES,
     MAX_COMPRESSION_RATIO,
@@ -240,7 +240,9 @@ def checked_members(archive: zipfile.ZipFile, max_bytes: int) -> dict[str, zipfi
 
 def _is_bundle_name(info: zipfile.ZipInfo) -> bool:
     # zipfile cuts names at a NUL byte; compare the raw name too so nothing hides behind one.
-    return all(name == MANIFEST_NAME or _ARRAY_MEMBER.fullmatch(name) for name in (info.filename, info.orig_filename))
+    return all(
+        name == MANIFEST_NAME or ARRAY_MEMBER_PATTERN.fullmatch(name) for name in (info.filename, info.orig_filename)
+    )
 
 
 def _check_member_info(info: zipfile.ZipInfo, max_bytes: int) -> None:

@@ -17,9 +17,9 @@ import numpy as np
 
 from seg.errors import ModelFileError, describe_value
 from seg.persist.schema import (
-    _ARRAY_NAME,
-    _COLOR,
     ALLOWED_DTYPES,
+    ARRAY_NAME_PATTERN,
+    COLOR_PATTERN,
     FORMAT_NAME,
     MANIFEST_NAME,
     MAX_ARRAY_NDIM,
@@ -160,7 +160,7 @@ def _check_manifest_types(manifest: dict) -> None:
                 f"expected 1..{MAX_CLASSES}. The file was altered."
             )
         _check_strings(key, manifest[key])
-    bad = [c for c in manifest["class_colors"] if not _COLOR.fullmatch(c)]
+    bad = [c for c in manifest["class_colors"] if not COLOR_PATTERN.fullmatch(c)]
     if bad:
         raise ModelFileError(
             f"{MANIFEST_NAME} class_colors {shorten_names(bad)} are not '#rrggbb' colours; the file was altered."
@@ -182,7 +182,7 @@ def checked_array_declarations(arrays: dict, max_bytes: int) -> dict[str, tuple[
     declared = {}
     total = 0
     for name, spec in arrays.items():
-        if not _ARRAY_NAME.fullmatch(name):
+        if not ARRAY_NAME_PATTERN.fullmatch(name):
             raise ModelFileError(
                 f"{MANIFEST_NAME} declares an array named {describe_value(name)}; "
                 "names are letters, digits and '_'. The file was altered."

@@ -71,9 +71,9 @@ def manifest_keys(version: int) -> tuple[str, ...]:
     return MANIFEST_KEYS + ((VOLUME_KEY,) if version >= 2 else ())
 
 
-_ARRAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_ARRAY_MEMBER = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+ARRAY_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+ARRAY_MEMBER_PATTERN = re.compile(r"arrays/([A-Za-z_][A-Za-z0-9_]{0,63})\.npy")
+COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def member_name(array_name: str) -> str:

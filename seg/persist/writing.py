@@ -22,9 +22,9 @@ from seg.errors import ModelFileError
 from seg.files import atomic_write
 from seg.model import Model
 from seg.persist.schema import (
-    _ARRAY_NAME,
     ALLOWED_DTYPES,
     ARRAY_DIR,
+    ARRAY_NAME_PATTERN,
     FORMAT_NAME,
     IMAGE_SCHEMA_VERSION,
     MANIFEST_NAME,
@@ -102,7 +102,7 @@ def export_joblib(model: Model, path: str | os.PathLike) -> None:
 
 def _array_for_bundle(name: str, value: Any) -> np.ndarray:
     # Forest.to_arrays is our own code: a bad array here is a bug, not a user error.
-    if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name):
+    if not isinstance(name, str) or not ARRAY_NAME_PATTERN.fullmatch(name):
         raise TypeError(f"Forest array name {name!r} is not a valid bundle array name")
     array = np.asarray(value)
     if array.dtype.name not in ALLOWED_DTYPES or array.ndim > MAX_ARRAY_NDIM:
