@@ -8,8 +8,9 @@ line) catch ``SegError`` and show its message; anything else is a bug and is all
 
 from __future__ import annotations
 
+import numbers
 import reprlib
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "SegError",
@@ -23,6 +24,7 @@ __all__ = [
     "VoxelSizeError",
     "OmeZarrError",
     "describe_value",
+    "is_whole_number",
 ]
 
 
@@ -106,3 +108,17 @@ def describe_value(value: Any) -> str:
     except Exception:  # e.g. int('9' * 5000): repr refuses integers over 4300 digits
         text = f"<{type(value).__name__}>"
     return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 3] + "..."
+
+
+def is_whole_number(value: object, low: int | None = None, high: int | None = None) -> TypeGuard[int]:
+    """Whether ``value`` is an integer (Python or NumPy, not a bool) within ``low..high``.
+
+    The one check behind every "must be a whole number from ``low`` to ``high``" refusal: floats
+    (even ``3.0``), strings and bools (``True`` is an ``int`` in Python) are not whole numbers here.
+    Bounds are inclusive; ``None`` leaves that side open. (Typed as a guard for ``int``: NumPy
+    integers take part in arithmetic as ints do.)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False  # numpy.bool_ is not Integral
+    number = int(value)
+    return (low is None or number >= low) and (high is None or number <= high)

@@ -44,7 +44,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError
+from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError, is_whole_number
 from seg.jit import parallel_section  # numba's cache, warnings and threading, set up before any kernel
 
 __all__ = [
@@ -206,7 +206,7 @@ class ForestSettings:
 
 
 def _check_int(name: str, value: Any, low: int, high: int, hint: str = "") -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
+    if not is_whole_number(value, low, high):
         raise SettingsError(
             f"ForestSettings.{name} must be a whole number from {low} to {high} {hint}, got {value!r}".replace(
                 "  ", " "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import functools
 import importlib.metadata
-import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError
+from seg.errors import ImageError, ModelMismatchError, SettingsError, TrainingError, is_whole_number
 from seg.features import DEFAULT_PRESET, PRESETS, FeatureSettings, compute_features
 from seg.features.recent import RECENT_FEATURES
 from seg.features.volume import VolumeSettings
@@ -635,7 +634,7 @@ def clean_labels(labels: np.ndarray, *, min_size: int = 0, fill_holes: bool = Fa
         raise ImageError(
             f"clean_labels needs an integer (H, W) or (T, H, W) label image, got {labels.dtype} {labels.shape}"
         )
-    if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, numbers.Integral) or min_size < 0:
+    if not is_whole_number(min_size, 0):
         raise SettingsError(f"min_size must be a whole number of pixels >= 0, got {min_size!r}")
     frames = labels[np.newaxis] if labels.ndim == 2 else labels
     out = np.empty_like(frames)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage as ndi
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, is_whole_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +63,7 @@ _UNIT = re.compile(r"^[A-Za-zµ]{1,8}$")
 
 
 def _check_int(name: str, value: object, low: int, hint: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+    if not is_whole_number(value, low):
         raise SettingsError(f"{name} must be a whole number >= {low}, got {value!r}: {hint}")
     return int(value)
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seg.errors import ModelMismatchError, SettingsError
+from seg.errors import ModelMismatchError, SettingsError, is_whole_number
 
 if TYPE_CHECKING:
     from seg.features import FeatureSettings
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TILE",
+    "check_tile",
     "MIN_TILE",
     "Window",
     "TiledResult",
@@ -97,8 +98,9 @@ def _axis_windows(length: int, tile: int, margin: int) -> Iterator[tuple[slice, 
         )
 
 
-def _check_tile(tile: int) -> int:
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < MIN_TILE:
+def check_tile(tile: object) -> int:
+    """``tile`` as an int, or :class:`SettingsError` if it is not a whole number >= ``MIN_TILE``."""
+    if not is_whole_number(tile, MIN_TILE):
         raise SettingsError(
             f"tile size {tile!r} is not usable: give a whole number of pixels >= {MIN_TILE} (e.g. {DEFAULT_TILE})"
         )
@@ -122,7 +124,7 @@ def tile_windows(shape: tuple[int, int], tile: int, margin: int) -> list[Window]
     list of Window
         Row-major; the ``write`` regions cover the frame exactly once.
     """
-    tile = _check_tile(tile)
+    tile = check_tile(tile)
     if margin < 0:
         raise SettingsError(f"tile margin {margin} is negative: it must be >= 0")
     height, width = int(shape[0]), int(shape[1])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from seg.errors import SettingsError
+from seg.errors import SettingsError, is_whole_number
 
 __all__ = ["Viewport", "ZOOM_LEVELS", "zoom_label"]
 
@@ -42,7 +42,7 @@ def zoom_label(zoom: float) -> str:
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_whole_number(value, 1):
         raise SettingsError(f"viewport {name} must be a whole number of pixels >= 1, got {value!r}")
     return int(value)
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from seg.errors import ImageError
 from seg.forest import labels_dtype
-from seg.tiling import DEFAULT_TILE, predict_window
+from seg.tiling import DEFAULT_TILE, check_tile, predict_window
 
 if TYPE_CHECKING:
     from seg.images import Normalization
@@ -172,7 +172,6 @@ def predict_blockwise(
     import dask.array as da
 
     from seg.errors import ModelMismatchError
-    from seg.tiling import MIN_TILE
 
     if image.ndim != 4 or image.shape[-1] != model.n_channels:
         raise ModelMismatchError(
@@ -180,12 +179,7 @@ def predict_blockwise(
             f"has shape (T, H, W, C) = {tuple(image.shape)}: apply it to images like the ones it "
             "was trained on"
         )
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < MIN_TILE:
-        from seg.errors import SettingsError
-
-        raise SettingsError(
-            f"tile size {tile!r} is not usable: give a whole number of pixels >= {MIN_TILE} (e.g. {DEFAULT_TILE})"
-        )
+    check_tile(tile)
     margin = int(model.feature_settings.margin())
     n_classes = len(model.class_names)
     model_node = dask.delayed(model, name=f"seg-model-{uuid.uuid4().hex}", pure=False)

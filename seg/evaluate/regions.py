@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, is_whole_number
 
 __all__ = ["MISCLASSIFIED_BELOW", "Region", "label_next"]
 
@@ -101,9 +101,9 @@ def label_next(
         raise ImageError(
             f"label_next needs an (H, W) float uncertainty map, got {uncertainty.dtype} {uncertainty.shape}"
         )
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 50:
+    if not is_whole_number(count, 1, 50):
         raise SettingsError(f"count must be a whole number from 1 to 50, got {count!r}")
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+    if not is_whole_number(step, 1):
         raise SettingsError(f"step must be a whole number >= 1, got {step!r}")
     step = int(step)
     height, width = shape if shape is not None else (uncertainty.shape[0] * step, uncertainty.shape[1] * step)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, is_whole_number
 from seg.features.kernels import (
     assemble_basic,
     assemble_extended,
@@ -127,7 +127,7 @@ def _worker_count(workers: int | None) -> int:
         except AttributeError:  # pragma: no cover - macOS / Windows
             available = os.cpu_count() or 1
         return max(1, min(available, 4))
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+    if not is_whole_number(workers, 1):
         raise SettingsError(f"workers must be a positive whole number or None, got {workers!r}")
     return int(workers)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, is_whole_number
 from seg.images.frames import MAX_CHANNELS  # the one channel limit, owned by seg.images
 
 FEATURE_SETS: tuple[str, ...] = ("basic", "extended")
@@ -134,7 +134,7 @@ class FeatureSettings:
         object.__setattr__(self, "sigma_min", sigma_min)
         object.__setattr__(self, "sigma_max", sigma_max)
         if self.num_sigma is not None:
-            if isinstance(self.num_sigma, (bool, np.bool_)) or not isinstance(self.num_sigma, (int, np.integer)):
+            if not is_whole_number(self.num_sigma):
                 raise SettingsError(f"num_sigma must be a whole number or None, got {self.num_sigma!r}")
             object.__setattr__(self, "num_sigma", int(self.num_sigma))
         count = self._num_sigma()
@@ -339,8 +339,7 @@ class _Item:
 
 def feature_layout(settings: FeatureSettings, n_channels: int) -> list[tuple[_Item, int, str]]:
     """Every output feature in order as (source and scale, kind index, kind name)."""
-    whole = isinstance(n_channels, (int, np.integer)) and not isinstance(n_channels, bool)
-    if not whole or not 1 <= n_channels <= MAX_CHANNELS:
+    if not is_whole_number(n_channels, 1, MAX_CHANNELS):
         raise ImageError(f"n_channels must be a whole number from 1 to {MAX_CHANNELS}, got {n_channels!r}")
     kinds = FEATURE_KINDS[settings.feature_set]
     all_kinds = [name for group in FEATURE_GROUPS for name in kinds[group]]

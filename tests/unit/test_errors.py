@@ -1,4 +1,4 @@
-"""seg.errors.describe_value: the one describer of bad values in error messages."""
+"""seg.errors.describe_value and is_whole_number: the one describer of bad values and the one whole-number check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from seg.errors import AnnotationError, ModelFileError, SettingsError, describe_value
+import seg
+from seg.errors import AnnotationError, ModelFileError, SettingsError, describe_value, is_whole_number
+from seg.tiling import check_tile
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,33 @@ def test_strokes_colours_and_model_files_describe_bad_values_alike():
         parse_manifest(json.dumps({"format": junk}).encode())
     for error in (settings_error, annotation_error, model_error):
         assert shown in str(error.value), str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "expected"),
+    [
+        (3, 1, 5, True),
+        (np.int64(3), 1, 5, True),
+        (np.uint8(0), 0, None, True),
+        (1, 1, 1, True),  # bounds are inclusive
+        (0, 1, None, False),
+        (6, None, 5, False),
+        (3.0, None, None, False),  # a float is refused even when it is integral
+        ("3", None, None, False),
+        (True, None, None, False),  # bool is an int subclass in Python
+        (np.bool_(True), None, None, False),
+        (None, None, None, False),
+    ],
+)
+def test_is_whole_number(value, low, high, expected) -> None:
+    assert is_whole_number(value, low, high) is expected
+
+
+def test_whole_number_refusals_name_the_value() -> None:
+    # every "whole number" check in the engine goes through is_whole_number: bools and floats are refused alike
+    with pytest.raises(SettingsError, match="whole number"):
+        seg.ForestSettings(n_estimators=True)
+    with pytest.raises(SettingsError, match="whole number"):
+        seg.FeatureSettings(num_sigma=2.0)
+    with pytest.raises(SettingsError, match="tile size"):
+        check_tile(np.bool_(True))
