@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import reprlib
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "OmeZarrError",
     "describe_value",
     "is_whole_number",
+    "check_keys",
 ]
 
 
@@ -122,3 +124,32 @@ def is_whole_number(value: object, low: int | None = None, high: int | None = No
         return False  # numpy.bool_ is not Integral
     number = int(value)
     return (low is None or number >= low) and (high is None or number <= high)
+
+
+def check_keys(
+    data: object,
+    required: Iterable[str],
+    optional: Iterable[str] = (),
+    *,
+    what: str,
+    error: type[SegError] = SettingsError,
+    hint: str = "",
+) -> Mapping[str, Any]:
+    """``data`` if it is a mapping with every ``required`` key and no key beyond ``optional``.
+
+    The one check of a JSON object's keys read from an untrusted file (settings in a model file,
+    an annotation file, a manifest). Raises ``error`` naming ``what``, the missing and the unknown
+    keys (bounded by :func:`describe_value`, however many a hostile file holds) and what was
+    expected, followed by ``hint``.
+    """
+    if not isinstance(data, Mapping):
+        raise error(f"{what} must be a JSON object (dict), got {type(data).__name__}")
+    required = list(required)
+    expected = required + [key for key in optional if key not in required]
+    missing = [key for key in required if key not in data]
+    unknown = sorted(str(key)[:50] for key in data if key not in expected)
+    if missing or unknown:
+        problems = [f"missing key(s) {describe_value(missing)}"] if missing else []
+        problems += [f"unknown key(s) {describe_value(unknown)}"] if unknown else []
+        raise error(f"{what} has {' and '.join(problems)}; expected {expected}. {hint}".rstrip())
+    return data

@@ -44,7 +44,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError, is_whole_number
+from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError, check_keys, is_whole_number
 from seg.jit import parallel_section  # numba's cache, warnings and threading, set up before any kernel
 
 __all__ = [
@@ -193,15 +193,8 @@ class ForestSettings:
             If ``data`` is not a mapping, has unknown or missing keys, or a value of the wrong
             type or range.
         """
-        if not isinstance(data, Mapping):
-            raise SettingsError(f"Forest settings must be a JSON object (dict), got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(key)[:50] for key in data if key not in names)
-        missing = [name for name in names if name not in data]
-        if unknown or missing:
-            raise SettingsError(
-                f"Forest settings have unknown keys {unknown[:10]} and miss {missing}; expected exactly {names}."
-            )
+        data = check_keys(data, names, what="Forest settings")
         return cls(**{name: data[name] for name in names})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ImageError, SettingsError, is_whole_number
+from seg.errors import ImageError, SettingsError, check_keys, is_whole_number
 from seg.images.frames import MAX_CHANNELS  # the one channel limit, owned by seg.images
 
 FEATURE_SETS: tuple[str, ...] = ("basic", "extended")
@@ -263,19 +263,15 @@ class FeatureSettings:
             If ``data`` is not a mapping, has unknown or missing keys, or any value has the wrong
             type or range.
         """
-        if not isinstance(data, Mapping):
-            raise SettingsError(f"Feature settings must be a JSON object (dict), got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        unknown = sorted(str(key) for key in data if key not in names)
-        if unknown:
-            raise SettingsError(
-                f"Unknown feature setting(s) {unknown}; expected only {names}. "
-                "The model file may come from a newer or foreign program."
-            )
         # "channels" came later: files written before it use every channel.
-        missing = [name for name in names if name not in data and name != "channels"]
-        if missing:
-            raise SettingsError(f"Feature settings are missing {missing}; expected all of {names}")
+        data = check_keys(
+            data,
+            [name for name in names if name != "channels"],
+            ["channels"],
+            what="Feature settings",
+            hint="The model file may come from a newer or foreign program.",
+        )
         return cls(**{name: data[name] for name in names if name in data})
 
 

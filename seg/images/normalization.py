@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ImageError, SettingsError
+from seg.errors import ImageError, SettingsError, check_keys
 from seg.images.frames import supported_dtype
 
 # Pixels per channel used to estimate percentiles: enough for a 0.5 % tail to hold >1000 samples.
@@ -63,12 +63,7 @@ class Normalization:
 
         Missing keys take their defaults; unknown keys or wrong types raise SettingsError.
         """
-        if not isinstance(data, Mapping):
-            raise SettingsError(f"Normalization settings must be a mapping, got {type(data).__name__}")
-        unknown = sorted(str(key) for key in data if key not in ("mode", "low", "high"))
-        if unknown:
-            raise SettingsError(f"Unknown Normalization setting(s) {', '.join(unknown)}; expected mode, low, high")
-        return cls(**data)
+        return cls(**check_keys(data, (), ("mode", "low", "high"), what="Normalization settings"))
 
 
 def _percent(value: Any, name: str) -> float:

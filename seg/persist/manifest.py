@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import ModelFileError, describe_value
+from seg.errors import ModelFileError, check_keys, describe_value
 from seg.persist.schema import (
     ALLOWED_DTYPES,
     ARRAY_NAME_PATTERN,
@@ -70,13 +70,13 @@ def parse_manifest(raw: bytes) -> dict:
         )
     _check_schema_version(manifest.get("schema_version"))
     keys = manifest_keys(manifest["schema_version"])
-    missing = [key for key in keys if key not in manifest]
-    unknown = sorted(key for key in manifest if key not in keys)
-    if missing or unknown:
-        raise ModelFileError(
-            f"{MANIFEST_NAME} (schema {manifest['schema_version']}) has missing key(s) {missing} and unknown key(s) "
-            f"{shorten_names(unknown)}; the file was altered or made by an incompatible program."
-        )
+    check_keys(
+        manifest,
+        keys,
+        what=f"{MANIFEST_NAME} (schema {manifest['schema_version']})",
+        error=ModelFileError,
+        hint="The file was altered or made by an incompatible program.",
+    )
     _check_manifest_types(manifest)
     return manifest
 

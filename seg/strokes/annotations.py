@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seg.errors import AnnotationError
+from seg.errors import AnnotationError, check_keys
 from seg.files import is_encodable
 from seg.strokes.canvas import MAX_TOTAL_POINTS
 from seg.strokes.checks import MAX_IMAGE_PIXELS, check_integer, check_number, check_shape, describe_value, load_json
@@ -180,8 +180,12 @@ class Annotations:
         document = load_json(text, "annotation file")
         if not isinstance(document, dict):
             raise AnnotationError("the annotation file must hold a JSON object")
-        _check_keys(
-            document, {"format", "version", "image_shape", "classes", "strokes"}, {"image_name"}, "the annotation file"
+        check_keys(
+            document,
+            ("format", "version", "image_shape", "classes", "strokes"),
+            ("image_name",),
+            what="the annotation file",
+            error=AnnotationError,
         )
         if document["format"] != FORMAT:
             raise AnnotationError(
@@ -201,7 +205,7 @@ class Annotations:
         for index, entry in enumerate(classes):
             if not isinstance(entry, dict):
                 raise AnnotationError(f"class {index + 1} must be an object with 'name' and 'color'")
-            _check_keys(entry, {"name", "color"}, set(), f"class {index + 1}")
+            check_keys(entry, ("name", "color"), what=f"class {index + 1}", error=AnnotationError)
             names.append(entry["name"])
             colors.append(entry["color"])
         strokes = document["strokes"]
@@ -250,20 +254,11 @@ class Annotations:
         return ERASER_COLOR if stroke.label == 0 else self.class_colors[stroke.label - 1]
 
 
-def _check_keys(entry: dict, required: set, optional: set, what: str) -> None:
-    missing = required - entry.keys()
-    if missing:
-        raise AnnotationError(f"{what} lacks {sorted(missing)}")
-    unknown = entry.keys() - required - optional
-    if unknown:
-        raise AnnotationError(f"{what} has unknown keys {sorted(map(str, unknown))[:5]}")
-
-
 def _stroke_from_dict(entry: Any, what: str) -> Stroke:
     """Strictly validate one stroke of an annotation file (numbers must be JSON numbers)."""
     if not isinstance(entry, dict):
         raise AnnotationError(f"{what} must be an object")
-    _check_keys(entry, {"kind", "label", "frame", "width", "points"}, set(), what)
+    check_keys(entry, ("kind", "label", "frame", "width", "points"), what=what, error=AnnotationError)
     points = entry["points"]
     if not isinstance(points, list):
         raise AnnotationError(f"{what} points must be a list of [x, y]")

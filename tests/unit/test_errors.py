@@ -81,3 +81,30 @@ def test_whole_number_refusals_name_the_value() -> None:
         seg.FeatureSettings(num_sigma=2.0)
     with pytest.raises(SettingsError, match="tile size"):
         check_tile(np.bool_(True))
+
+
+@pytest.mark.parametrize(
+    ("read", "data", "fragments"),
+    [
+        (
+            seg.FeatureSettings.from_dict,
+            {**seg.FeatureSettings().to_dict(), "surprise": 1},
+            ["unknown key", "surprise"],
+        ),
+        (seg.ForestSettings.from_dict, {"n_estimators": 10}, ["Forest settings", "missing key", "max_depth"]),
+        (seg.Normalization.from_dict, {"mode": "percentile", "x": 1}, ["Normalization", "unknown key", "'x'"]),
+        (seg.ForestSettings.from_dict, [1, 2], ["JSON object", "list"]),
+    ],
+)
+def test_settings_files_name_missing_and_unknown_keys(read, data, fragments) -> None:
+    with pytest.raises(SettingsError) as caught:
+        read(data)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_key_listing_is_bounded_for_hostile_objects() -> None:
+    hostile = {f"key{i}" * 1000: i for i in range(100_000)}
+    with pytest.raises(SettingsError) as caught:
+        seg.ForestSettings.from_dict(hostile)
+    assert len(str(caught.value)) < 1000
