@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.fabric import fabric_path
+
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
 
@@ -36,31 +38,6 @@ def app():
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
-
-
-def fabric_path(points_xy: list[tuple[float, float]], color: str, width: float) -> dict:
-    """A Fabric 7 freehand Path object through canvas points ``points_xy`` (like the browser sends)."""
-    xs = [p[0] for p in points_xy]
-    ys = [p[1] for p in points_xy]
-    path = [["M", *points_xy[0]]] + [["L", *p] for p in points_xy[1:]]
-    return {
-        "type": "Path",
-        "originX": "center",
-        "originY": "center",
-        "left": (min(xs) + max(xs)) / 2,
-        "top": (min(ys) + max(ys)) / 2,
-        "width": max(xs) - min(xs),
-        "height": max(ys) - min(ys),
-        "stroke": color,
-        "strokeWidth": width,
-        "strokeLineCap": "round",
-        "strokeLineJoin": "round",
-        "fill": None,
-        "scaleX": 1,
-        "scaleY": 1,
-        "angle": 0,
-        "path": path,
-    }
 
 
 def canvas_fit(at) -> dict:

@@ -812,7 +812,8 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
 
     import psutil
 
-    from tests.app.conftest import class_colors, fabric_path, new_app, to_canvas, upload
+    from tests.app.conftest import class_colors, new_app, to_canvas, upload
+    from tests.fabric import fabric_path
 
     process = psutil.Process()
     rng = np.random.default_rng(0)

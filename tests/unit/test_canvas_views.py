@@ -7,28 +7,14 @@ import numpy as np
 from seg.strokes import BackgroundFit, parse_canvas
 from seg.ui.canvas import EMPTY_DRAWING, MountedCanvas, transform_drawing
 from seg.viewport import Viewport
+from tests.fabric import fabric_path
 
 RED, BLUE = "#ff0000", "#0000ff"
 COLORS = {RED: 1, BLUE: 2}
 
 
 def path(points, color, width=4.0) -> dict:
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return {
-        "type": "Path",
-        "originX": "center",
-        "originY": "center",
-        "left": (min(xs) + max(xs)) / 2,
-        "top": (min(ys) + max(ys)) / 2,
-        "width": max(xs) - min(xs),
-        "height": max(ys) - min(ys),
-        "stroke": color,
-        "strokeWidth": width,
-        "strokeLineCap": "round",
-        "scaleX": 1,
-        "scaleY": 1,
-        "path": [["M", *points[0]], *(["L", *p] for p in points[1:])],
-    }
+    return fabric_path(points, color, width)
 
 
 def image_strokes(objects, shape=(4000, 4000)):

@@ -23,6 +23,7 @@ from seg.strokes import (
     parse_canvas,
     rasterize,
 )
+from tests.fabric import fabric_path
 
 RED, BLUE = "#ff0000", "#0072b2"
 CLASSES = {RED: 1, BLUE: 2}
@@ -55,30 +56,7 @@ def component_fit(natural: tuple[int, int], canvas: tuple[int, int], mode: str =
 
 
 def line_path(points, color=RED, width=10.0, **extra) -> dict:
-    """A Fabric 7 path of M/L commands, unmoved: left/top = centre of its bounds."""
-    xy = np.asarray(points, dtype=float)
-    low, high = xy.min(axis=0), xy.max(axis=0)
-    commands = [["M", *xy[0]]] + [["L", *p] for p in xy[1:]]
-    if len(xy) == 1:
-        commands.append(["L", *xy[0]])
-    obj = {
-        "type": "Path",
-        "originX": "center",
-        "originY": "center",
-        "left": (low[0] + high[0]) / 2,
-        "top": (low[1] + high[1]) / 2,
-        "width": high[0] - low[0],
-        "height": high[1] - low[1],
-        "stroke": color,
-        "strokeWidth": width,
-        "strokeLineCap": "round",
-        "scaleX": 1,
-        "scaleY": 1,
-        "angle": 0,
-        "path": [[c, *map(float, rest)] for c, *rest in commands],
-    }
-    obj.update(extra)
-    return obj
+    return fabric_path(points, color, width, **extra)
 
 
 def quadratic(p0, c, p1, t):
