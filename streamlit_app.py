@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seg.ui import accuracy, config, downloads, label_import, measurements, objects, page
+from seg.ui import accuracy, config, downloads, label_import, measurements, objects, page, volume
 from seg.ui import state as keys
 from seg.ui.classes import class_editor
 from seg.ui.navigation import navigation_bar
@@ -29,11 +29,12 @@ def segment() -> None:
     with st.sidebar:
         st.subheader("Image")
         record = page.image_source()
+        volume.volume_controls(record)
         st.subheader("Classes")
         class_editor()
         with st.container(key="toolbar"):
             pen = page.drawing_controls()
-        settings = page.guarded(settings_panel, record.n_channels)
+        settings = volume.with_volume(page.guarded(settings_panel, record.n_channels), record)
         page.resume_panel()
         label_import.import_panel(
             st.session_state, record, st.session_state.get(keys.W_FRAME, 0), st.session_state[keys.CLASSES]
@@ -81,7 +82,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         with measure_panel:
             if measure_panel.open:
                 measurements.frame_panel(state, record, prediction, classes)
-    if labelled and not prediction.tiled:  # these panels read whole-frame features and probabilities
+    if labelled and not prediction.tiled and not record.is_volume:  # these read 2-D features and probabilities
         objects_panel = st.expander("Objects", key="objects_panel", on_change="rerun", icon=":material/bubble_chart:")
         with objects_panel:
             if objects_panel.open:
@@ -92,7 +93,9 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         with accuracy_panel:
             if accuracy_panel.open:
                 page.guarded(accuracy.accuracy_panel, state, record, prediction, labels, classes)
-    if record.n_frames > 1 and state[keys.MODEL] is not None:
+    if record.is_volume:
+        files += volume.volume_panels(state, record, state[keys.MODEL], classes, frame, look.opacity)
+    elif record.n_frames > 1 and state[keys.MODEL] is not None:
         stack_panel = st.expander(
             "Measure all frames", key="stack_panel", on_change="rerun", icon=":material/timeline:"
         )

@@ -79,9 +79,13 @@ def safe_stem(name: str | os.PathLike, *, fallback: str = "image") -> str:
 
     >>> safe_stem("../../etc/pass wd.png")
     'pass_wd'
+    >>> safe_stem("brain.nii.gz")
+    'brain'
     """
     base = re.split(r"[\\/]", os.fspath(name))[-1]
     base = printable(base)
+    if base.lower().endswith(".nii.gz"):  # one suffix: brain.nii.gz -> brain
+        base = base[: -len(".gz")]
     stem, dot, suffix = base.rpartition(".")
     if not dot or not stem.strip(".") or not suffix or len(suffix) > 5:
         stem = base

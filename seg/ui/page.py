@@ -122,7 +122,7 @@ def image_source() -> ImageRecord:
     uploads.show_upload_error(keys.W_IMAGE_UPLOAD, uploaded)
     record: ImageRecord = st.session_state[keys.IMAGE]
     t, h, w = record.shape
-    frames = f"{t} frames · " if t > 1 else ""
+    frames = f"{t} {'slices' if record.is_volume else 'frames'} · " if t > 1 else ""
     st.caption(
         escape_markdown(f"{record.name} · {frames}{w}×{h} px · {record.n_channels} channel(s) · {record.frames.dtype}")
     )
@@ -130,19 +130,24 @@ def image_source() -> ImageRecord:
 
 
 def frame_picker(record: ImageRecord) -> int:
-    """Frame slider for stacks (0 for single images)."""
+    """Frame slider for stacks, "Slice (z)" slider for volumes (0 for single images)."""
     if record.n_frames <= 1:
         return 0
     state = st.session_state
     state[keys.W_FRAME] = min(int(state.get(keys.W_FRAME, 0)), record.n_frames - 1)
+    noun = "slice" if record.is_volume else "frame"
     frame = st.slider(
-        "Frame", 0, record.n_frames - 1, key=keys.W_FRAME, help="Strokes on any frame train the same model."
+        "Slice (z)" if record.is_volume else "Frame",
+        0,
+        record.n_frames - 1,
+        key=keys.W_FRAME,
+        help=f"Strokes on any {noun} train the same model.",
     )
     drawn = sorted(f for f, d in state[keys.DRAWINGS].items() if d and d.get("objects"))
     # Always the same element in the same place: an element that appears above the canvas only
     # on some runs makes Streamlit remount the canvas, which drops a stroke still in flight.
     with st.container(key="frames_caption"):
-        st.caption("Strokes on frame(s) " + ", ".join(str(f) for f in drawn) if drawn else "No strokes yet")
+        st.caption(f"Strokes on {noun}(s) " + ", ".join(str(f) for f in drawn) if drawn else "No strokes yet")
     return int(frame)
 
 
@@ -408,13 +413,13 @@ def prepare_next_stroke(
         return
     start = time.perf_counter()
     _warm_engine()
-    feature_settings, normalization = settings.features, settings.normalization
+    feature_settings, normalization, volume = settings.features, settings.normalization, settings.volume
     model = st.session_state[keys.MODEL]
     if model is not None:  # predictions use the model's own settings
-        feature_settings, normalization = model.feature_settings, model.normalization
+        feature_settings, normalization, volume = model.feature_settings, model.normalization, model.volume
     labelled = [f for f, image in labels.items() if image.any()]
     sources, spent = pipeline.features_for(
-        st.session_state, scene.record, [scene.frame], feature_settings, normalization, keep=labelled
+        st.session_state, scene.record, [scene.frame], feature_settings, normalization, keep=labelled, volume=volume
     )
     source = sources[0]
     if not isinstance(source, np.ndarray):

@@ -54,11 +54,13 @@ class Scene:
 
 @dataclass(frozen=True)
 class Settings:
-    """The feature, forest and normalisation settings a model is trained with."""
+    """The feature, forest and normalisation settings a model is trained with (and, for a
+    volume, its voxel size and feature mode)."""
 
     features: Any  # seg.features.FeatureSettings
     forest: Any  # seg.model.ForestSettings
     normalization: Any  # seg.images.Normalization
+    volume: Any = None  # seg.features.volume.VolumeSettings: trains a volume model (dims=3)
 
 
 @dataclass(frozen=True)
@@ -346,8 +348,9 @@ def tiled(record: ImageRecord) -> bool:
     return height * width > config.WHOLE_FEATURES_MAX_PIXELS
 
 
-def _feature_key(record: ImageRecord, frame: int, feature_settings, normalization) -> tuple:
-    return (record.digest, int(frame), settings_token(feature_settings), settings_token(normalization))
+def _feature_key(record: ImageRecord, frame: int, feature_settings, normalization, volume=None) -> tuple:
+    shape = "" if volume is None else settings_token(volume)
+    return (record.digest, int(frame), settings_token(feature_settings), settings_token(normalization), shape)
 
 
 def features_for(
@@ -358,11 +361,15 @@ def features_for(
     normalization,
     *,
     keep: Sequence[int] = (),
+    volume=None,
 ) -> tuple[list, float]:
     """Features of ``frames`` (computed at most once each) and the ms spent computing now.
 
     Small frames get their (H, W, F) stack; larger ones (:func:`tiled`) a
-    :class:`seg.features.tiles.TileFeatures` whose tiles are computed when first used. The caches
+    :class:`seg.features.tiles.TileFeatures` whose tiles are computed when first used. With
+    ``volume`` (a :class:`seg.features.volume.VolumeSettings`) the frames are z slices of the
+    record's volume and get their volume features (3-D: the slice's block with its context in z,
+    :func:`seg.ui.volume.slice_features`). The caches
     keep only this image/settings and the frames in ``frames`` or ``keep``; older entries (other
     images, other settings, frames whose strokes were erased) are dropped.
     """
@@ -370,27 +377,39 @@ def features_for(
     from seg.features.tiles import TileFeatures
     from seg.images import normalize
 
-    large = tiled(record)
+    if volume is not None and record.volume is None:
+        from seg.errors import ModelMismatchError
+
+        raise ModelMismatchError(
+            f"This is a volume (3-D) model, but {record.name!r} is not opened as a volume: open a volume, "
+            "or use a 2-D model."
+        )
+    large = tiled(record) and volume is None
     cache: dict = state[keys.TILES if large else keys.FEATURES]
-    wanted = {_feature_key(record, f, feature_settings, normalization) for f in (*frames, *keep)}
+    wanted = {_feature_key(record, f, feature_settings, normalization, volume) for f in (*frames, *keep)}
     for key in [k for k in cache if k not in wanted]:
         del cache[key]
     spent = 0.0
     stacks = []
     for frame in frames:
-        key = _feature_key(record, frame, feature_settings, normalization)
+        key = _feature_key(record, frame, feature_settings, normalization, volume)
         if key not in cache and large:
             cache[key] = TileFeatures(
                 record.frames[frame], feature_settings, normalization, budget=config.MAX_CACHED_TILE_BYTES
             )
         elif key not in cache:
             start = time.perf_counter()
-            normalized = normalize(record.frames[frame], normalization)
-            cache[key] = compute_features(normalized, feature_settings)
+            if volume is None:
+                cache[key] = compute_features(normalize(record.frames[frame], normalization), feature_settings)
+            else:
+                from seg.ui.volume import slice_features
+
+                cache[key] = slice_features(state, record, frame, feature_settings, normalization, volume)
             spent += (time.perf_counter() - start) * 1000
         stacks.append(cache[key])
     if not large:
-        _bound_cache(cache, required={_feature_key(record, f, feature_settings, normalization) for f in frames})
+        required = {_feature_key(record, f, feature_settings, normalization, volume) for f in frames}
+        _bound_cache(cache, required=required)
     return stacks, spent
 
 
@@ -417,6 +436,7 @@ class TrainingInputs:
     feature_settings: str
     forest_settings: str
     normalization: str
+    volume: str = ""
 
 
 def training_key(
@@ -429,6 +449,7 @@ def training_key(
         feature_settings=settings_token(settings.features),
         forest_settings=settings_token(settings.forest),
         normalization=settings_token(settings.normalization),
+        volume="" if settings.volume is None else settings_token(settings.volume),
     )
 
 
@@ -501,7 +522,13 @@ def refresh(
     current = state[keys.PREDICTION]
     if current is None or current.key != pred_key:
         sources, spent = features_for(
-            state, record, [scene.frame], model.feature_settings, model.normalization, keep=labelled
+            state,
+            record,
+            [scene.frame],
+            model.feature_settings,
+            model.normalization,
+            keep=labelled,
+            volume=model.volume,
         )
         done.features_ms += spent
         start = time.perf_counter()
@@ -520,6 +547,15 @@ def refresh(
     return done
 
 
+def labelled_samples(source, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F) features and (N,) labels of the labelled pixels of one frame, in row-major order,
+    from its (H, W, F) stack or its :class:`seg.features.tiles.TileFeatures`."""
+    if not isinstance(source, np.ndarray):
+        return source.labelled_samples(labels)
+    chosen = labels > 0
+    return source[chosen], labels[chosen].astype(np.int64)
+
+
 def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings, done: Refresh) -> None:
     record = scene.record
     present = classes_present(labels, len(classes))
@@ -536,17 +572,17 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
             )
         return
     sources, spent = features_for(
-        state, record, labelled, settings.features, settings.normalization, keep=[scene.frame]
+        state, record, labelled, settings.features, settings.normalization, keep=[scene.frame], volume=settings.volume
     )
     done.features_ms += spent
     from seg.model import train, train_samples
 
     start = time.perf_counter()
     try:
-        if tiled(record):
-            gathered = [source.labelled_samples(labels[f]) for f, source in zip(labelled, sources)]
+        if tiled(record) or settings.volume is not None:
+            gathered = [labelled_samples(source, labels[f]) for f, source in zip(labelled, sources)]
             for f, source in zip(labelled, sources):
-                if f != scene.frame:
+                if f != scene.frame and not isinstance(source, np.ndarray):
                     source.drop_tiles()  # keep only the labelled rows of other frames
             gather_ms = (time.perf_counter() - start) * 1000
             done.features_ms += gather_ms
@@ -562,6 +598,7 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
                 class_colors=[c.color for c in classes],
                 forest=settings.forest,
                 normalization=settings.normalization,
+                volume=settings.volume,
             )
         else:
             model = train(

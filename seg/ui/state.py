@@ -33,6 +33,9 @@ Data keys
 ``seg.forest_base``     ForestSettings the forest widgets start from
 ``seg.normalization``   Normalization of new models (a loaded model's own)
 ``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
+``seg.voxel_size``      (spacing (dz, dy, dx), unit) of a volume: the last valid values typed in
+``seg.volume_cache``    {name: (key, value)} of a volume: its normalised voxels, whole-volume labels,
+                        the orthogonal view's labels (see :mod:`seg.ui.volume`)
 
 The feature caches, the cached pictures (``seg.backgrounds``, ``seg.display``) and the prediction
 are emptied (released) when the session's tab disconnects (:data:`RECOMPUTABLE_CACHES`,
@@ -84,6 +87,8 @@ NORMALIZATION = "seg.normalization"
 OBJECTS = "seg.objects"
 ACCURACY = "seg.accuracy"
 IMPORTED_LABELS = "seg.imported_labels"
+VOXEL_SIZE = "seg.voxel_size"
+VOLUME_CACHE = "seg.volume_cache"
 
 # Widget keys (CSS class st-key-<key> in the browser).
 W_SAMPLE = "w_sample"
@@ -119,6 +124,14 @@ W_TREES = "w_trees"
 W_DEPTH = "w_depth"
 W_NEW_CLASS = "w_new_class"
 W_MEASURE_STACK = "w_measure_stack"
+W_STACK_KIND = "w_stack_kind"
+W_VOLUME_FEATURES = "w_volume_features"
+W_VOXEL_Z = "w_voxel_z"
+W_VOXEL_Y = "w_voxel_y"
+W_VOXEL_X = "w_voxel_x"
+W_VOXEL_UNIT = "w_voxel_unit"
+W_ORTHO_ROW = "w_ortho_row"
+W_SEGMENT_VOLUME = "w_segment_volume"
 
 #: Widgets whose values survive a visit to another page (Streamlit drops the state of widgets that
 #: were not shown in a run; :func:`remember_widgets` / :func:`restore_widgets` keep a copy).
@@ -142,6 +155,11 @@ PERSISTED_WIDGETS = (
     W_CHANNELS,
     W_TREES,
     W_DEPTH,
+    W_VOLUME_FEATURES,
+    W_VOXEL_Z,
+    W_VOXEL_Y,
+    W_VOXEL_X,
+    W_VOXEL_UNIT,
 )
 WIDGET_MEMORY = "seg.widget_memory"
 
@@ -171,18 +189,31 @@ class ImageRecord:
     digest : str
         Hex digest of the source bytes (or sample name): keys the canvas and every cache.
     frames : np.ndarray
-        (T, H, W, C) array as returned by :func:`seg.images.read_image`.
+        (T, H, W, C) array as returned by :func:`seg.images.read_image`; a volume's
+        (Z, Y, X, C) voxels (its z slices are the frames).
+    volume : seg.images.Volume or None
+        The image read as a 3-D volume (voxel size, unit, a NIfTI input's affine; ``data`` is
+        ``frames``), or None for an image or a time series.
+    stack_kind : str
+        What the file said its stack is (:func:`seg.images.volume.stack_kind`): ``"unknown"``
+        for a stack without metadata, whose person is asked (volume or time series).
     """
 
     name: str
     digest: str
     frames: np.ndarray = field(repr=False)
+    volume: Any = field(default=None, repr=False)
+    stack_kind: str = "image"
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """(T, H, W) of the image."""
         t, h, w, _ = self.frames.shape
         return int(t), int(h), int(w)
+
+    @property
+    def is_volume(self) -> bool:
+        return self.volume is not None
 
     @property
     def n_frames(self) -> int:
@@ -232,6 +263,8 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         (OBJECTS, {}),
         (ACCURACY, {}),
         (IMPORTED_LABELS, {}),
+        (VOXEL_SIZE, None),
+        (VOLUME_CACHE, {}),
     ):
         state.setdefault(key, value)
 
@@ -287,11 +320,16 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
         state[MODEL] = None
         state[MODEL_SOURCE] = None
     state[W_FRAME] = 0
+    if record.volume is not None:  # the voxel-size inputs start from the file's values
+        spacing, unit = record.volume.spacing, record.volume.unit
+        state[VOXEL_SIZE] = (spacing, unit)
+        state[W_VOXEL_Z], state[W_VOXEL_Y], state[W_VOXEL_X] = spacing
+        state[W_VOXEL_UNIT] = unit or ""
 
 
 #: Caches of data the app can compute again from the image, strokes and model (the bulk of a
 #: session's memory): emptied when the session's tab disconnects (seg/ui/lifetime.py).
-RECOMPUTABLE_CACHES = (FEATURES, TILES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY)
+RECOMPUTABLE_CACHES = (FEATURES, TILES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY, VOLUME_CACHE)
 
 
 def recomputable(state: MutableMapping[str, Any]) -> tuple:

@@ -26,18 +26,30 @@ from seg.ui.pipeline import KEEP_UPLOADED_MODEL
 from seg.ui.state import ImageRecord, digest_bytes
 from seg.ui.text import escape_markdown
 
-IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
+IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["nii", "nii.gz"]
 ANNOTATION_TYPES = ["json"]
 MODEL_TYPES = ["segmodel", "zip"]
 
 
 def read_upload(name: str, data: bytes) -> ImageRecord:
-    """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise)."""
+    """Decode an uploaded image, enforcing the app's pixel limits (ImageError otherwise).
+
+    A TIFF whose metadata has a Z axis, or a NIfTI file, opens as a volume
+    (:func:`seg.ui.volume.read_volume_upload`); a stack without metadata opens as a time series
+    and the page asks whether it is a volume.
+    """
     from seg.images import read_image
+    from seg.images.volume import stack_kind
 
     stream = io.BytesIO(data)
     stream.name = name  # the engine's refusals then name the file ("Cannot read 'notes.png': ...")
+    kind = stack_kind(stream)
+    stream.seek(0)
     try:
+        if kind == "volume":
+            from seg.ui.volume import read_volume_upload
+
+            return read_volume_upload(name, data)
         frames = read_image(stream, max_pixels=config.MAX_TOTAL_PIXELS, max_frame_pixels=config.MAX_FRAME_PIXELS)
     except ImageTooLargeError as exc:
         if exc.limit == "max_frame_pixels":
@@ -60,7 +72,7 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
             f"{config.MAX_FRAME_PIXELS / 1e6:.0f} MP per frame. Crop or downsample it, or segment it "
             "with `python -m seg apply` using a model trained here on a smaller crop."
         )
-    return ImageRecord(name=str(name), digest=digest_bytes(data), frames=frames)
+    return ImageRecord(name=str(name), digest=digest_bytes(data), frames=frames, stack_kind=kind)
 
 
 def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
@@ -113,6 +125,16 @@ def use_model(state: MutableMapping[str, Any], data: bytes):
 
     model = load_model(data)
     record: ImageRecord = state[keys.IMAGE]
+    if model.dims == 3 and not record.is_volume:
+        raise ModelMismatchError(
+            f"this is a volume (3-D) model, but the current image {record.name!r} is not a volume; "
+            "open a volume (multi-page TIFF with z slices or NIfTI) first"
+        )
+    if model.dims == 2 and record.is_volume:
+        raise ModelMismatchError(
+            f"this is a 2-D (image) model, but the current image {record.name!r} is a volume; "
+            "train a model on the volume here, or open it as a time series"
+        )
     if model.n_channels != record.n_channels:
         raise ModelMismatchError(
             f"this model was trained on images with {model.n_channels} channel(s), but the current image "
@@ -125,6 +147,8 @@ def use_model(state: MutableMapping[str, Any], data: bytes):
     keys.replace_classes(state, model.class_names, model.class_colors)
     state[keys.W_ACTIVE] = state[keys.CLASSES][0].id
     settings_ui.adopt_model_settings(state, model)
+    if model.volume is not None:
+        state[keys.W_VOLUME_FEATURES] = model.volume.mode
     state[keys.MODEL] = model
     state[keys.MODEL_SOURCE] = "uploaded"
     state[keys.MODEL_VERSION] = int(state[keys.MODEL_VERSION]) + 1

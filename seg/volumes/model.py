@@ -44,12 +44,16 @@ __all__ = [
     "predict_block",
     "block_task",
     "check_model_spacing",
+    "DEFAULT_VOLUME_FEATURES",
 ]
 
 DEFAULT_BLOCK_BYTES: int = 512 * 2**20
 """Working memory of one block when a volume is predicted block by block (see :func:`plan_blocks`)."""
 MIN_BLOCK: int = 16
 """Blocks are not cut below this many voxels a side, whatever the budget."""
+DEFAULT_VOLUME_FEATURES: str = "per_slice"
+"""Features of a volume model unless chosen otherwise: 2-D per z slice (measured best so far on
+brain MRI and anisotropic EM, see bench/README.md), or ``"3d"``."""
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -155,7 +159,7 @@ def train_volume(
     forest: ForestSettings | None = None,
     normalization: Normalization | None = None,
     spacing: Sequence[float] | None = None,
-    mode: str = "per_slice",
+    mode: str = DEFAULT_VOLUME_FEATURES,
 ):
     """Train a volume model (``seg.train(..., dims=3)``).
 

@@ -92,6 +92,7 @@ def grey_model():
         ("zelle_α.tiff", "zelle_α"),
         ("x" * 300 + ".png", "x" * 100),
         ("archive.tar.gz", "archive.tar"),
+        ("brain.NII.gz", "brain"),
     ],
 )
 def test_safe_stem_is_one_harmless_path_component(name, stem):

@@ -1,0 +1,423 @@
+"""Volumes in the app: open, set the voxel size, train on slices, look across slices, segment all.
+
+A volume is an :class:`~seg.ui.state.ImageRecord` whose ``volume`` is set: its frames are the z
+slices, so the canvas, the strokes (kept per slice) and the overlay work slice by slice as for a
+time series. What differs is the model: a volume model (``dims == 3``) whose features of a slice
+are the volume features of that slice (:func:`slice_features`): 2-D per slice, or 3-D from the
+slice's block with its context in z (the features' margin), never the whole volume. Features are
+computed on the volume normalised with whole-volume statistics (as ``Model.predict`` does), so
+the overlay of a slice is exactly that slice of the whole-volume prediction.
+
+The whole volume is segmented on demand (a button with a progress bar, block by block:
+:func:`seg.volumes.model.predict_volume`); its mask (TIFF, and NIfTI with the input's affine),
+probabilities and measurements in physical units are then offered for download. The
+orthogonal (XZ) view shows one image row across all slices, stretched by the voxel size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from collections.abc import MutableMapping, Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from seg.errors import ImageError, VoxelSizeError
+from seg.files import safe_stem
+from seg.ui import config
+from seg.ui import state as keys
+from seg.ui.downloads import DownloadSpec, mask_help
+from seg.ui.state import ClassSpec, ImageRecord, digest_bytes
+from seg.ui.text import escape_markdown
+
+#: Titles of the volume feature modes (:data:`seg.features.volume.VOLUME_FEATURE_MODES`).
+FEATURE_MODE_TITLES = {"per_slice": "2-D per slice", "3d": "3-D"}
+#: What a stack without metadata can be.
+STACK_TITLES = {"volume": "volume (Z)", "time": "time series (T)"}
+#: Units offered for the voxel size ("" = unknown: sizes in voxels).
+UNIT_CHOICES = ("", "nm", "µm", "mm", "m")
+#: Longest side of the orthogonal view's picture, after stretching by the voxel size.
+ORTHO_MAX_SIDE = 1200
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def check_slice_size(name: str, shape: Sequence[int]) -> None:
+    """Refuse a volume whose slices are too large to keep one slice's features in memory."""
+    _, height, width = shape
+    if height * width > config.WHOLE_FEATURES_MAX_PIXELS:
+        raise ImageError(
+            f"{name!r} has slices of {height}x{width} px: the app segments volumes with slices of up to "
+            f"{config.WHOLE_FEATURES_MAX_PIXELS / 1e6:.0f} megapixels. Crop or downsample it, or segment it "
+            "with `python -m seg apply` using a model trained here on a crop."
+        )
+
+
+def read_volume_upload(name: str, data: bytes) -> ImageRecord:
+    """An uploaded TIFF with a Z axis or NIfTI file as a volume record (SegError otherwise)."""
+    from seg.images.volume import read_volume
+
+    stream = io.BytesIO(data)
+    stream.name = name
+    volume = read_volume(stream, max_voxels=config.MAX_TOTAL_PIXELS)
+    check_slice_size(name, volume.shape)
+    return ImageRecord(
+        name=str(name), digest=digest_bytes(data), frames=volume.data, volume=volume, stack_kind="volume"
+    )
+
+
+def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> ImageRecord:
+    """Read the current stack as a volume or as a time series; strokes stay, the model is retrained.
+
+    Raises :class:`seg.errors.ImageError` (session unchanged) for slices too large for a volume.
+    """
+    from seg.images.volume import as_volume as wrap
+
+    record: ImageRecord = state[keys.IMAGE]
+    if as_volume == record.is_volume:
+        return record
+    if as_volume:
+        check_slice_size(record.name, record.shape)
+    record = dataclasses.replace(record, volume=wrap(record.frames) if as_volume else None)
+    state[keys.IMAGE] = record
+    for key in keys.RECOMPUTABLE_CACHES:
+        state[key].clear()
+    state[keys.PREDICTION] = None
+    state[keys.WHOLE] = None
+    state[keys.TRAIN_KEY] = None
+    state[keys.MEASUREMENTS] = None
+    state[keys.STACK_MEASUREMENTS] = None
+    if state.get(keys.MODEL_SOURCE) is not None:  # a model of the other kind no longer applies
+        state[keys.MODEL] = None
+        state[keys.MODEL_SOURCE] = None
+    if record.volume is not None:
+        state[keys.VOXEL_SIZE] = (record.volume.spacing, record.volume.unit)
+        state[keys.W_VOXEL_Z], state[keys.W_VOXEL_Y], state[keys.W_VOXEL_X] = record.volume.spacing
+        state[keys.W_VOXEL_UNIT] = ""
+    return record
+
+
+def _on_stack_kind() -> None:
+    state = st.session_state
+    try:
+        switch_stack_kind(state, state[keys.W_STACK_KIND] == "volume")
+    except ImageError as exc:
+        state[keys.W_STACK_KIND] = "time"
+        keys.flash(state, "error", str(exc))
+
+
+# --------------------------------------------------------------------------- sidebar controls
+
+
+def current_volume(state: MutableMapping[str, Any], record: ImageRecord):
+    """The record's :class:`seg.images.Volume` with the voxel size typed in (the file's by default)."""
+    spacing, unit = state.get(keys.VOXEL_SIZE) or (record.volume.spacing, record.volume.unit)
+    return record.volume.with_spacing(spacing, unit)
+
+
+def volume_controls(record: ImageRecord) -> None:
+    """Under the image: whether a stack without metadata is a volume; for a volume, its voxel
+    size (editable) and the features of its models (2-D per slice or 3-D)."""
+    from seg.images.volume import check_spacing
+    from seg.volumes.model import DEFAULT_VOLUME_FEATURES
+
+    state = st.session_state
+    if record.stack_kind == "unknown":
+        state[keys.W_STACK_KIND] = "volume" if record.is_volume else "time"
+        st.radio(
+            "This stack is a",
+            list(STACK_TITLES),
+            key=keys.W_STACK_KIND,
+            format_func=STACK_TITLES.get,
+            horizontal=True,
+            on_change=_on_stack_kind,
+            help="The file does not say whether its pages are z slices of one volume or time points. "
+            "A volume gets volume models, a voxel size, an orthogonal view and 3-D measurements.",
+        )
+    if not record.is_volume:
+        return
+    state.setdefault(keys.W_VOLUME_FEATURES, DEFAULT_VOLUME_FEATURES)
+    st.radio(
+        "Features",
+        list(FEATURE_MODE_TITLES),
+        key=keys.W_VOLUME_FEATURES,
+        format_func=FEATURE_MODE_TITLES.get,
+        horizontal=True,
+        help="2-D per slice: the features of each slice on its own (measured as good as 3-D on MRI and EM, "
+        "and faster). 3-D: volumetric features with context across slices, sigmas in physical units.",
+    )
+    st.caption("Voxel size (dz × dy × dx)")
+    with st.container(horizontal=True, key="voxel_size", gap="small"):
+        for key, axis in ((keys.W_VOXEL_Z, "dz"), (keys.W_VOXEL_Y, "dy"), (keys.W_VOXEL_X, "dx")):
+            st.number_input(axis, key=key, format="%.6g", step=None, min_value=None)
+        st.selectbox("unit", UNIT_CHOICES, key=keys.W_VOXEL_UNIT, format_func=lambda u: u or "voxels", width=100)
+    typed = (state[keys.W_VOXEL_Z], state[keys.W_VOXEL_Y], state[keys.W_VOXEL_X])
+    try:
+        state[keys.VOXEL_SIZE] = (check_spacing(typed), state[keys.W_VOXEL_UNIT] or None)
+    except VoxelSizeError as exc:
+        st.error(escape_markdown(f"{exc} The previous voxel size stays in use."), icon=":material/error:")
+    st.caption(escape_markdown(current_volume(state, record).describe()))
+
+
+def with_volume(settings, record: ImageRecord):
+    """``settings`` (a :class:`seg.ui.pipeline.Settings`) with the volume's voxel size and feature
+    mode, so that strokes train a volume model; unchanged for images and time series."""
+    from seg.features.volume import VolumeSettings
+
+    if settings is None or not record.is_volume:
+        return settings
+    state = st.session_state
+    volume = current_volume(state, record)
+    spacing = None if volume.unit is None and volume.spacing == (1.0, 1.0, 1.0) else volume.spacing
+    return dataclasses.replace(settings, volume=VolumeSettings(spacing=spacing, mode=state[keys.W_VOLUME_FEATURES]))
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _cached(state: MutableMapping[str, Any], name: str, key: tuple, make):
+    cache: dict = state[keys.VOLUME_CACHE]
+    hit = cache.get(name)
+    if hit is None or hit[0] != key:
+        cache.pop(name, None)  # free the old value before making the new one
+        hit = cache[name] = (key, make())
+    return hit[1]
+
+
+def normalized_volume(state: MutableMapping[str, Any], record: ImageRecord, normalization) -> np.ndarray:
+    """(Z, Y, X, C) float32: the volume normalised with whole-volume statistics (cached)."""
+    from seg.ui.pipeline import settings_token
+    from seg.volumes.model import normalize_volume
+
+    key = (record.digest, settings_token(normalization))
+    return _cached(state, "normalized", key, lambda: normalize_volume(record.volume.data, normalization))
+
+
+def slice_features(
+    state: MutableMapping[str, Any], record: ImageRecord, z: int, feature_settings, normalization, volume
+) -> np.ndarray:
+    """(Y, X, F) float32 volume features of slice ``z`` (``volume``: a VolumeSettings).
+
+    Only the slice's block is computed: with 3-D features it reads the slices within the
+    features' margin in z (:meth:`VolumeSettings.block`); equal to the whole volume's features.
+    """
+    normalised = normalized_volume(state, record, normalization)
+    return volume.block(normalised, feature_settings, (slice(z, z + 1), slice(None), slice(None)))[0]
+
+
+# --------------------------------------------------------------------------- whole volume
+
+
+def whole_labels(state: MutableMapping[str, Any], record: ImageRecord, model) -> np.ndarray | None:
+    """(Z, Y, X) labels of the whole volume by the current model, if segmented already."""
+    hit = state[keys.VOLUME_CACHE].get("labels")
+    if hit is None or hit[0] != _model_key(state, record):
+        return None
+    return hit[1][0]
+
+
+def _model_key(state: MutableMapping[str, Any], record: ImageRecord) -> tuple:
+    return (int(state[keys.MODEL_VERSION]), record.digest, state.get(keys.VOXEL_SIZE))
+
+
+def segment_volume(state: MutableMapping[str, Any], record: ImageRecord, model, progress=None) -> np.ndarray:
+    """Predict the whole volume block by block (``progress(done, total)``) and measure it; cached."""
+    from seg.volumes.measure import measure_volume
+    from seg.volumes.model import predict_volume
+
+    volume = current_volume(state, record)
+    start = time.perf_counter()
+    labels = predict_volume(model, volume, progress=progress)
+    rows = measure_volume(labels, list(model.class_names), volume.spacing, volume.unit)
+    state[keys.VOLUME_CACHE].pop("labels", None)
+    state[keys.VOLUME_CACHE]["labels"] = (_model_key(state, record), (labels, rows, time.perf_counter() - start))
+    return labels
+
+
+def whole_volume_panel(
+    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec]
+) -> list[DownloadSpec]:
+    """The "Segment whole volume" button, the measurements table and the volume downloads."""
+    if st.button(
+        "Segment whole volume",
+        key=keys.W_SEGMENT_VOLUME,
+        icon=":material/view_in_ar:",
+        help="Segment every slice with the current model, block by block, and measure the volume.",
+    ):
+        bar = st.progress(0.0, text="Segmenting the volume…")
+        segment_volume(
+            state,
+            record,
+            model,
+            progress=lambda done, total: bar.progress(done / total, text=f"Segmenting block {done}/{total}"),
+        )
+        bar.empty()
+    if whole_labels(state, record, model) is None:
+        st.caption("Segments the whole volume with the current model (the strokes of all slices train it).")
+        return []
+    labels, rows, seconds = state[keys.VOLUME_CACHE]["labels"][1]
+    volume = current_volume(state, record)
+    st.caption(f"{record.n_frames} slices segmented in {seconds:.1f} s. Volumes in {rows[0]['volume_unit']}.")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="volume_table",
+        column_config={"fraction": st.column_config.NumberColumn("fraction", format="percent")},
+    )
+    return volume_downloads(record, volume, model, labels, rows, classes)
+
+
+def volume_downloads(
+    record: ImageRecord, volume, model, labels: np.ndarray, rows: list[dict], classes: Sequence[ClassSpec]
+) -> list[DownloadSpec]:
+    """Mask (TIFF; NIfTI with the input's affine), probabilities and measurements of the volume."""
+    from seg.images.volume import volume_nifti_bytes, volume_tiff_bytes
+    from seg.measure import rows_to_csv
+
+    stem = safe_stem(record.name)
+    names = list(model.class_names)
+    spacing, unit = volume.spacing, volume.unit
+    source = record.volume  # the input's own geometry (a NIfTI's affine)
+
+    def probabilities() -> bytes:
+        from seg.volumes.model import predict_volume
+
+        return volume_tiff_bytes(predict_volume(model, volume, proba=True), spacing, unit)
+
+    def objects() -> bytes:
+        from seg.volumes.measure import volume_objects
+
+        return rows_to_csv(volume_objects(labels, names, spacing, unit)).encode("utf-8")
+
+    files = [
+        DownloadSpec(
+            "w_dl_volume_mask",
+            "Volume mask TIFF",
+            f"{stem}_mask.tif",
+            "image/tiff",
+            lambda: volume_tiff_bytes(labels, spacing, unit),
+            mask_help(classes) + " One page per z slice, with the voxel size (ImageJ).",
+        )
+    ]
+    if source.affine is not None:
+        files.append(
+            DownloadSpec(
+                "w_dl_volume_nifti",
+                "Volume mask NIfTI",
+                f"{stem}_mask.nii.gz",
+                "application/gzip",
+                lambda: volume_nifti_bytes(labels, source),
+                "The mask with the input's affine: it overlays the input in any NIfTI viewer.",
+            )
+        )
+    files += [
+        DownloadSpec(
+            "w_dl_volume_proba",
+            "Volume probabilities TIFF",
+            f"{stem}_probabilities.tif",
+            "image/tiff",
+            probabilities,
+            "float32, pages z × class (ImageJ ZCYX), values 0..1.",
+        ),
+        DownloadSpec(
+            "w_dl_volume_csv",
+            "Volume measurements CSV",
+            f"{stem}_volume_measurements.csv",
+            "text/csv",
+            lambda: rows_to_csv(rows).encode("utf-8"),
+            "Per class: voxels, volume in physical units, fraction, 3-D objects.",
+        ),
+        DownloadSpec(
+            "w_dl_volume_objects",
+            "Volume objects CSV",
+            f"{stem}_volume_objects.csv",
+            "text/csv",
+            objects,
+            "Every 3-D object (26-connected) of every class with its volume, centroid and bounding box.",
+        ),
+    ]
+    return files
+
+
+# --------------------------------------------------------------------------- orthogonal view
+
+
+def ortho_labels(state: MutableMapping[str, Any], record: ImageRecord, model, row: int) -> np.ndarray:
+    """(Z, X) labels of image row ``row`` across all slices.
+
+    From the whole-volume labels when they exist; else only that row's block is computed
+    (3-D: the rows within the features' margin of every slice; per slice: a band of rows of
+    each slice), equal to the whole volume's prediction there.
+    """
+    whole = whole_labels(state, record, model)
+    if whole is not None:
+        return whole[:, row]
+    normalised = normalized_volume(state, record, model.normalization)
+
+    def predict_row() -> np.ndarray:
+        block = (slice(None), slice(row, row + 1), slice(None))
+        return model.predict_features(model.volume.block(normalised, model.feature_settings, block))[:, 0]
+
+    return _cached(state, "ortho", (*_model_key(state, record), int(row)), predict_row)
+
+
+def ortho_picture(
+    plane: np.ndarray,
+    labels: np.ndarray | None,
+    colors: Sequence[str],
+    opacity: float,
+    spacing: Sequence[float],
+    z: int,
+) -> np.ndarray:
+    """(h, w, 3) uint8 picture of an XZ plane ``plane`` (Z, X[, C]) with its labels, stretched in
+    z by ``dz / dx`` (nearest slice, so class borders stay sharp), the slice ``z`` marked."""
+    from seg.render import blend, to_display_rgb
+
+    rgb = to_display_rgb(plane)
+    if labels is not None:
+        rgb = blend(rgb, labels, colors, opacity)
+    n_slices, width = rgb.shape[:2]
+    stretch = float(spacing[0]) / float(spacing[2])
+    height = int(np.clip(round(n_slices * stretch), 1, ORTHO_MAX_SIDE))
+    rows = np.minimum((np.arange(height) * n_slices) // height, n_slices - 1)
+    picture = rgb[rows].copy()
+    marked = rows == z
+    picture[marked] = (picture[marked] // 2 + np.array([128, 100, 0], np.uint8)).astype(np.uint8)
+    return picture
+
+
+def orthogonal_view(
+    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
+) -> None:
+    """An XZ view through a chosen row: the image and the segmentation across slices."""
+    _, height, _ = record.shape
+    state[keys.W_ORTHO_ROW] = min(int(state.get(keys.W_ORTHO_ROW, height // 2)), height - 1)
+    row = int(st.slider("Row (y)", 0, height - 1, key=keys.W_ORTHO_ROW, help="The image row the XZ view cuts."))
+    labels = ortho_labels(state, record, model, row) if model is not None else None
+    volume = current_volume(state, record)
+    picture = ortho_picture(
+        record.frames[:, row], labels, [c.color for c in classes], max(opacity, 0.3), volume.spacing, z
+    )
+    st.image(picture, caption=f"XZ at row {row}: slices top to bottom, slice {z} marked; stretched by dz/dx.")
+
+
+def volume_panels(
+    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
+) -> list[DownloadSpec]:
+    """The orthogonal view and the whole-volume panel (each computed only while open)."""
+    files: list[DownloadSpec] = []
+    ortho = st.expander("Orthogonal view (XZ)", key="ortho_panel", on_change="rerun", icon=":material/view_column:")
+    with ortho:
+        if ortho.open:
+            orthogonal_view(state, record, model, classes, z, opacity)
+    if model is None:
+        return files
+    whole = st.expander("Whole volume", key="volume_panel", on_change="rerun", icon=":material/view_in_ar:")
+    with whole:
+        if whole.open:
+            files += whole_volume_panel(state, record, model, classes)
+    return files

@@ -1,0 +1,194 @@
+"""Volumes on the main page (AppTest): open, scribble on two slices, see a third, segment all.
+
+The synthetic volume is a bright ellipsoid in a dark, noisy box, stored with a voxel size of
+2 x 0.5 x 0.5 µm (so the ellipsoid is a ball in physical space). Strokes are injected per slice.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tifffile
+
+import seg
+from seg.images.nifti import nifti_bytes
+from tests.app.conftest import class_colors, download, draw, errors, new_app, status, tiff_bytes, upload
+
+SHAPE = (16, 64, 64)
+SPACING = (2.0, 0.5, 0.5)
+
+
+def ball_volume(shape=SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(Z, Y, X) uint8 voxels and the boolean ellipsoid they show."""
+    z, y, x = shape
+    zz, yy, xx = np.mgrid[:z, :y, :x]
+    ball = ((zz - z / 2) * 2 * y / z / 2) ** 2 + (yy - y / 2) ** 2 + (xx - x / 2) ** 2 < (0.35 * y) ** 2
+    rng = np.random.default_rng(seed)
+    return (40 + 150 * ball + rng.normal(0, 10, ball.shape)).clip(0, 255).astype(np.uint8), ball
+
+
+def imagej_bytes(data: np.ndarray, spacing=SPACING) -> bytes:
+    buffer = io.BytesIO()
+    dz, dy, dx = spacing
+    metadata = {"axes": "ZYX", "spacing": dz, "unit": "um"}
+    tifffile.imwrite(buffer, data, imagej=True, resolution=(1 / dx, 1 / dy), metadata=metadata)
+    return buffer.getvalue()
+
+
+def scribble_two_slices(at) -> None:
+    """Background and ball strokes on slices 4 and 11 (image pixels)."""
+    background, ball = class_colors(at)[:2]
+    at.slider(key="w_frame").set_value(4).run()
+    draw(at, [([(2.0, 2.0), (60.0, 2.0)], background), ([(28.0, 32.0), (36.0, 32.0)], ball)], width=3)
+    at.slider(key="w_frame").set_value(11).run()
+    draw(at, [([(2.0, 60.0), (60.0, 60.0)], background), ([(30.0, 30.0), (34.0, 34.0)], ball)], width=3)
+
+
+def open_volume(data: bytes, name: str = "ball.tif"):
+    at = new_app()
+    at.run()
+    upload(at, "w_image_upload", name, data)
+    assert not errors(at), errors(at)
+    return at
+
+
+@pytest.fixture(scope="module")
+def ball():
+    return ball_volume()
+
+
+def test_a_z_stack_opens_as_a_volume_with_its_voxel_size_and_slice_slider(ball):
+    at = open_volume(imagej_bytes(ball[0]))
+    record = at.session_state["seg.image"]
+    assert record.is_volume and record.shape == SHAPE
+    assert [s.label for s in at.slider if s.key == "w_frame"] == ["Slice (z)"]
+    assert [at.number_input(key=k).value for k in ("w_voxel_z", "w_voxel_y", "w_voxel_x")] == list(SPACING)
+    assert any("voxel 2 × 0.5 × 0.5 µm" in c.value.replace("\\", "") for c in at.caption), [c.value for c in at.caption]
+    assert at.radio(key="w_volume_features").value == seg.volumes.model.DEFAULT_VOLUME_FEATURES
+
+
+def test_strokes_on_two_slices_segment_a_third_as_the_volume_model_does(ball):
+    data, truth = ball
+    source = imagej_bytes(data)
+    at = open_volume(source)
+    scribble_two_slices(at)
+    assert sorted(at.session_state["seg.labels"]) == [4, 11]  # strokes kept per slice
+    at.slider(key="w_frame").set_value(8).run()
+    model = at.session_state["seg.model"]
+    assert model.dims == 3 and model.volume.spacing == SPACING and model.volume.mode == "per_slice"
+    prediction = at.session_state["seg.prediction"]
+    assert prediction is not None and prediction.frame == 8, (status(at), errors(at))
+    expected = model.predict(seg.read_volume(source))
+    np.testing.assert_array_equal(prediction.labels, expected[8])
+    assert ((prediction.labels == 2) == truth[8]).mean() > 0.95  # the ball's slice is found
+
+    # Whole volume on demand: mask equals Model.predict, measurements in µm³.
+    at.session_state["volume_panel"] = True
+    at.run()
+    at.button(key="w_segment_volume").click().run()
+    assert not errors(at) and not at.exception
+    name, mask = download(at, "w_dl_volume_mask")
+    assert name == "ball_mask.tif"
+    np.testing.assert_array_equal(tifffile.imread(io.BytesIO(mask)), expected)
+    reread = seg.read_volume(mask)
+    assert reread.spacing == pytest.approx(SPACING) and reread.unit == "µm"
+    _, csv = download(at, "w_dl_volume_csv")
+    lines = csv.decode().splitlines()
+    assert lines[0].startswith("class,name,voxels,volume,volume_unit")
+    ball_row = lines[2].split(",")
+    assert int(ball_row[2]) == int((expected == 2).sum())
+    assert float(ball_row[3]) == pytest.approx(int(ball_row[2]) * 0.5, rel=1e-6) and ball_row[4] == "µm³"
+    _, objects = download(at, "w_dl_volume_objects")
+    assert "volume_unit" in objects.decode().splitlines()[0]
+    _, proba = download(at, "w_dl_volume_proba")
+    probabilities = tifffile.imread(io.BytesIO(proba))  # ImageJ ZCYX
+    assert probabilities.shape == (SHAPE[0], 2, *SHAPE[1:])
+    np.testing.assert_array_equal(np.argmax(probabilities, axis=1) + 1, expected)
+    assert "w_dl_volume_nifti" not in [s.key for s in at.session_state["seg.downloads"]]  # TIFF input
+
+
+def test_orthogonal_view_shows_the_segmentation_across_slices_stretched_by_the_voxel_size(ball):
+    data, truth = ball
+    source = imagej_bytes(data)
+    at = open_volume(source)
+    scribble_two_slices(at)
+    at.session_state["ortho_panel"] = True
+    at.run()
+    at.slider(key="w_ortho_row").set_value(32).run()
+    assert not errors(at) and not at.exception
+    from seg.ui.volume import ortho_labels
+
+    model = at.session_state["seg.model"]
+    expected = model.predict(seg.read_volume(source))[:, 32]
+    np.testing.assert_array_equal(ortho_labels(at.session_state, at.session_state["seg.image"], model, 32), expected)
+    [picture] = at.image
+    assert picture.captions[0].startswith("XZ at row 32")
+    from seg.ui.volume import ortho_picture
+
+    # 16 slices 2 µm apart over 0.5 µm pixels: 64 rows on screen, each slice 4 rows, no blur.
+    shown = ortho_picture(data[:, 32], expected, ["#000000", "#ff0000"], 1.0, SPACING, z=8)
+    assert shown.shape == (64, 64, 3)
+    ball_rows = np.repeat(expected == 2, 4, axis=0)
+    assert (shown[..., 0][ball_rows] == 255).all() and (
+        shown[..., 1][ball_rows & ~np.isin(np.arange(64) // 4, [8])[:, None]] == 0
+    ).all()
+
+
+def test_three_d_features_train_a_3d_model_whose_overlay_matches_model_predict(ball):
+    data, _ = ball
+    source = imagej_bytes(data)
+    at = open_volume(source)
+    at.radio(key="w_volume_features").set_value("3d").run()
+    scribble_two_slices(at)
+    at.slider(key="w_frame").set_value(7).run()
+    model = at.session_state["seg.model"]
+    assert model.volume.mode == "3d" and model.volume.spacing == SPACING
+    expected = model.predict(seg.read_volume(source))
+    np.testing.assert_array_equal(at.session_state["seg.prediction"].labels, expected[7])
+
+
+def test_a_zero_voxel_size_is_refused_and_the_previous_one_stays(ball):
+    at = open_volume(imagej_bytes(ball[0]))
+    at.number_input(key="w_voxel_z").set_value(0.0).run()
+    assert any("positive" in e for e in errors(at)), errors(at)
+    assert at.session_state["seg.voxel_size"] == (SPACING, "µm")
+    at.number_input(key="w_voxel_z").set_value(1.0).run()
+    assert not errors(at)
+    assert at.session_state["seg.voxel_size"] == ((1.0, 0.5, 0.5), "µm")
+
+
+def test_a_stack_without_metadata_asks_and_opens_as_a_time_series_until_told(ball):
+    at = open_volume(tiff_bytes(ball[0]), name="pages.tif")
+    assert at.radio(key="w_stack_kind").value == "time"
+    assert not at.session_state["seg.image"].is_volume
+    assert [s.label for s in at.slider if s.key == "w_frame"] == ["Frame"]
+    at.radio(key="w_stack_kind").set_value("volume").run()
+    record = at.session_state["seg.image"]
+    assert record.is_volume and record.volume.spacing == (1.0, 1.0, 1.0)
+    assert [s.label for s in at.slider if s.key == "w_frame"] == ["Slice (z)"]
+    scribble_two_slices(at)
+    assert at.session_state["seg.model"].dims == 3
+
+
+def test_a_nifti_volume_keeps_its_affine_in_the_downloaded_mask(ball):
+    import nibabel
+
+    data, _ = ball
+    affine = np.array([[-0.5, 0, 0, 10.0], [0, 0.5, 0, -3.0], [0, 0, 2.0, 7.0], [0, 0, 0, 1]])
+    source = nifti_bytes(data, affine=affine, spacing=SPACING, unit="mm", compress=True)
+    at = open_volume(source, name="ball.nii.gz")
+    assert at.session_state["seg.image"].is_volume
+    scribble_two_slices(at)
+    at.session_state["volume_panel"] = True
+    at.run()
+    at.button(key="w_segment_volume").click().run()
+    name, mask = download(at, "w_dl_volume_nifti")
+    assert name == "ball_mask.nii.gz"
+    image = nibabel.Nifti1Image.from_bytes(__import__("gzip").decompress(mask))
+    np.testing.assert_allclose(image.affine, affine)
+    expected = at.session_state["seg.model"].predict(seg.read_volume(source))
+    np.testing.assert_array_equal(np.asarray(image.dataobj).transpose(2, 1, 0), expected)
+    _, csv = download(at, "w_dl_volume_csv")
+    assert "mm³" in csv.decode()
