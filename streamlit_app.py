@@ -62,7 +62,8 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     labels = label_import.with_imported(state, record, labels)
     if settings is not None:
         page.guarded(page.segment, run, scene, strokes, labels, settings, live)
-    background_key = page.show_canvas(run, scene, pen, look)
+    canvas_slot = st.container()  # filled last: the panels below mark the canvas (boxes, outlines)
+    layers: list = []
     prediction = page.current_prediction(record)
     page.whole_image_panel(scene, prediction)
 
@@ -82,17 +83,19 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         with measure_panel:
             if measure_panel.open:
                 measurements.frame_panel(state, record, prediction, classes)
-    if labelled and not prediction.tiled and not record.is_volume:  # these read 2-D features and probabilities
+    if prediction is not None and not record.is_volume:  # the volume panels measure volumes
         objects_panel = st.expander("Objects", key="objects_panel", on_change="rerun", icon=":material/bubble_chart:")
         with objects_panel:
             if objects_panel.open:
-                files += page.guarded(objects.objects_panel, state, record, prediction, classes) or []
+                files += page.guarded(objects.objects_panel, state, record, prediction, classes, layers) or []
         accuracy_panel = st.expander(
             "How good is it?", key="accuracy_panel", on_change="rerun", icon=":material/fact_check:"
         )
         with accuracy_panel:
             if accuracy_panel.open:
-                page.guarded(accuracy.accuracy_panel, state, record, prediction, labels, classes)
+                page.guarded(
+                    accuracy.accuracy_panel, state, record, prediction, labels, classes, scene.viewport, layers
+                )
     if record.is_volume:
         files += volume.volume_panels(state, record, state[keys.MODEL], classes, frame, look.opacity)
     elif record.n_frames > 1 and state[keys.MODEL] is not None:
@@ -104,6 +107,8 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
                 files += measurements.stack_panel(state, record, state[keys.MODEL], classes)
     st.subheader("Downloads")
     downloads.download_row(files)
+    with canvas_slot:
+        background_key = page.show_canvas(run, scene, pen, look, layers)
 
     # ----------------------------------------------------------------------- status (must stay last)
     status = page.status_placeholder()

@@ -324,9 +324,10 @@ def _class_probability(proba: np.ndarray, shape: tuple[int, int], class_label: i
         if label > proba.shape[-1]:
             raise SettingsError(f"class_label {label} is out of range for {proba.shape[-1]} classes")
         proba = proba[..., label - 1]
-    if proba.shape != shape or proba.dtype.kind != "f":
+    if proba.shape != shape or (proba.dtype.kind != "f" and proba.dtype != np.uint8):
         raise ImageError(
-            f"proba must be float (H, W) or (H, W, K) of the instances' size {shape}, got {proba.dtype} {proba.shape}"
+            f"proba must be float or uint8 (H, W) or (H, W, K) of the instances' size {shape}, "
+            f"got {proba.dtype} {proba.shape}"
         )
     return proba
 
@@ -351,7 +352,8 @@ def measure_objects(
         (``intensity_mean_c0``, ``intensity_min_c0``, ``intensity_max_c0``, ...).
     proba : (H, W) or (H, W, K) float array, optional
         Adds ``probability_mean``, the mean probability of the object's class over the object;
-        with a (H, W, K) map, ``class_label`` says which class.
+        with a (H, W, K) map, ``class_label`` says which class. A uint8 map holds 0..255 for
+        0..1 (:func:`seg.tiling.quantize_probabilities`).
     pixel_size : float, optional
         Side of one pixel in ``unit``; adds physical columns named with their unit:
         ``area_<unit>2``, ``centroid_y_<unit>``, ``centroid_x_<unit>``, ``perimeter_<unit>``,
@@ -410,7 +412,8 @@ def measure_objects(
             units[column] = ""
     if class_proba is not None:
         stats = regionprops_table(instances, intensity_image=class_proba, properties=("intensity_mean",))
-        columns["probability_mean"] = stats["intensity_mean"]
+        scale = 1.0 / 255.0 if class_proba.dtype == np.uint8 else 1.0
+        columns["probability_mean"] = np.asarray(stats["intensity_mean"], np.float64) * scale
         units["probability_mean"] = ""
     if pixel_size is not None:
         for name, power in _LENGTHS.items():

@@ -342,6 +342,7 @@ def apply_tiled(
     statistics: np.ndarray | None = None,
     map_windows: WindowMapper | None = None,
     progress: Callable[[int, int], None] | None = None,
+    proba_dtype: type = np.float32,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Predict a frame tile by tile; equal to ``model.predict`` / ``model.predict_proba``.
 
@@ -362,12 +363,17 @@ def apply_tiled(
         elsewhere (e.g. on Dask, see ``seg.batch``). Default: one after the other, in process.
     progress : callable, optional
         ``progress(done, total)`` after each window is written (e.g. to move a progress bar).
+    proba_dtype : np.float32 or np.uint8
+        ``np.uint8`` keeps the probabilities as :func:`quantize_probabilities` (a quarter of the
+        memory: 1 byte per pixel and class); each window is quantised as it arrives.
 
     Returns
     -------
     labels : (H, W) uint8/uint16 or None
-    proba : (H, W, K) float32 or None
+    proba : (H, W, K) float32 (or uint8, see ``proba_dtype``) or None
     """
+    if proba_dtype not in (np.float32, np.uint8):
+        raise SettingsError(f"proba_dtype must be numpy.float32 or numpy.uint8, got {proba_dtype!r}")
     _check_frame(model, frame)
     frame = _supported(frame)
     windows = tile_windows(frame.shape[:2], tile, int(model.feature_settings.margin()))
@@ -388,8 +394,10 @@ def apply_tiled(
             out_labels[result.window.write] = result.labels
         if result.proba is not None:
             if out_proba is None:
-                out_proba = np.zeros((height, width, result.proba.shape[-1]), dtype=np.float32)
-            out_proba[result.window.write] = result.proba
+                out_proba = np.zeros((height, width, result.proba.shape[-1]), dtype=proba_dtype)
+            out_proba[result.window.write] = (
+                quantize_probabilities(result.proba) if proba_dtype == np.uint8 else result.proba
+            )
         if progress is not None:
             progress(done, len(windows))
     return out_labels, out_proba
@@ -408,6 +416,11 @@ def _map_in_process(
         raw = np.asarray(frame[window.read])
         out_labels, out_proba = predict_window(model, raw, statistics, window.inner, labels=labels, proba=proba)
         yield TiledResult(window, out_labels, out_proba)
+
+
+def quantize_probabilities(proba: np.ndarray) -> np.ndarray:
+    """Probabilities 0..1 as uint8 0..255 (rounded: off by at most 1/510), same shape."""
+    return np.rint(np.clip(proba, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def predict_tiled(model: Model, frame: np.ndarray, *, tile: int = DEFAULT_TILE) -> np.ndarray:

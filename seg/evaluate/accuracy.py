@@ -291,6 +291,7 @@ def estimate_accuracy(
     normalization: Normalization | None = None,
     features: Sequence[np.ndarray] | None = None,
     proba: Sequence[np.ndarray] | None = None,
+    unlabelled: np.ndarray | None = None,
     seed: int = 0,
 ) -> AccuracyReport:
     """Estimate how accurately a model trained on these scribbles labels the unlabelled pixels.
@@ -316,6 +317,10 @@ def estimate_accuracy(
         without scribbles); default: a model is trained on all scribbles and predicts a sample
         of the unlabelled pixels (frames with tiled features and no probabilities are left
         out of that sample).
+    unlabelled : (M, K) float array, optional
+        The full model's probabilities of a sample of unlabelled pixels, used instead of the
+        sample drawn from ``proba`` / ``features``: e.g. of the part of a large frame that was
+        predicted (the viewport), when predicting the whole frame costs too much.
     seed : int
         Seed of the pixel sample and the bootstrap: the same input gives the same report.
 
@@ -364,7 +369,14 @@ def estimate_accuracy(
         )
 
     cv = cross_validate(x, y, group, group_class, n_classes, forest)
-    unlabelled = _unlabelled_proba(x, y, n_classes, forest, data.labels, data.features, proba, seed)
+    if unlabelled is not None:
+        unlabelled = np.asarray(unlabelled, np.float32)
+        if unlabelled.ndim != 2 or unlabelled.shape[1] != n_classes:
+            raise SettingsError(
+                f"estimate_accuracy(): unlabelled must be (M, {n_classes}) probabilities, got shape {unlabelled.shape}"
+            )
+    else:
+        unlabelled = _unlabelled_proba(x, y, n_classes, forest, data.labels, data.features, proba, seed)
     if unlabelled is None or len(unlabelled) == 0:
         # No unlabelled pixel could be predicted (tiled frames without probabilities): the
         # held-out pixels stand in for them, so only the shrinkage corrects the strokes' bias.

@@ -69,6 +69,7 @@ def label_next(
     frame: int = 0,
     step: int = 1,
     shape: tuple[int, int] | None = None,
+    grid: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Region]:
     """The few regions most worth a new stroke, most useful first.
 
@@ -91,6 +92,11 @@ def label_next(
         image pixels all the same.
     shape : (H, W), optional
         The frame's size (default: the map's size times ``step``); boxes are clipped to it.
+    grid : ((h,) int array, (w,) int array), optional
+        Instead of ``step``: the image row of every row of ``uncertainty`` and the image column of
+        every column, increasing (e.g. the pixels a zoomed viewport shows,
+        :meth:`seg.viewport.Viewport.display_rows`). A box then reaches from its first map
+        pixel's image pixel to the one before the next map pixel's.
 
     Returns
     -------
@@ -106,20 +112,44 @@ def label_next(
     if not is_whole_number(step, 1):
         raise SettingsError(f"step must be a whole number >= 1, got {step!r}")
     step = int(step)
-    height, width = shape if shape is not None else (uncertainty.shape[0] * step, uncertainty.shape[1] * step)
+    if grid is None:
+        height, width = shape if shape is not None else (uncertainty.shape[0] * step, uncertainty.shape[1] * step)
+        grid = (np.arange(uncertainty.shape[0]) * step, np.arange(uncertainty.shape[1]) * step)
+        ends = (height, width)  # the last map pixel stands for the rows/columns up to the border
+    else:
+        grid = (np.asarray(grid[0], np.int64), np.asarray(grid[1], np.int64))
+        if grid[0].shape != uncertainty.shape[:1] or grid[1].shape != uncertainty.shape[1:]:
+            raise ImageError(
+                f"label_next: grid of {len(grid[0])} rows and {len(grid[1])} columns does not match "
+                f"the uncertainty map {uncertainty.shape}"
+            )
+        height, width = shape if shape is not None else (int(grid[0][-1]) + 1, int(grid[1][-1]) + 1)
+        ends = (int(grid[0][-1]) + 1, int(grid[1][-1]) + 1)
+    rows = np.append(grid[0], ends[0])  # rows[i + 1]: the image row where map row i's pixels end
+    cols = np.append(grid[1], ends[1])
+    # Map pixels per image pixel, for the side of the uncertain windows in map pixels.
+    density = min(len(grid[0]) / max(1, ends[0] - int(grid[0][0])), len(grid[1]) / max(1, ends[1] - int(grid[1][0])))
     side = max(16, min(height, width) // 8) if window is None else int(window)
     side = max(1, min(side, height, width))
     regions = _misclassified(report, frame, height, width)[:count]
-    taken = [(r.row0 // step, r.col0 // step, -(-r.row1 // step), -(-r.col1 // step)) for r in regions]
-    coarse_side = max(1, min(side // step, *uncertainty.shape))
+    taken = [
+        (
+            int(np.searchsorted(rows, r.row0, "right")) - 1,
+            int(np.searchsorted(cols, r.col0, "right")) - 1,
+            int(np.searchsorted(grid[0], r.row1, "left")),
+            int(np.searchsorted(grid[1], r.col1, "left")),
+        )
+        for r in regions
+    ]
+    coarse_side = max(1, min(int(side * density), *uncertainty.shape))
     for r in _uncertain_windows(uncertainty, coarse_side, count - len(regions), frame, taken):
         regions.append(
             Region(
                 frame,
-                r.row0 * step,
-                r.col0 * step,
-                min(height, r.row1 * step),
-                min(width, r.col1 * step),
+                int(rows[r.row0]),
+                int(cols[r.col0]),
+                min(height, int(rows[r.row1])),
+                min(width, int(cols[r.col1])),
                 r.reason,
                 r.score,
             )

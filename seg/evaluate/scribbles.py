@@ -173,13 +173,16 @@ def gather_scribbles(
     for t in used:
         stack = features[t] if features is not None else compute_features(normalize(frames[t], normalization), settings)
         if not isinstance(stack, np.ndarray) and hasattr(stack, "labelled_samples"):
-            # Tiled features (seg.features.tiles.TileFeatures) give the rows of the non-zero
-            # pixels of an image in their own order: ask for the stroke numbers, which carry
-            # the class too, so features, classes and strokes stay aligned.
+            # Tiled features (seg.features.tiles.TileFeatures) give the rows of the labelled
+            # pixels tile by tile (row-major over tiles, then inside each tile). Asked with the
+            # class labels, as training asks, they come from its cache instead of recomputing
+            # every labelled tile; the strokes are then read in the same order.
             if stack.n_features != n_features or stack.shape != labels.shape[1:]:
                 raise TrainingError(f"Tiled features of frame {t} do not match the image and settings.")
-            x_t, g_t = stack.labelled_samples(groups[t])
-            parts.append((x_t, g_t - 1))
+            x_t, _ = stack.labelled_samples(labels[t])
+            rows, cols = np.nonzero(labels[t])
+            order = np.lexsort((cols, rows, cols // stack.tile, rows // stack.tile))
+            parts.append((x_t, groups[t][rows[order], cols[order]] - 1))
         elif np.shape(stack) == (*labels.shape[1:], n_features):
             index = np.flatnonzero(labels[t])
             parts.append((np.asarray(stack).reshape(-1, n_features)[index], groups[t].reshape(-1)[index] - 1))

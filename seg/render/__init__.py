@@ -16,7 +16,7 @@ Conventions (see ``contract.md``):
 Modules
 -------
 ``colors``    :data:`PALETTE`, :func:`color_for`, :func:`parse_color`: class colours
-``overlays``  :func:`colorize`, :func:`blend`, :func:`blend_images`, :func:`outline`
+``overlays``  :func:`colorize`, :func:`blend`, :func:`blend_images`, :func:`outline`, :func:`draw_boxes`
 ``heatmaps``  :func:`heatmap` with the :data:`COLORMAPS`
 ``display``   :func:`to_display_rgb`: any frame as 8-bit RGB (channels, contrast stretch)
 ``resize``    :func:`display_size`, :func:`resize_rgb`, :func:`resize_labels`
@@ -33,7 +33,7 @@ from seg.render.colors import PALETTE, color_for, default_colors, normalize_colo
 from seg.render.display import to_display_rgb
 from seg.render.encoding import encode_jpeg, encode_png, mask_file, overlay_png, probabilities_tiff
 from seg.render.heatmaps import COLORMAPS, heatmap
-from seg.render.overlays import blend, blend_images, colorize, outline
+from seg.render.overlays import blend, blend_images, colorize, draw_boxes, outline
 from seg.render.resize import display_size, resize_labels, resize_rgb
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "blend",
     "blend_images",
     "outline",
+    "draw_boxes",
     "heatmap",
     "encode_png",
     "encode_jpeg",

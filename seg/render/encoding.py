@@ -94,13 +94,15 @@ def probabilities_tiff(proba: np.ndarray, *, class_names: Sequence[str] | None =
     Parameters
     ----------
     proba : (H, W, K) or (T, H, W, K) array of numbers
+        uint8 (0..255 standing for 0..1, as :func:`seg.tiling.quantize_probabilities` gives
+        them) is written as uint8, a quarter of the bytes; anything else as float32.
     class_names : sequence of K str, optional
         Stored as ImageJ slice labels.
 
     Returns
     -------
     bytes
-        A TIFF holding ``(K, H, W)`` (axes "CYX") or ``(T, K, H, W)`` (axes "TCYX") float32.
+        A TIFF holding ``(K, H, W)`` (axes "CYX") or ``(T, K, H, W)`` (axes "TCYX") float32 or uint8.
     """
     proba = np.asarray(proba)
     if proba.ndim not in (3, 4) or proba.dtype.kind not in "biuf" or proba.size == 0:
@@ -108,7 +110,8 @@ def probabilities_tiff(proba: np.ndarray, *, class_names: Sequence[str] | None =
             f"probabilities must be (H, W, K) or (T, H, W, K) numbers, got shape {proba.shape} dtype {proba.dtype}"
         )
     n_classes = proba.shape[-1]
-    data = np.ascontiguousarray(np.moveaxis(proba, -1, -3), dtype=np.float32)
+    dtype = np.uint8 if proba.dtype == np.uint8 else np.float32
+    data = np.ascontiguousarray(np.moveaxis(proba, -1, -3), dtype=dtype)
     metadata: dict[str, object] = {"axes": "CYX" if data.ndim == 3 else "TCYX"}
     if class_names is not None:
         names = [str(name) for name in class_names]

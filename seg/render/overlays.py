@@ -182,3 +182,49 @@ def outline(labels: np.ndarray) -> np.ndarray:
     edge[..., :, 1:] |= horizontal
     edge[..., :, :-1] |= horizontal
     return np.where(edge, labels, labels.dtype.type(0))
+
+
+def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, color: object, thickness: int = 1) -> np.ndarray:
+    """Outline rectangles on a picture; the parts outside it are left out.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+    boxes : (N, 4) numbers
+        ``(top, left, bottom, right)`` of every box in picture pixels, bottom/right exclusive
+        (an image box mapped to the picture, e.g. with :meth:`seg.viewport.Viewport.to_canvas`,
+        may be fractional or reach outside it).
+    color : colour
+        Any colour :func:`seg.render.parse_color` reads, or three 0..255 integers.
+    thickness : int
+        Line width in picture pixels, drawn inside the box.
+
+    Returns
+    -------
+    (H, W, 3) uint8
+        A new array. An edge of a box is drawn only where it lies inside the picture, so a box
+        partly off screen shows its visible sides and no false edge along the picture's border.
+    """
+    rgb = _check_rgb(rgb)
+    out = rgb.copy()
+    height, width = out.shape[:2]
+    value = color_table([color], 2)[1]
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    thickness = max(1, int(thickness))
+    for top, left, bottom, right in boxes:
+        r0, c0 = int(np.floor(top)), int(np.floor(left))
+        r1, c1 = max(int(np.ceil(bottom)), r0 + 1), max(int(np.ceil(right)), c0 + 1)
+        rows = slice(max(r0, 0), min(r1, height))
+        cols = slice(max(c0, 0), min(c1, width))
+        if rows.start >= rows.stop or cols.start >= cols.stop:
+            continue
+        t = min(thickness, r1 - r0, c1 - c0)
+        for start in (r0, r1 - t):  # top and bottom edges
+            band = slice(max(start, 0), min(start + t, height))
+            if band.start < band.stop:
+                out[band, cols] = value
+        for start in (c0, c1 - t):  # left and right edges
+            band = slice(max(start, 0), min(start + t, width))
+            if band.start < band.stop:
+                out[rows, band] = value
+    return out

@@ -5,7 +5,7 @@ The accuracy estimate (:func:`seg.evaluate.estimate_accuracy`) retrains the fore
 times, about half a second at 1 MP, so it runs when asked and is kept with the model version it
 was made for: after a new stroke or other settings it is shown as *stale* until refreshed.
 Impurity importance comes with the model at no cost; permutation importance and suggested
-settings are on demand too. Everything computed is kept in ``state[S.ACCURACY]``, a dict released with
+settings are on demand too. Everything computed is kept in ``state[keys.ACCURACY]``, a dict released with
 the other recomputable caches.
 """
 
@@ -19,15 +19,17 @@ import numpy as np
 import streamlit as st
 
 from seg.evaluate.suggest import forest_name, preset_name
-from seg.ui import state as S
+from seg.ui import config
+from seg.ui import state as keys
+from seg.ui.marks import BoxLayer
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
+from seg.viewport import Viewport
 
 W_REGION = "w_next_region"
+W_BOXES_ON_CANVAS = "w_next_on_canvas"
 NEXT_PIXELS = 250_000
-HIGHLIGHT = (255, 212, 0)
-BOX = (255, 255, 255)
 EXPLAIN = (
     "Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
     "retrained without some of your strokes and predicts them; those results are reweighted to "
@@ -40,13 +42,14 @@ EXPLAIN = (
 class Inputs:
     """What the estimates are made from: the current model and the scribbled frames."""
 
-    version: int  # state[S.MODEL_VERSION] of the model
+    version: int  # state[keys.MODEL_VERSION] of the model
     model: Any
     image: np.ndarray  # (T, H, W, C) frames of the record
     labels: np.ndarray  # (T, H, W) scribbles, zeros in frames without strokes
-    features: list  # per frame: (H, W, F) float32 or None (no strokes)
+    features: list  # per frame: (H, W, F) float32, TileFeatures (large frame) or None (no strokes)
     proba: list  # per frame: (H, W, K) float32 or None
     class_names: tuple[str, ...]
+    unlabelled: np.ndarray | None = None  # (M, K) float32: a large frame's predicted unlabelled pixels
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ class Source:
     labels: Mapping[int, np.ndarray]  # {frame: (H, W) scribbles}
     classes: Sequence[ClassSpec]
     model: Any
-    version: int  # state[S.MODEL_VERSION] of the model
+    version: int  # state[keys.MODEL_VERSION] of the model
+    viewport: Any = None  # seg.viewport.Viewport the prediction shows
 
     @property
     def scribbled(self) -> list[int]:
@@ -68,11 +72,11 @@ class Source:
 
 def gather_inputs(state: MutableMapping[str, Any], source: Source) -> Inputs:
     """Everything the estimates need, from the session's caches (features are not recomputed)."""
-    from seg.ui import pipeline as P
+    from seg.ui import pipeline
 
     record, prediction, labels, model = source.record, source.prediction, source.labels, source.model
     scribbled = source.scribbled
-    stacks, _ = P.features_for(
+    stacks, _ = pipeline.features_for(
         state, record, scribbled, model.feature_settings, model.normalization, keep=[prediction.frame]
     )
     n_frames, height, width = record.shape
@@ -82,10 +86,47 @@ def gather_inputs(state: MutableMapping[str, Any], source: Source) -> Inputs:
     for frame, stack in zip(scribbled, stacks):
         label_stack[frame] = labels[frame]
         features[frame] = stack
-    if prediction.frame in scribbled:
+    unlabelled = None
+    if prediction.frame in scribbled and not prediction.tiled:
         proba[prediction.frame] = prediction.probabilities()
+    elif prediction.frame in scribbled:
+        unlabelled = unlabelled_sample(prediction, labels[prediction.frame], source.viewport)
     names = tuple(c.name for c in source.classes)[: model.n_classes]
-    return Inputs(source.version, model, record.frames, label_stack, features, proba, names)
+    return Inputs(source.version, model, record.frames, label_stack, features, proba, names, unlabelled)
+
+
+def unlabelled_sample(prediction, labels: np.ndarray, viewport) -> np.ndarray | None:
+    """(M, K) float32 probabilities of at most :data:`NEXT_PIXELS` unlabelled pixels of a large
+    frame: of the whole frame once it was segmented whole, else of the pixels the canvas shows
+    (all that was predicted). None when neither is at hand."""
+    coarse = _coarse_probabilities(prediction, viewport)
+    if coarse is None:
+        return None
+    proba, rows, cols = coarse
+    free = labels[np.ix_(rows, cols)] == 0
+    return np.asarray(proba[free], np.float32)
+
+
+def _coarse_probabilities(prediction, viewport) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(h, w, K) float32 probabilities of a grid of image pixels, and its rows and columns.
+
+    From the whole frame's probabilities (every ``step``-th row and column, at most
+    :data:`NEXT_PIXELS` pixels) when they are at hand, else from the display pixels of the viewport.
+    """
+    import math
+
+    whole = prediction.whole_probabilities()
+    if whole is not None:
+        height, width = whole.shape[:2]
+        step = max(1, math.ceil(math.sqrt(height * width / NEXT_PIXELS)))
+        proba = whole[::step, ::step]
+        if proba.dtype == np.uint8:
+            proba = proba.astype(np.float32) / 255.0
+        return proba, np.arange(0, height, step), np.arange(0, width, step)
+    shown = prediction.display_probabilities()
+    if shown is None:
+        return None
+    return shown, viewport.display_rows(), viewport.display_columns()
 
 
 def _keep(state: MutableMapping[str, Any], source: Source, name: str, compute) -> None:
@@ -95,9 +136,9 @@ def _keep(state: MutableMapping[str, Any], source: Source, name: str, compute) -
     try:
         value = compute(gather_inputs(state, source))
     except SegError as error:
-        state[S.ACCURACY]["error"] = str(error)
+        state[keys.ACCURACY]["error"] = str(error)
         return
-    state[S.ACCURACY].update({name: value, f"{name}_version": source.version, "error": None})
+    state[keys.ACCURACY].update({name: value, f"{name}_version": source.version, "error": None})
 
 
 def estimate(state: MutableMapping[str, Any], source: Source) -> None:
@@ -118,6 +159,7 @@ def estimate(state: MutableMapping[str, Any], source: Source) -> None:
             normalization=model.normalization,
             features=inputs.features,
             proba=inputs.proba,
+            unlabelled=inputs.unlabelled,
         ),
     )
 
@@ -181,21 +223,25 @@ def accuracy_panel(
     prediction,
     labels: Mapping[int, np.ndarray],
     classes: Sequence[ClassSpec],
+    viewport: Viewport | None = None,
+    layers: list | None = None,
 ) -> None:
-    """The panel's content (the caller shows it only while its expander is open)."""
-    model = state[S.MODEL]
-    source = Source(record, prediction, labels, classes, model, int(state[S.MODEL_VERSION]))
+    """The panel's content (the caller shows it only while its expander is open); the "label
+    here next" boxes are appended to ``layers`` (:mod:`seg.ui.marks`) when shown on the canvas.
+    ``viewport`` is what ``prediction`` shows (a large frame's predicted part)."""
+    model = state[keys.MODEL]
+    source = Source(record, prediction, labels, classes, model, int(state[keys.MODEL_VERSION]), viewport)
     if model is None or not source.scribbled:
         st.info(
             "Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
             icon=":material/draw:",
         )
         return
-    cache = state[S.ACCURACY]
+    cache = state[keys.ACCURACY]
     if cache.get("error"):
         st.error(escape_markdown(cache["error"]))
     _accuracy_section(cache, source)
-    _next_section(state, record, prediction, cache, source)
+    _next_section(state, record, prediction, cache, source, layers)
     _importance_section(cache, source)
     _suggest_section(cache, source)
 
@@ -256,7 +302,7 @@ def _accuracy_section(cache: dict, source: Source) -> None:
     st.dataframe(confusion, key="w_accuracy_confusion")
 
 
-def _next_section(state, record: ImageRecord, prediction, cache: dict, source: Source) -> None:
+def _next_section(state, record: ImageRecord, prediction, cache: dict, source: Source, layers) -> None:
     st.markdown(
         "**Label here next**",
         help="Held-out strokes the model gets wrong, then the windows where it "
@@ -265,10 +311,13 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, source: S
     report = cache.get("report")
     fresh = report if report is not None and not _stale(cache, "report", source) else None
     memo = cache.get("next")
-    key = (prediction.key, id(fresh))
+    key = (prediction.key, id(fresh), prediction.whole_probabilities() is not None)
     if memo is None or memo[0] != key:
         memo = cache["next"] = (key, _regions(state, source, fresh))
     regions = memo[1]
+    if regions is None:
+        st.caption("Zoom in (or segment the whole image) to see where the model is unsure.")
+        return
     if not regions:
         st.caption("The model is sure everywhere: nothing to suggest.")
         return
@@ -283,17 +332,23 @@ def _next_section(state, record: ImageRecord, prediction, cache: dict, source: S
     if choice not in options:
         choice = 0
     region = regions[choice]
-    st.button(
-        "Go there",
-        key="w_go_to_region",
-        icon=":material/zoom_in:",
-        on_click=go_to,
-        args=(record, region.row0, region.col0, region.row1, region.col1),
-        help="Zoom the canvas onto the selected box.",
-    )
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            "Go there",
+            key="w_go_to_region",
+            icon=":material/zoom_in:",
+            on_click=go_to,
+            args=(record, region.row0, region.col0, region.row1, region.col1),
+            help="Zoom the canvas onto the selected box.",
+        )
+        on_canvas = st.toggle("Boxes on the canvas", value=True, key=W_BOXES_ON_CANVAS)
+    boxes = BoxLayer(prediction.frame, tuple((r.row0, r.col0, r.row1, r.col1) for r in regions), choice)
+    if on_canvas and layers is not None:
+        layers.append(boxes)
     _, height, width = record.shape
     size = _display_size(height, width)
-    picture = boxes_picture(display_rgb(state, record, prediction.frame, size), regions, (height, width), choice)
+    whole = Viewport(height, width, 0, 0, height, width, *size)
+    picture = boxes.draw(display_rgb(state, record, prediction.frame, size), whole)
     st.image(picture, caption="Boxes: where to label next (the selected one in yellow)", width="stretch")
 
 
@@ -304,47 +359,37 @@ def go_to(record: ImageRecord, top: int, left: int, bottom: int, right: int) -> 
     show_box(st.session_state, record, top, left, bottom, right)
 
 
-def _regions(state, source: Source, report) -> list:
+def _regions(state, source: Source, report) -> list | None:
     """Regions worth a stroke on the shown frame, from the uncertainty of at most
-    :data:`NEXT_PIXELS` of its pixels (every ``step``-th row and column): cheap on every stroke."""
+    :data:`NEXT_PIXELS` of its pixels: every ``step``-th row and column of a small frame (cheap
+    on every stroke); of a large frame, what was predicted (the whole frame once segmented whole,
+    else the pixels on screen). None when nothing of a large frame was predicted."""
     import math
 
     from seg.evaluate import label_next
     from seg.model import uncertainty
-    from seg.ui import pipeline as P
+    from seg.ui import pipeline
 
-    record, model, frame = source.record, source.model, source.prediction.frame
-    (stack,), _ = P.features_for(
+    record, model, prediction = source.record, source.model, source.prediction
+    frame = prediction.frame
+    _, height, width = record.shape
+    if prediction.tiled:
+        coarse = _coarse_probabilities(prediction, source.viewport)
+        if coarse is None:
+            return None
+        proba, rows, cols = coarse
+        return label_next(uncertainty(proba), report, frame=frame, shape=(height, width), grid=(rows, cols))
+    (stack,), _ = pipeline.features_for(
         state, record, [frame], model.feature_settings, model.normalization, keep=source.scribbled
     )
-    _, height, width = record.shape
     step = max(1, math.ceil(math.sqrt(height * width / NEXT_PIXELS)))
-    coarse = uncertainty(model.predict_proba_features(stack[::step, ::step]))
-    return label_next(coarse, report, frame=frame, step=step, shape=(height, width))
+    coarse_map = uncertainty(model.predict_proba_features(stack[::step, ::step]))
+    return label_next(coarse_map, report, frame=frame, step=step, shape=(height, width))
 
 
 def _display_size(height: int, width: int, longest: int = 640) -> tuple[int, int]:
     scale = min(1.0, longest / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def boxes_picture(rgb: np.ndarray, regions, image_shape: tuple[int, int], selected: int | None) -> np.ndarray:
-    """``rgb`` (h, w, 3) with every region's box outlined, the selected one thicker and yellow."""
-    out = np.array(rgb, copy=True)
-    h, w = out.shape[:2]
-    sy, sx = h / image_shape[0], w / image_shape[1]
-    for i, region in enumerate(regions):
-        r0, r1 = int(region.row0 * sy), max(int(region.row1 * sy) - 1, int(region.row0 * sy))
-        c0, c1 = int(region.col0 * sx), max(int(region.col1 * sx) - 1, int(region.col0 * sx))
-        color, thick = (HIGHLIGHT, 3) if i == selected else (BOX, 1)
-        for t in range(thick):
-            top, bottom = min(r0 + t, h - 1), max(r1 - t, 0)
-            left, right = min(c0 + t, w - 1), max(c1 - t, 0)
-            out[top, left : right + 1] = color
-            out[bottom, left : right + 1] = color
-            out[top : bottom + 1, left] = color
-            out[top : bottom + 1, right] = color
-    return out
 
 
 def _importance_section(cache: dict, source: Source) -> None:
@@ -387,12 +432,18 @@ def _suggest_section(cache: dict, source: Source) -> None:
         help="Every feature preset, and two other forests, compared by the same "
         "estimate; takes a few seconds per candidate on large images.",
     )
+    large = source.prediction.tiled
     st.button(
         "Suggest settings",
         key="w_suggest_settings",
         icon=":material/tune:",
         on_click=suggest,
         args=(st.session_state, source),
+        disabled=large,
+        help="Each candidate computes the features of the scribbled frames anew: offered for frames "
+        f"up to {config.WHOLE_FEATURES_MAX_PIXELS / 1e6:.0f} megapixels (whole feature stacks in memory)."
+        if large
+        else None,
     )
     ranked = cache.get("suggestions")
     if not ranked:

@@ -26,6 +26,17 @@ WHOLE_FEATURES_MAX_PIXELS: int = 4_000_000
 #: segmentation and offers "Segment whole image".
 MAX_CACHED_TILE_BYTES: int = 420_000_000
 
+#: Bytes of whole-frame class probabilities kept for a large frame (uint8, 1 byte per pixel and
+#: class: a 100-megapixel frame of 4 classes). They feed the probabilities download and the
+#: objects' mean probability; above it "Segment whole image" keeps the labels only and the
+#: probabilities are left to ``python -m seg apply --proba``.
+MAX_WHOLE_PROBA_BYTES: int = 400_000_000
+
+#: Largest frame (rows * columns) whose objects the app finds: the watershed holds about 13
+#: bytes per pixel while it runs (mask, components, instances, hole search), 330 MB at this size.
+#: Larger frames: ``python -m seg apply --objects``.
+MAX_OBJECT_PIXELS: int = 25_000_000
+
 #: Longest side of the drawing canvas in screen pixels. Labels and predictions stay at full
 #: resolution; only the picture under the pen is resized.
 DISPLAY_MAX_SIDE: int = 760

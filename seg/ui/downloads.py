@@ -53,8 +53,10 @@ def prediction_downloads(
 ) -> list[DownloadSpec]:
     """Mask, overlay and probabilities of the predicted frame (full resolution, made on click).
 
-    Probabilities of a large (tiled) frame are not offered: K float32 values per pixel of a
-    100-megapixel frame do not belong in a browser download (``python -m seg apply --proba``).
+    A large (tiled) frame's probabilities are those its whole-frame pass kept, as uint8
+    (0..255 = 0..1, see :meth:`seg.ui.pipeline.Prediction.compute_whole`); when they were too
+    many to keep (:data:`seg.ui.config.MAX_WHOLE_PROBA_BYTES`) they are not offered and
+    ``python -m seg apply --proba`` writes them.
     """
     frame = prediction.frame
     colors = [c.color for c in classes]
@@ -73,10 +75,13 @@ def prediction_downloads(
 
         return encode_png(blend(to_display_rgb(image), prediction.labels, colors, max(opacity, 0.3)), compress_level=6)
 
+    whole_proba = prediction.whole_probabilities() if prediction.tiled else None
+
     def probabilities() -> bytes:
         from seg.render import probabilities_tiff
 
-        return probabilities_tiff(prediction.probabilities(), class_names=names)
+        proba = whole_proba if prediction.tiled else prediction.probabilities()
+        return probabilities_tiff(proba, class_names=names)
 
     files = [
         DownloadSpec(
@@ -101,10 +106,12 @@ def prediction_downloads(
             f"{stem}_probabilities.tif",
             "image/tiff",
             probabilities,
-            "float32, one page per class (class axis first), values 0..1.",
+            "8-bit, one page per class (class axis first), 0..255 standing for 0..1."
+            if prediction.tiled
+            else "float32, one page per class (class axis first), values 0..1.",
         ),
     ]
-    return files[:2] if prediction.tiled else files
+    return files[:2] if prediction.tiled and whole_proba is None else files
 
 
 def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], strokes: tuple) -> DownloadSpec:

@@ -2,7 +2,7 @@
 
 Objects are found (:func:`seg.objects.segment_objects`) and measured
 (:func:`seg.objects.measure_objects`) only while the panel is open, once per prediction and
-settings (cached in ``state[S.OBJECTS]``); filtering, selecting a row and the histogram reuse
+settings (cached in ``state[keys.OBJECTS]``); filtering, selecting a row and the histogram reuse
 that table. The picture shows the objects that pass the filter outlined in the class colour and
 the selected object filled; the downloads hold the same objects.
 """
@@ -18,17 +18,18 @@ import streamlit as st
 
 from seg.files import safe_stem
 from seg.ui import config
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.downloads import DownloadSpec
+from seg.ui.marks import ObjectLayer
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
-HIGHLIGHT = "#ffd400"
 #: More objects than this are found and drawn but not measured in the app (~1-2 ms each: a
 #: frame of specks would hold the page for minutes); the command line measures any number.
 MAX_MEASURED_OBJECTS = 5_000
 W_PICK = "w_obj_pick"
+W_ON_CANVAS = "w_obj_on_canvas"
 # Columns not offered for filtering or the histogram (identifiers and positions).
 _NOT_MEASUREMENTS = ("label", "bbox_top", "bbox_left", "bbox_bottom", "bbox_right", "centroid_y", "centroid_x")
 
@@ -61,7 +62,7 @@ def find_objects(
     from seg.objects import measure_objects, segment_objects
 
     key = (prediction.key, settings)
-    cache: dict = state[S.OBJECTS]
+    cache: dict = state[keys.OBJECTS]
     found = cache.get("found")
     if found is None or found.key != key:
         instances = segment_objects(
@@ -77,7 +78,7 @@ def find_objects(
             table = measure_objects(
                 instances,
                 image=record.frames[prediction.frame],
-                proba=prediction.probabilities(),
+                proba=prediction.whole_probabilities(),
                 class_label=settings.class_label,
                 pixel_size=settings.pixel_size,
             )
@@ -102,6 +103,7 @@ def objects_picture(rgb: np.ndarray, instances: np.ndarray, color: str, selected
     one display pixel wide whatever the image size.
     """
     from seg.render import blend, outline, resize_labels
+    from seg.ui.marks import HIGHLIGHT
 
     shown = resize_labels(instances, rgb.shape[:2])
     if selected is not None:
@@ -185,10 +187,33 @@ def _nice_step(span: float) -> float:
     return float(10.0 ** np.floor(np.log10(span / 100))) if span > 0 else 1.0
 
 
-def _pick_row(state: MutableMapping[str, Any], labels: Sequence[int]) -> None:
-    """Table callback: the clicked row's object becomes the highlighted one."""
+def _pick_row(state: MutableMapping[str, Any], record: ImageRecord, table) -> None:
+    """Table callback: the clicked row's object becomes the highlighted one, and the canvas
+    view moves onto it if it is not on screen."""
     rows = list(state["objects_table"]["selection"]["rows"])
-    state[W_PICK] = labels[rows[0]] if rows and rows[0] < len(labels) else None
+    if not rows or rows[0] >= len(table):
+        state[W_PICK] = None
+        return
+    row = table.iloc[rows[0]]
+    state[W_PICK] = int(row["label"])
+    show_object(
+        state, record, (int(row["bbox_top"]), int(row["bbox_left"]), int(row["bbox_bottom"]), int(row["bbox_right"]))
+    )
+
+
+def show_object(state: MutableMapping[str, Any], record: ImageRecord, box: tuple[int, int, int, int]) -> None:
+    """Centre the canvas view on an object's box ``(top, left, bottom, right)`` unless the view
+    already shows all of it (the zoom stays; a box larger than the view is zoomed out to)."""
+    from seg.ui.navigation import centre_view, current_view, show_box
+
+    view = current_view(state, record)
+    top, left, bottom, right = box
+    if view.top <= top and bottom <= view.top + view.height and view.left <= left and right <= view.left + view.width:
+        return
+    if bottom - top > view.height or right - left > view.width:
+        show_box(state, record, top, left, bottom, right)
+    else:
+        centre_view(state, record, (left + right) / 2, (top + bottom) / 2)
 
 
 def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | None:
@@ -215,14 +240,38 @@ def _histogram(values: np.ndarray, column: str) -> None:
 
 
 def objects_panel(
-    state: MutableMapping[str, Any], record: ImageRecord, prediction, classes: Sequence[ClassSpec]
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    prediction,
+    classes: Sequence[ClassSpec],
+    layers: list | None = None,
 ) -> list[DownloadSpec]:
-    """Controls, table, histogram and picture of the objects; returns their downloads."""
+    """Controls, table, histogram and picture of the objects; returns their downloads and, when
+    "Outline on the canvas" is on, appends the objects shown to ``layers`` (:mod:`seg.ui.marks`)."""
     from seg.objects import object_rows, objects_csv
 
+    _, height, width = record.shape
+    if height * width > config.MAX_OBJECT_PIXELS:
+        st.info(
+            f"Objects are found in the app on frames up to {config.MAX_OBJECT_PIXELS / 1e6:.0f} megapixels "
+            f"(this one has {height * width / 1e6:.0f}): find them with `python -m seg apply ... --objects CLASS`.",
+            icon=":material/info:",
+        )
+        return []
+    if not prediction.has_labels:
+        st.info(
+            "Objects are found on the whole image's segmentation: press *Segment whole image* above.",
+            icon=":material/select_all:",
+        )
+        return []
     settings = _settings_widgets(classes, prediction.n_classes)
+    on_canvas = st.toggle(
+        "Outline on the canvas", value=True, key=W_ON_CANVAS, help="Draw the objects shown here over the canvas."
+    )
     found = find_objects(state, record, prediction, settings)
     class_name = classes[settings.class_label - 1].name
+    color = classes[settings.class_label - 1].color
+    layer_key: tuple = (found.key, "all")
     stem = (
         f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}"
         f"_{safe_stem(class_name, fallback='class')}"
@@ -241,8 +290,10 @@ def objects_panel(
             classes[settings.class_label - 1].color,
             None,
         )
-        state[S.OBJECTS]["picture"] = picture
+        state[keys.OBJECTS]["picture"] = picture
         st.image(picture, width="stretch")
+        if on_canvas and layers is not None:
+            layers.append(ObjectLayer(prediction.frame, found.instances, color, layer_key))
         return [_tiff_download(stem, found.instances)]
     if len(found.table) == 0:
         st.info(f"No objects of class {escape_markdown(class_name)} in this frame.", icon=":material/info:")
@@ -254,7 +305,7 @@ def objects_panel(
         shown,
         hide_index=True,
         key="objects_table",
-        on_select=lambda: _pick_row(state, labels),
+        on_select=lambda: _pick_row(state, record, shown),
         selection_mode="single-row",
         height=260,
     )
@@ -262,10 +313,11 @@ def objects_panel(
     picture_column, chart_column = st.columns(2)
     kept = kept_instances(found.instances, shown["label"].to_numpy())
     size = _picture_size(record)
-    picture = objects_picture(
-        display_rgb(state, record, prediction.frame, size), kept, classes[settings.class_label - 1].color, selected
-    )
-    state[S.OBJECTS]["picture"] = picture
+    picture = objects_picture(display_rgb(state, record, prediction.frame, size), kept, color, selected)
+    state[keys.OBJECTS]["picture"] = picture
+    if on_canvas and layers is not None:
+        layer_key = (found.key, hash(tuple(labels)))
+        layers.append(ObjectLayer(prediction.frame, kept, color, layer_key, selected))
     with picture_column:
         caption = f"Object {selected} highlighted" if selected is not None else "Select a row to highlight its object"
         st.image(picture, caption=caption, width="stretch")

@@ -297,15 +297,15 @@ def current_prediction(record: ImageRecord) -> pipeline.Prediction | None:
     return prediction if prediction is not None and prediction.key.is_for(record) else None
 
 
-def show_canvas(run: Run, scene: pipeline.Scene, pen: Pen, look: views.Look) -> tuple:
-    """The canvas with the viewport's picture + current view as background; returns the
-    background cache key."""
+def show_canvas(run: Run, scene: pipeline.Scene, pen: Pen, look: views.Look, layers=()) -> tuple:
+    """The canvas with the viewport's picture + current view (+ the panels' ``layers``, see
+    :mod:`seg.ui.marks`) as background; returns the background cache key."""
     from seg.strokes import ERASER_COLOR
 
     state = st.session_state
     record = scene.record
     background, bg_key, render_ms = views.background_bytes(
-        state, scene, current_prediction(record), look, state[keys.CLASSES]
+        state, scene, current_prediction(record), look, state[keys.CLASSES], layers
     )
     run.timings["render"] = render_ms
     key = canvas.canvas_key(record.digest, scene.frame, int(state[keys.CANVAS_NONCE]), scene.viewport)
@@ -351,11 +351,11 @@ def whole_image_panel(scene: pipeline.Scene, prediction: pipeline.Prediction | N
             "Segment whole image", key=keys.W_SEGMENT_WHOLE, icon=":material/select_all:"
         ):
             bar = st.progress(0.0, text="Segmenting the whole image…")
-            labels = prediction.compute_labels(
+            whole = prediction.compute_whole(
                 progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}")
             )
             bar.empty()
-            state[keys.WHOLE] = pipeline.WholeLabels(prediction.key, labels)
+            state[keys.WHOLE] = whole
             state[keys.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels
             st.rerun()
 

@@ -152,8 +152,7 @@ class Prediction:
             if whole is not None and whole.is_for(key):
                 shown_labels = whole.labels[np.ix_(rows, cols)]
             prediction = cls(display_labels=shown_labels, _samples=samples, **common)
-            if whole is not None and whole.is_for(key):
-                prediction._memo["labels"] = whole.labels
+            prediction.adopt(whole)
             return prediction
         if full:
             shown = features
@@ -173,9 +172,15 @@ class Prediction:
         )
         if full:
             prediction._memo["labels"] = prediction.display_labels
-        if whole is not None and whole.is_for(key):
-            prediction._memo["labels"] = whole.labels
+        prediction.adopt(whole)
         return prediction
+
+    def adopt(self, whole: WholeLabels | None) -> None:
+        """Take the whole-frame labels (and probabilities) of ``whole`` if it is of this model and frame."""
+        if whole is not None and whole.is_for(self.key):
+            self._memo["labels"] = whole.labels
+            if whole.proba is not None:
+                self._memo["whole_proba"] = whole.proba
 
     @property
     def has_labels(self) -> bool:
@@ -201,6 +206,31 @@ class Prediction:
             else:
                 self._memo["labels"] = self._model.predict_features(self._features)
         return self._memo["labels"]
+
+    def compute_whole(self, progress: Callable[[int, int], None] | None = None) -> WholeLabels:
+        """Labels of the whole (large) frame, and its probabilities as uint8 when they fit
+        :data:`seg.ui.config.MAX_WHOLE_PROBA_BYTES`, in one tiled pass with ``progress(done, total)``.
+
+        The probabilities are kept quantised (:func:`seg.tiling.quantize_probabilities`: 1 byte
+        per pixel and class, a quarter of float32) so that a 100-megapixel frame of two classes
+        holds 200 MB of them; above the limit only the labels are kept.
+        """
+        from seg.tiling import apply_tiled
+
+        height, width = self._frame.shape[:2]
+        keep_proba = height * width * self.n_classes <= config.MAX_WHOLE_PROBA_BYTES
+        self._features.drop_tiles()  # as in compute_labels: one window's features at a time
+        labels, proba = apply_tiled(self._model, self._frame, proba=keep_proba, proba_dtype=np.uint8, progress=progress)
+        whole = WholeLabels(self.key, labels, proba)
+        self.adopt(whole)
+        return whole
+
+    def whole_probabilities(self) -> np.ndarray | None:
+        """(H, W, K) probabilities of the whole frame if at hand: float32 0..1 for a small frame,
+        uint8 0..255 (= 0..1) for a large one after :meth:`compute_whole`; else None."""
+        if not self.tiled:
+            return self.probabilities()
+        return self._memo.get("whole_proba")
 
     def probabilities(self) -> np.ndarray:
         """(H, W, K) float32 full-resolution class probabilities (computed once, then kept)."""
@@ -249,10 +279,12 @@ class Prediction:
 
 @dataclass(frozen=True, eq=False)
 class WholeLabels:
-    """Full-resolution labels of a large frame from one model (shown when zoomed far out)."""
+    """Full-resolution labels (and uint8 probabilities) of a large frame from one model: shown
+    when zoomed far out, measured, downloaded."""
 
     key: PredictionKey
     labels: np.ndarray
+    proba: np.ndarray | None = None  # (H, W, K) uint8 0..255, when it fits the memory limit
 
     def is_for(self, key: PredictionKey) -> bool:
         """Whether these labels are of the model and frame of ``key`` (any view)."""
@@ -260,6 +292,7 @@ class WholeLabels:
 
     def release(self) -> None:
         object.__setattr__(self, "labels", None)
+        object.__setattr__(self, "proba", None)
 
     @property
     def released(self) -> bool:

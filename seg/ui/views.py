@@ -131,9 +131,12 @@ def background_bytes(
     prediction,
     look: Look,
     classes: Sequence[ClassSpec],
+    layers: Sequence = (),
 ) -> tuple[bytes, tuple, float]:
     """Encoded background of ``scene`` (a :class:`seg.ui.pipeline.Scene`), its cache key and the
-    ms spent rendering (0 when cached)."""
+    ms spent rendering (0 when cached). ``layers`` (:mod:`seg.ui.marks`) are drawn over it."""
+    from seg.ui.marks import tokens
+
     shown = (
         prediction
         if prediction is not None and prediction.frame == scene.frame and prediction.key.view == scene.viewport.token()
@@ -148,21 +151,23 @@ def background_bytes(
         look.view,
         round(float(look.opacity), 3),
         colors,
+        tokens(layers, scene.frame),
     )
     cache: dict = state[keys.BACKGROUNDS]
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last
         return cache[key], key, 0.0
     start = time.perf_counter()
-    data = _render(state, scene, shown, look, classes)
+    data = _render(state, scene, shown, look, classes, layers)
     cache[key] = data
     while len(cache) > config.MAX_CACHED_BACKGROUNDS:
         del cache[next(iter(cache))]
     return data, key, (time.perf_counter() - start) * 1000
 
 
-def _render(state, scene, prediction, look: Look, classes) -> bytes:
+def _render(state, scene, prediction, look: Look, classes, layers: Sequence = ()) -> bytes:
     from seg.render import blend, blend_images, encode_jpeg, encode_png, heatmap
+    from seg.ui.marks import draw_layers
 
     size = scene.viewport.canvas_size
     rgb = display_rgb(state, scene.record, scene.frame, scene.viewport)
@@ -174,6 +179,7 @@ def _render(state, scene, prediction, look: Look, classes) -> bytes:
             values = _heat_values(prediction, look.view, classes)
             if values is not None:
                 rgb = blend_images(rgb, heatmap(values), look.opacity)
+    rgb = draw_layers(rgb, layers, scene.frame, scene.viewport)
     if size[0] * size[1] <= PNG_MAX_PIXELS:
         return encode_png(rgb)
     return encode_jpeg(rgb, quality=90)

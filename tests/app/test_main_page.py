@@ -295,7 +295,10 @@ def test_a_large_image_is_zoomed_panned_and_segmented_tile_by_tile(app, monkeypa
     assert np.array_equal(prediction.labels, model.predict(image))
     _, mask = download(app, "w_dl_mask")
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(mask))), model.predict(image))
-    assert "w_dl_proba" not in [spec.key for spec in app.session_state["seg.downloads"]]
+    _, proba = download(app, "w_dl_proba")  # kept as uint8 by the whole-frame pass
+    pages = tifffile.imread(io.BytesIO(proba))
+    expected = np.rint(model.predict_proba(image) * 255)
+    assert pages.dtype == np.uint8 and np.abs(np.moveaxis(pages, 0, -1) - expected).max() <= 1
 
 
 def test_frames_beyond_the_frame_limit_are_refused(app, monkeypatch):

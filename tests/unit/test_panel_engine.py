@@ -1,0 +1,105 @@
+"""Engine pieces behind the panels on large frames and the canvas marks: boxes drawn on a
+picture, uint8 probabilities of the tiled path, label-next on a viewport's grid, tiled strokes
+read from training's cache, uint8 probabilities in object measurements."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seg.errors import ImageError, SettingsError
+from seg.evaluate import estimate_accuracy, label_next
+from seg.model import train
+from seg.render import draw_boxes
+from seg.tiling import apply_tiled, quantize_probabilities
+from seg.viewport import Viewport
+from tests.unit.test_evaluate import blob_scribbles, two_blobs
+
+
+def test_boxes_are_outlined_inside_and_clipped_to_the_picture():
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    out = draw_boxes(rgb, [(2, 3, 10, 12)], "#ff0000", thickness=2)
+    red = out[..., 0] == 255
+    expected = np.zeros((20, 30), bool)
+    expected[2:10, 3:12] = True
+    expected[4:8, 5:10] = False  # a 2-pixel frame inside the box
+    assert np.array_equal(red, expected)
+    assert not rgb.any()  # a new array
+    # Partly off the picture: only the visible sides, no edge along the picture's border.
+    out = draw_boxes(rgb, [(-5.0, 20.5, 8.2, 40.0)], (0, 255, 0), thickness=1)
+    green = out[..., 1] == 255
+    assert green[8, 20:].all() and green[:9, 20].all()  # bottom and left sides
+    assert not green[0, 21:].any() and not green[:8, 29].any()  # top and right are off the picture
+    assert not draw_boxes(rgb, [(30, 40, 50, 60)], "#ffffff").any()  # wholly outside: nothing
+
+
+def test_uint8_probabilities_of_the_tiled_path_are_the_float_ones_rounded():
+    image, truth = two_blobs(size=120)
+    model = train(image, blob_scribbles(truth))
+    labels, proba = apply_tiled(model, image, tile=48, proba=True)
+    labels8, proba8 = apply_tiled(model, image, tile=48, proba=True, proba_dtype=np.uint8)
+    assert proba8.dtype == np.uint8 and proba8.nbytes * 4 == proba.nbytes
+    assert np.array_equal(labels8, labels)
+    assert np.array_equal(proba8, quantize_probabilities(proba))
+    assert np.abs(proba8 / 255.0 - proba).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(SettingsError, match="proba_dtype"):
+        apply_tiled(model, image, proba=True, proba_dtype=np.float64)
+
+
+def test_label_next_on_a_viewport_grid_gives_image_boxes():
+    full = np.zeros((800, 1200), np.float32)
+    full[420:470, 700:760] = 0.9
+    view = Viewport.at(800, 1200, 1.5, (720.0, 440.0), max_side=300)  # a zoomed window: 200 x 200 px
+    rows, cols = view.display_rows(), view.display_columns()
+    [region] = label_next(full[np.ix_(rows, cols)], count=1, window=60, shape=full.shape, grid=(rows, cols))
+    exact = label_next(full, count=1, window=60)[0]
+    assert abs(region.row0 - exact.row0) <= 2 and abs(region.col0 - exact.col0) <= 2
+    assert view.top <= region.row0 < region.row1 <= view.top + view.height
+    assert abs((region.row1 - region.row0) - 60) <= 2
+    with pytest.raises(ImageError, match="grid"):
+        label_next(full[:10, :10], grid=(np.arange(9), np.arange(10)))
+
+
+def test_tiled_strokes_come_from_the_training_cache_and_match_whole_features():
+    from seg.features.tiles import TileFeatures
+    from seg.images import Normalization
+
+    image, truth = two_blobs()
+    labels = blob_scribbles(truth)
+    model = train(image, labels)
+    tiles = TileFeatures(image, model.feature_settings, Normalization(), tile=32)
+    tiles.labelled_samples(labels)  # what training asked for
+    computed = tiles.computed
+    direct = estimate_accuracy(image, labels, features=[model.features(image)])
+    tiled = estimate_accuracy(image, labels, features=[tiles])
+    assert tiles.computed == computed  # no tile computed again
+    assert tiled.per_class["pixels"].tolist() == direct.per_class["pixels"].tolist()
+    assert np.array_equal(tiled.group_boxes, direct.group_boxes)
+    assert np.array_equal(tiled.confusion, direct.confusion)
+
+
+def test_an_unlabelled_sample_replaces_the_drawn_one():
+    image, truth = two_blobs()
+    labels = blob_scribbles(truth)
+    model = train(image, labels)
+    proba = model.predict_proba(image)
+    sample = proba[labels == 0]
+    given = estimate_accuracy(image, labels, unlabelled=sample)
+    drawn = estimate_accuracy(image, labels, proba=[proba])
+    assert given.accuracy == pytest.approx(drawn.accuracy, abs=0.01)
+    sure = np.tile([[0.0, 1.0]], (1000, 1)).astype(np.float32)  # every pixel sure of class 2
+    assert estimate_accuracy(image, labels, unlabelled=sure).accuracy != given.accuracy
+    with pytest.raises(SettingsError, match="unlabelled"):
+        estimate_accuracy(image, labels, unlabelled=np.zeros((5, 3), np.float32))
+
+
+def test_object_probability_from_uint8_is_the_float_mean():
+    from seg.objects import measure_objects
+
+    instances = np.zeros((20, 20), np.int32)
+    instances[2:8, 2:8] = 1
+    instances[10:18, 10:18] = 2
+    proba = np.random.default_rng(0).random((20, 20, 2)).astype(np.float32)
+    exact = measure_objects(instances, proba=proba, class_label=2)["probability_mean"]
+    quantized = measure_objects(instances, proba=quantize_probabilities(proba), class_label=2)["probability_mean"]
+    np.testing.assert_allclose(quantized, exact, atol=0.5 / 255 + 1e-6)
