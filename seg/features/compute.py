@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,9 +81,11 @@ def compute_features(
     sigmas = settings.sigmas()
     plan = _Plan.build(settings, layout, len(inputs), sigmas)
     out = np.empty((height, width, len(layout)), np.float32)
-    n_workers = _worker_count(workers)
+    n_workers = worker_count(workers)
     strip = _strip_height(plan, height, width, n_workers)
-    _run(lambda r0: plan.compute_strip(inputs, out, r0, min(r0 + strip, height)), range(0, height, strip), n_workers)
+    run_parallel(
+        lambda r0: plan.compute_strip(inputs, out, r0, min(r0 + strip, height)), range(0, height, strip), n_workers
+    )
     return out
 
 
@@ -120,7 +123,8 @@ def _as_inputs(frame: object, settings: FeatureSettings) -> tuple[np.ndarray, in
     return inputs, n_channels
 
 
-def _worker_count(workers: int | None) -> int:
+def worker_count(workers: int | None) -> int:
+    """Threads to use: ``workers``, or None for the usable cores (at most 4)."""
     if workers is None:
         try:
             available = len(os.sched_getaffinity(0))
@@ -132,7 +136,8 @@ def _worker_count(workers: int | None) -> int:
     return int(workers)
 
 
-def _run(task: Callable[[int], None], items: Iterable[int], workers: int) -> None:
+def run_parallel(task: Callable[[Any], None], items: Iterable[Any], workers: int) -> None:
+    """``task(item)`` for every item, on up to ``workers`` threads; re-raises the first error."""
     items = list(items)
     if workers == 1 or len(items) == 1:
         for item in items:

@@ -35,9 +35,7 @@ z slice, for volumes whose slices are too far apart for 3-D context to help.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from typing import Any
@@ -46,7 +44,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from seg.errors import ImageError, SettingsError
-from seg.features.compute import compute_features
+from seg.features.compute import compute_features, run_parallel, worker_count
 from seg.features.settings import (
     MAX_CHANNELS,
     FeatureSettings,
@@ -54,7 +52,7 @@ from seg.features.settings import (
     structure_sigma,
     truncate_for,
 )
-from seg.features.volume_kernels import symmetric_eigenvalues
+from seg.features.volume_kernels import extended_features, structure_products, symmetric_eigenvalues
 
 __all__ = [
     "VOLUME_FEATURE_MODES",
@@ -91,7 +89,7 @@ _KINDS_3D = {
     },
 }
 FEATURE_GROUPS = ("intensity", "edges", "texture")
-_EIGEN_CHUNK = 1 << 18  # voxels per eigenvalue task on the thread pool
+_SLAB_VOXELS = 1 << 16  # at least this many voxels per task on the thread pool
 _SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0]) / 4
 
 
@@ -274,9 +272,36 @@ def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Seque
         start, stop = max(0, lo - radius), min(out.shape[axis], hi + radius)
         out = out[(slice(None),) * axis + (slice(start, stop),)]
         if sigma > 1e-15:
-            out = ndi.gaussian_filter1d(out, sigma, axis=axis, mode=mode, truncate=truncate)
+            out = _gaussian_pass(out, sigma, axis, mode, truncate)
         out = out[(slice(None),) * axis + (slice(lo - start, hi - start),)]
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _gaussian_pass(image: np.ndarray, sigma: float, axis: int, mode: str, truncate: float) -> np.ndarray:
+    """``gaussian_filter1d`` along ``axis`` -> float32, in slabs across another axis on the thread
+    pool (scipy.ndimage releases the GIL; lines along ``axis`` are filtered independently, so the
+    slabs give exactly the unsplit result)."""
+    out = np.empty(image.shape, np.float32)
+    across = max((a for a in range(3) if a != axis), key=lambda a: image.shape[a])
+
+    def slab(bounds: tuple[int, int]) -> None:
+        index = (slice(None),) * across + (slice(*bounds),)
+        ndi.gaussian_filter1d(image[index], sigma, axis=axis, output=out[index], mode=mode, truncate=truncate)
+
+    _run_in_slabs(slab, image.shape[across], image.size // max(image.shape[across], 1))
+    return out
+
+
+def _run_in_slabs(task: Callable[[tuple[int, int]], None], count: int, per_item: int) -> None:
+    """``task((start, stop))`` over ``range(count)`` cut into slabs, on the thread pool.
+
+    Slabs hold at least :data:`_SLAB_VOXELS` voxels (``per_item`` voxels per index), two per
+    thread when the work allows it (balance under a shared machine's load).
+    """
+    workers = worker_count(None)
+    pieces = max(1, min(2 * workers, count, (count * per_item) // _SLAB_VOXELS))
+    bounds = np.linspace(0, count, pieces + 1).astype(int)
+    run_parallel(task, list(zip(bounds[:-1].tolist(), bounds[1:].tolist())), workers)
 
 
 def _source_features(
@@ -349,50 +374,35 @@ def _extended_scale(
     """One scale's extended features of the ``inside`` voxels of the kept region ``smooth``.
 
     Only the structure tensor needs the kept region (first derivatives over the integration
-    radius); its smoothing is cropped to ``inside`` pass by pass. Everything else is derived
-    from ``inside`` plus one voxel (the central-difference stencil).
+    radius): their products are integrated with Gaussian passes cropped to ``inside`` pass by
+    pass. Everything else is derived from ``inside`` plus one voxel (the central-difference
+    stencil), in one pass of :func:`~seg.features.volume_kernels.extended_features` that writes
+    the scale's features side by side.
     """
+    intensity = "intensity" in groups and settings.intensity
     edges = "edges" in groups and settings.edges
     texture = "texture" in groups and settings.texture
-    near = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(inside, smooth.shape))
-    within = tuple(slice(s.start - n.start, s.stop - n.start) for s, n in zip(inside, near))
-    local = smooth[near]
-    if "intensity" in groups and settings.intensity:
-        out[..., slot] = smooth[inside]
-        slot += 1
-    first = (
-        [ndi.correlate1d(local, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a]) for a in range(3)]
-        if (edges or texture)
-        else []
-    )
-    if edges:
-        np.sqrt((first[0] ** 2 + first[1] ** 2 + first[2] ** 2)[within], out=out[..., slot])
-        out[..., slot + 1] = sum(
-            ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within] / np.float32(ratios[a] ** 2)
-            for a in range(3)
-        )
-        np.subtract(previous[inside], smooth[inside], out=out[..., slot + 2])
-        slot += 3
+    per_unit = np.array(ratios, np.float64)
     if texture:
+        products = np.empty((6, *smooth.shape), np.float32)
+        rows = smooth.shape[0] * smooth.shape[1]
+        _run_in_slabs(lambda b: structure_products(smooth, per_unit, products, *b), rows, smooth.shape[2])
         integration = [structure_sigma(sigma) / r for r in ratios]
-        wide = [
-            ndi.correlate1d(smooth, [-0.5, 0.0, 0.5], axis=a, mode="reflect") / np.float32(ratios[a]) for a in range(3)
-        ]
         ranges = [(s.start, s.stop) for s in inside]
-        tensor = [
-            _smooth(wide[a] * wide[b], integration, False, ranges)
-            for a, b in combinations_with_replacement(range(3), 2)
-        ]
-        del wide
-        _eigenvalues(tensor, out, slot)
-        del tensor
-        hessian = [
-            ndi.correlate1d(local, [1.0, -2.0, 1.0], axis=a, mode="reflect")[within] / np.float32(ratios[a] ** 2)
-            if a == b
-            else ndi.correlate1d(first[a], [-0.5, 0.0, 0.5], axis=b, mode="reflect")[within] / np.float32(ratios[b])
-            for a, b in combinations_with_replacement(range(3), 2)
-        ]
-        _eigenvalues(hessian, out, slot + 3)
+        tensor = np.empty((6, *out.shape[:3]), np.float32)
+        for component in range(6):
+            tensor[component] = _smooth(products[component], integration, False, ranges)
+        del products
+    else:
+        tensor = np.zeros((6, 1, 1, 1), np.float32)  # not read
+    offset = np.array([s.start for s in inside], np.int64)
+    _run_in_slabs(
+        lambda b: extended_features(
+            smooth, previous, tensor, offset, per_unit, intensity, edges, texture, out, slot, *b
+        ),
+        out.shape[0] * out.shape[1],
+        out.shape[2],
+    )
 
 
 def _sobel_magnitude(image: np.ndarray, ratios: tuple[float, float, float], out: np.ndarray) -> None:
@@ -414,14 +424,7 @@ def _eigenvalues(elements: Sequence[np.ndarray], out: np.ndarray, slot: int) -> 
     (a00, a01, a02, a11, a12, a22), written to out[..., slot:slot + 3] (closed form, float64)."""
     flat = [np.ascontiguousarray(e, dtype=np.float32).reshape(-1) for e in elements]
     target = out.reshape(-1, out.shape[-1])
-    size = flat[0].size
-    chunks = [(start, min(start + _EIGEN_CHUNK, size)) for start in range(0, size, _EIGEN_CHUNK)]
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:  # the kernel releases the GIL
-        list(pool.map(lambda c: symmetric_eigenvalues(*flat, target, slot, c[0], c[1]), chunks))
-
-
-def _workers() -> int:
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    _run_in_slabs(lambda b: symmetric_eigenvalues(*flat, target, slot, *b), flat[0].size, 1)
 
 
 def block_features(

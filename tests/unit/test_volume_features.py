@@ -212,3 +212,32 @@ def test_bad_input_is_refused_with_seg_errors():
         compute_volume_features(np.zeros((4, 8, 8), np.float32), settings, spacing=(0, 1, 1))
     with pytest.raises(SettingsError, match="mode"):
         compute_volume_features(np.zeros((4, 8, 8), np.float32), settings, mode="4d")
+
+
+@pytest.mark.parametrize(
+    "groups", [(True, False, False), (False, True, False), (False, False, True), (True, False, True)]
+)
+def test_extended_3d_groups_are_the_reference_columns(groups):
+    """Each group switched on alone (the fused kernel skips the others) gives the reference's columns."""
+    volume = _volume()
+    intensity, edges, texture = groups
+    full = FeatureSettings(sigma_min=0.7, sigma_max=3.0)
+    some = FeatureSettings(sigma_min=0.7, sigma_max=3.0, intensity=intensity, edges=edges, texture=texture)
+    names = volume_feature_names(full, 1)
+    wanted = [names.index(name) for name in volume_feature_names(some, 1)]
+    reference = _reference_extended(volume, full, (3.0, 2.0, 1.0))[..., wanted]
+    ours = compute_volume_features(volume, some, spacing=(1.5, 1.0, 0.5))
+    _close(ours, reference, volume_feature_names(some, 1))
+
+
+@pytest.mark.parametrize("settings", [PRESETS["balanced"], PRESETS["scikit-image gallery"]])
+def test_features_do_not_depend_on_the_number_of_threads(settings, monkeypatch):
+    """Gaussian passes and kernels run in slabs on the thread pool: any split gives the same bits."""
+    import seg.features.volume as volume_module
+
+    volume = _volume(shape=(40, 36, 30))
+    monkeypatch.setattr(volume_module, "_SLAB_VOXELS", 1)
+    monkeypatch.setattr(volume_module, "worker_count", lambda workers: 1)
+    serial = compute_volume_features(volume, settings, spacing=(2.0, 1.0, 1.0))
+    monkeypatch.setattr(volume_module, "worker_count", lambda workers: 3)
+    np.testing.assert_array_equal(compute_volume_features(volume, settings, spacing=(2.0, 1.0, 1.0)), serial)
