@@ -41,6 +41,8 @@ STACK_TITLES = {"volume": "volume (Z)", "time": "time series (T)"}
 UNIT_CHOICES = ("", "nm", "µm", "mm", "m")
 #: Longest side of the orthogonal view's picture, after stretching by the voxel size.
 ORTHO_MAX_SIDE = 1200
+#: Slices whose 3-D features are computed together (they share most of their context in z).
+SLAB = 8
 
 
 # --------------------------------------------------------------------------- opening
@@ -151,10 +153,11 @@ def volume_controls(record: ImageRecord) -> None:
         "and faster). 3-D: volumetric features with context across slices, sigmas in physical units.",
     )
     st.caption("Voxel size (dz × dy × dx)")
-    with st.container(horizontal=True, key="voxel_size", gap="small"):
-        for key, axis in ((keys.W_VOXEL_Z, "dz"), (keys.W_VOXEL_Y, "dy"), (keys.W_VOXEL_X, "dx")):
-            st.number_input(axis, key=key, format="%.6g", step=None, min_value=None)
-        st.selectbox("unit", UNIT_CHOICES, key=keys.W_VOXEL_UNIT, format_func=lambda u: u or "voxels", width=100)
+    for column, (key, axis) in zip(
+        st.columns(3, gap="small"), ((keys.W_VOXEL_Z, "dz"), (keys.W_VOXEL_Y, "dy"), (keys.W_VOXEL_X, "dx"))
+    ):
+        column.number_input(axis, key=key, format="%.6g", step=None, min_value=None)
+    st.selectbox("Unit", UNIT_CHOICES, key=keys.W_VOXEL_UNIT, format_func=lambda u: u or "voxels")
     typed = (state[keys.W_VOXEL_Z], state[keys.W_VOXEL_Y], state[keys.W_VOXEL_X])
     try:
         state[keys.VOXEL_SIZE] = (check_spacing(typed), state[keys.W_VOXEL_UNIT] or None)
@@ -202,11 +205,28 @@ def slice_features(
 ) -> np.ndarray:
     """(Y, X, F) float32 volume features of slice ``z`` (``volume``: a VolumeSettings).
 
-    Only the slice's block is computed: with 3-D features it reads the slices within the
-    features' margin in z (:meth:`VolumeSettings.block`); equal to the whole volume's features.
+    Only a block around the slice is computed (:meth:`VolumeSettings.block`), equal to the
+    whole volume's features there: per slice, the slice alone; in 3-D, the slab of
+    :data:`SLAB` slices holding ``z`` with the features' margin of context in z. The slab is
+    kept, so that moving to a neighbouring slice costs no feature computation: the context
+    (2 x 73 slices for the default preset) costs far more than the slab itself.
     """
+    from seg.ui.pipeline import settings_token
+
     normalised = normalized_volume(state, record, normalization)
-    return volume.block(normalised, feature_settings, (slice(z, z + 1), slice(None), slice(None)))[0]
+    if volume.mode == "per_slice":
+        return volume.block(normalised, feature_settings, (slice(z, z + 1), slice(None), slice(None)))[0]
+    start = (z // SLAB) * SLAB
+    block = (slice(start, min(start + SLAB, record.n_frames)), slice(None), slice(None))
+    key = (
+        record.digest,
+        settings_token(feature_settings),
+        settings_token(normalization),
+        settings_token(volume),
+        start,
+    )
+    slab = _cached(state, "slab", key, lambda: volume.block(normalised, feature_settings, block))
+    return slab[z - start].copy()  # a copy: the feature cache then holds one slice, not the slab
 
 
 # --------------------------------------------------------------------------- whole volume
@@ -402,7 +422,10 @@ def orthogonal_view(
     picture = ortho_picture(
         record.frames[:, row], labels, [c.color for c in classes], max(opacity, 0.3), volume.spacing, z
     )
-    st.image(picture, caption=f"XZ at row {row}: slices top to bottom, slice {z} marked; stretched by dz/dx.")
+    width = int(min(picture.shape[1] * config.MAX_UPSCALE, config.DISPLAY_MAX_SIDE))  # as the canvas shows a slice
+    st.image(
+        picture, width=width, caption=f"XZ at row {row}: slices top to bottom, slice {z} marked; stretched by dz/dx."
+    )
 
 
 def volume_panels(
