@@ -63,7 +63,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     if settings is not None:
         page.guarded(page.segment, run, scene, strokes, labels, settings, live)
     canvas_slot = st.container()  # filled last: the panels below mark the canvas (boxes, outlines)
-    layers: list = []
+    layers: list = label_import.canvas_layer(state, record, state[keys.CLASSES])
     prediction = page.current_prediction(record)
     page.whole_image_panel(scene, prediction)
 
@@ -72,7 +72,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         st.info(page.escape_markdown(state[keys.NOTICE]), icon=":material/draw:")
     page.model_summary()
     classes = state[keys.CLASSES]
-    files = [downloads.annotations_download(record, classes, strokes.all)]
+    files = [downloads.annotations_download(record, classes, strokes.all, state[keys.IMPORTED_LABELS])]
     labelled = prediction is not None and prediction.has_labels
     if labelled:
         files = downloads.prediction_downloads(record, prediction, classes, look.opacity) + files

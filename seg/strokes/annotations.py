@@ -3,12 +3,21 @@
 Saved as versioned JSON (format ``"seg-annotations"``, version 1), read back strictly (at most
 ``MAX_FILE_STROKES`` strokes, ``MAX_TOTAL_POINTS`` points), rasterised into label images per
 frame, and drawn back onto the canvas as Fabric 7 JSON (:meth:`Annotations.to_canvas_json`).
+
+Imported label images (a mask turned into scribbles, :mod:`seg.strokes.masks`) are kept whole,
+not as strokes: a mask of many objects would be tens of thousands of strokes. The optional
+``"label_images"`` list holds one entry per frame, ``{"frame": t, "dtype": "uint8" | "uint16",
+"data": base64 of the zlib-compressed (H, W) array}``; files without imported labels are written
+exactly as before. Reading decompresses at most the H * W * itemsize bytes the entry must hold.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +57,9 @@ class Annotations:
         In drawing order; labels in 0..K, frames in 0..T-1.
     image_name : str
         Informative name of the annotated image.
+    label_images : dict of int -> (H, W) integer array
+        Imported label images by frame (0 = unlabelled, 1..K); where a stroke labels a pixel
+        too, the stroke wins (an eraser stroke does not erase them).
     """
 
     class_names: list[str]
@@ -55,6 +67,7 @@ class Annotations:
     image_shape: tuple[int, int, int]
     strokes: list[Stroke] = field(default_factory=list)
     image_name: str = ""
+    label_images: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("class_names", "class_colors", "strokes"):
@@ -95,6 +108,27 @@ class Annotations:
         self.class_names, self.class_colors = names, colors
         self.image_shape = (frames, height, width)
         self.strokes = strokes
+        if not isinstance(self.label_images, dict):
+            raise AnnotationError(
+                f"label_images must be a dict frame -> labels, got {describe_value(self.label_images)}"
+            )
+        self.label_images = {
+            check_integer(t, "label image frame", high=frames - 1): self._checked_label_image(image, len(names))
+            for t, image in self.label_images.items()
+        }
+
+    def _checked_label_image(self, image: Any, classes: int) -> np.ndarray:
+        image = np.asarray(image)
+        _, height, width = self.image_shape
+        if image.shape != (height, width) or image.dtype.kind not in "ui":
+            raise AnnotationError(
+                f"an imported label image must be an ({height}, {width}) integer array like the image, "
+                f"got {image.dtype} {image.shape}"
+            )
+        top = int(image.max(initial=0))
+        if top > classes:
+            raise AnnotationError(f"an imported label image holds label {top}, but there are {classes} classes")
+        return image.astype(self.label_dtype, copy=False)
 
     @staticmethod
     def _check_stroke(stroke: Any, classes: int, frames: int) -> None:
@@ -118,15 +152,22 @@ class Annotations:
         """Label image ``(H, W)`` of one frame (uint8, or uint16 for more than 255 classes)."""
         frames, height, width = self.image_shape
         frame = check_integer(frame, "frame", high=frames - 1)
-        return rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype)
+        return self._with_label_image(
+            frame, rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype)
+        )
+
+    def _with_label_image(self, frame: int, drawn: np.ndarray) -> np.ndarray:
+        imported = self.label_images.get(frame)
+        return drawn if imported is None else np.where(drawn > 0, drawn, imported).astype(self.label_dtype)
 
     def label_stack(self) -> np.ndarray:
         """Label images of all frames, ``(T, H, W)``."""
         frames, height, width = self.image_shape
         stack = np.zeros((frames, height, width), dtype=self.label_dtype)
         budget = RasterBudget()  # one budget for the whole file, not one per frame
-        for frame in sorted({stroke.frame for stroke in self.strokes}):
-            stack[frame] = rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype, budget=budget)
+        for frame in sorted({stroke.frame for stroke in self.strokes} | set(self.label_images)):
+            drawn = rasterize(self.strokes, (height, width), frame=frame, dtype=self.label_dtype, budget=budget)
+            stack[frame] = self._with_label_image(frame, drawn)
         return stack
 
     def replace_frame(self, frame: int, strokes: Sequence[Stroke]) -> Annotations:
@@ -138,7 +179,12 @@ class Annotations:
                 raise AnnotationError(f"a stroke of frame {stroke.frame} was given for frame {frame}")
         kept = [stroke for stroke in self.strokes if stroke.frame != frame]
         return Annotations(
-            list(self.class_names), list(self.class_colors), self.image_shape, kept + new, self.image_name
+            list(self.class_names),
+            list(self.class_colors),
+            self.image_shape,
+            kept + new,
+            self.image_name,
+            dict(self.label_images),
         )
 
     # --- file format -------------------------------------------------------------------------
@@ -162,6 +208,10 @@ class Annotations:
                 for s in self.strokes
             ],
         }
+        if self.label_images:
+            document["label_images"] = [
+                {"frame": t, **_encode_label_image(image)} for t, image in sorted(self.label_images.items())
+            ]
         return json.dumps(document, allow_nan=False, separators=(",", ":"))
 
     @classmethod
@@ -183,7 +233,7 @@ class Annotations:
         check_keys(
             document,
             ("format", "version", "image_shape", "classes", "strokes"),
-            ("image_name",),
+            ("image_name", "label_images"),
             what="the annotation file",
             error=AnnotationError,
         )
@@ -226,7 +276,25 @@ class Annotations:
         image_shape = document["image_shape"]
         if not isinstance(image_shape, list):
             raise AnnotationError(f"image_shape must be a list [T, H, W], got {describe_value(image_shape)}")
-        return cls(names, colors, tuple(image_shape), parsed, document.get("image_name", ""))
+        annotations = cls(names, colors, tuple(image_shape), parsed, document.get("image_name", ""))
+        entries = document.get("label_images", [])
+        if not isinstance(entries, list) or len(entries) > annotations.image_shape[0]:
+            raise AnnotationError(
+                f"the annotation file's 'label_images' must be a list of at most one entry per frame, "
+                f"got {describe_value(entries)}"
+            )
+        images = {}
+        for index, entry in enumerate(entries):
+            what = f"label image {index}"
+            check_keys(entry, ("frame", "dtype", "data"), what=what, error=AnnotationError)
+            frame = check_integer(entry["frame"], f"{what} frame", high=annotations.image_shape[0] - 1)
+            if frame in images:
+                raise AnnotationError(f"{what}: frame {frame} has two label images")
+            images[frame] = annotations._checked_label_image(
+                _decode_label_image(entry, annotations.image_shape[1:], what), len(names)
+            )
+        annotations.label_images = images
+        return annotations
 
     def to_canvas_json(self, frame: int, fit: BackgroundFit) -> dict:
         """Fabric JSON of one frame's strokes, for the canvas's ``initial_drawing``.
@@ -252,6 +320,37 @@ class Annotations:
 
     def _stroke_color(self, stroke: Stroke) -> str:
         return ERASER_COLOR if stroke.label == 0 else self.class_colors[stroke.label - 1]
+
+
+_LABEL_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+
+
+def _encode_label_image(image: np.ndarray) -> dict:
+    """``{"dtype", "data"}`` of a label image: base64 of its zlib-compressed bytes (C order)."""
+    data = zlib.compress(np.ascontiguousarray(image).tobytes(), level=6)
+    return {"dtype": str(image.dtype), "data": base64.b64encode(data).decode("ascii")}
+
+
+def _decode_label_image(entry: dict, shape: tuple[int, int], what: str) -> np.ndarray:
+    """The (H, W) array of an entry written by :func:`_encode_label_image`, inflating at most
+    the bytes it must hold (a zlib bomb stops there)."""
+    dtype = _LABEL_DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+    if dtype is None:
+        raise AnnotationError(f"{what}: dtype must be 'uint8' or 'uint16', got {describe_value(entry['dtype'])}")
+    if not isinstance(entry["data"], str):
+        raise AnnotationError(f"{what}: data must be base64 text, got {describe_value(entry['data'])}")
+    size = int(shape[0]) * int(shape[1]) * np.dtype(dtype).itemsize
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(entry["data"], validate=True), size + 1)
+    except (binascii.Error, zlib.error, ValueError):
+        raise AnnotationError(f"{what}: data is not base64 of zlib-compressed bytes") from None
+    if len(raw) != size or not inflater.eof:
+        raise AnnotationError(
+            f"{what}: data does not hold exactly {shape[0]}x{shape[1]} {entry['dtype']} values: "
+            "save the annotations again from the app"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
 def _stroke_from_dict(entry: Any, what: str) -> Stroke:

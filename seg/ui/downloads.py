@@ -8,7 +8,7 @@ costs nothing per stroke; the encoding happens on click. The specs of the last r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,8 +114,12 @@ def prediction_downloads(
     return files[:2] if prediction.tiled and whole_proba is None else files
 
 
-def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], strokes: tuple) -> DownloadSpec:
-    """The strokes and classes as an annotations JSON file (upload it again to resume)."""
+def annotations_download(
+    record: ImageRecord, classes: Sequence[ClassSpec], strokes: tuple, imported: Mapping[int, np.ndarray] | None = None
+) -> DownloadSpec:
+    """The strokes, imported label images ({frame: (H, W) labels}) and classes as an annotations
+    JSON file (upload it again to resume)."""
+    label_images = dict(imported or {})
     names = [c.name for c in classes]
     colors = [c.color for c in classes]
     shape = record.shape
@@ -125,7 +129,12 @@ def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], stro
         from seg.strokes import Annotations
 
         annotations = Annotations(
-            class_names=names, class_colors=colors, image_shape=shape, strokes=list(strokes), image_name=image_name
+            class_names=names,
+            class_colors=colors,
+            image_shape=shape,
+            strokes=list(strokes),
+            image_name=image_name,
+            label_images=label_images,
         )
         return annotations.to_json().encode("utf-8")
 
@@ -135,7 +144,7 @@ def annotations_download(record: ImageRecord, classes: Sequence[ClassSpec], stro
         f"{safe_stem(record.name)}_annotations.json",
         "application/json",
         make,
-        "Your strokes and classes. Upload this file later (Resume) to continue where you left off.",
+        "Your strokes, imported labels and classes. Upload this file later (Resume) to continue where you left off.",
     )
 
 

@@ -2,9 +2,11 @@
 
 The sidebar panel reads a PNG/TIFF mask (:func:`seg.strokes.read_mask`), offers one class choice
 per mask value (grey level or colour), previews the result over the image, and on "Use as
-scribbles" keeps the labels in ``state[S.IMPORTED_LABELS]`` = {frame: (H, W) labels}. They train
-the model together with the drawn strokes (a drawn stroke wins where both label a pixel); they
-are not drawn on the canvas and not part of the annotations download.
+scribbles" keeps the labels in ``state[keys.IMPORTED_LABELS]`` = {frame: (H, W) labels}. They train
+the model together with the drawn strokes (a drawn stroke wins where both label a pixel), are
+drawn on the canvas as a layer of their own (:func:`canvas_layer`, tinted and outlined in the
+class colours; a toggle hides them), and are saved in the annotations download
+(:attr:`seg.strokes.Annotations.label_images`), which restores them.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from seg.ui import state as S
+from seg.ui import state as keys
 from seg.ui.state import ClassSpec, ImageRecord
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
 W_MASK_UPLOAD = "w_mask_upload"
+W_SHOW_IMPORTED = "w_show_imported"
 MAX_VALUE_WIDGETS = 16
 PREVIEW_SIDE = 320
 UNLABELLED = 0
@@ -28,7 +31,7 @@ UNLABELLED = 0
 
 def with_imported(state: Mapping[str, Any], record: ImageRecord, labels: Mapping[int, np.ndarray]) -> dict:
     """The scribble label images with the imported labels added (drawn strokes win)."""
-    imported = state.get(S.IMPORTED_LABELS) or {}
+    imported = state.get(keys.IMPORTED_LABELS) or {}
     if not imported:
         return dict(labels)
     merged = dict(labels)
@@ -54,15 +57,36 @@ def default_mapping(values, classes: Sequence[ClassSpec]) -> dict:
     return mapping
 
 
+def _changed(state: MutableMapping[str, Any], imported: dict) -> None:
+    state[keys.IMPORTED_LABELS] = imported
+    state[keys.IMPORTED_VERSION] = int(state.get(keys.IMPORTED_VERSION, 0)) + 1
+    state[keys.TRAIN_KEY] = None  # retrain: the strokes did not change, the labels did
+
+
 def _use(frame: int, labels: np.ndarray) -> None:
     state = st.session_state
-    state[S.IMPORTED_LABELS] = {**(state.get(S.IMPORTED_LABELS) or {}), frame: labels}
-    state[S.TRAIN_KEY] = None  # retrain: the strokes did not change, the labels did
+    _changed(state, {**(state.get(keys.IMPORTED_LABELS) or {}), frame: labels})
 
 
 def _remove() -> None:
-    st.session_state[S.IMPORTED_LABELS] = {}
-    st.session_state[S.TRAIN_KEY] = None
+    _changed(st.session_state, {})
+
+
+def canvas_layer(state: Mapping[str, Any], record: ImageRecord, classes: Sequence[ClassSpec]) -> list:
+    """The imported labels as canvas layers (:class:`seg.ui.marks.LabelLayer`, one per frame),
+    unless hidden with the panel's toggle."""
+    from seg.ui.marks import LabelLayer
+
+    imported = state.get(keys.IMPORTED_LABELS) or {}
+    if not imported or not state.get(W_SHOW_IMPORTED, True):
+        return []
+    colors = tuple(c.color for c in classes)
+    version = int(state.get(keys.IMPORTED_VERSION, 0))
+    return [
+        LabelLayer(frame, labels, colors, (record.digest, version))
+        for frame, labels in imported.items()
+        if labels.shape == tuple(record.shape[1:])
+    ]
 
 
 def import_panel(
@@ -72,11 +96,17 @@ def import_panel(
     from seg.errors import SegError
     from seg.strokes import mask_to_labels, mask_values, read_mask
 
-    imported = state.get(S.IMPORTED_LABELS) or {}
+    imported = state.get(keys.IMPORTED_LABELS) or {}
     with st.expander("Import labels", icon=":material/upload_file:", key="import_panel"):
         if imported:
             frames = ", ".join(str(f) for f in sorted(imported))
             st.caption(f"Imported labels train the model (frame {frames}).")
+            st.toggle(
+                "Show on the canvas",
+                value=True,
+                key=W_SHOW_IMPORTED,
+                help="Tinted and outlined in the class colours; drawn strokes win where both label a pixel.",
+            )
             st.button("Remove imported labels", key="w_remove_imported", on_click=_remove)
         upload = st.file_uploader(
             "Label or mask image (PNG, TIFF)",

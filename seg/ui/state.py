@@ -33,6 +33,8 @@ Data keys
 ``seg.forest_base``     ForestSettings the forest widgets start from
 ``seg.normalization``   Normalization of new models (a loaded model's own)
 ``seg.downloads``       list of :class:`seg.ui.downloads.DownloadSpec` offered in the last run
+``seg.imported_labels`` {frame: (H, W) labels} imported from a mask (seg/ui/label_import.py)
+``seg.imported_version`` int, bumped whenever the imported labels change (names them on the canvas)
 ``seg.voxel_size``      (spacing (dz, dy, dx), unit) of a volume: the last valid values typed in
 ``seg.volume_cache``    {name: (key, value)} of a volume: its normalised voxels, whole-volume labels,
                         the orthogonal view's labels (see :mod:`seg.ui.volume`)
@@ -87,6 +89,7 @@ NORMALIZATION = "seg.normalization"
 OBJECTS = "seg.objects"
 ACCURACY = "seg.accuracy"
 IMPORTED_LABELS = "seg.imported_labels"
+IMPORTED_VERSION = "seg.imported_version"
 VOXEL_SIZE = "seg.voxel_size"
 VOLUME_CACHE = "seg.volume_cache"
 

@@ -83,7 +83,8 @@ def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
 
 
 def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
-    """Restore classes and strokes from an annotations file; returns the number of strokes.
+    """Restore classes, strokes and imported labels from an annotations file; returns the number
+    of strokes.
 
     The file must have been drawn on an image of the same (frames, height, width) as the current
     one (AnnotationError otherwise).
@@ -105,6 +106,8 @@ def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
     frames = sorted({s.frame for s in annotations.strokes})
     keys.replace_classes(state, annotations.class_names, annotations.class_colors)
     state[keys.DRAWINGS] = {f: annotations.to_canvas_json(f, fit) for f in frames}
+    state[keys.IMPORTED_LABELS] = dict(annotations.label_images)
+    state[keys.IMPORTED_VERSION] = int(state.get(keys.IMPORTED_VERSION, 0)) + 1
     C.remount(state)
     state[keys.TRAIN_KEY] = None
     if state.get(keys.MODEL_SOURCE) == "uploaded":

@@ -103,3 +103,48 @@ def test_object_probability_from_uint8_is_the_float_mean():
     exact = measure_objects(instances, proba=proba, class_label=2)["probability_mean"]
     quantized = measure_objects(instances, proba=quantize_probabilities(proba), class_label=2)["probability_mean"]
     np.testing.assert_allclose(quantized, exact, atol=0.5 / 255 + 1e-6)
+
+
+def test_imported_label_images_round_trip_in_the_annotation_file():
+    import base64
+    import json
+    import zlib
+
+    from seg.errors import AnnotationError
+    from seg.strokes import Annotations, Stroke
+
+    mask = np.zeros((30, 40), np.uint8)
+    mask[5:15, 5:35] = 1
+    mask[20:28, 10:20] = 2
+    stroke = Stroke("path", 2, [(8.0, 10.0), (30.0, 10.0)], 3.0)
+    plain = Annotations(["a", "b"], ["#ff0000", "#00ff00"], (2, 30, 40), [stroke])
+    assert "label_images" not in json.loads(plain.to_json())  # files without imports are as before
+    annotations = Annotations(["a", "b"], ["#ff0000", "#00ff00"], (2, 30, 40), [stroke], label_images={1: mask})
+    text = annotations.to_json()
+    back = Annotations.from_json(text)
+    assert list(back.label_images) == [1] and np.array_equal(back.label_images[1], mask)
+    assert np.array_equal(back.labels(1), mask)  # the stroke is on frame 0
+    merged = back.labels(0)
+    assert merged[10, 20] == 2 and merged[20, 15] == 0  # frame 0: the stroke only
+    stack = back.label_stack()
+    assert np.array_equal(stack[1], mask) and stack[0, 10, 20] == 2
+    # A stroke wins over the imported label where both label a pixel.
+    over = Annotations(["a", "b"], ["#ff0000", "#00ff00"], (1, 30, 40), [stroke], label_images={0: mask})
+    assert over.labels(0)[10, 20] == 2 and over.labels(0)[6, 6] == 1
+
+    document = json.loads(text)
+    bomb = base64.b64encode(zlib.compress(bytes(30 * 40 * 1000))).decode()
+    for entry, message in (
+        ({"frame": 1, "dtype": "uint8", "data": bomb}, "exactly 40x30|exactly 30x40"),
+        ({"frame": 1, "dtype": "float32", "data": ""}, "dtype"),
+        ({"frame": 1, "dtype": "uint8", "data": "not base64!"}, "base64"),
+        ({"frame": 5, "dtype": "uint8", "data": document["label_images"][0]["data"]}, "frame"),
+        ({"frame": 1, "dtype": "uint8", "data": document["label_images"][0]["data"], "x": 1}, "x"),
+    ):
+        hostile = dict(document, label_images=[entry])
+        with pytest.raises(AnnotationError, match=message):
+            Annotations.from_json(json.dumps(hostile))
+    too_many = mask.copy()
+    too_many[0, 0] = 3
+    with pytest.raises(AnnotationError, match="label 3"):
+        Annotations(["a", "b"], ["#ff0000", "#00ff00"], (1, 30, 40), [], label_images={0: too_many})
