@@ -18,6 +18,7 @@ from seg.strokes.checks import MAX_COORDINATE, check_integer, check_number, desc
 
 STROKE_KINDS = ("path", "line", "rect")
 MAX_STROKE_POINTS = 200_000  # points of one stroke, after flattening curves
+POINT_DECIMALS = 6  # a path's points are kept to 1e-6 image pixel
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class Stroke:
         Class label 1..K, or 0 for the eraser.
     points : tuple of (x, y)
         ``(column, row)`` image coordinates (pixel centres at ``+ 0.5``). Normalised on creation:
-        floats, consecutive duplicate points of a path dropped, rectangle corners ordered
-        clockwise on screen.
+        floats; a path's points rounded to ``POINT_DECIMALS`` (1e-6 pixel) and consecutive
+        duplicates dropped; rectangle corners ordered clockwise on screen.
     width : float
         Stroke width in image pixels (of a rectangle: its border, kept to draw it back).
     frame : int
@@ -58,6 +59,9 @@ class Stroke:
             raise AnnotationError(f"stroke width must be >= 0, got {self.width}")
         xy = _points_array(self.points)
         if self.kind == "path" and len(xy) > 1:
+            # On a grid of 1e-6 pixel: a path sent to the canvas and read back (image -> canvas ->
+            # image, off by ~1e-14) lands on the same points, so it keeps the same duplicates.
+            xy = np.round(xy, POINT_DECIMALS) + 0.0  # + 0.0: no -0.0
             keep = np.ones(len(xy), dtype=bool)
             keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)
             xy = xy[keep]
