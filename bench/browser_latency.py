@@ -278,16 +278,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strokes", type=int, default=10, help="measured strokes (after 2 warm-up strokes)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args(argv)
+    return run_and_report(lambda log_dir: run(args.strokes, log_dir), report, args.output)
+
+
+def run_and_report(measure, describe, output: Path) -> int:
+    """Run ``measure(log_dir)`` (server log in a temporary directory), write its results to
+    ``output`` as JSON and print ``describe(results)``; on failure print the server log, return 1."""
     with tempfile.TemporaryDirectory(prefix="seg-browser-bench-") as tmp:
         log_dir = Path(tmp)
         try:
-            results = run(args.strokes, log_dir)
+            results = measure(log_dir)
         except (H.E2EError, RuntimeError) as exc:
-            print(f"browser latency failed: {exc}\nserver log:\n{H.log_tail(log_dir / 'server.log')}", file=sys.stderr)
+            print(
+                f"browser benchmark failed: {exc}\nserver log:\n{H.log_tail(log_dir / 'server.log')}", file=sys.stderr
+            )
             return 1
-    common.write_json(args.output, results)
-    print(report(results))
-    print(f"wrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
+    common.write_json(output, results)
+    print(describe(results))
+    print(f"wrote {output.relative_to(REPO) if output.is_relative_to(REPO) else output}")
     return 0
 
 
