@@ -156,7 +156,7 @@ def _strip_height(plan: _Plan, height: int, width: int, workers: int) -> int:
     return max(1, min(256, by_memory, by_balance, height))
 
 
-def _gaussian_weights(sigma: float, dtype: type, truncate: float = BASIC_TRUNCATE) -> np.ndarray:
+def gaussian_weights(sigma: float, dtype: type, truncate: float = BASIC_TRUNCATE) -> np.ndarray:
     """Right half (centre first) of scipy.ndimage's normalised Gaussian kernel."""
     radius = gaussian_radius(sigma, truncate)
     x = np.arange(-radius, radius + 1)
@@ -198,8 +198,8 @@ class _Plan:
             basic=basic,
             slots=slots,
             halos=halos,
-            weights=[_gaussian_weights(s, dtype, truncate_for(settings)) for s in sigmas],
-            structure=[_gaussian_weights(structure_sigma(s), np.float32, EXTENDED_TRUNCATE) for s in sigmas],
+            weights=[gaussian_weights(s, dtype, truncate_for(settings)) for s in sigmas],
+            structure=[gaussian_weights(structure_sigma(s), np.float32, EXTENDED_TRUNCATE) for s in sigmas],
             texture_index=texture_index,
         )
 

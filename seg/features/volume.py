@@ -44,8 +44,11 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from seg.errors import ImageError, SettingsError
-from seg.features.compute import compute_features, run_parallel, worker_count
+from seg.features.compute import compute_features, gaussian_weights, run_parallel, worker_count
+from seg.features.kernels import smooth_columns, smooth_rows
 from seg.features.settings import (
+    BASIC_TRUNCATE,
+    EXTENDED_TRUNCATE,
     MAX_CHANNELS,
     FeatureSettings,
     gaussian_radius,
@@ -262,34 +265,55 @@ def compute_volume_features(
 def _smooth(image: np.ndarray, sigmas: Sequence[float], basic: bool, keep: Sequence[tuple[int, int]]) -> np.ndarray:
     """Gaussian of ``image`` cropped to ``keep``: one axis at a time (as scipy.ndimage does),
     each cropped as soon as it is smoothed (its later passes only need the kept range)."""
-    mode, truncate = ("nearest", 4.0) if basic else ("reflect", 3.0)
+    truncate = BASIC_TRUNCATE if basic else EXTENDED_TRUNCATE
     out = image
     for axis, (sigma, (lo, hi)) in enumerate(zip(sigmas, keep)):
-        # Only the kept range plus this kernel's radius is filtered: a small sigma does not pay for
+        # Only the kept range plus this kernel's radius is read: a small sigma does not pay for
         # the largest one's margin. Where the crop is not the array's face, the border mode only
         # touches values within the radius of it, all outside the kept range.
         radius = gaussian_radius(sigma, truncate) if sigma > 1e-15 else 0
         start, stop = max(0, lo - radius), min(out.shape[axis], hi + radius)
         out = out[(slice(None),) * axis + (slice(start, stop),)]
         if sigma > 1e-15:
-            out = _gaussian_pass(out, sigma, axis, mode, truncate)
-        out = out[(slice(None),) * axis + (slice(lo - start, hi - start),)]
+            out = _gaussian_pass(
+                out, gaussian_weights(sigma, np.float64, truncate), axis, basic, lo - start, hi - start
+            )
+        else:
+            out = out[(slice(None),) * axis + (slice(lo - start, hi - start),)]
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _gaussian_pass(image: np.ndarray, sigma: float, axis: int, mode: str, truncate: float) -> np.ndarray:
-    """``gaussian_filter1d`` along ``axis`` -> float32, in slabs across another axis on the thread
-    pool (scipy.ndimage releases the GIL; lines along ``axis`` are filtered independently, so the
-    slabs give exactly the unsplit result)."""
-    out = np.empty(image.shape, np.float32)
-    across = max((a for a in range(3) if a != axis), key=lambda a: image.shape[a])
+def _gaussian_pass(image: np.ndarray, weights: np.ndarray, axis: int, nearest: bool, lo: int, hi: int) -> np.ndarray:
+    """Gaussian along ``axis`` of a (Z, Y, X) array, positions ``lo:hi`` of that axis -> float32.
 
-    def slab(bounds: tuple[int, int]) -> None:
-        index = (slice(None),) * across + (slice(*bounds),)
-        ndi.gaussian_filter1d(image[index], sigma, axis=axis, output=out[index], mode=mode, truncate=truncate)
+    scipy.ndimage's ``correlate1d`` bit for bit (``"nearest"`` or ``"reflect"`` borders at the
+    array's faces; the 2-D engine's kernels :func:`~seg.features.kernels.smooth_rows` and
+    :func:`~seg.features.kernels.smooth_columns`, float64 sums in scipy's order), in slabs on the
+    thread pool: about twice as fast as ``gaussian_filter1d``, which copies every line to a buffer.
+    """
+    image = np.asarray(image, np.float32)
+    nz, ny, nx = image.shape
+    if axis == 0:
+        source = np.ascontiguousarray(image).reshape(nz, ny * nx)
+        out = np.empty((hi - lo, ny, nx), np.float32)
+        flat = out.reshape(hi - lo, ny * nx)
+        _run_in_slabs(
+            lambda b: smooth_rows(source, 0, weights, nearest, flat, b[0], lo + b[0], lo + b[1], nz), hi - lo, ny * nx
+        )
+        return out
+    if axis == 1:
+        out = np.empty((nz, hi - lo, nx), np.float32)
 
-    _run_in_slabs(slab, image.shape[across], image.size // max(image.shape[across], 1))
-    return out
+        def planes(b: tuple[int, int]) -> None:
+            for z in range(*b):
+                smooth_rows(image[z], 0, weights, nearest, out[z], 0, lo, hi, ny)
+
+        _run_in_slabs(planes, nz, (hi - lo) * nx)
+        return out
+    out = np.array(image, np.float32, order="C")
+    rows = out.reshape(nz * ny, nx)
+    _run_in_slabs(lambda b: smooth_columns(rows[b[0] : b[1]], weights, nearest), nz * ny, nx)
+    return out[:, :, lo:hi]
 
 
 def _run_in_slabs(task: Callable[[tuple[int, int]], None], count: int, per_item: int) -> None:
