@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     from seg.features.settings import FeatureSettings
     from seg.images import Normalization
 
-__all__ = ["TileFeatures", "VIEW_TILE"]
+__all__ = ["TileFeatures", "VIEW_TILE", "DIRECT_BAND_BYTES"]
+
+#: Features computed at once when :meth:`TileFeatures.gather` reads a view's own window (bytes):
+#: a 760-pixel view at 1:1 with its context margin is 130 MB with 40 features, so two bands.
+DIRECT_BAND_BYTES: int = 96_000_000
 
 #: Tile side for interactive work: a 760-pixel viewport at 1:1 touches 4-9 tiles; the context
 #: margin (~70 px for the presets) adds 30-65 % to a tile's work (less than with smaller tiles).
@@ -49,6 +53,8 @@ class TileFeatures:
     budget : int
         Bytes of feature tiles kept; the least recently used tiles are dropped beyond it (the
         tile just computed is always kept).
+    band_bytes : int
+        Most bytes of features :meth:`gather` computes at once when it reads pixels' own window.
     """
 
     def __init__(
@@ -59,6 +65,7 @@ class TileFeatures:
         *,
         tile: int = VIEW_TILE,
         budget: int = 800_000_000,
+        band_bytes: int = DIRECT_BAND_BYTES,
     ) -> None:
         from seg.tiling import frame_statistics, tile_windows
 
@@ -69,6 +76,7 @@ class TileFeatures:
         self.normalization = normalization
         self.tile = int(tile)
         self.budget = int(budget)
+        self.band_bytes = max(1, int(band_bytes))
         height, width = frame.shape[:2]
         self.shape = (int(height), int(width))
         channels = 1 if frame.ndim == 2 else int(frame.shape[2])
@@ -139,10 +147,16 @@ class TileFeatures:
         """Features of the pixels ``rows x cols``: ``(len(rows), len(cols), F)`` float32.
 
         Equal to ``compute_features(normalize(frame))[np.ix_(rows, cols)]``. ``rows`` and
-        ``cols`` must be sorted (display samples are).
+        ``cols`` must be sorted (display samples are). From the cached tiles when they are all
+        computed; otherwise whichever costs less: computing the missing tiles (kept for the
+        next stroke), or computing the features of the pixels' own window directly, in bands
+        of at most :data:`DIRECT_BAND_BYTES` (a view just panned to: a 760-pixel view at 1:1
+        touches 4-9 tiles whose context windows hold 2-5 times its pixels).
         """
         rows = np.asarray(rows, dtype=np.int64)
         cols = np.asarray(cols, dtype=np.int64)
+        if len(rows) and len(cols) and self.direct_cost(rows, cols) < self.tiles_cost(rows, cols):
+            return self._gather_direct(rows, cols)
         out = np.empty((len(rows), len(cols), self.n_features), np.float32)
         row_tiles, col_tiles = rows // self.tile, cols // self.tile
         row_groups = _runs(row_tiles)
@@ -150,9 +164,64 @@ class TileFeatures:
         for tile_row, row_part in row_groups:
             for tile_col, col_part in col_groups:
                 block = self.tile_features(tile_row, tile_col)
-                local_rows = rows[row_part] - tile_row * self.tile
-                local_cols = cols[col_part] - tile_col * self.tile
-                out[row_part, col_part] = block[np.ix_(local_rows, local_cols)]
+                local_rows = _as_slice(rows[row_part] - tile_row * self.tile)
+                local_cols = _as_slice(cols[col_part] - tile_col * self.tile)
+                if isinstance(local_rows, slice) and isinstance(local_cols, slice):
+                    out[row_part, col_part] = block[local_rows, local_cols]
+                else:
+                    out[row_part, col_part] = block[np.ix_(np.r_[local_rows], np.r_[local_cols])]
+        return out
+
+    def tiles_cost(self, rows: np.ndarray, cols: np.ndarray) -> int:
+        """Pixels of context windows to compute for the tiles under ``rows x cols`` not cached."""
+        cost = 0
+        for key in self.tiles_under(rows, cols):
+            if key not in self._tiles:
+                read_rows, read_cols = self._windows[key].read
+                cost += (read_rows.stop - read_rows.start) * (read_cols.stop - read_cols.start)
+        return cost
+
+    def direct_cost(self, rows: np.ndarray, cols: np.ndarray) -> int:
+        """Pixels of windows :meth:`gather` computes for ``rows x cols`` without tiles."""
+        columns = self._read_range(int(cols[0]), int(cols[-1]) + 1, self.shape[1])
+        width = columns.stop - columns.start
+        return sum((band.stop - band.start) * width for _, band in self._bands(rows, width))
+
+    def _read_range(self, start: int, stop: int, length: int) -> slice:
+        margin = self.settings.margin()
+        return slice(max(0, start - margin), min(length, stop + margin))
+
+    def _bands(self, rows: np.ndarray, width: int) -> list[tuple[slice, slice]]:
+        """(part of ``rows``, image rows read) per band, each band's features under the limit."""
+        row_bytes = width * self.n_features * 4
+        margin = self.settings.margin()
+        span = int(rows[-1]) + 1 - int(rows[0])
+        total = (span + 2 * margin) * row_bytes
+        count = max(1, min(len(rows), -(-total // self.band_bytes)))
+        bounds = np.linspace(0, len(rows), count + 1).round().astype(int)
+        bands = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            if stop > start:
+                read = self._read_range(int(rows[start]), int(rows[stop - 1]) + 1, self.shape[0])
+                bands.append((slice(int(start), int(stop)), read))
+        return bands
+
+    def _gather_direct(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        from seg.tiling import window_features
+
+        out = np.empty((len(rows), len(cols), self.n_features), np.float32)
+        columns = self._read_range(int(cols[0]), int(cols[-1]) + 1, self.shape[1])
+        local_cols = _as_slice(cols - columns.start)
+        for part, read in self._bands(rows, columns.stop - columns.start):
+            features = window_features(
+                np.asarray(self.frame[read, columns]), self.settings, self.normalization, self.statistics
+            )
+            local_rows = _as_slice(rows[part] - read.start)
+            if isinstance(local_rows, slice) and isinstance(local_cols, slice):
+                out[part] = features[local_rows, local_cols]
+            else:
+                out[part] = features[np.ix_(np.r_[local_rows], np.r_[local_cols])]
+            del features
         return out
 
     # ------------------------------------------------------------------ training samples
@@ -204,6 +273,13 @@ class TileFeatures:
         """Drop every cached tile and sample (they are computed again when needed)."""
         self._tiles.clear()
         self._samples.clear()
+
+
+def _as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive indices as a slice (a view, not a gather); other indices as they are."""
+    if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and (np.diff(index) == 1).all():
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _runs(values: np.ndarray) -> list[tuple[int, slice]]:

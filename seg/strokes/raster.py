@@ -46,6 +46,7 @@ def rasterize(
     dtype: Any = np.uint8,
     onto: np.ndarray | None = None,
     budget: RasterBudget | None = None,
+    in_place: bool = False,
 ) -> np.ndarray:
     """Paint the strokes of one frame into a label image.
 
@@ -65,6 +66,9 @@ def rasterize(
     budget : RasterBudget, optional
         Spans and pixels this call may still spend, shared between calls (e.g. the frames of
         one annotation file). Default: a fresh ``RasterBudget()``.
+    in_place : bool
+        Paint ``onto`` itself (of ``dtype``) instead of a copy: no full-image copy per stroke on
+        a large frame. On an error it may be partly painted; the caller discards it then.
 
     Returns
     -------
@@ -101,7 +105,9 @@ def rasterize(
     else:
         if not isinstance(onto, np.ndarray) or onto.shape != (height, width):
             raise AnnotationError(f"onto must be an ({height}, {width}) label image, got {describe_value(onto)}")
-        out = onto.astype(dtype, copy=True)
+        if in_place and onto.dtype != dtype:
+            raise AnnotationError(f"painting in place needs a {dtype} label image, got {onto.dtype}")
+        out = onto if in_place else onto.astype(dtype, copy=True)
     budget = RasterBudget() if budget is None else budget
     # Consecutive strokes of one label cannot overwrite each other: paint them as one batch.
     for label, group in itertools.groupby(selected, key=lambda stroke: stroke.label):
@@ -334,13 +340,15 @@ def repaint(
     strokes: Sequence[Stroke],
     *,
     frame: int = 0,
+    in_place: bool = False,
 ) -> np.ndarray:
     """``rasterize(strokes, labels.shape, frame=frame, dtype=labels.dtype)``, reusing ``labels``.
 
     ``labels`` must be that rasterisation of ``painted``. When ``strokes`` is ``painted`` with
     more strokes after it (the usual case: one new stroke), only the new strokes are painted,
-    over a copy of ``labels``: strokes paint in order, so the result is the same. Otherwise
-    (undo, an erased or changed stroke) everything is painted again.
+    over a copy of ``labels`` (over ``labels`` itself with ``in_place``): strokes paint in order,
+    so the result is the same. Otherwise (undo, an erased or changed stroke) everything is
+    painted again, into a new image.
 
     Returns
     -------
@@ -351,5 +359,7 @@ def repaint(
     if strokes[: len(painted)] == painted:  # identity first: unchanged strokes compare in O(1)
         if len(strokes) == len(painted):
             return labels
-        return rasterize(strokes[len(painted) :], labels.shape, frame=frame, dtype=labels.dtype, onto=labels)
+        return rasterize(
+            strokes[len(painted) :], labels.shape, frame=frame, dtype=labels.dtype, onto=labels, in_place=in_place
+        )
     return rasterize(strokes, labels.shape, frame=frame, dtype=labels.dtype)

@@ -11,6 +11,7 @@ draws the canvas with the new overlay as its background, so the overlay never la
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,6 +254,67 @@ def draw_overview(*, key: str, viewport: Viewport, background: bytes) -> None:
         point_display_radius=3,
         key=key,
     )
+
+
+#: Page script of :func:`page_helpers` (runs in the page itself: components v2 have no iframe).
+#:
+#: * Mouse-up on a canvas sends its drawing at once. The component sends a stroke 200 ms after
+#:   mouse-up (a fixed debounce in its bundle), a fifth of the app's whole stroke-to-overlay
+#:   budget; its own toolbar button "Update the app with this drawing" sends at once (and cancels
+#:   the pending send), so the script presses it right after the component has handled the
+#:   mouse-up (a task queued behind the component's own microtask). Works for every tool and
+#:   for the overview's click.
+#: * Keys "+" / "=" and "-" press the zoom buttons (Streamlit's button shortcuts take letters,
+#:   digits and named keys, not punctuation); not while typing in a field or with a modifier.
+PAGE_HELPERS_JS = """
+export default function () {
+  if (window.__segPageHelpers) return;
+  const SEND = 'button[aria-label="Update the app with this drawing"]';
+  const ZOOM = {'+': 'w_zoom_in', '=': 'w_zoom_in', '-': 'w_zoom_out'};
+  let pressed = null;
+  const canvasOf = (event) => event.composedPath().find(
+    (node) => node instanceof HTMLCanvasElement && node.classList.contains('upper-canvas'));
+  const down = (event) => { pressed = canvasOf(event) || null; };
+  const up = () => {
+    const canvas = pressed;
+    pressed = null;
+    if (!canvas) return;
+    setTimeout(() => {
+      const send = canvas.isConnected ? canvas.getRootNode().querySelector(SEND) : null;
+      if (send) send.click();
+    }, 0);
+  };
+  const typing = (node) => !!node && (node.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName));
+  const key = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.composedPath()[0])) return;
+    const name = ZOOM[event.key];
+    const button = name && document.querySelector('.st-key-' + name + ' button');
+    if (button && !button.disabled) { event.preventDefault(); button.click(); }
+  };
+  document.addEventListener('pointerdown', down, true);
+  document.addEventListener('pointerup', up, true);
+  document.addEventListener('keydown', key, true);
+  window.__segPageHelpers = true;
+  return () => {
+    document.removeEventListener('pointerdown', down, true);
+    document.removeEventListener('pointerup', up, true);
+    document.removeEventListener('keydown', key, true);
+    window.__segPageHelpers = false;
+  };
+}
+"""
+
+
+@functools.cache
+def _page_helpers_component():
+    import streamlit as st
+
+    return st.components.v2.component("seg_page_helpers", js=PAGE_HELPERS_JS)
+
+
+def page_helpers() -> None:
+    """Mount :data:`PAGE_HELPERS_JS` (once per page; it renders nothing)."""
+    _page_helpers_component()(key="seg_page_helpers")
 
 
 def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:

@@ -1,8 +1,9 @@
 """Zoom and pan: which part of the image the canvas shows (:class:`seg.viewport.Viewport`).
 
 The canvas component has no zoom or pan of its own, so the app provides the view: a zoom
-selector (fit, 1:8 ... 8:1) with zoom-in/out buttons, buttons (and the arrow keys) that move
-the view by most of a screen, and an overview of the whole frame (click it to centre the view there). Callbacks only
+selector (fit, 1:8 ... 8:1) with zoom-in/out and fit buttons (keys "+", "-" and "0"), buttons (and
+the arrow keys) that move the view by most of a screen, and an overview of the whole frame (click
+it to centre the view there). Callbacks only
 set ``seg.viewport``; the page then shows a new canvas for the new view, with the strokes
 projected into it (see :class:`seg.ui.canvas.MountedCanvas`).
 """
@@ -80,6 +81,11 @@ def _step_zoom(direction: int) -> None:
         _set_view(state, record, None)
     else:
         _set_view(state, record, view.zoomed(float(options[index]), max_side=config.DISPLAY_MAX_SIDE))
+
+
+def _fit() -> None:
+    state = st.session_state
+    _set_view(state, state[keys.IMAGE], None)
 
 
 def _pan(screens_x: float, screens_y: float) -> None:
@@ -169,7 +175,7 @@ def navigation_bar(record: ImageRecord, frame: int) -> Viewport:
                 icon=":material/zoom_in:",
                 on_click=_step_zoom,
                 args=(1,),
-                help="Zoom in",
+                help="Zoom in (or the + key)",
                 disabled=state[keys.W_ZOOM] == options[-1],
             )
             st.button(
@@ -178,7 +184,16 @@ def navigation_bar(record: ImageRecord, frame: int) -> Viewport:
                 icon=":material/zoom_out:",
                 on_click=_step_zoom,
                 args=(-1,),
-                help="Zoom out",
+                help="Zoom out (or the - key)",
+                disabled=state[keys.VIEWPORT] is None,
+            )
+            st.button(
+                "",
+                key=keys.W_ZOOM_FIT,
+                icon=":material/fit_screen:",
+                on_click=_fit,
+                shortcut="0",
+                help="Show the whole image (or the 0 key)",
                 disabled=state[keys.VIEWPORT] is None,
             )
         if zoomed:
@@ -204,6 +219,7 @@ def navigation_bar(record: ImageRecord, frame: int) -> Viewport:
             ),
             width="content",
         )
+        canvas.page_helpers()  # mouse-up sends a stroke at once; "+" and "-" zoom
     if zoomed:
         overview = _overview_view(record)
         with st.container(key="overview"):

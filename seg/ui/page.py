@@ -417,9 +417,14 @@ def prepare_next_stroke(
     model = st.session_state[keys.MODEL]
     if model is not None:  # predictions use the model's own settings
         feature_settings, normalization, volume = model.feature_settings, model.normalization, model.volume
-    labelled = [f for f, image in labels.items() if image.any()]
-    sources, spent = pipeline.features_for(
-        st.session_state, scene.record, [scene.frame], feature_settings, normalization, keep=labelled, volume=volume
+    sources, spent = pipeline.features_for(  # keeps the features of every frame with strokes
+        st.session_state,
+        scene.record,
+        [scene.frame],
+        feature_settings,
+        normalization,
+        keep=list(labels),
+        volume=volume,
     )
     source = sources[0]
     if not isinstance(source, np.ndarray):

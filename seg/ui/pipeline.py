@@ -355,7 +355,12 @@ def collect_strokes(
 
 
 def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: Strokes) -> dict[int, np.ndarray]:
-    """{frame: (H, W) label image} for frames with strokes; only new strokes are painted."""
+    """{frame: (H, W) label image} for frames with strokes; only new strokes are painted.
+
+    New strokes are painted into the kept label image itself (a copy of a 64-megapixel label
+    image per stroke cost more than the rest of the stroke's bookkeeping); if painting fails the
+    image is dropped and painted afresh next time.
+    """
     from seg.strokes import rasterize, repaint
 
     _, height, width = record.shape
@@ -366,7 +371,11 @@ def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: 
         if cached is None or cached[1].shape != (height, width):
             labels = rasterize(list(frame_strokes), (height, width), frame=frame)
         else:
-            labels = repaint(cached[1], cached[0], frame_strokes, frame=frame)
+            try:
+                labels = repaint(cached[1], cached[0], frame_strokes, frame=frame, in_place=True)
+            except Exception:
+                del cache[frame]
+                raise
         fresh[frame] = (frame_strokes, labels)
     state[keys.LABELS] = fresh
     return {frame: cached[1] for frame, cached in fresh.items()}
@@ -490,10 +499,10 @@ def classes_present(labels: Mapping[int, np.ndarray], n_classes: int) -> list[in
     """Labels 1..K that have at least one scribbled pixel in any frame."""
     counts = np.zeros(n_classes + 1, dtype=np.int64)
     for image in labels.values():
-        # Only the rows with scribbles: bincount widens every pixel to 8 bytes, which on a
-        # 64-megapixel label image took over a second per stroke.
+        # Only the scribbled pixels of the rows with scribbles: bincount widens every value it
+        # reads to 8 bytes, which on a 64-megapixel label image took over a second per stroke.
         scribbled = image[np.flatnonzero(image.any(axis=1))]
-        counts += np.bincount(scribbled.ravel(), minlength=n_classes + 1)[: n_classes + 1]
+        counts += np.bincount(scribbled[scribbled != 0], minlength=n_classes + 1)[: n_classes + 1]
     return [k for k in range(1, n_classes + 1) if counts[k] > 0]
 
 

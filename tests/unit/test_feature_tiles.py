@@ -119,3 +119,46 @@ def test_train_samples_refuses_one_class_and_bad_shapes():
             settings=PRESETS["balanced"],
             class_names=["a", "b"],
         )
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@PROPERTY
+@given(
+    height=st.integers(1, 150),
+    width=st.integers(1, 150),
+    tile=st.integers(16, 96),
+    zoom=st.sampled_from([0.5, 1.0, 2.0, 3.0]),
+    band_rows=st.integers(1, 80),
+    seed=st.integers(0, 2**16),
+)
+def test_a_views_pixels_equal_whole_frame_features_with_and_without_tiles(
+    preset, height, width, tile, zoom, band_rows, seed
+):
+    from seg.viewport import Viewport
+
+    frame = _image(seed, (height, width))
+    normalization = Normalization(mode="percentile")
+    feature_settings = PRESETS[preset]
+    whole = compute_features(normalize(frame, normalization), feature_settings)
+    rng = np.random.default_rng(seed)
+    view = Viewport.at(height, width, zoom, (rng.uniform(0, width), rng.uniform(0, height)), max_side=60)
+    rows, cols = view.display_rows(), view.display_columns()  # repeated pixels when zoomed in
+    band_bytes = band_rows * width * feature_settings.n_features(1) * 4
+    tiles = TileFeatures(frame, feature_settings, normalization, tile=tile, budget=10**9, band_bytes=band_bytes)
+    direct = tiles.direct_cost(rows, cols) < tiles.tiles_cost(rows, cols)
+    assert np.array_equal(tiles.gather(rows, cols), whole[np.ix_(rows, cols)])
+    assert tiles.computed == (0 if direct else len(tiles.tiles_under(rows, cols)))  # the view's window, no tile
+    for key in tiles.tiles_under(rows, cols):
+        tiles.tile_features(*key)
+    assert tiles.ready(rows, cols) and tiles.tiles_cost(rows, cols) == 0
+    assert np.array_equal(tiles.gather(rows, cols), whole[np.ix_(rows, cols)])
+
+
+def test_a_view_at_one_to_one_is_computed_on_its_own_window_not_its_tiles():
+    frame = _image(5, (500, 500), np.uint8)
+    tiles = TileFeatures(frame, PRESETS["balanced"], Normalization(), tile=128, budget=10**9)
+    rows = cols = np.arange(200, 330)  # a 130-pixel view across 2 x 2 tiles of 128
+    margin = PRESETS["balanced"].margin()
+    assert tiles.direct_cost(rows, cols) == (130 + 2 * margin) ** 2 < tiles.tiles_cost(rows, cols)
+    tiles.gather(rows, cols)
+    assert tiles.computed == 0 and tiles.cached() == []

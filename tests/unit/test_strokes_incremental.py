@@ -107,6 +107,44 @@ def test_a_new_stroke_keeps_the_earlier_stroke_objects_and_paints_over_a_copy():
     assert repaint(updated, after, after) is updated  # nothing new: nothing painted
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_painting_in_place_equals_doing_everything_again(seed):
+    parser = CanvasParser(FIT, CLASSES)
+    painted: tuple = ()
+    labels = rasterize([], SHAPE)
+    for json_data in _session(seed, 60):
+        strokes = parser.parse(json_data)
+        appended = strokes[: len(painted)] == painted and len(strokes) > len(painted)
+        previous = labels
+        labels = repaint(labels, painted, strokes, in_place=True)
+        assert (labels is previous) == (appended or strokes == painted)  # new strokes: no copy
+        painted = strokes
+        assert np.array_equal(labels, rasterize(list(strokes), SHAPE)), len(strokes)
+
+
+def test_the_app_drops_a_label_image_it_failed_to_paint_in_place(monkeypatch):
+    from seg.strokes import raster
+    from seg.ui import pipeline
+    from seg.ui.state import LABELS
+
+    class Record:
+        shape = (1, *SHAPE)
+
+    first = CanvasParser(FIT, CLASSES).parse(drawing(pencil_path([(10, 10), (60, 20)], RED)))
+    state = {LABELS: {}}
+    pipeline.label_images(state, Record(), pipeline.Strokes({0: first}))
+    more = CanvasParser(FIT, CLASSES).parse(
+        drawing(pencil_path([(10, 10), (60, 20)], RED), line_path([(0, 60), (160, 60)], BLUE, 40))
+    )
+    monkeypatch.setattr(raster, "MAX_RASTER_PIXELS", 100)  # the wide stroke is over the budget
+    with pytest.raises(AnnotationError):
+        pipeline.label_images(state, Record(), pipeline.Strokes({0: (*first, more[1])}))
+    assert 0 not in state[LABELS]  # not kept half painted: painted afresh next time
+    monkeypatch.undo()
+    labels = pipeline.label_images(state, Record(), pipeline.Strokes({0: (*first, more[1])}))
+    assert np.array_equal(labels[0], rasterize([*first, more[1]], SHAPE))
+
+
 def test_a_bad_object_is_refused_and_the_parser_keeps_working():
     good = [line_path([(10, 10), (100, 10)], RED)]
     parser = CanvasParser(FIT, CLASSES)
