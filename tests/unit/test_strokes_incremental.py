@@ -79,15 +79,19 @@ def _session(seed: int, steps: int):
         yield drawing(*copy.deepcopy(objects))  # the canvas sends a fresh JSON every time
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_parsing_and_painting_only_changes_equals_doing_everything_again(seed):
+def test_parsing_and_painting_only_changes_equals_doing_everything_again(seed, in_place):
     parser = CanvasParser(FIT, CLASSES)
     painted: tuple = ()
     labels = rasterize([], SHAPE)
     for json_data in _session(seed, 80):
         strokes = parser.parse(json_data)
         assert strokes == tuple(parse_canvas(json_data, FIT, CLASSES))
-        labels = repaint(labels, painted, strokes)
+        previous = labels
+        labels = repaint(labels, painted, strokes, in_place=in_place)
+        kept = strokes[: len(painted)] == painted and (in_place or strokes == painted)
+        assert (labels is previous) == kept  # in place: new strokes painted without a copy
         painted = strokes
         assert np.array_equal(labels, rasterize(list(strokes), SHAPE)), len(strokes)
     assert len(painted) > 10 and labels.any()
@@ -105,21 +109,6 @@ def test_a_new_stroke_keeps_the_earlier_stroke_objects_and_paints_over_a_copy():
     assert np.array_equal(labels, kept)  # the previous label image is untouched
     assert not updated[45:75].any() and (updated[85:95, 30:130] == 2).all()
     assert repaint(updated, after, after) is updated  # nothing new: nothing painted
-
-
-@pytest.mark.parametrize("seed", [3, 4])
-def test_painting_in_place_equals_doing_everything_again(seed):
-    parser = CanvasParser(FIT, CLASSES)
-    painted: tuple = ()
-    labels = rasterize([], SHAPE)
-    for json_data in _session(seed, 60):
-        strokes = parser.parse(json_data)
-        appended = strokes[: len(painted)] == painted and len(strokes) > len(painted)
-        previous = labels
-        labels = repaint(labels, painted, strokes, in_place=True)
-        assert (labels is previous) == (appended or strokes == painted)  # new strokes: no copy
-        painted = strokes
-        assert np.array_equal(labels, rasterize(list(strokes), SHAPE)), len(strokes)
 
 
 def test_the_app_drops_a_label_image_it_failed_to_paint_in_place(monkeypatch):
