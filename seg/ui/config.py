@@ -48,6 +48,14 @@ MAX_UPSCALE: float = 2.0
 #: first; this bounds memory for long stacks with scribbles on many frames).
 MAX_CACHED_FEATURE_BYTES: int = 1_500_000_000
 
+#: Largest volume the app opens (voxels x channels): a session keeps it normalised as float32
+#: (4 bytes a value) beside the voxels, and the whole-volume labels once segmented.
+MAX_VOLUME_VALUES: int = 100_000_000
+
+#: Largest volume whose class probabilities are offered for download (voxels x classes, float32;
+#: beyond it: `python -m seg apply --probabilities`).
+MAX_VOLUME_PROBABILITY_VALUES: int = 100_000_000
+
 #: Encoded canvas backgrounds kept per session (view/opacity toggles are then instant).
 MAX_CACHED_BACKGROUNDS: int = 8
 

@@ -35,7 +35,7 @@ class DownloadSpec:
 def _stem(record: ImageRecord, frame: int | None) -> str:
     stem = safe_stem(record.name)
     if frame is not None and record.n_frames > 1:
-        stem = f"{stem}_frame{frame:03d}"
+        stem = f"{stem}_{'z' if record.is_volume else 'frame'}{frame:03d}"  # a volume's slice: balls_z032
     return stem
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from seg.errors import ImageError, VoxelSizeError
+from seg.errors import ImageError, ImageTooLargeError, VoxelSizeError
 from seg.files import safe_stem
 from seg.ui import config
 from seg.ui import state as keys
@@ -48,9 +48,16 @@ SLAB = 8
 # --------------------------------------------------------------------------- opening
 
 
-def check_slice_size(name: str, shape: Sequence[int]) -> None:
-    """Refuse a volume whose slices are too large to keep one slice's features in memory."""
-    _, height, width = shape
+def check_volume_size(name: str, shape: Sequence[int], n_channels: int) -> None:
+    """Refuse a volume too large for a session (:data:`config.MAX_VOLUME_VALUES`) or whose
+    slices are too large to keep one slice's features in memory."""
+    depth, height, width = shape
+    if depth * height * width * n_channels > config.MAX_VOLUME_VALUES:
+        raise ImageError(
+            f"{name!r} has {depth}x{height}x{width} voxels x {n_channels} channel(s): the app opens volumes of up "
+            f"to {config.MAX_VOLUME_VALUES / 1e6:.0f} million values. Train on a crop here, then segment the "
+            "whole volume with `python -m seg apply`."
+        )
     if height * width > config.WHOLE_FEATURES_MAX_PIXELS:
         raise ImageError(
             f"{name!r} has slices of {height}x{width} px: the app segments volumes with slices of up to "
@@ -65,8 +72,14 @@ def read_volume_upload(name: str, data: bytes) -> ImageRecord:
 
     stream = io.BytesIO(data)
     stream.name = name
-    volume = read_volume(stream, max_voxels=config.MAX_TOTAL_PIXELS)
-    check_slice_size(name, volume.shape)
+    try:
+        volume = read_volume(stream, max_voxels=config.MAX_VOLUME_VALUES)  # refused from the header when larger
+    except ImageTooLargeError as exc:
+        raise ImageError(
+            f"{name!r} is too large for the app: it opens volumes of up to {config.MAX_VOLUME_VALUES / 1e6:.0f} "
+            "million voxels. Train on a crop here, then segment the whole volume with `python -m seg apply`."
+        ) from exc
+    check_volume_size(name, volume.shape, volume.n_channels)
     return ImageRecord(
         name=str(name), digest=digest_bytes(data), frames=volume.data, volume=volume, stack_kind="volume"
     )
@@ -83,7 +96,7 @@ def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> Image
     if as_volume == record.is_volume:
         return record
     if as_volume:
-        check_slice_size(record.name, record.shape)
+        check_volume_size(record.name, record.shape, record.n_channels)
     record = dataclasses.replace(record, volume=wrap(record.frames) if as_volume else None)
     state[keys.IMAGE] = record
     for key in keys.RECOMPUTABLE_CACHES:
@@ -334,15 +347,18 @@ def volume_downloads(
                 "The mask with the input's affine: it overlays the input in any NIfTI viewer.",
             )
         )
+    if labels.size * len(names) <= config.MAX_VOLUME_PROBABILITY_VALUES:
+        files.append(
+            DownloadSpec(
+                "w_dl_volume_proba",
+                "Volume probabilities TIFF",
+                f"{stem}_probabilities.tif",
+                "image/tiff",
+                probabilities,
+                "float32, pages z × class (ImageJ ZCYX), values 0..1.",
+            )
+        )
     files += [
-        DownloadSpec(
-            "w_dl_volume_proba",
-            "Volume probabilities TIFF",
-            f"{stem}_probabilities.tif",
-            "image/tiff",
-            probabilities,
-            "float32, pages z × class (ImageJ ZCYX), values 0..1.",
-        ),
         DownloadSpec(
             "w_dl_volume_csv",
             "Volume measurements CSV",

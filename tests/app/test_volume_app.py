@@ -14,7 +14,17 @@ import tifffile
 
 import seg
 from seg.images.nifti import nifti_bytes
-from tests.app.conftest import class_colors, download, draw, errors, new_app, status, tiff_bytes, upload
+from tests.app.conftest import (
+    class_colors,
+    coins_strokes,
+    download,
+    draw,
+    errors,
+    new_app,
+    status,
+    tiff_bytes,
+    upload,
+)
 
 SHAPE = (16, 64, 64)
 SPACING = (2.0, 0.5, 0.5)
@@ -192,3 +202,43 @@ def test_a_nifti_volume_keeps_its_affine_in_the_downloaded_mask(ball):
     np.testing.assert_array_equal(np.asarray(image.dataobj).transpose(2, 1, 0), expected)
     _, csv = download(at, "w_dl_volume_csv")
     assert "mm³" in csv.decode()
+
+
+def test_a_volume_model_and_a_2d_model_refuse_each_others_images(ball):
+    volume_app = open_volume(imagej_bytes(ball[0]))
+    scribble_two_slices(volume_app)
+    name, volume_model = download(volume_app, "w_dl_model")
+    assert name == "ball.segmodel"
+    coins = new_app()
+    coins.run()
+    draw(coins, coins_strokes(coins))
+    _, image_model = download(coins, "w_dl_model")
+
+    upload(coins, "w_model_upload", "ball.segmodel", volume_model)
+    refusals = [e.replace("\\", "") for e in errors(coins)]  # messages are shown markdown-escaped
+    assert any("volume (3-D) model" in e and "not a volume" in e for e in refusals), refusals
+    upload(volume_app, "w_model_upload", "coins.segmodel", image_model)
+    assert any("2-D (image) model" in e.replace("\\", "") for e in errors(volume_app)), errors(volume_app)
+    assert volume_app.session_state["seg.model"].dims == 3  # the volume's own model stays
+
+
+def test_the_slice_downloads_name_the_slice(ball):
+    at = open_volume(imagej_bytes(ball[0]))
+    scribble_two_slices(at)
+    name, _ = download(at, "w_dl_mask")
+    assert name == "ball_z011_mask.png"
+
+
+def test_a_volume_too_large_for_the_app_is_refused_from_its_header():
+    import struct
+
+    small = bytearray(
+        nifti_bytes(np.zeros((4, 8, 8), np.uint8), affine=np.eye(4), spacing=(1.0, 1.0, 1.0), unit="mm", compress=False)
+    )
+    small[40:56] = struct.pack("<8h", 3, 1000, 1000, 200, 1, 1, 1, 1)  # declares 200 million voxels
+    at = new_app()
+    at.run()
+    upload(at, "w_image_upload", "huge.nii", bytes(small))
+    refusals = [e.replace("\\", "") for e in errors(at)]
+    assert any("'huge.nii' is too large for the app" in e and "python -m seg apply" in e for e in refusals), refusals
+    assert "coins" in at.session_state["seg.image"].name  # the previous image stays
