@@ -77,6 +77,15 @@ def test_a_4096_by_1200_frame_has_accuracy_objects_and_probabilities(app):
     assert np.abs(pages[:, window[0], window[1]].astype(int) - np.moveaxis(expected, -1, 0)).max() <= 1
     regions = app.session_state["seg.accuracy"]["next"][1]
     assert regions and all(0 <= r.row0 < r.row1 <= HEIGHT and 0 <= r.col0 < r.col1 <= WIDTH for r in regions)
+    # "Go there" moves the view of the large frame onto the box (and the canvas draws it there).
+    region = regions[0]
+    click(app, "w_go_to_region")
+    view = app.session_state["seg.canvas"].viewport
+    assert view.zoom > 0.5 and not view.shows_whole_image
+    assert view.top <= region.row0 and region.row1 <= view.top + view.height
+    assert view.left <= region.col0 and region.col1 <= view.left + view.width
+    assert ("boxes", 0) == app.session_state["seg.signature"][3][-1][0][:2]  # the boxes are on the canvas
+    app.selectbox(key="w_zoom").set_value("fit").run()
 
     app.session_state["objects_panel"] = True
     app.run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.e2e import helpers as H
@@ -83,4 +84,18 @@ def test_accuracy_panel_estimates_suggests_where_to_label_and_goes_stale(
     assert window, navigation.inner_text()
     left, right, top, bottom = (int(v) for v in window.groups())
     assert right - left < 384 and bottom - top < 303
+
+    # The boxes are drawn on the canvas itself: switching them off changes only their pixels,
+    # which were the boxes' white and yellow.
+    with_boxes = H.background_picture(page)
+    shown = H.background_hash(page)
+    H.key_locator(page, "w_next_on_canvas").locator("label").first.click()
+    H.wait_for_background_change(page, shown)
+    H.wait_idle(page)
+    without = H.background_picture(page)
+    difference = np.abs(with_boxes.astype(int) - without.astype(int)).max(axis=-1)
+    assert 0.002 < (difference > 12).mean() < 0.2, (difference > 12).mean()  # thin lines (JPEG blurs them)
+    box_pixels = with_boxes[difference > 80].astype(int)
+    assert len(box_pixels) > 500
+    assert ((box_pixels[:, 0] > 200) & (box_pixels[:, 1] > 170)).mean() > 0.8  # white or yellow
     assert_no_traceback(page)
