@@ -134,7 +134,9 @@ W_VOXEL_Z = "w_voxel_z"
 W_VOXEL_Y = "w_voxel_y"
 W_VOXEL_X = "w_voxel_x"
 W_VOXEL_UNIT = "w_voxel_unit"
+W_ORTHO_PLANE = "w_ortho_plane"
 W_ORTHO_ROW = "w_ortho_row"
+W_ORTHO_COLUMN = "w_ortho_column"
 W_SEGMENT_VOLUME = "w_segment_volume"
 
 #: Widgets whose values survive a visit to another page (Streamlit drops the state of widgets that

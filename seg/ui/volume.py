@@ -11,7 +11,8 @@ the overlay of a slice is exactly that slice of the whole-volume prediction.
 The whole volume is segmented on demand (a button with a progress bar, block by block:
 :func:`seg.volumes.model.predict_volume`); its mask (TIFF, and NIfTI with the input's affine),
 probabilities and measurements in physical units are then offered for download. The
-orthogonal (XZ) view shows one image row across all slices, stretched by the voxel size.
+orthogonal views (XZ, YZ) show one image row or column across all slices, stretched by the
+voxel size.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import dataclasses
 import io
 import time
 from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -382,23 +384,50 @@ def volume_downloads(
 # --------------------------------------------------------------------------- orthogonal view
 
 
-def ortho_labels(state: MutableMapping[str, Any], record: ImageRecord, model, row: int) -> np.ndarray:
-    """(Z, X) labels of image row ``row`` across all slices.
+@dataclass(frozen=True)
+class Cut:
+    """An orthogonal plane through the volume: every slice's image row ``index`` (``axis="y"``,
+    the XZ view) or image column ``index`` (``axis="x"``, the YZ view)."""
 
-    From the whole-volume labels when they exist; else only that row's block is computed
-    (3-D: the rows within the features' margin of every slice; per slice: a band of rows of
-    each slice), equal to the whole volume's prediction there.
+    axis: str
+    index: int
+
+    @property
+    def name(self) -> str:
+        return "XZ" if self.axis == "y" else "YZ"
+
+    def of(self, array: np.ndarray) -> np.ndarray:
+        """The plane of a (Z, Y, X, ...) array: (Z, X, ...) or (Z, Y, ...)."""
+        return array[:, self.index] if self.axis == "y" else array[:, :, self.index]
+
+    def block(self) -> tuple[slice, slice, slice]:
+        """The (Z, Y, X) block of the plane."""
+        one = slice(self.index, self.index + 1)
+        return (slice(None), one, slice(None)) if self.axis == "y" else (slice(None), slice(None), one)
+
+    def stretch(self, spacing: Sequence[float]) -> float:
+        """How much taller than wide a voxel of the plane is: dz / dx (XZ) or dz / dy (YZ)."""
+        return float(spacing[0]) / float(spacing[2] if self.axis == "y" else spacing[1])
+
+
+def ortho_labels(state: MutableMapping[str, Any], record: ImageRecord, model, cut: Cut) -> np.ndarray:
+    """(Z, X) or (Z, Y) labels of the plane ``cut`` across all slices.
+
+    From the whole-volume labels when they exist; else only the plane's block is computed (3-D:
+    the rows or columns within the features' margin of every slice; per slice: a band of each
+    slice), equal to the whole volume's prediction there.
     """
     whole = whole_labels(state, record, model)
     if whole is not None:
-        return whole[:, row]
+        return cut.of(whole)
     normalised = normalized_volume(state, record, model.normalization)
 
-    def predict_row() -> np.ndarray:
-        block = (slice(None), slice(row, row + 1), slice(None))
-        return model.predict_features(model.volume.block(normalised, model.feature_settings, block))[:, 0]
+    def predict_plane() -> np.ndarray:
+        features = model.volume.block(normalised, model.feature_settings, cut.block())
+        labels = model.predict_features(features)  # (Z, 1, X) or (Z, Y, 1)
+        return labels[:, 0] if cut.axis == "y" else labels[:, :, 0]
 
-    return _cached(state, "ortho", (*_model_key(state, record), int(row)), predict_row)
+    return _cached(state, "ortho", (*_model_key(state, record), cut), predict_plane)
 
 
 def ortho_picture(
@@ -406,18 +435,17 @@ def ortho_picture(
     labels: np.ndarray | None,
     colors: Sequence[str],
     opacity: float,
-    spacing: Sequence[float],
+    stretch: float,
     z: int,
 ) -> np.ndarray:
-    """(h, w, 3) uint8 picture of an XZ plane ``plane`` (Z, X[, C]) with its labels, stretched in
-    z by ``dz / dx`` (nearest slice, so class borders stay sharp), the slice ``z`` marked."""
+    """(h, w, 3) uint8 picture of an orthogonal plane ``plane`` (Z, W[, C]) with its labels,
+    stretched in z by ``stretch`` (nearest slice, so class borders stay sharp), slice ``z`` marked."""
     from seg.render import blend, to_display_rgb
 
     rgb = to_display_rgb(plane)
     if labels is not None:
         rgb = blend(rgb, labels, colors, opacity)
-    n_slices, width = rgb.shape[:2]
-    stretch = float(spacing[0]) / float(spacing[2])
+    n_slices = rgb.shape[0]
     height = int(np.clip(round(n_slices * stretch), 1, ORTHO_MAX_SIDE))
     rows = np.minimum((np.arange(height) * n_slices) // height, n_slices - 1)
     picture = rgb[rows].copy()
@@ -429,18 +457,31 @@ def ortho_picture(
 def orthogonal_view(
     state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
 ) -> None:
-    """An XZ view through a chosen row: the image and the segmentation across slices."""
-    _, height, _ = record.shape
-    state[keys.W_ORTHO_ROW] = min(int(state.get(keys.W_ORTHO_ROW, height // 2)), height - 1)
-    row = int(st.slider("Row (y)", 0, height - 1, key=keys.W_ORTHO_ROW, help="The image row the XZ view cuts."))
-    labels = ortho_labels(state, record, model, row) if model is not None else None
+    """An XZ view through a chosen row or a YZ view through a chosen column: the image and the
+    segmentation across slices."""
+    _, height, width = record.shape
+    axis = st.radio(
+        "Plane", ["y", "x"], key=keys.W_ORTHO_PLANE, format_func={"y": "XZ", "x": "YZ"}.get, horizontal=True
+    )
+    key, size, title = (
+        (keys.W_ORTHO_ROW, height, "Row (y)") if axis == "y" else (keys.W_ORTHO_COLUMN, width, "Column (x)")
+    )
+    state[key] = min(int(state.get(key, size // 2)), size - 1)
+    cut = Cut(
+        str(axis), int(st.slider(title, 0, size - 1, key=key, help="Where the orthogonal plane cuts the slices."))
+    )
+    labels = ortho_labels(state, record, model, cut) if model is not None else None
     volume = current_volume(state, record)
     picture = ortho_picture(
-        record.frames[:, row], labels, [c.color for c in classes], max(opacity, 0.3), volume.spacing, z
+        cut.of(record.frames), labels, [c.color for c in classes], max(opacity, 0.3), cut.stretch(volume.spacing), z
     )
-    width = int(min(picture.shape[1] * config.MAX_UPSCALE, config.DISPLAY_MAX_SIDE))  # as the canvas shows a slice
+    shown = int(min(picture.shape[1] * config.MAX_UPSCALE, config.DISPLAY_MAX_SIDE))  # as the canvas shows a slice
+    where = f"row {cut.index}" if cut.axis == "y" else f"column {cut.index}"
+    across = "dz/dx" if cut.axis == "y" else "dz/dy"
     st.image(
-        picture, width=width, caption=f"XZ at row {row}: slices top to bottom, slice {z} marked; stretched by dz/dx."
+        picture,
+        width=shown,
+        caption=f"{cut.name} at {where}: slices top to bottom, slice {z} marked; stretched by {across}.",
     )
 
 
@@ -449,7 +490,9 @@ def volume_panels(
 ) -> list[DownloadSpec]:
     """The orthogonal view and the whole-volume panel (each computed only while open)."""
     files: list[DownloadSpec] = []
-    ortho = st.expander("Orthogonal view (XZ)", key="ortho_panel", on_change="rerun", icon=":material/view_column:")
+    ortho = st.expander(
+        "Orthogonal view (XZ / YZ)", key="ortho_panel", on_change="rerun", icon=":material/view_column:"
+    )
     with ortho:
         if ortho.open:
             orthogonal_view(state, record, model, classes, z, opacity)

@@ -119,7 +119,7 @@ def test_strokes_on_two_slices_segment_a_third_as_the_volume_model_does(ball):
     assert "w_dl_volume_nifti" not in [s.key for s in at.session_state["seg.downloads"]]  # TIFF input
 
 
-def test_orthogonal_view_shows_the_segmentation_across_slices_stretched_by_the_voxel_size(ball):
+def test_orthogonal_views_show_the_segmentation_across_slices_stretched_by_the_voxel_size(ball):
     data, truth = ball
     source = imagej_bytes(data)
     at = open_volume(source)
@@ -128,22 +128,25 @@ def test_orthogonal_view_shows_the_segmentation_across_slices_stretched_by_the_v
     at.run()
     at.slider(key="w_ortho_row").set_value(32).run()
     assert not errors(at) and not at.exception
-    from seg.ui.volume import ortho_labels
+    from seg.ui.volume import Cut, ortho_labels, ortho_picture
 
     model = at.session_state["seg.model"]
-    expected = model.predict(seg.read_volume(source))[:, 32]
-    np.testing.assert_array_equal(ortho_labels(at.session_state, at.session_state["seg.image"], model, 32), expected)
-    [picture] = at.image
-    assert picture.captions[0].startswith("XZ at row 32")
-    from seg.ui.volume import ortho_picture
+    expected = model.predict(seg.read_volume(source))
+    record = at.session_state["seg.image"]
+    np.testing.assert_array_equal(ortho_labels(at.session_state, record, model, Cut("y", 32)), expected[:, 32])
+    assert at.image[0].captions[0].startswith("XZ at row 32")
+    at.radio(key="w_ortho_plane").set_value("x").run()
+    at.slider(key="w_ortho_column").set_value(20).run()
+    np.testing.assert_array_equal(ortho_labels(at.session_state, record, model, Cut("x", 20)), expected[:, :, 20])
+    assert at.image[0].captions[0].startswith("YZ at column 20")
 
     # 16 slices 2 µm apart over 0.5 µm pixels: 64 rows on screen, each slice 4 rows, no blur.
-    shown = ortho_picture(data[:, 32], expected, ["#000000", "#ff0000"], 1.0, SPACING, z=8)
+    plane = expected[:, 32]
+    shown = ortho_picture(data[:, 32], plane, ["#000000", "#ff0000"], 1.0, Cut("y", 32).stretch(SPACING), z=8)
     assert shown.shape == (64, 64, 3)
-    ball_rows = np.repeat(expected == 2, 4, axis=0)
-    assert (shown[..., 0][ball_rows] == 255).all() and (
-        shown[..., 1][ball_rows & ~np.isin(np.arange(64) // 4, [8])[:, None]] == 0
-    ).all()
+    ball_rows = np.repeat(plane == 2, 4, axis=0)
+    unmarked = (np.arange(64) // 4 != 8)[:, None]
+    assert (shown[..., 0][ball_rows] == 255).all() and (shown[..., 1][ball_rows & unmarked] == 0).all()
 
 
 def test_three_d_features_train_a_3d_model_whose_overlay_matches_model_predict(ball):
