@@ -61,7 +61,7 @@ def find_objects(
     """Segment and measure the objects, cached per (prediction, settings)."""
     from seg.objects import measure_objects, segment_objects
 
-    key = (prediction.key, settings)
+    key = (prediction.key.labels_id(), settings)  # the same labels in every view: no new search on a pan
     cache: dict = state[keys.OBJECTS]
     found = cache.get("found")
     if found is None or found.key != key:

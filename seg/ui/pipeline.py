@@ -233,14 +233,13 @@ class Prediction:
         return self._memo.get("whole_proba")
 
     def probabilities(self) -> np.ndarray:
-        """(H, W, K) float32 full-resolution class probabilities (computed once, then kept)."""
+        """(H, W, K) float32 full-resolution class probabilities of a small frame (computed once,
+        then kept). A large frame's are :meth:`whole_probabilities` (uint8, bounded): K float32
+        values per pixel of a 100-megapixel frame are not held in a session."""
+        if self.tiled:
+            raise RuntimeError("Prediction.probabilities() is for small frames: use whole_probabilities()")
         if "proba" not in self._memo:
-            if self.tiled:
-                from seg.tiling import predict_proba_tiled
-
-                self._memo["proba"] = predict_proba_tiled(self._model, self._frame)
-            else:
-                self._memo["proba"] = self._model.predict_proba_features(self._features)
+            self._memo["proba"] = self._model.predict_proba_features(self._features)
         return self._memo["proba"]
 
     def display_probabilities(self) -> np.ndarray | None:

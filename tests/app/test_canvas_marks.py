@@ -157,6 +157,7 @@ def test_a_picked_object_is_filled_on_the_canvas_and_brought_into_view(app):
     app.selectbox(key="w_zoom").set_value(8.0).run()
     app.button(key="w_pan_left").click().run()
     app.button(key="w_pan_up").click().run()
+    assert app.session_state["seg.objects"]["found"] is found  # same labels: not searched again per view
     box = tuple(int(largest[k]) for k in ("bbox_top", "bbox_left", "bbox_bottom", "bbox_right"))
     record = app.session_state["seg.image"]
     state = {

@@ -26,6 +26,10 @@ def disks_image() -> np.ndarray:
     return image
 
 
+def model_features(app) -> int:
+    return int(app.session_state["seg.model"].n_features)
+
+
 def test_a_4096_by_1200_frame_has_accuracy_objects_and_probabilities(app):
     from seg.tiling import frame_statistics, predict_window, quantize_probabilities
 
@@ -55,6 +59,9 @@ def test_a_4096_by_1200_frame_has_accuracy_objects_and_probabilities(app):
     assert report.n_groups == 6 and report.accuracy is not None and report.accuracy > 0.8
     assert metric(app, "Strokes").value == "6"
     assert app.button(key="w_suggest_settings").disabled  # would need whole feature stacks
+    click(app, "w_permutation_importance")  # held-out strokes from the tiles too
+    table = app.session_state["seg.accuracy"]["permutation"]
+    assert len(table) == model_features(app) and table["importance"].notna().all()
 
     # The whole frame, on demand: then probabilities, objects and label-next boxes from it.
     app.button(key="w_segment_whole").click().run()
