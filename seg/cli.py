@@ -407,7 +407,7 @@ def _feature_settings(preset: str | None):
     return PRESETS[key]
 
 
-def _forest_settings(trees: int | None, depth: int | None, seed: int):
+def _forest_settings(trees: int | None, depth: int | None, seed: int, dims: int = 2):
     import dataclasses
 
     from seg.forest import ForestSettings
@@ -417,6 +417,10 @@ def _forest_settings(trees: int | None, depth: int | None, seed: int):
         changes["n_estimators"] = trees
     if depth is not None:
         changes["max_depth"] = depth
+    if dims == 3:
+        from seg.volumes.model import DEFAULT_VOLUME_FOREST
+
+        return dataclasses.replace(DEFAULT_VOLUME_FOREST, **changes)
     return dataclasses.replace(ForestSettings(), **changes)
 
 
@@ -430,7 +434,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from seg.strokes.checks import MAX_JSON_BYTES
 
     settings = _feature_settings(args.preset)
-    forest = _forest_settings(args.trees, args.depth, args.seed)
+    forest = _forest_settings(args.trees, args.depth, args.seed, args.dims)
     if args.dims == 3:  # a volume model (seg.volumes.command reads the volume and its labels)
         volume, labels, names, colors = volume_command.read_training_volume(args)
         check_output_dir(Path(args.out).parent if str(Path(args.out).parent) else ".")

@@ -240,7 +240,7 @@ def train(
     features: Sequence[np.ndarray] | None = None,
     dims: int = 2,
     spacing: Sequence[float] | None = None,
-    volume_features: str = "per_slice",
+    volume_features: str | None = None,
 ) -> Model:
     """Train a model on scribbles.
 
@@ -250,12 +250,13 @@ def train(
     labels : (H, W) or (T, H, W) integer array
         0 = unlabelled, 1..K = class. Only frames with labels contribute.
     settings : FeatureSettings, optional
-        Defaults to the "balanced" preset.
+        Defaults to the "balanced" preset (volumes: ``seg.volumes.model.DEFAULT_VOLUME_SETTINGS``).
     class_names : sequence of str, optional
         One per class; K = its length. Default: K = the largest label, names "class 1", ...
     class_colors : sequence of str, optional
         "#rrggbb" per class; default: the colour-blind-safe palette of :mod:`seg.render`.
     forest : ForestSettings, optional
+        Defaults to ``ForestSettings()`` (volumes: ``seg.volumes.model.DEFAULT_VOLUME_FOREST``).
     normalization : Normalization, optional
     features : sequence of (H, W, F) float32 arrays, optional
         Precomputed features of every frame of ``image`` (as :meth:`Model.features` computes
@@ -266,9 +267,10 @@ def train(
         (see :func:`seg.volumes.train_volume`).
     spacing : (dz, dy, dx), optional
         Voxel size of a volume (dims=3); default: the Volume's, else none (sigmas in voxels).
-    volume_features : {"per_slice", "3d"}
-        2-D features per z slice (the default for volumes, chosen by measurement: see
-        bench/README.md) or volumetric features (dims=3).
+    volume_features : {"per_slice", "3d"}, optional
+        2-D features per z slice or volumetric features (dims=3); default
+        ``seg.volumes.model.DEFAULT_VOLUME_FEATURES``, chosen with the other volume defaults by
+        measurement (bench/README.md, "Volumes").
 
     Returns
     -------
@@ -280,17 +282,14 @@ def train(
         No labelled pixels, only one class scribbled, labels outside 0..K, shapes that do not
         match, or precomputed features of the wrong shape.
     """
-    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
-    forest = ForestSettings() if forest is None else forest
-    normalization = Normalization() if normalization is None else normalization
     for name, value, kind in (
         ("settings", settings, FeatureSettings),
         ("forest", forest, ForestSettings),
         ("normalization", normalization, Normalization),
     ):
-        if not isinstance(value, kind):
+        if value is not None and not isinstance(value, kind):
             raise SettingsError(f"train(): {name} must be a {kind.__name__}, got {type(value).__name__}")
-    if dims == 3:
+    if dims == 3:  # a volume model has its own defaults for what is None
         from seg.volumes.model import train_volume
 
         if features is not None:
@@ -310,6 +309,9 @@ def train(
         raise SettingsError(f"train(dims={dims!r}): dims is 2 (images) or 3 (volumes)")
     if spacing is not None:
         raise SettingsError("train(spacing=...) is for volumes: pass dims=3 too")
+    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
+    forest = ForestSettings() if forest is None else forest
+    normalization = Normalization() if normalization is None else normalization
     frames = as_frames(image)
     labels, names = checked_training_labels(labels, frames.shape[:3], class_names)
     n_classes = len(names)

@@ -79,8 +79,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--volume-features",
         choices=("per_slice", "3d"),
-        default="per_slice",
-        help="volume model features: 2-D per slice (default, see bench/README.md) or volumetric (3d)",
+        default=None,
+        help="volume model features: 2-D per slice or volumetric (3d); default: the volume default "
+        "chosen in bench/README.md (seg.volumes.model.DEFAULT_VOLUME_FEATURES)",
     )
     group.add_argument(
         "--class-names",

@@ -45,15 +45,22 @@ __all__ = [
     "block_task",
     "check_model_spacing",
     "DEFAULT_VOLUME_FEATURES",
+    "DEFAULT_VOLUME_SETTINGS",
+    "DEFAULT_VOLUME_FOREST",
 ]
 
 DEFAULT_BLOCK_BYTES: int = 512 * 2**20
 """Working memory of one block when a volume is predicted block by block (see :func:`plan_blocks`)."""
 MIN_BLOCK: int = 16
 """Blocks are not cut below this many voxels a side, whatever the budget."""
+# The volume defaults, chosen together by measurement on two kinds of volume (anisotropic EM and
+# brain MRI, several scribble seeds): bench/volume_defaults.py, table in bench/README.md.
 DEFAULT_VOLUME_FEATURES: str = "per_slice"
-"""Features of a volume model unless chosen otherwise: 2-D per z slice (measured best so far on
-brain MRI and anisotropic EM, see bench/README.md), or ``"3d"``."""
+"""Features of a volume model unless chosen otherwise: 2-D per z slice or ``"3d"``."""
+DEFAULT_VOLUME_SETTINGS: FeatureSettings = PRESETS[DEFAULT_PRESET]
+"""Feature scales and groups of a volume model unless chosen otherwise."""
+DEFAULT_VOLUME_FOREST: ForestSettings = ForestSettings()
+"""Forest of a volume model unless chosen otherwise."""
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -159,7 +166,7 @@ def train_volume(
     forest: ForestSettings | None = None,
     normalization: Normalization | None = None,
     spacing: Sequence[float] | None = None,
-    mode: str = DEFAULT_VOLUME_FEATURES,
+    mode: str | None = None,
 ):
     """Train a volume model (``seg.train(..., dims=3)``).
 
@@ -168,10 +175,14 @@ def train_volume(
     volume : (Z, Y, X) or (Z, Y, X, C) array, or Volume
     labels : (Z, Y, X) integer array
         0 = unlabelled, 1..K = class; typically a few scribbled slices.
+    settings : FeatureSettings, optional
+        Default :data:`DEFAULT_VOLUME_SETTINGS`.
+    forest : ForestSettings, optional
+        Default :data:`DEFAULT_VOLUME_FOREST`.
     spacing : (dz, dy, dx), optional
         Voxel size; default the Volume's (none for a plain array: sigmas in voxels).
-    mode : {"per_slice", "3d"}
-        2-D features of every slice (default) or volumetric features.
+    mode : {"per_slice", "3d"}, optional
+        2-D features of every slice or volumetric features; default :data:`DEFAULT_VOLUME_FEATURES`.
 
     Other parameters are those of :func:`seg.train`.
 
@@ -189,7 +200,9 @@ def train_volume(
     """
     from seg.model import checked_training_labels, train_samples
 
-    settings = PRESETS[DEFAULT_PRESET] if settings is None else settings
+    settings = DEFAULT_VOLUME_SETTINGS if settings is None else settings
+    forest = DEFAULT_VOLUME_FOREST if forest is None else forest
+    mode = DEFAULT_VOLUME_FEATURES if mode is None else mode
     normalization = Normalization() if normalization is None else normalization
     data, own_spacing, _unit = volume_input(volume)
     if spacing is not None:

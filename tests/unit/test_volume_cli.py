@@ -5,6 +5,7 @@ measured in physical units."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import nibabel
@@ -17,6 +18,7 @@ import seg
 from seg.cli import main
 from seg.images.volume import read_volume, volume_tiff_bytes
 from seg.strokes import Annotations, Stroke
+from seg.volumes.model import DEFAULT_VOLUME_FOREST
 
 SPACING = (0.5, 0.25, 0.25)  # µm
 
@@ -81,6 +83,8 @@ def test_train_from_per_slice_strokes_and_from_a_label_volume(workspace, tmp_pat
     model = seg.load_model(_train(root, tmp_path, str(root / "ann.json")))
     assert model.dims == 3 and model.volume.spacing == pytest.approx(SPACING)
     assert model.training["frames"] == [4, 12]
+    # --trees replaces only the tree count of the volume default forest
+    assert model.forest_settings == dataclasses.replace(DEFAULT_VOLUME_FOREST, n_estimators=20)
     held_out = [z for z in range(volume.shape[0]) if z not in (4, 12)]
     assert (model.predict(volume)[held_out] == truth[held_out] + 1).mean() > 0.85
     other = tmp_path / "labels"

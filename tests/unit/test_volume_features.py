@@ -241,3 +241,26 @@ def test_features_do_not_depend_on_the_number_of_threads(settings, monkeypatch):
     serial = compute_volume_features(volume, settings, spacing=(2.0, 1.0, 1.0))
     monkeypatch.setattr(volume_module, "worker_count", lambda workers: 3)
     np.testing.assert_array_equal(compute_volume_features(volume, settings, spacing=(2.0, 1.0, 1.0)), serial)
+
+
+def test_closed_form_eigenvalues_equal_eigvalsh_also_for_repeated_eigenvalues():
+    """The kernels' eigenvalues (trigonometric solution without trigonometric calls) against LAPACK,
+    on random matrices and on the edge cases r = ±1 (two equal eigenvalues) and p = 0 (three)."""
+    from seg.features.volume_kernels import symmetric_eigenvalues
+
+    rng = np.random.default_rng(7)
+    matrices = list(rng.standard_normal((20000, 3, 3)))
+    rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    for diagonal in [(1, 1, 2), (2, 2, 1), (3, 3, 3), (1, 1 + 1e-7, 5), (0, 0, 0), (-1, 2, 2)]:
+        matrices.append(rotation @ np.diag(diagonal) @ rotation.T)
+        matrices.append(np.diag(diagonal).astype(float))
+    stack = np.array(matrices)
+    stack = (stack + np.swapaxes(stack, 1, 2)) / 2
+    upper = [np.ascontiguousarray(stack[:, a, b], np.float32) for a, b in combinations_with_replacement(range(3), 2)]
+    exact = np.linalg.eigvalsh(np.array(upper)[[0, 1, 2, 1, 3, 4, 2, 4, 5]].T.reshape(-1, 3, 3).astype(np.float64))
+    out = np.zeros((len(stack), 4), np.float32)
+    symmetric_eigenvalues(*upper, out, 1, 0, len(stack))
+    scale = np.maximum(np.abs(exact).max(axis=1), 1e-12)
+    error = np.abs(out[:, 1:] - exact[:, ::-1]).max(axis=1) / scale
+    assert error.max() < 1e-6, f"largest relative error {error.max():.1e} at matrix {error.argmax()}"
+    assert (out[:, 0] == 0).all()

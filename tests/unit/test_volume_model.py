@@ -103,6 +103,23 @@ def test_per_slice_mode_uses_the_2d_features_of_each_slice(scene):
     assert (model.predict(volume) == truth).mean() > 0.85
 
 
+def test_volume_defaults_apply_to_what_is_not_chosen_and_2d_keeps_its_own(scene):
+    from seg.features import DEFAULT_PRESET, PRESETS
+    from seg.forest import ForestSettings
+    from seg.volumes.model import DEFAULT_VOLUME_FEATURES, DEFAULT_VOLUME_FOREST, DEFAULT_VOLUME_SETTINGS
+
+    volume, labels, _ = scene
+    model = seg.train(volume[:, :24, :24], labels[:, :24, :24], dims=3)
+    assert model.volume.mode == DEFAULT_VOLUME_FEATURES
+    assert model.feature_settings == DEFAULT_VOLUME_SETTINGS
+    assert model.forest_settings == DEFAULT_VOLUME_FOREST
+    chosen = ForestSettings(n_estimators=3, class_weight="balanced")
+    model = seg.train(volume, labels, SETTINGS, dims=3, forest=chosen, volume_features="per_slice")
+    assert (model.feature_settings, model.forest_settings, model.volume.mode) == (SETTINGS, chosen, "per_slice")
+    image = seg.train(volume[SCRIBBLED[0]], labels[SCRIBBLED[0]])
+    assert (image.feature_settings, image.forest_settings) == (PRESETS[DEFAULT_PRESET], ForestSettings())
+
+
 def test_dims_2_is_unchanged_and_refuses_volumes(scene):
     volume, labels, _ = scene
     frames = volume[SCRIBBLED[0]]
