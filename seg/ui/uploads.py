@@ -25,6 +25,7 @@ from seg.ui import state as keys
 from seg.ui.pipeline import KEEP_UPLOADED_MODEL
 from seg.ui.state import ImageRecord, digest_bytes
 from seg.ui.text import escape_markdown
+from seg.ui.volume import follow_engine_defaults
 
 IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES] + ["nii", "nii.gz"]
 ANNOTATION_TYPES = ["json"]
@@ -79,6 +80,7 @@ def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
     """Switch the session to the uploaded image (raises SegError, leaving the session unchanged)."""
     record = read_upload(name, data)
     keys.set_image(state, record)
+    follow_engine_defaults(state, record)
     state[keys.W_SAMPLE] = None  # so that picking any sample again switches back to it
 
 

@@ -111,11 +111,32 @@ def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> Image
     if state.get(keys.MODEL_SOURCE) is not None:  # a model of the other kind no longer applies
         state[keys.MODEL] = None
         state[keys.MODEL_SOURCE] = None
+    follow_engine_defaults(state, record)
     if record.volume is not None:
         state[keys.VOXEL_SIZE] = (record.volume.spacing, record.volume.unit)
         state[keys.W_VOXEL_Z], state[keys.W_VOXEL_Y], state[keys.W_VOXEL_X] = record.volume.spacing
         state[keys.W_VOXEL_UNIT] = ""
     return record
+
+
+def follow_engine_defaults(state: MutableMapping[str, Any], record: ImageRecord) -> None:
+    """A volume starts from the engine's volume defaults
+    (:data:`seg.volumes.model.DEFAULT_VOLUME_SETTINGS` and ``DEFAULT_VOLUME_FOREST``) and an
+    image from the image defaults, unless the person changed the settings (callbacks only)."""
+    from seg.errors import SegError
+    from seg.features import DEFAULT_PRESET, PRESETS
+    from seg.ui import settings as settings_ui
+    from seg.volumes import model as volume_defaults
+
+    image = (PRESETS[DEFAULT_PRESET], settings_ui.default_forest())
+    volume = (volume_defaults.DEFAULT_VOLUME_SETTINGS, volume_defaults.DEFAULT_VOLUME_FOREST)
+    old, new = (image, volume) if record.is_volume else (volume, image)
+    try:
+        current = (settings_ui.feature_settings_from_widgets(state), settings_ui.forest_settings_from_widgets(state))
+    except (SegError, KeyError):  # widgets not created yet, or invalid: leave them alone
+        return
+    if current == old and old != new:
+        settings_ui.adopt_settings(state, *new)
 
 
 def _on_stack_kind() -> None:

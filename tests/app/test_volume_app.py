@@ -245,3 +245,28 @@ def test_a_volume_too_large_for_the_app_is_refused_from_its_header():
     refusals = [e.replace("\\", "") for e in errors(at)]
     assert any("'huge.nii' is too large for the app" in e and "python -m seg apply" in e for e in refusals), refusals
     assert "coins" in at.session_state["seg.image"].name  # the previous image stays
+
+
+def test_a_volume_starts_from_the_engines_volume_defaults_and_an_image_from_the_image_defaults(ball, monkeypatch):
+    from seg.features import PRESETS
+    from seg.volumes import model as volume_defaults
+
+    monkeypatch.setattr(volume_defaults, "DEFAULT_VOLUME_SETTINGS", PRESETS["fine detail"])
+    at = open_volume(imagej_bytes(ball[0]))
+    assert at.session_state["w_preset"] == "fine detail"
+    scribble_two_slices(at)
+    assert at.session_state["seg.model"].feature_settings == PRESETS["fine detail"]
+    upload(at, "w_image_upload", "plain.tif", tiff_bytes(ball[0][0]))
+    assert at.session_state["w_preset"] == "balanced"  # back to the image defaults
+
+
+def test_settings_the_person_chose_are_kept_when_a_volume_opens(ball, monkeypatch):
+    from seg.features import PRESETS
+    from seg.volumes import model as volume_defaults
+
+    monkeypatch.setattr(volume_defaults, "DEFAULT_VOLUME_SETTINGS", PRESETS["fine detail"])
+    at = new_app()
+    at.run()
+    at.selectbox(key="w_preset").set_value("large structures").run()
+    upload(at, "w_image_upload", "ball.tif", imagej_bytes(ball[0]))
+    assert at.session_state["w_preset"] == "large structures"
