@@ -25,6 +25,21 @@ MORE_BACKGROUND = [[(10, 8), (150, 8), (300, 8)], [(10, 295), (150, 295), (300, 
 PERCENT = re.compile(r"^(\d+(?:\.\d)?)%$")
 
 
+def _picture_with_yellow(page, timeout_s: float = 20.0):
+    """The canvas background once the zoomed canvas is mounted and shows the selected (yellow) box."""
+    import time
+
+    page.locator(H.CANVAS_BACKGROUND).first.wait_for(state="attached", timeout=H.UPDATE_TIMEOUT_MS)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        picture = H.background_picture(page).astype(int)
+        yellow = (picture[..., 0] > 200) & (picture[..., 1] > 170) & (picture[..., 2] < 100)
+        if yellow.sum() > 100 or time.monotonic() > deadline:
+            assert yellow.sum() > 100, "no yellow box on the canvas"
+            return picture
+        page.wait_for_timeout(100)
+
+
 def metric(panel, label: str) -> str:
     box = panel.locator('[data-testid="stMetric"]').filter(has_text=label)
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
@@ -87,7 +102,7 @@ def test_accuracy_panel_estimates_suggests_where_to_label_and_goes_stale(
 
     # The boxes are drawn on the canvas itself: switching them off changes only their pixels,
     # which were the boxes' white and yellow.
-    with_boxes = H.background_picture(page)
+    with_boxes = _picture_with_yellow(page)
     shown = H.background_hash(page)
     H.key_locator(page, "w_next_on_canvas").locator("label").first.click()
     H.wait_for_background_change(page, shown)

@@ -14,6 +14,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.e2e import helpers as H
@@ -71,14 +72,22 @@ def test_objects_panel_filters_highlights_and_downloads(page, server, artifacts,
     shown, found_again = settled_counts(page, lambda shown, found: shown < found)
     assert found_again == found and 0 < shown < found, (shown, found)
 
-    # Click the first row's selection cell: its object is highlighted.
+    # Click the first row's selection cell: its object is highlighted, in the panel and on the canvas.
+    before = H.background_picture(page)
+    before_hash = H.background_hash(page)
     grid = H.key_locator(page, "objects_table").locator('[data-testid="stDataFrame"]')
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()  # the row-selection column is the grid's first 30 px; rows are 35 px
     page.mouse.move(box["x"] + 12, box["y"] + 35 + 17)
     page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
     page.get_by_text(re.compile(r"Object \d+ highlighted")).wait_for(state="visible")
+    H.wait_for_background_change(page, before_hash)
     H.wait_idle(page)
+    after = H.background_picture(page)
+    changed = np.abs(after.astype(int) - before.astype(int)).max(axis=-1) > 40
+    assert changed.mean() > 0.001, changed.mean()
+    filled = after[changed].astype(int).mean(axis=0)  # blended towards the highlight #ffd400
+    assert filled[0] > 150 and filled[1] > 120 and filled[2] < 110, filled
     assert_no_traceback(page)
     page.mouse.move(5, 5)
     H.screenshot(page, artifacts / "10-objects-panel.png")
