@@ -97,7 +97,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
                     accuracy.accuracy_panel, state, record, prediction, labels, classes, scene.viewport, layers
                 )
     if record.is_volume:
-        files += volume.volume_panels(state, record, state[keys.MODEL], classes, frame, look.opacity)
+        files += volume.volume_panels(state, record, state[keys.MODEL], classes, frame, look.opacity, layers)
     elif record.n_frames > 1 and state[keys.MODEL] is not None:
         stack_panel = st.expander(
             "Measure all frames", key="stack_panel", on_change="rerun", icon=":material/timeline:"

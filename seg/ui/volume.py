@@ -426,6 +426,12 @@ class Cut:
         one = slice(self.index, self.index + 1)
         return (slice(None), one, slice(None)) if self.axis == "y" else (slice(None), slice(None), one)
 
+    def box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Where the plane cuts a slice, as a one-pixel box ``(row0, col0, row1, col1)``."""
+        if self.axis == "y":
+            return (self.index, 0, self.index + 1, width)
+        return (0, self.index, height, self.index + 1)
+
     def stretch(self, spacing: Sequence[float]) -> float:
         """How much taller than wide a voxel of the plane is: dz / dx (XZ) or dz / dy (YZ)."""
         return float(spacing[0]) / float(spacing[2] if self.axis == "y" else spacing[1])
@@ -477,9 +483,9 @@ def ortho_picture(
 
 def orthogonal_view(
     state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
-) -> None:
+) -> Cut:
     """An XZ view through a chosen row or a YZ view through a chosen column: the image and the
-    segmentation across slices."""
+    segmentation across slices. Returns the plane shown."""
     _, height, width = record.shape
     axis = st.radio(
         "Plane", ["y", "x"], key=keys.W_ORTHO_PLANE, format_func={"y": "XZ", "x": "YZ"}.get, horizontal=True
@@ -504,19 +510,32 @@ def orthogonal_view(
         width=shown,
         caption=f"{cut.name} at {where}: slices top to bottom, slice {z} marked; stretched by {across}.",
     )
+    return cut
 
 
 def volume_panels(
-    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
+    state: MutableMapping[str, Any],
+    record: ImageRecord,
+    model,
+    classes: Sequence[ClassSpec],
+    z: int,
+    opacity: float,
+    layers: list | None = None,
 ) -> list[DownloadSpec]:
-    """The orthogonal view and the whole-volume panel (each computed only while open)."""
+    """The orthogonal view and the whole-volume panel (each computed only while open). While the
+    orthogonal view is open, the line where its plane cuts slice ``z`` is added to ``layers``
+    (:mod:`seg.ui.marks`: drawn on the canvas)."""
+    from seg.ui.marks import BoxLayer
+
     files: list[DownloadSpec] = []
     ortho = st.expander(
         "Orthogonal view (XZ / YZ)", key="ortho_panel", on_change="rerun", icon=":material/view_column:"
     )
     with ortho:
         if ortho.open:
-            orthogonal_view(state, record, model, classes, z, opacity)
+            cut = orthogonal_view(state, record, model, classes, z, opacity)
+            if layers is not None:
+                layers.append(BoxLayer(z, (cut.box(*record.shape[1:]),)))
     if model is None:
         return files
     whole = st.expander("Whole volume", key="volume_panel", on_change="rerun", icon=":material/view_in_ar:")

@@ -135,6 +135,8 @@ def test_orthogonal_views_show_the_segmentation_across_slices_stretched_by_the_v
     record = at.session_state["seg.image"]
     np.testing.assert_array_equal(ortho_labels(at.session_state, record, model, Cut("y", 32)), expected[:, 32])
     assert at.image[0].captions[0].startswith("XZ at row 32")
+    shown = next(reversed(at.session_state["seg.backgrounds"]))  # the canvas marks where the plane cuts
+    assert ("boxes", 11, ((32, 0, 33, 64),), None) in shown[-1]
     at.radio(key="w_ortho_plane").set_value("x").run()
     at.slider(key="w_ortho_column").set_value(20).run()
     np.testing.assert_array_equal(ortho_labels(at.session_state, record, model, Cut("x", 20)), expected[:, :, 20])
