@@ -326,11 +326,15 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
         state[MODEL] = None
         state[MODEL_SOURCE] = None
     state[W_FRAME] = 0
-    if record.volume is not None:  # the voxel-size inputs start from the file's values
-        spacing, unit = record.volume.spacing, record.volume.unit
-        state[VOXEL_SIZE] = (spacing, unit)
-        state[W_VOXEL_Z], state[W_VOXEL_Y], state[W_VOXEL_X] = spacing
-        state[W_VOXEL_UNIT] = unit or ""
+    if record.volume is not None:
+        reset_voxel_size(state, record.volume)
+
+
+def reset_voxel_size(state: MutableMapping[str, Any], volume) -> None:
+    """The voxel size in use and its inputs start from ``volume``'s (a :class:`seg.images.Volume`)."""
+    state[VOXEL_SIZE] = (volume.spacing, volume.unit)
+    state[W_VOXEL_Z], state[W_VOXEL_Y], state[W_VOXEL_X] = volume.spacing
+    state[W_VOXEL_UNIT] = volume.unit or ""
 
 
 #: Caches of data the app can compute again from the image, strokes and model (the bulk of a

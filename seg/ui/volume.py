@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from seg.errors import ImageError, ImageTooLargeError, VoxelSizeError
+from seg.errors import ImageError, ImageTooLargeError, SegError, VoxelSizeError
 from seg.files import safe_stem
 from seg.ui import config
 from seg.ui import state as keys
@@ -90,7 +90,7 @@ def read_volume_upload(name: str, data: bytes) -> ImageRecord:
 def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> ImageRecord:
     """Read the current stack as a volume or as a time series; strokes stay, the model is retrained.
 
-    Raises :class:`seg.errors.ImageError` (session unchanged) for slices too large for a volume.
+    Raises :class:`seg.errors.ImageError` (session unchanged) for a stack too large for a volume.
     """
     from seg.images.volume import as_volume as wrap
 
@@ -113,9 +113,7 @@ def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> Image
         state[keys.MODEL_SOURCE] = None
     follow_engine_defaults(state, record)
     if record.volume is not None:
-        state[keys.VOXEL_SIZE] = (record.volume.spacing, record.volume.unit)
-        state[keys.W_VOXEL_Z], state[keys.W_VOXEL_Y], state[keys.W_VOXEL_X] = record.volume.spacing
-        state[keys.W_VOXEL_UNIT] = ""
+        keys.reset_voxel_size(state, record.volume)
     return record
 
 
@@ -123,7 +121,6 @@ def follow_engine_defaults(state: MutableMapping[str, Any], record: ImageRecord)
     """A volume starts from the engine's volume defaults
     (:data:`seg.volumes.model.DEFAULT_VOLUME_SETTINGS` and ``DEFAULT_VOLUME_FOREST``) and an
     image from the image defaults, unless the person changed the settings (callbacks only)."""
-    from seg.errors import SegError
     from seg.features import DEFAULT_PRESET, PRESETS
     from seg.ui import settings as settings_ui
     from seg.volumes import model as volume_defaults
@@ -268,7 +265,7 @@ def slice_features(
 # --------------------------------------------------------------------------- whole volume
 
 
-def whole_labels(state: MutableMapping[str, Any], record: ImageRecord, model) -> np.ndarray | None:
+def whole_labels(state: MutableMapping[str, Any], record: ImageRecord) -> np.ndarray | None:
     """(Z, Y, X) labels of the whole volume by the current model, if segmented already."""
     hit = state[keys.VOLUME_CACHE].get("labels")
     if hit is None or hit[0] != _model_key(state, record):
@@ -305,14 +302,17 @@ def whole_volume_panel(
         help="Segment every slice with the current model, block by block, and measure the volume.",
     ):
         bar = st.progress(0.0, text="Segmenting the volume…")
-        segment_volume(
-            state,
-            record,
-            model,
-            progress=lambda done, total: bar.progress(done / total, text=f"Segmenting block {done}/{total}"),
-        )
+        try:
+            segment_volume(
+                state,
+                record,
+                model,
+                progress=lambda done, total: bar.progress(done / total, text=f"Segmenting block {done}/{total}"),
+            )
+        except SegError as exc:  # e.g. an uploaded 3-D model trained on voxels of another shape
+            st.error(escape_markdown(str(exc)), icon=":material/error:")
         bar.empty()
-    if whole_labels(state, record, model) is None:
+    if whole_labels(state, record) is None:
         st.caption("Segments the whole volume with the current model (the strokes of all slices train it).")
         return []
     labels, rows, seconds = state[keys.VOLUME_CACHE]["labels"][1]
@@ -444,7 +444,7 @@ def ortho_labels(state: MutableMapping[str, Any], record: ImageRecord, model, cu
     the rows or columns within the features' margin of every slice; per slice: a band of each
     slice), equal to the whole volume's prediction there.
     """
-    whole = whole_labels(state, record, model)
+    whole = whole_labels(state, record)
     if whole is not None:
         return cut.of(whole)
     normalised = normalized_volume(state, record, model.normalization)

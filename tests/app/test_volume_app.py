@@ -272,3 +272,19 @@ def test_settings_the_person_chose_are_kept_when_a_volume_opens(ball, monkeypatc
     at.selectbox(key="w_preset").set_value("large structures").run()
     upload(at, "w_image_upload", "ball.tif", imagej_bytes(ball[0]))
     assert at.session_state["w_preset"] == "large structures"
+
+
+def test_a_3d_model_of_other_voxels_is_refused_with_a_message_when_the_whole_volume_is_segmented(ball):
+    trained = open_volume(imagej_bytes(ball[0]))
+    trained.radio(key="w_volume_features").set_value("3d").run()
+    scribble_two_slices(trained)
+    _, model_bytes = download(trained, "w_dl_model")
+    at = open_volume(imagej_bytes(ball[0], spacing=(1.0, 1.0, 1.0)), name="isotropic.tif")
+    upload(at, "w_model_upload", "ball.segmodel", model_bytes)
+    at.session_state["volume_panel"] = True
+    at.run()
+    at.button(key="w_segment_volume").click().run()
+    assert not at.exception
+    refusals = [e.replace("\\", "") for e in errors(at)]
+    assert any("trained on voxels of (2.0, 0.5, 0.5)" in e for e in refusals), refusals
+    assert "w_dl_volume_mask" not in [s.key for s in at.session_state["seg.downloads"]]  # nothing half-made
