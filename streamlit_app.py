@@ -63,6 +63,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     if settings is not None:
         page.guarded(page.segment, run, scene, strokes, labels, settings, live)
     canvas_slot = st.container()  # filled last: the panels below mark the canvas (boxes, outlines)
+    refresh_estimate = None
     layers: list = label_import.canvas_layer(state, record, state[keys.CLASSES])
     prediction = page.current_prediction(record)
     page.whole_image_panel(scene, prediction)
@@ -93,7 +94,7 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
         )
         with accuracy_panel:
             if accuracy_panel.open:
-                page.guarded(
+                refresh_estimate = page.guarded(
                     accuracy.accuracy_panel, state, record, prediction, labels, classes, scene.viewport, layers
                 )
     if record.is_volume:
@@ -109,6 +110,8 @@ def workspace(record: ImageRecord, pen: page.Pen, settings: Settings | None) -> 
     downloads.download_row(files)
     with canvas_slot:
         background_key = page.show_canvas(run, scene, pen, look, layers)
+    if refresh_estimate is not None:  # after the new overlay is on its way
+        page.guarded(refresh_estimate)
 
     # ----------------------------------------------------------------------- status (must stay last)
     status = page.status_placeholder()

@@ -11,7 +11,9 @@ the other recomputable caches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+import functools
+import math
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,10 @@ from seg.viewport import Viewport
 
 W_REGION = "w_next_region"
 W_BOXES_ON_CANVAS = "w_next_on_canvas"
+W_AUTO_ESTIMATE = "w_auto_estimate"
+#: Frames up to this size may refresh the estimate after every stroke (0.33-0.43 s at 1 MP with
+#: 16 strokes, bench/accuracy_estimate.py, load 2-7): larger ones estimate on request only.
+AUTO_ESTIMATE_MAX_PIXELS = 1_100_000
 NEXT_PIXELS = 250_000
 EXPLAIN = (
     "Estimated share of the **unlabelled** pixels that the model labels right. The forest is "
@@ -113,8 +119,6 @@ def _coarse_probabilities(prediction, viewport) -> tuple[np.ndarray, np.ndarray,
     From the whole frame's probabilities (every ``step``-th row and column, at most
     :data:`NEXT_PIXELS` pixels) when they are at hand, else from the display pixels of the viewport.
     """
-    import math
-
     whole = prediction.whole_probabilities()
     if whole is not None:
         height, width = whole.shape[:2]
@@ -225,10 +229,14 @@ def accuracy_panel(
     classes: Sequence[ClassSpec],
     viewport: Viewport | None = None,
     layers: list | None = None,
-) -> None:
+) -> Callable[[], None] | None:
     """The panel's content (the caller shows it only while its expander is open); the "label
     here next" boxes are appended to ``layers`` (:mod:`seg.ui.marks`) when shown on the canvas.
-    ``viewport`` is what ``prediction`` shows (a large frame's predicted part)."""
+    ``viewport`` is what ``prediction`` shows (a large frame's predicted part).
+
+    Returns the stale estimate's refresh when "Refresh after every stroke" is on: the caller runs
+    it after the canvas is drawn, so the new overlay is not held up by the estimate.
+    """
     model = state[keys.MODEL]
     source = Source(record, prediction, labels, classes, model, int(state[keys.MODEL_VERSION]), viewport)
     if model is None or not source.scribbled:
@@ -236,21 +244,24 @@ def accuracy_panel(
             "Scribble at least two classes to train a model; its accuracy is estimated from your strokes.",
             icon=":material/draw:",
         )
-        return
+        return None
     cache = state[keys.ACCURACY]
     if cache.get("error"):
         st.error(escape_markdown(cache["error"]))
-    _accuracy_section(cache, source)
+    refresh = _accuracy_section(cache, source)
     _next_section(state, record, prediction, cache, source, layers)
     _importance_section(cache, source)
     _suggest_section(cache, source)
+    return refresh
 
 
 def _stale(cache: Mapping[str, Any], name: str, source: Source) -> bool:
     return cache.get(f"{name}_version") != source.version
 
 
-def _accuracy_section(cache: dict, source: Source) -> None:
+def _accuracy_section(cache: dict, source: Source) -> Callable[[], None] | None:
+    """The estimate button, the auto-refresh switch and the results; returns the refresh to run
+    after the overlay is shown when the switch is on and the estimate is stale (else None)."""
     st.markdown("**Accuracy**", help=EXPLAIN)
     report = cache.get("report")
     stale = report is not None and _stale(cache, "report", source)
@@ -263,6 +274,35 @@ def _accuracy_section(cache: dict, source: Source) -> None:
         args=(st.session_state, source),
         type="primary" if stale or report is None else "secondary",
     )
+    small = not source.prediction.tiled and math.prod(source.record.shape[1:]) <= AUTO_ESTIMATE_MAX_PIXELS
+    auto = st.toggle(
+        "Refresh after every stroke",
+        value=False,
+        key=W_AUTO_ESTIMATE,
+        disabled=not small,
+        help="The estimate is made again after each stroke, once the new overlay is shown (about "
+        "0.3-0.5 s per stroke at 1 MP on 2 cores). Offered for frames up to "
+        f"{AUTO_ESTIMATE_MAX_PIXELS / 1e6:g} megapixels.",
+    )
+    slot = st.empty()
+    with slot.container():
+        _accuracy_results(cache, source)
+    if auto and small and (report is None or stale):
+        return functools.partial(_refresh_into, st.session_state, source, slot)
+    return None
+
+
+def _refresh_into(state: MutableMapping[str, Any], source: Source, slot) -> None:
+    """Make the estimate again and show it in ``slot`` instead of the stale one."""
+    estimate(state, source)
+    with slot.container():
+        _accuracy_results(state[keys.ACCURACY], source)
+
+
+def _accuracy_results(cache: dict, source: Source) -> None:
+    """The estimate's figures and tables, or why there are none (drawn again when refreshed)."""
+    report = cache.get("report")
+    stale = report is not None and _stale(cache, "report", source)
     if report is None:
         st.caption("Estimated from your strokes on request (it retrains the forest a few times).")
         return
@@ -289,7 +329,6 @@ def _accuracy_section(cache: dict, source: Source) -> None:
     st.dataframe(
         table,
         hide_index=True,
-        key="w_accuracy_per_class",
         column_config={name: st.column_config.NumberColumn(format="%.3f") for name in ("precision", "recall", "iou")},
     )
     import pandas as pd
@@ -299,7 +338,7 @@ def _accuracy_section(cache: dict, source: Source) -> None:
         report.confusion, index=[f"scribbled {n}" for n in names], columns=[f"predicted {n}" for n in names]
     )
     st.caption("Confusion of the held-out stroke pixels")
-    st.dataframe(confusion, key="w_accuracy_confusion")
+    st.dataframe(confusion)
 
 
 def _next_section(state, record: ImageRecord, prediction, cache: dict, source: Source, layers) -> None:
@@ -364,7 +403,6 @@ def _regions(state, source: Source, report) -> list | None:
     :data:`NEXT_PIXELS` of its pixels: every ``step``-th row and column of a small frame (cheap
     on every stroke); of a large frame, what was predicted (the whole frame once segmented whole,
     else the pixels on screen). None when nothing of a large frame was predicted."""
-    import math
 
     from seg.evaluate import label_next
     from seg.model import uncertainty

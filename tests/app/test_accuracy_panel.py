@@ -102,3 +102,26 @@ def test_permutation_importance_on_request(app):
     table = app.session_state["seg.accuracy"]["permutation"]
     assert set(table["group"]) <= {"intensity", "edges", "texture"}
     assert any("label" in d.value.columns and "importance" in d.value.columns for d in app.dataframe)
+
+
+def test_the_estimate_can_refresh_itself_after_every_stroke(app):
+    draw(app, strokes(app))
+    open_panel(app)
+    assert "report" not in app.session_state["seg.accuracy"]
+    app.toggle(key="w_auto_estimate").set_value(True).run()
+    report = app.session_state["seg.accuracy"]["report"]  # made in that run, after the canvas
+    assert report.n_groups == 6 and not any("Stale" in w.value for w in app.warning)
+    assert metric(app, "Strokes").value == "6"
+
+    back = class_colors(app)[0]
+    draw(app, strokes(app) + [([(40.0, 60.0), (120.0, 60.0)], back)])
+    cache = app.session_state["seg.accuracy"]
+    assert cache["report"].n_groups == 7 and cache["report_version"] == app.session_state["seg.model_version"]
+    assert not any("Stale" in w.value for w in app.warning), [w.value for w in app.warning]
+    assert metric(app, "Strokes").value == "7"  # the figures shown are the new ones
+
+    # Switched off, the next stroke leaves it stale.
+    app.toggle(key="w_auto_estimate").set_value(False).run()
+    draw(app, strokes(app) + [([(40.0, 60.0), (120.0, 60.0)], back), ([(40.0, 240.0), (120.0, 240.0)], back)])
+    assert any("Stale" in w.value for w in app.warning)
+    assert app.session_state["seg.accuracy"]["report"].n_groups == 7
