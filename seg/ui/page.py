@@ -344,8 +344,8 @@ def whole_image_panel(scene: pipeline.Scene, prediction: pipeline.Prediction | N
             )
         elif not prediction.has_labels:
             st.caption(
-                "The overlay shows the segmentation of what is on screen. Downloads and measurements "
-                "need the whole image segmented."
+                "The overlay shows the segmentation of what is on screen. Downloads (mask, overlay, "
+                "probabilities), measurements and objects need the whole image segmented."
             )
         if not prediction.has_labels and st.button(
             "Segment whole image", key=keys.W_SEGMENT_WHOLE, icon=":material/select_all:"
