@@ -59,7 +59,8 @@ class Annotations:
         Informative name of the annotated image.
     label_images : dict of int -> (H, W) integer array
         Imported label images by frame (0 = unlabelled, 1..K); where a stroke labels a pixel
-        too, the stroke wins (an eraser stroke does not erase them).
+        too, the stroke wins (an eraser stroke does not erase them). Not part of ``==``
+        (compare them with ``numpy.array_equal``).
     """
 
     class_names: list[str]
@@ -67,7 +68,7 @@ class Annotations:
     image_shape: tuple[int, int, int]
     strokes: list[Stroke] = field(default_factory=list)
     image_name: str = ""
-    label_images: dict = field(default_factory=dict)
+    label_images: dict = field(default_factory=dict, compare=False)  # arrays: == would be ambiguous
 
     def __post_init__(self) -> None:
         for name in ("class_names", "class_colors", "strokes"):
