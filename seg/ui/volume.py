@@ -265,30 +265,58 @@ def slice_features(
 # --------------------------------------------------------------------------- whole volume
 
 
-def whole_labels(state: MutableMapping[str, Any], record: ImageRecord) -> np.ndarray | None:
-    """(Z, Y, X) labels of the whole volume by the current model, if segmented already."""
+@dataclass(frozen=True)
+class WholeVolume:
+    """The whole volume segmented by one model: what the downloads and the table show.
+
+    ``labels`` (Z, Y, X) uint8/uint16; ``proba`` (Z, Y, X, K) uint8 (0..255 = 0..1), made in the
+    same pass, or None when more than :data:`seg.ui.config.MAX_VOLUME_PROBABILITY_VALUES`;
+    ``rows`` the per-class measurements; ``seconds`` the pass's wall time."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
+    rows: list[dict]
+    seconds: float
+
+
+def whole_volume(state: MutableMapping[str, Any], record: ImageRecord) -> WholeVolume | None:
+    """The whole volume segmented by the current model, if segmented already."""
     hit = state[keys.VOLUME_CACHE].get("labels")
     if hit is None or hit[0] != _model_key(state, record):
         return None
-    return hit[1][0]
+    return hit[1]
+
+
+def whole_labels(state: MutableMapping[str, Any], record: ImageRecord) -> np.ndarray | None:
+    """(Z, Y, X) labels of the whole volume by the current model, if segmented already."""
+    whole = whole_volume(state, record)
+    return None if whole is None else whole.labels
 
 
 def _model_key(state: MutableMapping[str, Any], record: ImageRecord) -> tuple:
     return (int(state[keys.MODEL_VERSION]), record.digest, state.get(keys.VOXEL_SIZE))
 
 
-def segment_volume(state: MutableMapping[str, Any], record: ImageRecord, model, progress=None) -> np.ndarray:
-    """Predict the whole volume block by block (``progress(done, total)``) and measure it; cached."""
+def segment_volume(state: MutableMapping[str, Any], record: ImageRecord, model, progress=None) -> WholeVolume:
+    """Predict the whole volume block by block (``progress(done, total)``) and measure it; cached.
+
+    The probabilities come from the same pass, kept as uint8 when they fit
+    :data:`config.MAX_VOLUME_PROBABILITY_VALUES` (their download then only encodes them)."""
     from seg.volumes.measure import measure_volume
-    from seg.volumes.model import predict_volume
+    from seg.volumes.model import predict_volume, predict_volume_with_probabilities
 
     volume = current_volume(state, record)
+    state[keys.VOLUME_CACHE].pop("labels", None)  # free the previous pass before making the next
     start = time.perf_counter()
-    labels = predict_volume(model, volume, progress=progress)
+    proba: np.ndarray | None = None
+    if volume.data[..., 0].size * model.n_classes <= config.MAX_VOLUME_PROBABILITY_VALUES:
+        labels, proba = predict_volume_with_probabilities(model, volume, progress=progress)
+    else:
+        labels = predict_volume(model, volume, progress=progress)
     rows = measure_volume(labels, list(model.class_names), volume.spacing, volume.unit)
-    state[keys.VOLUME_CACHE].pop("labels", None)
-    state[keys.VOLUME_CACHE]["labels"] = (_model_key(state, record), (labels, rows, time.perf_counter() - start))
-    return labels
+    whole = WholeVolume(labels, proba, rows, time.perf_counter() - start)
+    state[keys.VOLUME_CACHE]["labels"] = (_model_key(state, record), whole)
+    return whole
 
 
 def whole_volume_panel(
@@ -312,25 +340,28 @@ def whole_volume_panel(
         except SegError as exc:  # e.g. an uploaded 3-D model trained on voxels of another shape
             st.error(escape_markdown(str(exc)), icon=":material/error:")
         bar.empty()
-    if whole_labels(state, record) is None:
+    whole = whole_volume(state, record)
+    if whole is None:
         st.caption("Segments the whole volume with the current model (the strokes of all slices train it).")
         return []
-    labels, rows, seconds = state[keys.VOLUME_CACHE]["labels"][1]
     volume = current_volume(state, record)
-    st.caption(f"{record.n_frames} slices segmented in {seconds:.1f} s. Volumes in {rows[0]['volume_unit']}.")
+    st.caption(
+        f"{record.n_frames} slices segmented in {whole.seconds:.1f} s. Volumes in {whole.rows[0]['volume_unit']}."
+    )
     st.dataframe(
-        rows,
+        whole.rows,
         hide_index=True,
         key="volume_table",
         column_config={"fraction": st.column_config.NumberColumn("fraction", format="percent")},
     )
-    return volume_downloads(record, volume, model, labels, rows, classes)
+    return volume_downloads(record, volume, model, whole, classes)
 
 
 def volume_downloads(
-    record: ImageRecord, volume, model, labels: np.ndarray, rows: list[dict], classes: Sequence[ClassSpec]
+    record: ImageRecord, volume, model, whole: WholeVolume, classes: Sequence[ClassSpec]
 ) -> list[DownloadSpec]:
-    """Mask (TIFF; NIfTI with the input's affine), probabilities and measurements of the volume."""
+    """Mask (TIFF; NIfTI with the input's affine), probabilities (those of the segmenting pass:
+    the click only encodes them) and measurements of the volume."""
     from seg.images.volume import volume_nifti_bytes, volume_tiff_bytes
     from seg.measure import rows_to_csv
 
@@ -338,11 +369,7 @@ def volume_downloads(
     names = list(model.class_names)
     spacing, unit = volume.spacing, volume.unit
     source = record.volume  # the input's own geometry (a NIfTI's affine)
-
-    def probabilities() -> bytes:
-        from seg.volumes.model import predict_volume
-
-        return volume_tiff_bytes(predict_volume(model, volume, proba=True), spacing, unit)
+    labels, proba, rows = whole.labels, whole.proba, whole.rows
 
     def objects() -> bytes:
         from seg.volumes.measure import volume_objects
@@ -370,15 +397,15 @@ def volume_downloads(
                 "The mask with the input's affine: it overlays the input in any NIfTI viewer.",
             )
         )
-    if labels.size * len(names) <= config.MAX_VOLUME_PROBABILITY_VALUES:
+    if proba is not None:
         files.append(
             DownloadSpec(
                 "w_dl_volume_proba",
                 "Volume probabilities TIFF",
                 f"{stem}_probabilities.tif",
                 "image/tiff",
-                probabilities,
-                "float32, pages z × class (ImageJ ZCYX), values 0..1.",
+                lambda: volume_tiff_bytes(proba, spacing, unit),
+                "8-bit, pages z × class (ImageJ ZCYX), 0..255 standing for 0..1.",
             )
         )
     files += [

@@ -32,6 +32,7 @@ from seg.images.volume import Volume, check_spacing
 __all__ = [
     "train_volume",
     "predict_volume",
+    "predict_volume_with_probabilities",
     "volume_features",
     "refuse_volume",
     "volume_input",
@@ -309,13 +310,8 @@ def predict_volume(
         Predict the blocks on its workers (the model is shipped once, each block's context
         once); without it, here, one block after the other.
     """
-    data, spacing, _ = volume_input(image, model.n_channels)
-    check_model_spacing(model, spacing)
-    normalised = normalize_volume(data, model.normalization)
-    margin = model.volume.margin(model.feature_settings)
-    blocks = plan_blocks(data.shape[:3], margin, model.n_features, budget)
-    jobs = [(block, *block_context(data.shape[:3], block, margin)) for block in blocks]
-    shape = data.shape[:3] + ((model.n_classes,) if proba else ())
+    normalised, jobs = _volume_jobs(model, image, budget)
+    shape = normalised.shape[:3] + ((model.n_classes,) if proba else ())
     out: np.ndarray | None = None
 
     def paste(done: int, block: tuple, result: np.ndarray) -> None:
@@ -324,7 +320,7 @@ def predict_volume(
             out = np.empty(shape, result.dtype)
         out[block] = result
         if progress is not None:
-            progress(done, len(blocks))
+            progress(done, len(jobs))
 
     if client is None:
         for done, (block, context, inner) in enumerate(jobs, start=1):
@@ -334,6 +330,57 @@ def predict_volume(
             paste(done, block, result)
     assert out is not None
     return out
+
+
+def predict_volume_with_probabilities(
+    model,
+    image: np.ndarray | Volume,
+    *,
+    budget: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and 8-bit probabilities of a whole volume in one pass, block by block, here.
+
+    Each block's features go through the forest once (``predict_proba_and_labels``), so this
+    costs what :func:`predict_volume` costs, not twice. The probabilities are kept quantised
+    (:func:`seg.tiling.quantize_probabilities`, as the app keeps a large frame's): K bytes per
+    voxel instead of 4 K.
+
+    Returns
+    -------
+    labels : (Z, Y, X) uint8 (K <= 255) or uint16
+        Equal to :func:`predict_volume` (``Model.predict``): the class of highest float32
+        probability, taken before quantisation.
+    proba : (Z, Y, X, K) uint8
+        0..255 standing for 0..1, within 1/510 of ``Model.predict_proba``.
+    """
+    from seg.tiling import quantize_probabilities
+
+    normalised, jobs = _volume_jobs(model, image, budget)
+    labels: np.ndarray | None = None
+    proba = np.empty((*normalised.shape[:3], model.n_classes), np.uint8)
+    for done, (block, context, inner) in enumerate(jobs, start=1):
+        features = _block_features(model, normalised[context], inner)
+        block_proba, block_labels = model.forest.predict_proba_and_labels(features)
+        del features
+        if labels is None:
+            labels = np.empty(normalised.shape[:3], block_labels.dtype)
+        labels[block] = block_labels
+        proba[block] = quantize_probabilities(block_proba)
+        if progress is not None:
+            progress(done, len(jobs))
+    assert labels is not None
+    return labels, proba
+
+
+def _volume_jobs(model, image: np.ndarray | Volume, budget: int) -> tuple[np.ndarray, list[tuple]]:
+    """The normalised (Z, Y, X, C) volume and its blocks as ``(block, context, inner)``."""
+    data, spacing, _ = volume_input(image, model.n_channels)
+    check_model_spacing(model, spacing)
+    normalised = normalize_volume(data, model.normalization)
+    margin = model.volume.margin(model.feature_settings)
+    blocks = plan_blocks(data.shape[:3], margin, model.n_features, budget)
+    return normalised, [(block, *block_context(data.shape[:3], block, margin)) for block in blocks]
 
 
 def _blocks_on_dask(client: Any, model, normalised: np.ndarray, jobs: list, proba: bool) -> Iterator[tuple]:
@@ -365,7 +412,11 @@ def block_task(digest: str, bundle: bytes, context: np.ndarray, inner: tuple, pr
 def predict_block(model, context: np.ndarray, inner: tuple[slice, slice, slice], *, proba: bool = False) -> np.ndarray:
     """Labels (z, y, x) or probabilities (z, y, x, K) of the ``inner`` voxels of a normalised
     ``context`` array (a block grown by the model's margin; see :func:`block_context`)."""
-    features = compute_volume_features(
+    features = _block_features(model, context, inner)
+    return model.forest.predict_proba(features) if proba else model.forest.predict(features)
+
+
+def _block_features(model, context: np.ndarray, inner: tuple[slice, slice, slice]) -> np.ndarray:
+    return compute_volume_features(
         context, model.feature_settings, spacing=model.volume.spacing, mode=model.volume.mode, inner=inner
     )
-    return model.forest.predict_proba(features) if proba else model.forest.predict(features)

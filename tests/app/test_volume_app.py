@@ -112,11 +112,40 @@ def test_strokes_on_two_slices_segment_a_third_as_the_volume_model_does(ball):
     assert float(ball_row[3]) == pytest.approx(int(ball_row[2]) * 0.5, rel=1e-6) and ball_row[4] == "µm³"
     _, objects = download(at, "w_dl_volume_objects")
     assert "volume_unit" in objects.decode().splitlines()[0]
-    _, proba = download(at, "w_dl_volume_proba")
-    probabilities = tifffile.imread(io.BytesIO(proba))  # ImageJ ZCYX
-    assert probabilities.shape == (SHAPE[0], 2, *SHAPE[1:])
-    np.testing.assert_array_equal(np.argmax(probabilities, axis=1) + 1, expected)
     assert "w_dl_volume_nifti" not in [s.key for s in at.session_state["seg.downloads"]]  # TIFF input
+
+
+def test_the_volume_probabilities_come_from_the_segmenting_pass_not_a_second_prediction(ball, monkeypatch):
+    from seg.volumes import model as volume_model
+
+    source = imagej_bytes(ball[0])
+    at = open_volume(source)
+    scribble_two_slices(at)
+    at.session_state["volume_panel"] = True
+    at.run()
+    passes = []
+    for name in ("predict_volume", "predict_volume_with_probabilities"):
+        original = getattr(volume_model, name)
+        monkeypatch.setattr(
+            volume_model,
+            name,
+            lambda *a, _name=name, _original=original, **k: passes.append(_name) or _original(*a, **k),
+        )
+    at.button(key="w_segment_volume").click().run()
+    assert passes == ["predict_volume_with_probabilities"]
+    name, proba = download(at, "w_dl_volume_proba")
+    _, mask = download(at, "w_dl_volume_mask")
+    at.run()  # a rerun with the panel open predicts nothing either
+    assert passes == ["predict_volume_with_probabilities"], "the download encoded what the pass kept"
+    monkeypatch.undo()
+    assert name == "ball_probabilities.tif"
+    model = at.session_state["seg.model"]
+    expected = model.predict_proba(seg.read_volume(source))
+    probabilities = tifffile.imread(io.BytesIO(proba))  # ImageJ ZCYX, 8-bit
+    assert probabilities.dtype == np.uint8 and probabilities.shape == (SHAPE[0], 2, *SHAPE[1:])
+    np.testing.assert_allclose(np.moveaxis(probabilities, 1, -1) / 255.0, expected, atol=1 / 510 + 1e-6)
+    np.testing.assert_array_equal(tifffile.imread(io.BytesIO(mask)), np.argmax(expected, -1) + 1)
+    assert seg.read_volume(proba).spacing == pytest.approx(SPACING)
 
 
 def test_orthogonal_views_show_the_segmentation_across_slices_stretched_by_the_voxel_size(ball):

@@ -17,6 +17,7 @@ from seg.features import FeatureSettings
 from seg.features.volume import compute_volume_features
 from seg.model import train_samples
 from seg.volumes import normalize_volume, predict_volume
+from seg.volumes.model import predict_volume_with_probabilities
 
 SETTINGS = FeatureSettings(sigma_min=0.7, sigma_max=4.0)
 SCRIBBLED = (3, 10, 16)
@@ -83,6 +84,26 @@ def test_prediction_in_small_blocks_equals_one_block(scene, model):
     np.testing.assert_array_equal(blocks, model.predict(volume))
     proba = predict_volume(model, volume, proba=True, budget=1_500_000)
     np.testing.assert_array_equal(proba, model.predict_proba(volume))
+
+
+def test_labels_and_8_bit_probabilities_in_one_pass_equal_predict_and_predict_proba(scene, model, monkeypatch):
+    volume, _, _ = scene
+    expected_labels, expected_proba = model.predict(volume), model.predict_proba(volume)
+    calls = []
+    forest = type(model.forest)
+    monkeypatch.setattr(forest, "predict", lambda *a: calls.append("predict"))
+    monkeypatch.setattr(forest, "predict_proba", lambda *a: calls.append("predict_proba"))
+    steps = []
+    labels, proba = predict_volume_with_probabilities(
+        model, volume, budget=1_500_000, progress=lambda done, total: steps.append((done, total))
+    )
+    assert calls == [], "one forest pass per block gives both"
+    assert len(steps) > 1 and steps[-1][0] == steps[-1][1]
+    np.testing.assert_array_equal(labels, expected_labels)  # the argmax of the float probabilities
+    assert labels.dtype == expected_labels.dtype
+    np.testing.assert_array_equal(labels, np.argmax(expected_proba, -1) + 1)
+    assert proba.dtype == np.uint8 and proba.shape == expected_proba.shape
+    assert np.abs(proba / 255.0 - expected_proba).max() <= 1 / 510 + 1e-6
 
 
 def test_multichannel_volume_and_volume_objects(scene):
