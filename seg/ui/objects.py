@@ -191,14 +191,17 @@ def _pick_row(state: MutableMapping[str, Any], record: ImageRecord, table) -> No
     """Table callback: the clicked row's object becomes the highlighted one, and the canvas
     view moves onto it if it is not on screen."""
     rows = list(state["objects_table"]["selection"]["rows"])
-    if not rows or rows[0] >= len(table):
-        state[W_PICK] = None
-        return
-    row = table.iloc[rows[0]]
-    state[W_PICK] = int(row["label"])
-    show_object(
-        state, record, (int(row["bbox_top"]), int(row["bbox_left"]), int(row["bbox_bottom"]), int(row["bbox_right"]))
-    )
+    state[W_PICK] = int(table.iloc[rows[0]]["label"]) if rows and rows[0] < len(table) else None
+    _show_picked(state, record, table)
+
+
+def _show_picked(state: MutableMapping[str, Any], record: ImageRecord, table) -> None:
+    """Bring the highlighted object (``state[W_PICK]``, a label of ``table``) into the canvas view."""
+    picked = table[table["label"] == state.get(W_PICK)]
+    if len(picked):
+        row = picked.iloc[0]
+        box = (int(row["bbox_top"]), int(row["bbox_left"]), int(row["bbox_bottom"]), int(row["bbox_right"]))
+        show_object(state, record, box)
 
 
 def show_object(state: MutableMapping[str, Any], record: ImageRecord, box: tuple[int, int, int, int]) -> None:
@@ -216,8 +219,10 @@ def show_object(state: MutableMapping[str, Any], record: ImageRecord, box: tuple
         centre_view(state, record, (left + right) / 2, (top + bottom) / 2)
 
 
-def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | None:
-    """The "Highlight object" chooser (set by clicking a row, or by hand): a shown object or None."""
+def _picked(state: MutableMapping[str, Any], record: ImageRecord, table) -> int | None:
+    """The "Highlight object" chooser (set by clicking a row, or by hand): a shown object or None;
+    choosing one brings it into the canvas view."""
+    labels = [int(label) for label in table["label"]]
     if state.get(W_PICK) not in labels:
         state[W_PICK] = None
     picked = st.selectbox(
@@ -226,6 +231,8 @@ def _picked(state: MutableMapping[str, Any], labels: Sequence[int]) -> int | Non
         key=W_PICK,
         format_func=lambda label: "none" if label is None else f"object {label}",
         help="Click a row of the table, or choose an object number here.",
+        on_change=_show_picked,
+        args=(state, record, table),
     )
     return None if picked is None else int(picked)
 
@@ -309,7 +316,7 @@ def objects_panel(
         selection_mode="single-row",
         height=260,
     )
-    selected = _picked(state, labels)
+    selected = _picked(state, record, shown)
     picture_column, chart_column = st.columns(2)
     kept = kept_instances(found.instances, shown["label"].to_numpy())
     size = _picture_size(record)

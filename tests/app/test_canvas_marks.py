@@ -141,8 +141,6 @@ def test_object_outlines_on_the_canvas_follow_the_filter(app):
 
 
 def test_a_picked_object_is_filled_on_the_canvas_and_brought_into_view(app):
-    from seg.ui.objects import show_object
-
     found = _objects(app)
     table = found.table
     largest = table.loc[table["area"].idxmax()]
@@ -159,15 +157,17 @@ def test_a_picked_object_is_filled_on_the_canvas_and_brought_into_view(app):
     app.button(key="w_pan_up").click().run()
     assert app.session_state["seg.objects"]["found"] is found  # same labels: not searched again per view
     box = tuple(int(largest[k]) for k in ("bbox_top", "bbox_left", "bbox_bottom", "bbox_right"))
-    record = app.session_state["seg.image"]
-    state = {
-        "seg.viewport": app.session_state["seg.viewport"],
-        "w_zoom": app.session_state["w_zoom"],
-    }
-    before = state["seg.viewport"]
+    before = app.session_state["seg.viewport"]
     assert not (before.top <= box[0] and box[2] <= before.top + before.height)  # off screen now
-    show_object(state, record, box)
-    after = state["seg.viewport"]
+    # Picking it again (a row click or the chooser) moves the view onto it at the same zoom.
+    app.selectbox(key="w_obj_pick").set_value(None).run()
+    app.selectbox(key="w_obj_pick").set_value(label).run()
+    assert not app.exception, [e.message for e in app.exception]
+    after = app.session_state["seg.canvas"].viewport
     assert after.zoom == before.zoom
     assert after.top <= box[0] and box[2] <= after.top + after.height
     assert after.left <= box[1] and box[3] <= after.left + after.width
+    picture = background(app)
+    inside = _display(app, found.instances) == label
+    core = inside & ~_near(~inside, 3)
+    assert core.sum() > 100 and yellow(picture[core]).mean() > 0.5  # filled in the zoomed view too
