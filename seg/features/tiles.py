@@ -8,6 +8,11 @@ on its context window with the *frame's* normalisation statistics, so its featur
 whole-frame features exactly (see :mod:`seg.tiling`). Computed tiles are kept, least recently used
 dropped first, while their bytes stay under ``budget``.
 
+A view just panned to is the exception: its 4-9 tiles' context windows hold 2-5 times the pixels
+of a 760-pixel view at 1:1, so :meth:`TileFeatures.gather` computes the view's own window (same
+margin, same statistics, so the same numbers) when that costs less than the missing tiles, and
+the app computes the tiles afterwards, for the strokes drawn there.
+
 Training needs only the labelled pixels: :meth:`TileFeatures.labelled_samples` keeps, per
 annotated tile, the feature rows of its labelled pixels (re-gathered only when that tile's labels
 change), so training memory grows with what was annotated, not with the image.
