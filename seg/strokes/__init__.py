@@ -51,7 +51,9 @@ from seg.strokes.annotations import (
     FORMAT,
     FORMAT_VERSION,
     MAX_FILE_STROKES,
+    MAX_LABEL_IMAGES_TEXT,
     Annotations,
+    check_label_images,
 )
 from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS, CanvasParser, parse_canvas
 from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES, MAX_JSON_CONTAINERS, MAX_JSON_ITEMS
@@ -67,6 +69,7 @@ __all__ = [
     "BackgroundFit",
     "Stroke",
     "Annotations",
+    "check_label_images",
     "parse_canvas",
     "CanvasParser",
     "rasterize",
@@ -81,6 +84,7 @@ __all__ = [
     # limits and constants
     "FABRIC_VERSION",
     "MAX_FILE_STROKES",
+    "MAX_LABEL_IMAGES_TEXT",
     "MAX_OBJECTS",
     "MAX_PATH_COMMANDS",
     "MAX_TOTAL_POINTS",

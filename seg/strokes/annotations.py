@@ -18,7 +18,7 @@ import binascii
 import json
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,15 @@ import numpy as np
 from seg.errors import AnnotationError, check_keys
 from seg.files import is_encodable
 from seg.strokes.canvas import MAX_TOTAL_POINTS
-from seg.strokes.checks import MAX_IMAGE_PIXELS, check_integer, check_number, check_shape, describe_value, load_json
+from seg.strokes.checks import (
+    MAX_IMAGE_PIXELS,
+    MAX_JSON_BYTES,
+    check_integer,
+    check_number,
+    check_shape,
+    describe_value,
+    load_json,
+)
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
 from seg.strokes.raster import RasterBudget, rasterize
@@ -39,6 +47,9 @@ FABRIC_VERSION = "7.4.0"
 # Strokes in one annotation file: each is validated in Python (~60 us of CPU; 100 000 took 19 s
 # at load 13 on 2 cores). The count is checked before any stroke is.
 MAX_FILE_STROKES = 20_000
+# Imported label images, encoded (base64 of zlib): what an annotation file holds beside its strokes
+# within MAX_JSON_BYTES. A blob-like 16 MP mask takes about 1 MB; a noise-like one does not compress.
+MAX_LABEL_IMAGES_TEXT = 48 * 1024 * 1024
 
 
 @dataclass
@@ -213,7 +224,13 @@ class Annotations:
             document["label_images"] = [
                 {"frame": t, **_encode_label_image(image)} for t, image in sorted(self.label_images.items())
             ]
-        return json.dumps(document, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+        if len(text) > MAX_JSON_BYTES:  # ASCII: characters are bytes
+            raise AnnotationError(
+                f"the annotations take {len(text) / 2**20:.0f} MB, more than the {MAX_JSON_BYTES / 2**20:.0f} MB "
+                "an annotation file may hold (it could not be loaded again): remove imported labels or strokes"
+            )
+        return text
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Annotations:
@@ -324,6 +341,25 @@ class Annotations:
 
 
 _LABEL_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+
+
+def check_label_images(label_images: Mapping[int, np.ndarray]) -> None:
+    """Refuse imported label images (frame -> (H, W) labels) too detailed for an annotation file.
+
+    Raises
+    ------
+    AnnotationError
+        If their encoding takes more than ``MAX_LABEL_IMAGES_TEXT`` (a noise-like or dithered mask
+        barely compresses), so that saving the annotations would fail or write a file that cannot
+        be loaded again.
+    """
+    total = sum(len(_encode_label_image(np.asarray(image))["data"]) for image in label_images.values())
+    if total > MAX_LABEL_IMAGES_TEXT:
+        raise AnnotationError(
+            f"the imported labels take {total / 2**20:.0f} MB in an annotation file, more than the "
+            f"{MAX_LABEL_IMAGES_TEXT / 2**20:.0f} MB it can hold: import a mask of larger uniform regions "
+            "(a noise-like or dithered mask does not compress) or fewer frames"
+        )
 
 
 def _encode_label_image(image: np.ndarray) -> dict:

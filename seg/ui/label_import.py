@@ -64,8 +64,17 @@ def _changed(state: MutableMapping[str, Any], imported: dict) -> None:
 
 
 def _use(frame: int, labels: np.ndarray) -> None:
+    from seg.errors import SegError
+    from seg.strokes import check_label_images
+
     state = st.session_state
-    _changed(state, {**(state.get(keys.IMPORTED_LABELS) or {}), frame: labels})
+    imported = {**(state.get(keys.IMPORTED_LABELS) or {}), frame: labels}
+    try:
+        check_label_images(imported)  # the annotations download must hold them
+    except SegError as error:
+        keys.flash(state, "error", f"Labels not imported: {error}")
+        return
+    _changed(state, imported)
 
 
 def _remove() -> None:

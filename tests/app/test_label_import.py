@@ -94,3 +94,17 @@ def test_imported_labels_are_drawn_on_the_canvas_saved_and_restored(app):
     assert np.array_equal(restored, mask)
     assert len(fresh.session_state["seg.drawings"][0]["objects"]) == 1
     assert fresh.session_state["seg.model"].training["labelled_pixels"] == labels_before
+
+
+def test_a_mask_too_detailed_for_an_annotation_file_is_refused(app, monkeypatch):
+    import seg.strokes.annotations as annotations
+
+    # a noise-like mask barely compresses; with a small limit the coins' 303x384 pixels are too many
+    monkeypatch.setattr(annotations, "MAX_LABEL_IMAGES_TEXT", 20_000)
+    noise = np.random.default_rng(0).integers(1, 3, (303, 384), dtype=np.uint8)
+    upload(app, "w_mask_upload", "noise.png", png_bytes(noise), "image/png")
+    app.button(key="w_use_mask").click().run()
+    assert not app.exception
+    assert any("Labels not imported" in e and "annotation file" in e for e in errors(app))
+    assert app.session_state["seg.imported_labels"] == {}
+    assert app.session_state["seg.model"] is None  # nothing trained from the refused labels

@@ -148,3 +148,23 @@ def test_imported_label_images_round_trip_in_the_annotation_file():
     too_many[0, 0] = 3
     with pytest.raises(AnnotationError, match="label 3"):
         Annotations(["a", "b"], ["#ff0000", "#00ff00"], (1, 30, 40), [], label_images={0: too_many})
+
+
+def test_annotations_too_large_to_load_again_are_never_written(monkeypatch):
+    import seg.strokes.annotations as module
+    from seg.errors import AnnotationError
+    from seg.strokes import Annotations, check_label_images
+
+    blobs = np.zeros((300, 400), np.uint8)
+    blobs[50:150, 100:300] = 1
+    noise = np.random.default_rng(0).integers(1, 3, (300, 400), dtype=np.uint8)
+    check_label_images({0: blobs, 1: noise})  # both fit the real limit
+    monkeypatch.setattr(module, "MAX_LABEL_IMAGES_TEXT", 5_000)
+    check_label_images({0: blobs})  # a blob mask compresses to a few hundred bytes
+    with pytest.raises(AnnotationError, match="does not compress"):
+        check_label_images({0: blobs, 1: noise})
+    # and a file over the read limit is refused when written, not when read back
+    monkeypatch.setattr(module, "MAX_JSON_BYTES", 5_000)
+    annotations = Annotations(["a", "b"], ["#ff0000", "#00ff00"], (2, 300, 400), [], label_images={1: noise})
+    with pytest.raises(AnnotationError, match="could not be loaded again"):
+        annotations.to_json()
