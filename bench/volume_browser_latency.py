@@ -12,7 +12,11 @@ half on slice 160 after moving the slider there. Each stroke is timed as in
 ``overlay`` = mouse-up -> the status marker shows the new update AND the new picture is
 painted. The slider move to slice 160 is timed too (key press -> new overlay painted): it is
 the one step that computes features (3-D: the slab of 8 slices holding the new slice with its
-context in z). Numbers are reported, never asserted; the load average is recorded alongside.
+context in z). Then the slider is scrolled one slice at a time from 160 to 176, resting
+``--dwell`` seconds on each slice as a person looking at it would: each step is timed the same
+way; the steps to 168 and 176 reach a new 3-D slab (the one made ahead in the background
+while the strokes were drawn, and while the slices 169..175 were scrolled). Numbers are
+reported, never asserted; the load average is recorded alongside.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ RESULTS = HERE / "results" / "volume_browser.json"
 SHAPE = (256, 256, 256)
 SPACING = (1.0, 0.5, 0.5)  # µm
 SLICES = (100, 160)
+SCROLL_TO = 176  # from the second slice, one slice at a time: crosses the 3-D slabs at 168 and 176
+SLAB_STARTS = (168, 176)
 MODE_TITLES = {"per_slice": "2-D per slice", "3d": "3-D"}
 BACKGROUND, BLOB = 1, 2
 
@@ -90,7 +96,17 @@ def go_to_slice(page, z: int) -> float:
     return seconds
 
 
-def run_mode(browser, server, source: Path, truth: np.ndarray, mode: str, strokes: int) -> dict:
+def scroll(page, start: int, stop: int, dwell: float) -> dict[int, float]:
+    """Slider one slice at a time from ``start`` to ``stop``, resting ``dwell`` s on each slice:
+    {slice: key press -> new overlay painted, s}."""
+    steps = {}
+    for z in range(start + 1, stop + 1):
+        steps[z] = round(go_to_slice(page, z), 3)
+        time.sleep(dwell)
+    return steps
+
+
+def run_mode(browser, server, source: Path, truth: np.ndarray, mode: str, strokes: int, dwell: float) -> dict:
     rng = np.random.default_rng(1)
     page = H.new_page(browser)
     try:
@@ -129,6 +145,7 @@ def run_mode(browser, server, source: Path, truth: np.ndarray, mode: str, stroke
             label = BACKGROUND if i % 2 == 0 else BLOB
             box = H.canvas_box(page, width, height)
             measured.append({"slice": z, **browser_latency.measure_stroke(page, box, label, plans[z][label].pop())})
+        steps = scroll(page, second_slice, SCROLL_TO, dwell)
     finally:
         page.context.close()
     overlay = [m["overlay_ms"] for m in measured]
@@ -141,11 +158,15 @@ def run_mode(browser, server, source: Path, truth: np.ndarray, mode: str, stroke
         "overlay_p90_ms": round(float(np.percentile(overlay, 90)), 1),
         "median_s": round(statistics.median(overlay) / 1000, 4),
         "p90_s": round(float(np.percentile(overlay, 90)) / 1000, 4),
+        "scroll_dwell_s": dwell,
+        "scroll_new_slab_s": [steps[z] for z in SLAB_STARTS],
+        "scroll_same_slab_median_s": round(statistics.median(t for z, t in steps.items() if z not in SLAB_STARTS), 3),
+        "scroll_steps_s": steps,
         "per_stroke": measured,
     }
 
 
-def run(modes: list[str], strokes: int, log_dir: Path) -> dict:
+def run(modes: list[str], strokes: int, dwell: float, log_dir: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
     source = log_dir / "blobs_256.tif"
@@ -155,7 +176,7 @@ def run(modes: list[str], strokes: int, log_dir: Path) -> dict:
         browser = H.launch_browser(playwright)
         try:
             for mode in modes:
-                rows.append(run_mode(browser, server, source, truth, mode, strokes))
+                rows.append(run_mode(browser, server, source, truth, mode, strokes, dwell))
         finally:
             browser.close()
     return {
@@ -176,6 +197,8 @@ def report(results: dict) -> str:
             f"{r['overlay_p90_ms']:.0f}",
             f"{r['first_overlay_ms']:.0f}",
             f"{r['slider_to_overlay_s']:.2f}",
+            " / ".join(f"{t:.2f}" for t in r["scroll_new_slab_s"]),
+            f"{r['scroll_same_slab_median_s']:.2f}",
             f"{r['open_s']:.1f}",
         ]
         for r in results["modes"]
@@ -183,11 +206,21 @@ def report(results: dict) -> str:
     return "\n".join(
         [
             f"Browser, volume {results['volume']}: mouse-up -> overlay of the shown slice, "
-            f"{results['strokes_per_mode']} strokes per mode, load average {results['load_average']}",
+            f"{results['strokes_per_mode']} strokes per mode; scroll 160 -> {SCROLL_TO} resting "
+            f"{results['modes'][0]['scroll_dwell_s']} s a slice; load average {results['load_average']}",
             common.format_table(
-                ["features", "median ms", "p90 ms", "first overlay ms", "slider -> overlay s", "upload -> ready s"],
+                [
+                    "features",
+                    "median ms",
+                    "p90 ms",
+                    "first overlay ms",
+                    "slider -> overlay s",
+                    "scroll to 168 / 176 s",
+                    "scroll within slab s",
+                    "upload -> ready s",
+                ],
                 rows,
-                align="lrrrrr",
+                align="lrrrrrrr",
             ),
         ]
     )
@@ -197,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", nargs="+", choices=list(MODE_TITLES), default=list(MODE_TITLES))
     parser.add_argument("--strokes", type=int, default=8, help="measured strokes per mode (after 2 warm-up strokes)")
+    parser.add_argument("--dwell", type=float, default=0.5, help="seconds resting on each slice while scrolling")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args(argv)
-    return browser_latency.run_and_report(lambda log_dir: run(args.modes, args.strokes, log_dir), report, args.output)
+    return browser_latency.run_and_report(
+        lambda log_dir: run(args.modes, args.strokes, args.dwell, log_dir), report, args.output
+    )
 
 
 if __name__ == "__main__":

@@ -405,7 +405,8 @@ def prepare_next_stroke(
     """Work done after the page is shown so that the next stroke is fast.
 
     Computes the features the next stroke needs (the current frame's stack, or the feature tiles
-    under the viewport of a large frame, when they fit the budget), so that the first stroke then
+    under the viewport of a large frame, when they fit the budget; for a volume in 3-D, the
+    neighbouring slab in the background), so that the first stroke then
     only trains and predicts, and, once per server process, loads the forest kernels and
     scikit-learn. The page is already visible; the status marker below is written only afterwards.
     """
@@ -426,6 +427,10 @@ def prepare_next_stroke(
         keep=list(labels),
         volume=volume,
     )
+    if scene.record.is_volume:  # 3-D: the neighbouring slab, on a background thread
+        from seg.ui.volume import compute_slab_ahead
+
+        compute_slab_ahead(st.session_state, scene.record, scene.frame, feature_settings, normalization, volume)
     source = sources[0]
     if not isinstance(source, np.ndarray):
         rows, cols = scene.viewport.display_rows(), scene.viewport.display_columns()

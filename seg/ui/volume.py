@@ -18,9 +18,11 @@ voxel size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import time
 from collections.abc import MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,24 +244,80 @@ def slice_features(
     whole volume's features there: per slice, the slice alone; in 3-D, the slab of
     :data:`SLAB` slices holding ``z`` with the features' margin of context in z. The slab is
     kept, so that moving to a neighbouring slice costs no feature computation: the context
-    (2 x 73 slices for the default preset) costs far more than the slab itself.
+    (2 x 73 slices for the default preset) costs far more than the slab itself. A slab made
+    ahead (:func:`compute_slab_ahead`) is taken over, or waited for while it is being made.
     """
-    from seg.ui.pipeline import settings_token
-
     normalised = normalized_volume(state, record, normalization)
     if volume.mode == "per_slice":
         return volume.block(normalised, feature_settings, (slice(z, z + 1), slice(None), slice(None)))[0]
     start = (z // SLAB) * SLAB
-    block = (slice(start, min(start + SLAB, record.n_frames)), slice(None), slice(None))
-    key = (
+    key = _slab_key(record, feature_settings, normalization, volume, start)
+    cache: dict = state[keys.VOLUME_CACHE]
+    if (cache.get("slab") or (None,))[0] != key:  # a new slab: the one made ahead, or made now
+        ahead = cache.pop("slab_ahead", None)  # one made for another slab is dropped (memory)
+        if ahead is not None and ahead[0] == key:
+            cache.pop("slab", None)
+            cache["slab"] = (key, ahead[1].result())  # waits if it is still being made
+    slab = _cached(state, "slab", key, lambda: _make_slab(normalised, feature_settings, volume, start, record.n_frames))
+    return slab[z - start].copy()  # a copy: the feature cache then holds one slice, not the slab
+
+
+def compute_slab_ahead(
+    state: MutableMapping[str, Any], record: ImageRecord, z: int, feature_settings, normalization, volume
+) -> None:
+    """In 3-D, start computing the neighbouring slab the slider is heading to, in the background.
+
+    Called after the page is shown (:func:`seg.ui.page.prepare_next_stroke`), once the slab of
+    slice ``z`` is kept: the next slab in the direction of the last slider move (forward at
+    first) is computed on one process-wide background thread and kept under the same cache
+    (``"slab_ahead"``), so a session holds at most two slabs; :func:`slice_features` takes it
+    over when the slider reaches it. Nothing is started for per-slice features (a slice costs
+    less than a second), at the ends of the volume, or when that slab is already on its way.
+    """
+    if volume is None or volume.mode != "3d":
+        return
+    cache: dict = state[keys.VOLUME_CACHE]
+    start = (z // SLAB) * SLAB
+    slab = cache.get("slab")
+    if slab is None or slab[0] != _slab_key(record, feature_settings, normalization, volume, start):
+        return  # the slider moved on while this run was drawing: the next run decides
+    previous = cache.get("slab_before", z)
+    cache["slab_before"] = z
+    ahead_start = start - SLAB if z < previous else start + SLAB
+    if not 0 <= ahead_start < record.n_frames:
+        return
+    key = _slab_key(record, feature_settings, normalization, volume, ahead_start)
+    if (cache.get("slab_ahead") or (None,))[0] == key:
+        return
+    cache.pop("slab_ahead", None)
+    normalised = normalized_volume(state, record, normalization)
+    future = _ahead_worker().submit(_make_slab, normalised, feature_settings, volume, ahead_start, record.n_frames)
+    cache["slab_ahead"] = (key, future)
+
+
+def _slab_key(record: ImageRecord, feature_settings, normalization, volume, start: int) -> tuple:
+    from seg.ui.pipeline import settings_token
+
+    return (
         record.digest,
         settings_token(feature_settings),
         settings_token(normalization),
         settings_token(volume),
         start,
     )
-    slab = _cached(state, "slab", key, lambda: volume.block(normalised, feature_settings, block))
-    return slab[z - start].copy()  # a copy: the feature cache then holds one slice, not the slab
+
+
+def _make_slab(normalised: np.ndarray, feature_settings, volume, start: int, n_slices: int) -> np.ndarray:
+    """(z, Y, X, F) float32: the 3-D features of the slab of :data:`SLAB` slices from ``start``."""
+    block = (slice(start, min(start + SLAB, n_slices)), slice(None), slice(None))
+    return volume.block(normalised, feature_settings, block)
+
+
+@functools.cache
+def _ahead_worker() -> ThreadPoolExecutor:
+    # Process-wide and holding no session data: one slab computed ahead at a time on the whole
+    # server, so work done ahead never takes more than one of the machine's cores.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg-slab-ahead")
 
 
 # --------------------------------------------------------------------------- whole volume

@@ -193,6 +193,34 @@ def test_three_d_features_train_a_3d_model_whose_overlay_matches_model_predict(b
     np.testing.assert_array_equal(at.session_state["seg.prediction"].labels, expected[7])
 
 
+def test_in_3d_the_next_slab_is_computed_ahead_and_used_when_the_slider_reaches_it(ball, monkeypatch):
+    from seg.features.volume import VolumeSettings
+
+    data, _ = ball
+    source = imagej_bytes(data)
+    at = open_volume(source)
+    at.radio(key="w_volume_features").set_value("3d").run()
+    scribble_two_slices(at)  # ends on slice 11 (slab 8..15)
+    slabs = []
+    block = VolumeSettings.block
+    monkeypatch.setattr(
+        VolumeSettings, "block", lambda self, *a: slabs.append((a[2][0].start, a[2][0].stop)) or block(self, *a)
+    )
+    at.slider(key="w_frame").set_value(3).run()  # back to slab 0..7: computed now, nothing behind it
+    assert slabs == [(0, 8)] and "slab_ahead" not in at.session_state["seg.volume_cache"]
+    at.slider(key="w_frame").set_value(4).run()  # moving forward: slab 8..15 is made ahead
+    at.session_state["seg.volume_cache"]["slab_ahead"][1].result(timeout=120)
+    assert slabs == [(0, 8), (8, 16)]
+    at.slider(key="w_frame").set_value(8).run()
+    assert slabs == [(0, 8), (8, 16)], "the slab made ahead is used, not made again"
+    assert not errors(at) and not at.exception
+    model = at.session_state["seg.model"]
+    expected = model.predict(seg.read_volume(source))
+    np.testing.assert_array_equal(at.session_state["seg.prediction"].labels, expected[8])
+    cache = at.session_state["seg.volume_cache"]
+    assert cache["slab"][0][-1] == 8 and "slab_ahead" not in cache  # one slab kept: no slab beyond 15
+
+
 def test_a_zero_voxel_size_is_refused_and_the_previous_one_stays(ball):
     at = open_volume(imagej_bytes(ball[0]))
     at.number_input(key="w_voxel_z").set_value(0.0).run()
