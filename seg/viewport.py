@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from seg.errors import SettingsError, is_whole_number
 
@@ -173,12 +174,12 @@ class Viewport:
         """(scale_x, scale_y): canvas pixels per image pixel along each axis."""
         return self.canvas_width / self.width, self.canvas_height / self.height
 
-    def to_image(self, xy: np.ndarray) -> np.ndarray:
+    def to_image(self, xy: ArrayLike) -> np.ndarray:
         """Canvas points ``(..., 2)`` (x, y) -> image points ``(..., 2)`` float64."""
         xy = np.asarray(xy, dtype=np.float64)
         return xy / self.scale + (self.left, self.top)
 
-    def to_canvas(self, xy: np.ndarray) -> np.ndarray:
+    def to_canvas(self, xy: ArrayLike) -> np.ndarray:
         """Image points ``(..., 2)`` (x, y) -> canvas points ``(..., 2)`` float64."""
         xy = np.asarray(xy, dtype=np.float64)
         return (xy - (self.left, self.top)) * self.scale

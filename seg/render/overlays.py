@@ -10,6 +10,7 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from seg.errors import ImageError, SettingsError
 from seg.render.colors import color_table
@@ -184,7 +185,7 @@ def outline(labels: np.ndarray) -> np.ndarray:
     return np.where(edge, labels, labels.dtype.type(0))
 
 
-def draw_boxes(rgb: np.ndarray, boxes: np.ndarray, color: object, thickness: int = 1) -> np.ndarray:
+def draw_boxes(rgb: np.ndarray, boxes: ArrayLike, color: object, thickness: int = 1) -> np.ndarray:
     """Outline rectangles on a picture; the parts outside it are left out.
 
     Parameters

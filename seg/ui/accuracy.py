@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from seg.evaluate.suggest import forest_name, preset_name
 from seg.ui import config
 from seg.ui import state as keys
 from seg.ui.marks import BoxLayer
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 from seg.viewport import Viewport
@@ -76,7 +76,7 @@ class Source:
         return sorted(f for f, image in self.labels.items() if image.any())
 
 
-def gather_inputs(state: MutableMapping[str, Any], source: Source) -> Inputs:
+def gather_inputs(state: SessionState, source: Source) -> Inputs:
     """Everything the estimates need, from the session's caches (features are not recomputed)."""
     from seg.ui import pipeline
 
@@ -133,7 +133,7 @@ def _coarse_probabilities(prediction, viewport) -> tuple[np.ndarray, np.ndarray,
     return shown, viewport.display_rows(), viewport.display_columns()
 
 
-def _keep(state: MutableMapping[str, Any], source: Source, name: str, compute) -> None:
+def _keep(state: SessionState, source: Source, name: str, compute) -> None:
     """Run ``compute(inputs)`` and keep its result as ``name`` with the model version, or its error."""
     from seg.errors import SegError
 
@@ -145,7 +145,7 @@ def _keep(state: MutableMapping[str, Any], source: Source, name: str, compute) -
     state[keys.ACCURACY].update({name: value, f"{name}_version": source.version, "error": None})
 
 
-def estimate(state: MutableMapping[str, Any], source: Source) -> None:
+def estimate(state: SessionState, source: Source) -> None:
     """Compute the accuracy report (button callback)."""
     from seg.evaluate import estimate_accuracy
 
@@ -168,7 +168,7 @@ def estimate(state: MutableMapping[str, Any], source: Source) -> None:
     )
 
 
-def permutation(state: MutableMapping[str, Any], source: Source) -> None:
+def permutation(state: SessionState, source: Source) -> None:
     """Permutation importance on held-out strokes (button callback)."""
     from seg.evaluate import held_out_importance
 
@@ -188,7 +188,7 @@ def permutation(state: MutableMapping[str, Any], source: Source) -> None:
     )
 
 
-def suggest(state: MutableMapping[str, Any], source: Source) -> None:
+def suggest(state: SessionState, source: Source) -> None:
     """Rank the presets and a few forests by the estimate (button callback)."""
     import dataclasses
 
@@ -222,7 +222,7 @@ def use_settings(feature_settings, forest_settings) -> None:
 
 
 def accuracy_panel(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     record: ImageRecord,
     prediction,
     labels: Mapping[int, np.ndarray],
@@ -292,7 +292,7 @@ def _accuracy_section(cache: dict, source: Source) -> Callable[[], None] | None:
     return None
 
 
-def _refresh_into(state: MutableMapping[str, Any], source: Source, slot) -> None:
+def _refresh_into(state: SessionState, source: Source, slot) -> None:
     """Make the estimate again and show it in ``slot`` instead of the stale one."""
     estimate(state, source)
     with slot.container():

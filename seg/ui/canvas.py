@@ -12,13 +12,16 @@ draws the canvas with the new overlay as its background, so the overlay never la
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
 from seg.viewport import Viewport
+
+if TYPE_CHECKING:
+    from seg.ui.state import SessionState
 
 #: The value the component reports before any stroke.
 EMPTY_DRAWING: dict[str, Any] = {"version": "7.4.0", "objects": []}
@@ -80,7 +83,7 @@ def transform_drawing(
     return out
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -186,7 +189,7 @@ def _projection(viewport: Viewport) -> tuple[tuple[float, float], tuple[float, f
     return (scale_x, scale_y), (-viewport.left * scale_x, -viewport.top * scale_y)
 
 
-def pending_drawing(state: Mapping[str, Any], key: str | None) -> dict | None:
+def pending_drawing(state: SessionState, key: str | None) -> dict | None:
     """The Fabric JSON the canvas ``key`` reported, or None if it has reported nothing.
 
     The component's value has the shape ``{"drawing": {"raw": <fabric json>, "data": ...},
@@ -317,7 +320,7 @@ def page_helpers() -> None:
     _page_helpers_component()(key="seg_page_helpers")
 
 
-def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:
+def sync_canvas(state: SessionState, digest: str) -> bool:
     """Merge the strokes the last shown canvas reported into ``seg.drawings`` (image pixels).
 
     Called at the top of every run and in callbacks that rewrite strokes. Returns whether the
@@ -339,7 +342,7 @@ def sync_canvas(state: MutableMapping[str, Any], digest: str) -> bool:
     return True
 
 
-def remount(state: MutableMapping[str, Any]) -> None:
+def remount(state: SessionState) -> None:
     """Show a new canvas (mounted with ``seg.drawings``) instead of the current one.
 
     Called after the stored strokes were rewritten; the old canvas's value must no longer be

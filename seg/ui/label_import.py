@@ -11,14 +11,13 @@ class colours; a toggle hides them), and are saved in the annotations download
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import streamlit as st
 
 from seg.ui import state as keys
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
@@ -29,7 +28,7 @@ PREVIEW_SIDE = 320
 UNLABELLED = 0
 
 
-def with_imported(state: Mapping[str, Any], record: ImageRecord, labels: Mapping[int, np.ndarray]) -> dict:
+def with_imported(state: SessionState, record: ImageRecord, labels: Mapping[int, np.ndarray]) -> dict:
     """The scribble label images with the imported labels added (drawn strokes win)."""
     imported = state.get(keys.IMPORTED_LABELS) or {}
     if not imported:
@@ -57,7 +56,7 @@ def default_mapping(values, classes: Sequence[ClassSpec]) -> dict:
     return mapping
 
 
-def _changed(state: MutableMapping[str, Any], imported: dict) -> None:
+def _changed(state: SessionState, imported: dict) -> None:
     state[keys.IMPORTED_LABELS] = imported
     state[keys.IMPORTED_VERSION] = int(state.get(keys.IMPORTED_VERSION, 0)) + 1
     state[keys.TRAIN_KEY] = None  # retrain: the strokes did not change, the labels did
@@ -81,7 +80,7 @@ def _remove() -> None:
     _changed(st.session_state, {})
 
 
-def canvas_layer(state: Mapping[str, Any], record: ImageRecord, classes: Sequence[ClassSpec]) -> list:
+def canvas_layer(state: SessionState, record: ImageRecord, classes: Sequence[ClassSpec]) -> list:
     """The imported labels as canvas layers (:class:`seg.ui.marks.LabelLayer`, one per frame),
     unless hidden with the panel's toggle."""
     from seg.ui.marks import LabelLayer
@@ -98,9 +97,7 @@ def canvas_layer(state: Mapping[str, Any], record: ImageRecord, classes: Sequenc
     ]
 
 
-def import_panel(
-    state: MutableMapping[str, Any], record: ImageRecord, frame: int, classes: Sequence[ClassSpec]
-) -> None:
+def import_panel(state: SessionState, record: ImageRecord, frame: int, classes: Sequence[ClassSpec]) -> None:
     """Sidebar expander: upload a mask, map its values to classes, preview, use."""
     from seg.errors import SegError
     from seg.strokes import mask_to_labels, mask_values, read_mask

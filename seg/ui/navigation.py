@@ -10,14 +10,11 @@ projected into it (see :class:`seg.ui.canvas.MountedCanvas`).
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
-
 import streamlit as st
 
 from seg.ui import canvas, config
 from seg.ui import state as keys
-from seg.ui.state import ImageRecord
+from seg.ui.state import ImageRecord, SessionState
 from seg.ui.text import escape_markdown
 from seg.viewport import ZOOM_LEVELS, Viewport, zoom_label
 
@@ -34,7 +31,7 @@ def fit_view(record: ImageRecord) -> Viewport:
     return Viewport.fit(height, width, max_side=config.DISPLAY_MAX_SIDE, max_upscale=config.MAX_UPSCALE)
 
 
-def current_view(state: MutableMapping[str, Any], record: ImageRecord) -> Viewport:
+def current_view(state: SessionState, record: ImageRecord) -> Viewport:
     """The session's viewport for ``record`` (the fit view unless the user zoomed)."""
     view = state.get(keys.VIEWPORT)
     _, height, width = record.shape
@@ -49,7 +46,7 @@ def zoom_options(record: ImageRecord) -> list:
     return [FIT, *(zoom for zoom in ZOOM_LEVELS if zoom > fit_zoom * 1.01)]
 
 
-def _set_view(state: MutableMapping[str, Any], record: ImageRecord, view: Viewport | None) -> None:
+def _set_view(state: SessionState, record: ImageRecord, view: Viewport | None) -> None:
     state[keys.VIEWPORT] = None if view is None or view == fit_view(record) else view
     shown = current_view(state, record)
     state[keys.W_ZOOM] = FIT if state[keys.VIEWPORT] is None else _nearest_option(record, shown.zoom)
@@ -94,16 +91,14 @@ def _pan(screens_x: float, screens_y: float) -> None:
     _set_view(state, record, current_view(state, record).panned(screens_x, screens_y))
 
 
-def centre_view(state: MutableMapping[str, Any], record: ImageRecord, x: float, y: float) -> Viewport:
+def centre_view(state: SessionState, record: ImageRecord, x: float, y: float) -> Viewport:
     """Centre the current view on image point (x, y) (kept inside the image); returns it."""
     view = current_view(state, record).centred_at(x, y, max_side=config.DISPLAY_MAX_SIDE)
     _set_view(state, record, view)
     return current_view(state, record)
 
 
-def show_box(
-    state: MutableMapping[str, Any], record: ImageRecord, top: int, left: int, bottom: int, right: int
-) -> Viewport:
+def show_box(state: SessionState, record: ImageRecord, top: int, left: int, bottom: int, right: int) -> Viewport:
     """Centre the view on an image box, zoomed in as far as the box (with a margin) still fits."""
     side = max(bottom - top, right - left, 1) * 1.5
     fit_zoom = fit_view(record).zoom
@@ -122,7 +117,7 @@ def _overview_view(record: ImageRecord) -> Viewport:
     return Viewport.fit(height, width, max_side=OVERVIEW_SIDE, max_upscale=1.0)
 
 
-def _overview_click(state: MutableMapping[str, Any], record: ImageRecord, key: str) -> tuple[float, float] | None:
+def _overview_click(state: SessionState, record: ImageRecord, key: str) -> tuple[float, float] | None:
     """Image point the user clicked on the overview (its canvas reports a point object)."""
     drawing = canvas.pending_drawing(state, key)
     objects = drawing.get("objects") if drawing else None

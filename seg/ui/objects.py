@@ -9,7 +9,7 @@ the selected object filled; the downloads hold the same objects.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from seg.ui import config
 from seg.ui import state as keys
 from seg.ui.downloads import DownloadSpec
 from seg.ui.marks import ObjectLayer
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.ui.text import escape_markdown
 from seg.ui.views import display_rgb
 
@@ -55,9 +55,7 @@ class FoundObjects:
     table: Any  # pandas.DataFrame from measure_objects, None above MAX_MEASURED_OBJECTS
 
 
-def find_objects(
-    state: MutableMapping[str, Any], record: ImageRecord, prediction, settings: ObjectSettings
-) -> FoundObjects:
+def find_objects(state: SessionState, record: ImageRecord, prediction, settings: ObjectSettings) -> FoundObjects:
     """Segment and measure the objects, cached per (prediction, settings)."""
     from seg.objects import measure_objects, segment_objects
 
@@ -187,7 +185,7 @@ def _nice_step(span: float) -> float:
     return float(10.0 ** np.floor(np.log10(span / 100))) if span > 0 else 1.0
 
 
-def _pick_row(state: MutableMapping[str, Any], record: ImageRecord, table) -> None:
+def _pick_row(state: SessionState, record: ImageRecord, table) -> None:
     """Table callback: the clicked row's object becomes the highlighted one, and the canvas
     view moves onto it if it is not on screen."""
     rows = list(state["objects_table"]["selection"]["rows"])
@@ -195,7 +193,7 @@ def _pick_row(state: MutableMapping[str, Any], record: ImageRecord, table) -> No
     _show_picked(state, record, table)
 
 
-def _show_picked(state: MutableMapping[str, Any], record: ImageRecord, table) -> None:
+def _show_picked(state: SessionState, record: ImageRecord, table) -> None:
     """Bring the highlighted object (``state[W_PICK]``, a label of ``table``) into the canvas view."""
     picked = table[table["label"] == state.get(W_PICK)]
     if len(picked):
@@ -204,7 +202,7 @@ def _show_picked(state: MutableMapping[str, Any], record: ImageRecord, table) ->
         show_object(state, record, box)
 
 
-def show_object(state: MutableMapping[str, Any], record: ImageRecord, box: tuple[int, int, int, int]) -> None:
+def show_object(state: SessionState, record: ImageRecord, box: tuple[int, int, int, int]) -> None:
     """Centre the canvas view on an object's box ``(top, left, bottom, right)`` unless the view
     already shows all of it (the zoom stays; a box larger than the view is zoomed out to)."""
     from seg.ui.navigation import centre_view, current_view, show_box
@@ -219,7 +217,7 @@ def show_object(state: MutableMapping[str, Any], record: ImageRecord, box: tuple
         centre_view(state, record, (left + right) / 2, (top + bottom) / 2)
 
 
-def _picked(state: MutableMapping[str, Any], record: ImageRecord, table) -> int | None:
+def _picked(state: SessionState, record: ImageRecord, table) -> int | None:
     """The "Highlight object" chooser (set by clicking a row, or by hand): a shown object or None;
     choosing one brings it into the canvas view."""
     labels = [int(label) for label in table["label"]]
@@ -247,7 +245,7 @@ def _histogram(values: np.ndarray, column: str) -> None:
 
 
 def objects_panel(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     record: ImageRecord,
     prediction,
     classes: Sequence[ClassSpec],

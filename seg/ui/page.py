@@ -185,7 +185,7 @@ def drawing_tools() -> tuple[str, int]:
         "Tool",
         list(keys.TOOLS),
         key=keys.W_TOOL,
-        format_func=keys.TOOLS.get,
+        format_func=keys.TOOLS.__getitem__,
         required=True,
         help="The eraser removes scribbles (its pixels become unlabelled).",
     )
@@ -351,9 +351,11 @@ def whole_image_panel(scene: pipeline.Scene, prediction: pipeline.Prediction | N
             "Segment whole image", key=keys.W_SEGMENT_WHOLE, icon=":material/select_all:"
         ):
             bar = st.progress(0.0, text="Segmenting the whole image…")
-            whole = prediction.compute_whole(
-                progress=lambda done, total: bar.progress(done / total, text=f"Segmenting tile {done}/{total}")
-            )
+
+            def progress(done: int, total: int) -> None:
+                bar.progress(done / total, text=f"Segmenting tile {done}/{total}")
+
+            whole = prediction.compute_whole(progress=progress)
             bar.empty()
             state[keys.WHOLE] = whole
             state[keys.PREDICTION] = None  # predicted again next run: the overlay then comes from these labels

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from seg.errors import TrainingError
 from seg.ui import config
 from seg.ui import state as keys
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.viewport import Viewport
 
 #: Training key placeholder set when a model is uploaded: adopt the next key without training.
@@ -221,6 +221,7 @@ class Prediction:
         keep_proba = height * width * self.n_classes <= config.MAX_WHOLE_PROBA_BYTES
         self._features.drop_tiles()  # as in compute_labels: one window's features at a time
         labels, proba = apply_tiled(self._model, self._frame, proba=keep_proba, proba_dtype=np.uint8, progress=progress)
+        assert labels is not None  # asked for (apply_tiled's labels=True)
         whole = WholeLabels(self.key, labels, proba)
         self.adopt(whole)
         return whole
@@ -353,7 +354,7 @@ def collect_strokes(
     return Strokes(by_frame)
 
 
-def label_images(state: MutableMapping[str, Any], record: ImageRecord, strokes: Strokes) -> dict[int, np.ndarray]:
+def label_images(state: SessionState, record: ImageRecord, strokes: Strokes) -> dict[int, np.ndarray]:
     """{frame: (H, W) label image} for frames with strokes; only new strokes are painted.
 
     New strokes are painted into the kept label image itself (a copy of a 64-megapixel label
@@ -395,7 +396,7 @@ def _feature_key(record: ImageRecord, frame: int, feature_settings, normalizatio
 
 
 def features_for(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     record: ImageRecord,
     frames: Sequence[int],
     feature_settings,
@@ -535,7 +536,7 @@ class Refresh:
 
 
 def refresh(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     scene: Scene,
     strokes: Strokes,
     labels: Mapping[int, np.ndarray],
@@ -663,6 +664,6 @@ def _retrain(state, scene: Scene, labels, labelled, classes, settings: Settings,
     done.trained = True
 
 
-def invalidate_model(state: MutableMapping[str, Any]) -> None:
+def invalidate_model(state: SessionState) -> None:
     """Forget the training key so the next refresh retrains (classes or settings changed)."""
     state[keys.TRAIN_KEY] = None

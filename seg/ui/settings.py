@@ -9,6 +9,7 @@ the new settings and the model retrains from the same strokes.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import streamlit as st
 
@@ -74,9 +75,9 @@ def init_settings(state) -> None:
 
         state[keys.NORMALIZATION] = Normalization()
     state.setdefault(keys.W_PRESET, CUSTOM)
-    missing_features = {}
+    missing_features: dict[str, Any] = {}
     _write_feature_widgets(missing_features, state[keys.FEATURE_BASE])
-    missing_forest = {}
+    missing_forest: dict[str, Any] = {}
     _write_forest_widgets(missing_forest, state[keys.FOREST_BASE])
     for key, value in {**missing_features, **missing_forest}.items():
         state.setdefault(key, value)

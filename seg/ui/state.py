@@ -50,9 +50,13 @@ import hashlib
 import itertools
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+
+#: What the helpers take as ``state``: ``st.session_state`` (a SessionStateProxy, whose keys are
+#: ``str | int``) or, in tests, a plain dict.
+SessionState: TypeAlias = MutableMapping[Any, Any]
 
 IMAGE = "seg.image"
 CLASSES = "seg.classes"
@@ -235,7 +239,7 @@ def digest_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=10).hexdigest()
 
 
-def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tuple[str, str]]) -> None:
+def init_state(state: SessionState, *, default_classes: Sequence[tuple[str, str]]) -> None:
     """Create every key the app reads, once per session (later runs leave values alone)."""
     if CLASSES not in state:
         state[CLASSES] = [ClassSpec(i + 1, name, color) for i, (name, color) in enumerate(default_classes)]
@@ -275,31 +279,31 @@ def init_state(state: MutableMapping[str, Any], *, default_classes: Sequence[tup
         state.setdefault(key, value)
 
 
-def restore_widgets(state: MutableMapping[str, Any]) -> None:
+def restore_widgets(state: SessionState) -> None:
     """Give widgets dropped by Streamlit (after another page was shown) their last values."""
     for key, value in state.get(WIDGET_MEMORY, {}).items():
         if key not in state:
             state[key] = value
 
 
-def remember_widgets(state: MutableMapping[str, Any]) -> None:
+def remember_widgets(state: SessionState) -> None:
     """Keep a copy of the persisted widgets' values (called at the end of every run)."""
     state[WIDGET_MEMORY] = {key: state[key] for key in PERSISTED_WIDGETS if key in state}
 
 
-def new_class_id(state: MutableMapping[str, Any]) -> int:
+def new_class_id(state: SessionState) -> int:
     """A class id never used before in this session (widget keys must not be reused)."""
     class_id = int(state.get(NEXT_CLASS_ID, 1))
     state[NEXT_CLASS_ID] = class_id + 1
     return class_id
 
 
-def replace_classes(state: MutableMapping[str, Any], names: Sequence[str], colors: Sequence[str]) -> None:
+def replace_classes(state: SessionState, names: Sequence[str], colors: Sequence[str]) -> None:
     """Make ``names``/``colors`` the classes (loading annotations or a model), with fresh ids."""
     state[CLASSES] = [ClassSpec(new_class_id(state), str(n), str(c).lower()) for n, c in zip(names, colors)]
 
 
-def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
+def set_image(state: SessionState, record: ImageRecord) -> None:
     """Switch to ``record``: a fresh canvas, no strokes, no prediction; classes and model stay.
 
     Features and backgrounds of the previous image are dropped (memory is per session).
@@ -330,7 +334,7 @@ def set_image(state: MutableMapping[str, Any], record: ImageRecord) -> None:
         reset_voxel_size(state, record.volume)
 
 
-def reset_voxel_size(state: MutableMapping[str, Any], volume) -> None:
+def reset_voxel_size(state: SessionState, volume) -> None:
     """The voxel size in use and its inputs start from ``volume``'s (a :class:`seg.images.Volume`)."""
     state[VOXEL_SIZE] = (volume.spacing, volume.unit)
     state[W_VOXEL_Z], state[W_VOXEL_Y], state[W_VOXEL_X] = volume.spacing
@@ -342,12 +346,12 @@ def reset_voxel_size(state: MutableMapping[str, Any], volume) -> None:
 RECOMPUTABLE_CACHES = (FEATURES, TILES, BACKGROUNDS, DISPLAY, OBJECTS, ACCURACY, VOLUME_CACHE)
 
 
-def recomputable(state: MutableMapping[str, Any]) -> tuple:
+def recomputable(state: SessionState) -> tuple:
     """The session's recomputable caches, its prediction and whole-frame labels, to release on disconnect."""
     return (*(state[key] for key in RECOMPUTABLE_CACHES), state.get(PREDICTION), state.get(WHOLE))
 
 
-def forget_released(state: MutableMapping[str, Any]) -> None:
+def forget_released(state: SessionState) -> None:
     """Drop a prediction released while the tab was away, so that it is computed again."""
     for key in (PREDICTION, WHOLE):
         value = state.get(key)
@@ -355,7 +359,7 @@ def forget_released(state: MutableMapping[str, Any]) -> None:
             state[key] = None
 
 
-def flash(state: MutableMapping[str, Any], kind: str, message: str) -> None:
+def flash(state: SessionState, kind: str, message: str) -> None:
     """Queue a one-shot message ("success" | "warning" | "error" | "info") for the next run."""
     state.setdefault(FLASH, []).append((kind, message))
 

@@ -11,8 +11,6 @@ The work is done by plain functions (:func:`open_image`, :func:`resume_annotatio
 from __future__ import annotations
 
 import io
-from collections.abc import MutableMapping
-from typing import Any
 
 import streamlit as st
 
@@ -23,7 +21,7 @@ from seg.ui import config
 from seg.ui import settings as settings_ui
 from seg.ui import state as keys
 from seg.ui.pipeline import KEEP_UPLOADED_MODEL
-from seg.ui.state import ImageRecord, digest_bytes
+from seg.ui.state import ImageRecord, SessionState, digest_bytes
 from seg.ui.text import escape_markdown
 from seg.ui.volume import follow_engine_defaults
 
@@ -76,7 +74,7 @@ def read_upload(name: str, data: bytes) -> ImageRecord:
     return ImageRecord(name=str(name), digest=digest_bytes(data), frames=frames, stack_kind=kind)
 
 
-def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
+def open_image(state: SessionState, name: str, data: bytes) -> None:
     """Switch the session to the uploaded image (raises SegError, leaving the session unchanged)."""
     record = read_upload(name, data)
     keys.set_image(state, record)
@@ -84,7 +82,7 @@ def open_image(state: MutableMapping[str, Any], name: str, data: bytes) -> None:
     state[keys.W_SAMPLE] = None  # so that picking any sample again switches back to it
 
 
-def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
+def resume_annotations(state: SessionState, data: bytes) -> int:
     """Restore classes, strokes and imported labels from an annotations file; returns the number
     of strokes.
 
@@ -119,7 +117,7 @@ def resume_annotations(state: MutableMapping[str, Any], data: bytes) -> int:
     return len(annotations.strokes)
 
 
-def use_model(state: MutableMapping[str, Any], data: bytes):
+def use_model(state: SessionState, data: bytes):
     """Make an uploaded model bundle the session's model; returns it.
 
     Its classes become the classes (strokes of other colours are dropped), its feature, forest

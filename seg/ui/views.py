@@ -8,15 +8,14 @@ unrelated widget costs a dictionary lookup, not an encode.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from seg.ui import config
 from seg.ui import state as keys
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.viewport import Viewport
 
 SEGMENTATION = "segmentation"
@@ -61,7 +60,7 @@ def _class_index(option: str, classes: Sequence[ClassSpec]) -> int | None:
     return next((i for i, c in enumerate(classes) if c.id == class_id), None)
 
 
-def _display_frame(state: MutableMapping[str, Any], record: ImageRecord, frame: int) -> np.ndarray:
+def _display_frame(state: SessionState, record: ImageRecord, frame: int) -> np.ndarray:
     """The whole frame as display pixels (grey (H, W) or (H, W, 3) uint8), cached for the last
     two frames of this image: every view is a crop of it, with the frame's contrast stretch."""
     from seg.render import to_display_rgb
@@ -80,7 +79,7 @@ def _display_frame(state: MutableMapping[str, Any], record: ImageRecord, frame: 
 
 
 def display_rgb(
-    state: MutableMapping[str, Any], record: ImageRecord, frame: int, viewport: Viewport | tuple[int, int]
+    state: SessionState, record: ImageRecord, frame: int, viewport: Viewport | tuple[int, int]
 ) -> np.ndarray:
     """(h, w, 3) uint8 picture of what ``viewport`` shows of ``frame``, at the canvas size
     (or of the whole frame at ``(h, w)``)."""
@@ -104,7 +103,7 @@ def display_rgb(
 
 
 def overview_bytes(
-    state: MutableMapping[str, Any], record: ImageRecord, frame: int, overview: Viewport, viewport: Viewport
+    state: SessionState, record: ImageRecord, frame: int, overview: Viewport, viewport: Viewport
 ) -> bytes:
     """PNG of the whole frame at ``overview`` size with the current ``viewport`` outlined."""
     from seg.render import encode_png
@@ -126,7 +125,7 @@ def overview_bytes(
 
 
 def background_bytes(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     scene,
     prediction,
     look: Look,
