@@ -32,7 +32,9 @@ class DownloadSpec:
     help: str = ""
 
 
-def _stem(record: ImageRecord, frame: int | None) -> str:
+def file_stem(record: ImageRecord, frame: int | None) -> str:
+    """The start of the name of a file about ``frame`` of ``record``: ``balls_z032`` for a
+    volume's slice, ``cells_frame004`` for a time series' frame, ``coins`` for one image."""
     stem = safe_stem(record.name)
     if frame is not None and record.n_frames > 1:
         stem = f"{stem}_{'z' if record.is_volume else 'frame'}{frame:03d}"  # a volume's slice: balls_z032
@@ -62,7 +64,7 @@ def prediction_downloads(
     colors = [c.color for c in classes]
     names = [c.name for c in classes][: prediction.n_classes]
     image = record.frames[frame]
-    stem = _stem(record, frame)
+    stem = file_stem(record, frame)
     extension = ".png" if len(classes) <= 255 else ".tif"
 
     def mask() -> bytes:

@@ -15,8 +15,9 @@ import streamlit as st
 
 from seg.files import safe_stem
 from seg.ui import state as keys
-from seg.ui.downloads import DownloadSpec, stack_mask_download
+from seg.ui.downloads import DownloadSpec, file_stem, stack_mask_download
 from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.text import escape_markdown
 
 
 def frame_rows(
@@ -54,6 +55,8 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
     from seg.measure import COLUMNS, rows_to_csv
 
     rows = frame_rows(state, prediction, classes, record.n_frames)
+    if record.is_volume:
+        st.caption(escape_markdown(slice_caption(state, record, prediction.frame)))
     st.dataframe(
         rows,
         hide_index=True,
@@ -90,17 +93,28 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
             sort=False,
             height=60 + 24 * max(1, len(histogram["objects"])),
         )
-    frame = prediction.frame if record.n_frames > 1 else None
-    suffix = f"_frame{frame:03d}" if frame is not None else ""
     csv = rows_to_csv(rows, columns=COLUMNS).encode("utf-8")
     st.download_button(
-        "Measurements CSV",
+        "Slice measurements CSV" if record.is_volume else "Measurements CSV",
         data=csv,
-        file_name=f"{safe_stem(record.name)}{suffix}_measurements.csv",
+        file_name=f"{file_stem(record, prediction.frame)}_measurements.csv",
         mime="text/csv",
         key="w_dl_measure_csv",
         on_click="ignore",
         icon=":material/download:",
+    )
+
+
+def slice_caption(state: MutableMapping[str, Any], record: ImageRecord, z: int) -> str:
+    """What the measurements of a volume's slice are: 2-D, in pixels of dy × dx, this slice only."""
+    from seg.ui.volume import current_volume
+
+    volume = current_volume(state, record)
+    _, dy, dx = volume.spacing
+    pixel = f"{dy:g} × {dx:g} {volume.unit} ({dy * dx:.4g} {volume.unit}² each)" if volume.unit else "1 × 1 voxel"
+    return (
+        f"Slice {z} only, in 2-D: areas in pixels of {pixel}, objects 8-connected within the slice. "
+        "Volumes in physical units and 3-D objects: 'Whole volume' below."
     )
 
 

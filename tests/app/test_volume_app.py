@@ -291,6 +291,20 @@ def test_the_slice_downloads_name_the_slice(ball):
     assert name == "ball_z011_mask.png"
 
 
+def test_the_measurements_panel_of_a_volume_says_it_measures_one_slice_in_pixels_of_dy_by_dx(ball):
+    at = open_volume(imagej_bytes(ball[0]))
+    scribble_two_slices(at)
+    at.session_state["measure_panel"] = True
+    at.run()
+    assert not errors(at) and not at.exception
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    said = [c for c in captions if c.startswith("Slice 11 only, in 2-D")]
+    assert said and "0.5 × 0.5 µm (0.25 µm² each)" in said[0] and "Whole volume" in said[0], captions
+    labels = at.session_state["seg.prediction"].labels
+    assert [int(v) for v in at.dataframe[0].value["pixels"]] == [int((labels == k).sum()) for k in (1, 2)]
+    assert any(b.label == "Slice measurements CSV" for b in at.get("download_button"))
+
+
 def test_a_volume_too_large_for_the_app_is_refused_from_its_header():
     import struct
 
