@@ -71,6 +71,7 @@ def test_training_on_thin_slice_blocks_equals_training_on_whole_volume_features(
         frames=list(SCRIBBLED),
         settings=SETTINGS,
         class_names=["background", "blob"],
+        forest=model.forest_settings,
         volume=model.volume,
     )
     np.testing.assert_array_equal(reference.predict(volume), model.predict(volume))
