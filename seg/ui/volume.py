@@ -47,6 +47,8 @@ UNIT_CHOICES = ("", "nm", "µm", "mm", "m")
 ORTHO_MAX_SIDE = 1200
 #: Slices whose 3-D features are computed together (they share most of their context in z).
 SLAB = 8
+#: Most bytes of one slab's features: large slices get thinner slabs (:func:`slab_depth`).
+SLAB_BYTES = 256 * 2**20
 
 
 # --------------------------------------------------------------------------- opening
@@ -242,7 +244,7 @@ def slice_features(
 
     Only a block around the slice is computed (:meth:`VolumeSettings.block`), equal to the
     whole volume's features there: per slice, the slice alone; in 3-D, the slab of
-    :data:`SLAB` slices holding ``z`` with the features' margin of context in z. The slab is
+    :func:`slab_depth` slices holding ``z`` with the features' margin of context in z. The slab is
     kept, so that moving to a neighbouring slice costs no feature computation: the context
     (2 x 73 slices for the default preset) costs far more than the slab itself. A slab made
     ahead (:func:`compute_slab_ahead`) is taken over, or waited for while it is being made.
@@ -250,7 +252,8 @@ def slice_features(
     normalised = normalized_volume(state, record, normalization)
     if volume.mode == "per_slice":
         return volume.block(normalised, feature_settings, (slice(z, z + 1), slice(None), slice(None)))[0]
-    start = (z // SLAB) * SLAB
+    depth = slab_depth(record, feature_settings, volume)
+    start = (z // depth) * depth
     key = _slab_key(record, feature_settings, normalization, volume, start)
     cache: dict = state[keys.VOLUME_CACHE]
     if (cache.get("slab") or (None,))[0] != key:  # a new slab: the one made ahead, or made now
@@ -258,7 +261,7 @@ def slice_features(
         if ahead is not None and ahead[0] == key:
             cache.pop("slab", None)
             cache["slab"] = (key, ahead[1].result())  # waits if it is still being made
-    slab = _cached(state, "slab", key, lambda: _make_slab(normalised, feature_settings, volume, start, record.n_frames))
+    slab = _cached(state, "slab", key, lambda: _make_slab(normalised, feature_settings, volume, start, depth, record))
     return slab[z - start].copy()  # a copy: the feature cache then holds one slice, not the slab
 
 
@@ -270,20 +273,23 @@ def compute_slab_ahead(
     Called after the page is shown (:func:`seg.ui.page.prepare_next_stroke`), once the slab of
     slice ``z`` is kept: the next slab in the direction of the last slider move (forward at
     first) is computed on one process-wide background thread and kept under the same cache
-    (``"slab_ahead"``), so a session holds at most two slabs; :func:`slice_features` takes it
+    (``"slab_ahead"``), so a session holds at most two slabs (2 x :data:`SLAB_BYTES`); :func:`slice_features` takes it
     over when the slider reaches it. Nothing is started for per-slice features (a slice costs
     less than a second), at the ends of the volume, or when that slab is already on its way.
     """
     if volume is None or volume.mode != "3d":
         return
     cache: dict = state[keys.VOLUME_CACHE]
-    start = (z // SLAB) * SLAB
+    depth = slab_depth(record, feature_settings, volume)
+    start = (z // depth) * depth
     slab = cache.get("slab")
     if slab is None or slab[0] != _slab_key(record, feature_settings, normalization, volume, start):
         return  # the slider moved on while this run was drawing: the next run decides
+    if slab[1].nbytes > SLAB_BYTES:  # one slice already exceeds the budget: no second one
+        return
     previous = cache.get("slab_before", z)
     cache["slab_before"] = z
-    ahead_start = start - SLAB if z < previous else start + SLAB
+    ahead_start = start - depth if z < previous else start + depth
     if not 0 <= ahead_start < record.n_frames:
         return
     key = _slab_key(record, feature_settings, normalization, volume, ahead_start)
@@ -291,7 +297,7 @@ def compute_slab_ahead(
         return
     cache.pop("slab_ahead", None)
     normalised = normalized_volume(state, record, normalization)
-    future = _ahead_worker().submit(_make_slab, normalised, feature_settings, volume, ahead_start, record.n_frames)
+    future = _ahead_worker().submit(_make_slab, normalised, feature_settings, volume, ahead_start, depth, record)
     cache["slab_ahead"] = (key, future)
 
 
@@ -307,9 +313,19 @@ def _slab_key(record: ImageRecord, feature_settings, normalization, volume, star
     )
 
 
-def _make_slab(normalised: np.ndarray, feature_settings, volume, start: int, n_slices: int) -> np.ndarray:
-    """(z, Y, X, F) float32: the 3-D features of the slab of :data:`SLAB` slices from ``start``."""
-    block = (slice(start, min(start + SLAB, n_slices)), slice(None), slice(None))
+def slab_depth(record: ImageRecord, feature_settings, volume) -> int:
+    """Slices per 3-D slab: :data:`SLAB`, fewer when their features would pass
+    :data:`SLAB_BYTES` (F float32 per voxel), at least one."""
+    _, height, width = record.shape
+    per_slice = height * width * volume.n_features(feature_settings, record.n_channels) * 4
+    return int(np.clip(SLAB_BYTES // per_slice, 1, SLAB))
+
+
+def _make_slab(
+    normalised: np.ndarray, feature_settings, volume, start: int, depth: int, record: ImageRecord
+) -> np.ndarray:
+    """(z, Y, X, F) float32: the 3-D features of the slab of ``depth`` slices from ``start``."""
+    block = (slice(start, min(start + depth, record.n_frames)), slice(None), slice(None))
     return volume.block(normalised, feature_settings, block)
 
 

@@ -221,6 +221,32 @@ def test_in_3d_the_next_slab_is_computed_ahead_and_used_when_the_slider_reaches_
     assert cache["slab"][0][-1] == 8 and "slab_ahead" not in cache  # one slab kept: no slab beyond 15
 
 
+def test_large_slices_get_thinner_3d_slabs_within_the_budget_and_the_same_overlay(ball, monkeypatch):
+    from seg.ui import volume as volume_ui
+
+    data, _ = ball
+    source = imagej_bytes(data)
+    at = open_volume(source)
+    at.radio(key="w_volume_features").set_value("3d").run()
+    scribble_two_slices(at)
+    model = at.session_state["seg.model"]
+    record = at.session_state["seg.image"]
+    one_slice = 64 * 64 * model.n_features * 4
+    monkeypatch.setattr(volume_ui, "SLAB_BYTES", 3 * one_slice + 100)
+    assert volume_ui.slab_depth(record, model.feature_settings, model.volume) == 3
+    at.slider(key="w_frame").set_value(7).run()
+    slab_key, slab = at.session_state["seg.volume_cache"]["slab"]
+    assert slab_key[-1] == 6 and slab.shape[0] == 3 and slab.nbytes <= volume_ui.SLAB_BYTES
+    expected = model.predict(seg.read_volume(source))
+    np.testing.assert_array_equal(at.session_state["seg.prediction"].labels, expected[7])
+    monkeypatch.setattr(volume_ui, "SLAB_BYTES", one_slice // 2)  # not even one slice fits: one, nothing ahead
+    at.slider(key="w_frame").set_value(9).run()
+    slab_key, slab = at.session_state["seg.volume_cache"]["slab"]
+    assert slab_key[-1] == 9 and slab.shape[0] == 1
+    assert "slab_ahead" not in at.session_state["seg.volume_cache"]
+    np.testing.assert_array_equal(at.session_state["seg.prediction"].labels, expected[9])
+
+
 def test_a_zero_voxel_size_is_refused_and_the_previous_one_stays(ball):
     at = open_volume(imagej_bytes(ball[0]))
     at.number_input(key="w_voxel_z").set_value(0.0).run()
