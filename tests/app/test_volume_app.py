@@ -92,7 +92,8 @@ def test_strokes_on_two_slices_segment_a_third_as_the_volume_model_does(ball):
     assert prediction is not None and prediction.frame == 8, (status(at), errors(at))
     expected = model.predict(seg.read_volume(source))
     np.testing.assert_array_equal(prediction.labels, expected[8])
-    assert ((prediction.labels == 2) == truth[8]).mean() > 0.95  # the ball's slice is found
+    found = prediction.labels == 2  # the ball's slice is found: IoU 0.86 with the volume defaults
+    assert (found & truth[8]).sum() / (found | truth[8]).sum() > 0.8  # (5% samples of 4 short strokes)
 
     # Whole volume on demand: mask equals Model.predict, measurements in µm³.
     at.session_state["volume_panel"] = True
