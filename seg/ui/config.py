@@ -52,8 +52,8 @@ MAX_CACHED_FEATURE_BYTES: int = 1_500_000_000
 #: (4 bytes a value) beside the voxels, and the whole-volume labels once segmented.
 MAX_VOLUME_VALUES: int = 100_000_000
 
-#: Largest volume whose class probabilities are offered for download (voxels x classes, float32;
-#: beyond it: `python -m seg apply --probabilities`).
+#: Largest volume whose class probabilities the whole-volume pass keeps and offers for download
+#: (voxels x classes, uint8: at most 100 MB a session; beyond it: `python -m seg apply --probabilities`).
 MAX_VOLUME_PROBABILITY_VALUES: int = 100_000_000
 
 #: Encoded canvas backgrounds kept per session (view/opacity toggles are then instant).

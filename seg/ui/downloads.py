@@ -83,6 +83,7 @@ def prediction_downloads(
         from seg.render import probabilities_tiff
 
         proba = whole_proba if prediction.tiled else prediction.probabilities()
+        assert proba is not None  # offered only when kept (see the end of this function)
         return probabilities_tiff(proba, class_names=names)
 
     files = [

@@ -7,8 +7,7 @@ slow down the per-stroke rerun of a user who does not look at them.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import streamlit as st
@@ -16,13 +15,11 @@ import streamlit as st
 from seg.files import safe_stem
 from seg.ui import state as keys
 from seg.ui.downloads import DownloadSpec, file_stem, stack_mask_download
-from seg.ui.state import ClassSpec, ImageRecord
+from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.ui.text import escape_markdown
 
 
-def frame_rows(
-    state: MutableMapping[str, Any], prediction, classes: Sequence[ClassSpec], n_frames: int = 1
-) -> list[dict]:
+def frame_rows(state: SessionState, prediction, classes: Sequence[ClassSpec], n_frames: int = 1) -> list[dict]:
     """Rows of :func:`seg.measure.measure` for the predicted frame, cached per prediction
     (with a leading "frame" column for stacks)."""
     from seg.measure import measure
@@ -105,7 +102,7 @@ def frame_panel(state, record: ImageRecord, prediction, classes: Sequence[ClassS
     )
 
 
-def slice_caption(state: MutableMapping[str, Any], record: ImageRecord, z: int) -> str:
+def slice_caption(state: SessionState, record: ImageRecord, z: int) -> str:
     """What the measurements of a volume's slice are: 2-D, in pixels of dy × dx, this slice only."""
     from seg.ui.volume import current_volume
 

@@ -19,7 +19,7 @@ import streamlit as st
 from seg.files import safe_stem
 from seg.ui import config
 from seg.ui import state as keys
-from seg.ui.downloads import DownloadSpec
+from seg.ui.downloads import DownloadSpec, file_stem
 from seg.ui.marks import ObjectLayer
 from seg.ui.state import ClassSpec, ImageRecord, SessionState
 from seg.ui.text import escape_markdown
@@ -277,10 +277,7 @@ def objects_panel(
     class_name = classes[settings.class_label - 1].name
     color = classes[settings.class_label - 1].color
     layer_key: tuple = (found.key, "all")
-    stem = (
-        f"{safe_stem(record.name)}{f'_frame{prediction.frame:03d}' if record.n_frames > 1 else ''}"
-        f"_{safe_stem(class_name, fallback='class')}"
-    )
+    stem = f"{file_stem(record, prediction.frame)}_{safe_stem(class_name, fallback='class')}"
     if found.table is None:
         count = int(found.instances.max())
         st.warning(

@@ -21,10 +21,9 @@ import dataclasses
 import functools
 import io
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -34,7 +33,7 @@ from seg.files import safe_stem
 from seg.ui import config
 from seg.ui import state as keys
 from seg.ui.downloads import DownloadSpec, mask_help
-from seg.ui.state import ClassSpec, ImageRecord, digest_bytes
+from seg.ui.state import ClassSpec, ImageRecord, SessionState, digest_bytes
 from seg.ui.text import escape_markdown
 
 #: Titles of the volume feature modes (:data:`seg.features.volume.VOLUME_FEATURE_MODES`).
@@ -91,7 +90,7 @@ def read_volume_upload(name: str, data: bytes) -> ImageRecord:
     )
 
 
-def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> ImageRecord:
+def switch_stack_kind(state: SessionState, as_volume: bool) -> ImageRecord:
     """Read the current stack as a volume or as a time series; strokes stay, the model is retrained.
 
     Raises :class:`seg.errors.ImageError` (session unchanged) for a stack too large for a volume.
@@ -121,7 +120,7 @@ def switch_stack_kind(state: MutableMapping[str, Any], as_volume: bool) -> Image
     return record
 
 
-def follow_engine_defaults(state: MutableMapping[str, Any], record: ImageRecord) -> None:
+def follow_engine_defaults(state: SessionState, record: ImageRecord) -> None:
     """A volume starts from the engine's volume defaults
     (:data:`seg.volumes.model.DEFAULT_VOLUME_SETTINGS` and ``DEFAULT_VOLUME_FOREST``) and an
     image from the image defaults, unless the person changed the settings (callbacks only)."""
@@ -152,7 +151,7 @@ def _on_stack_kind() -> None:
 # --------------------------------------------------------------------------- sidebar controls
 
 
-def current_volume(state: MutableMapping[str, Any], record: ImageRecord):
+def current_volume(state: SessionState, record: ImageRecord):
     """The record's :class:`seg.images.Volume` with the voxel size typed in (the file's by default)."""
     spacing, unit = state.get(keys.VOXEL_SIZE) or (record.volume.spacing, record.volume.unit)
     return record.volume.with_spacing(spacing, unit)
@@ -219,7 +218,7 @@ def with_volume(settings, record: ImageRecord):
 # --------------------------------------------------------------------------- features
 
 
-def _cached(state: MutableMapping[str, Any], name: str, key: tuple, make):
+def _cached(state: SessionState, name: str, key: tuple, make):
     cache: dict = state[keys.VOLUME_CACHE]
     hit = cache.get(name)
     if hit is None or hit[0] != key:
@@ -228,7 +227,7 @@ def _cached(state: MutableMapping[str, Any], name: str, key: tuple, make):
     return hit[1]
 
 
-def normalized_volume(state: MutableMapping[str, Any], record: ImageRecord, normalization) -> np.ndarray:
+def normalized_volume(state: SessionState, record: ImageRecord, normalization) -> np.ndarray:
     """(Z, Y, X, C) float32: the volume normalised with whole-volume statistics (cached)."""
     from seg.ui.pipeline import settings_token
     from seg.volumes.model import normalize_volume
@@ -238,7 +237,7 @@ def normalized_volume(state: MutableMapping[str, Any], record: ImageRecord, norm
 
 
 def slice_features(
-    state: MutableMapping[str, Any], record: ImageRecord, z: int, feature_settings, normalization, volume
+    state: SessionState, record: ImageRecord, z: int, feature_settings, normalization, volume
 ) -> np.ndarray:
     """(Y, X, F) float32 volume features of slice ``z`` (``volume``: a VolumeSettings).
 
@@ -266,7 +265,7 @@ def slice_features(
 
 
 def compute_slab_ahead(
-    state: MutableMapping[str, Any], record: ImageRecord, z: int, feature_settings, normalization, volume
+    state: SessionState, record: ImageRecord, z: int, feature_settings, normalization, volume
 ) -> None:
     """In 3-D, start computing the neighbouring slab the slider is heading to, in the background.
 
@@ -353,7 +352,7 @@ class WholeVolume:
     seconds: float
 
 
-def whole_volume(state: MutableMapping[str, Any], record: ImageRecord) -> WholeVolume | None:
+def whole_volume(state: SessionState, record: ImageRecord) -> WholeVolume | None:
     """The whole volume segmented by the current model, if segmented already."""
     hit = state[keys.VOLUME_CACHE].get("labels")
     if hit is None or hit[0] != _model_key(state, record):
@@ -361,17 +360,17 @@ def whole_volume(state: MutableMapping[str, Any], record: ImageRecord) -> WholeV
     return hit[1]
 
 
-def whole_labels(state: MutableMapping[str, Any], record: ImageRecord) -> np.ndarray | None:
+def whole_labels(state: SessionState, record: ImageRecord) -> np.ndarray | None:
     """(Z, Y, X) labels of the whole volume by the current model, if segmented already."""
     whole = whole_volume(state, record)
     return None if whole is None else whole.labels
 
 
-def _model_key(state: MutableMapping[str, Any], record: ImageRecord) -> tuple:
+def _model_key(state: SessionState, record: ImageRecord) -> tuple:
     return (int(state[keys.MODEL_VERSION]), record.digest, state.get(keys.VOXEL_SIZE))
 
 
-def segment_volume(state: MutableMapping[str, Any], record: ImageRecord, model, progress=None) -> WholeVolume:
+def segment_volume(state: SessionState, record: ImageRecord, model, progress=None) -> WholeVolume:
     """Predict the whole volume block by block (``progress(done, total)``) and measure it; cached.
 
     The probabilities come from the same pass, kept as uint8 when they fit
@@ -394,7 +393,7 @@ def segment_volume(state: MutableMapping[str, Any], record: ImageRecord, model, 
 
 
 def whole_volume_panel(
-    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec]
+    state: SessionState, record: ImageRecord, model, classes: Sequence[ClassSpec]
 ) -> list[DownloadSpec]:
     """The "Segment whole volume" button, the measurements table and the volume downloads."""
     if st.button(
@@ -538,7 +537,7 @@ class Cut:
         return float(spacing[0]) / float(spacing[2] if self.axis == "y" else spacing[1])
 
 
-def ortho_labels(state: MutableMapping[str, Any], record: ImageRecord, model, cut: Cut) -> np.ndarray:
+def ortho_labels(state: SessionState, record: ImageRecord, model, cut: Cut) -> np.ndarray:
     """(Z, X) or (Z, Y) labels of the plane ``cut`` across all slices.
 
     From the whole-volume labels when they exist; else only the plane's block is computed (3-D:
@@ -583,7 +582,7 @@ def ortho_picture(
 
 
 def orthogonal_view(
-    state: MutableMapping[str, Any], record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
+    state: SessionState, record: ImageRecord, model, classes: Sequence[ClassSpec], z: int, opacity: float
 ) -> Cut:
     """An XZ view through a chosen row or a YZ view through a chosen column: the image and the
     segmentation across slices. Returns the plane shown."""
@@ -615,7 +614,7 @@ def orthogonal_view(
 
 
 def volume_panels(
-    state: MutableMapping[str, Any],
+    state: SessionState,
     record: ImageRecord,
     model,
     classes: Sequence[ClassSpec],

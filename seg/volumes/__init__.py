@@ -30,6 +30,7 @@ _LAZY = {
     "DEFAULT_BLOCK_BYTES": "seg.volumes.model",
     "train_volume": "seg.volumes.model",
     "predict_volume": "seg.volumes.model",
+    "predict_volume_with_probabilities": "seg.volumes.model",
     "volume_features": "seg.volumes.model",
     "volume_input": "seg.volumes.model",
     "normalize_volume": "seg.volumes.model",
