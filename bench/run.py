@@ -231,9 +231,8 @@ def sklearn_labels(labels: np.ndarray, features: np.ndarray, forest_settings) ->
 
     index = np.flatnonzero(labels)
     x = features.reshape(-1, features.shape[-1])
-    y = labels.reshape(-1)[index].astype(np.int64)
-    estimator = make_estimator(forest_settings, n_samples=len(index), labels=y)
-    estimator.fit(x[index], y)
+    estimator = make_estimator(forest_settings, n_samples=len(index))
+    estimator.fit(x[index], labels.reshape(-1)[index].astype(np.int64))
     estimator.set_params(n_jobs=1)
     return estimator.predict(x).reshape(labels.shape).astype(np.uint8)
 

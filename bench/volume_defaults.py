@@ -71,18 +71,6 @@ FORESTS = {
         "max_samples": 0.05,
         "class_weight": None,
     },
-    "64 trees, depth 10, max_samples=0.05, class_weight=sqrt_balanced": {
-        "n_estimators": 64,
-        "max_depth": 10,
-        "max_samples": 0.05,
-        "class_weight": "sqrt_balanced",
-    },
-    "64 trees, depth 10, max_samples=0.05, class_weight=balanced": {
-        "n_estimators": 64,
-        "max_depth": 10,
-        "max_samples": 0.05,
-        "class_weight": "balanced",
-    },
 }
 
 

@@ -55,8 +55,6 @@ __all__ = [
     "MAX_TREES",
     "MAX_TREE_DEPTH",
     "MAX_FOREST_NODES",
-    "CLASS_WEIGHTS",
-    "class_weights",
     "make_estimator",
     "warm_up",
     "labels_dtype",
@@ -84,8 +82,6 @@ the cost of class probabilities grows with K (a (H, W, K) float32 map is 4 K byt
 MAX_FOREST_NODES = 10_000_000
 """Most nodes over all trees of a loaded forest (~300 MB of arrays for two classes)."""
 _MAX_SEED = 2**32 - 1
-CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", "sqrt_balanced", None)
-"""The values of ``ForestSettings.class_weight`` (see :func:`class_weights`)."""
 
 
 # --------------------------------------------------------------------------------- settings
@@ -114,11 +110,9 @@ class ForestSettings:
         Pixels drawn (with replacement) to grow each tree. A float in (0, 1] is a fraction of
         the labelled pixels, kept between ``min_tree_samples`` and ``max_tree_samples``; an int
         is a count (at most all labelled pixels); None draws as many as there are.
-    class_weight : {"balanced", "sqrt_balanced", None}
+    class_weight : {"balanced", None}
         "balanced" weighs classes inversely to their scribbled pixel counts, so a class with
-        long strokes does not drown one with short strokes; "sqrt_balanced" inversely to the
-        square roots of the counts, halfway (in logarithm) between "balanced" and None (every
-        pixel weighs the same). See :func:`class_weights`.
+        long strokes does not drown one with short strokes.
     random_state : int
         Seed (0..2**32-1): the same scribbles and settings always give the same model.
     n_jobs : int
@@ -146,10 +140,8 @@ class ForestSettings:
         if self.max_depth is not None:
             _check_int("max_depth", self.max_depth, 1, MAX_TREE_DEPTH, f"or None (up to {MAX_TREE_DEPTH})")
         self._check_max_samples()
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise SettingsError(
-                f"ForestSettings.class_weight must be 'balanced', 'sqrt_balanced' or None, got {self.class_weight!r}"
-            )
+        if self.class_weight not in ("balanced", None):
+            raise SettingsError(f"ForestSettings.class_weight must be 'balanced' or None, got {self.class_weight!r}")
         _check_int("random_state", self.random_state, 0, _MAX_SEED)
         _check_int("n_jobs", self.n_jobs, -256, 256)
         if self.n_jobs == 0:
@@ -463,7 +455,7 @@ class Forest:
             )
         if y.min() < 1 or y.max() > n_classes:
             raise TrainingError(f"Training labels must be 1..{n_classes}, got {y.min()}..{y.max()}.")
-        estimator = make_estimator(settings, n_samples=len(y), labels=y)
+        estimator = make_estimator(settings, n_samples=len(y))
         estimator.fit(X, y)
         return cls.from_estimator(estimator, n_classes)
 
@@ -778,41 +770,10 @@ def _check_structure(a: dict[str, np.ndarray], n_nodes: int) -> None:
 # --------------------------------------------------------------------------------- helpers
 
 
-def class_weights(class_weight: str | None, labels: np.ndarray) -> dict[int, float] | str | None:
-    """What scikit-learn's ``class_weight`` gets for ``class_weight`` and the labelled pixels.
-
-    Parameters
-    ----------
-    class_weight : {"balanced", "sqrt_balanced", None}
-        A :attr:`ForestSettings.class_weight`.
-    labels : (N,) int
-        Labels of the labelled pixels.
-
-    Returns
-    -------
-    dict, str or None
-        "balanced" and None unchanged (scikit-learn computes them); for "sqrt_balanced",
-        ``{c: w_c}`` over the classes present with ``w_c`` proportional to ``1 / sqrt(n_c)``,
-        scaled like "balanced" so that the weighted pixel count ``sum(n_c * w_c)`` is ``N``.
-    """
-    if class_weight != "sqrt_balanced":
-        return class_weight
-    classes, counts = np.unique(labels, return_counts=True)
-    roots = np.sqrt(counts.astype(np.float64))
-    scale = counts.sum() / roots.sum()
-    return {int(c): float(scale / r) for c, r in zip(classes, roots, strict=True)}
-
-
-def make_estimator(settings: ForestSettings, n_samples: int, *, labels: np.ndarray | None = None):
-    """The scikit-learn ``RandomForestClassifier`` that ``settings`` describe for ``n_samples`` pixels.
-
-    ``labels`` (the ``n_samples`` labels to fit) are needed when ``settings.class_weight`` is
-    "sqrt_balanced", whose weights come from their counts.
-    """
+def make_estimator(settings: ForestSettings, n_samples: int):
+    """The scikit-learn ``RandomForestClassifier`` that ``settings`` describe for ``n_samples`` pixels."""
     from sklearn.ensemble import RandomForestClassifier
 
-    if settings.class_weight == "sqrt_balanced" and labels is None:
-        raise ValueError("make_estimator needs the labels to weigh classes by 'sqrt_balanced'")
     per_tree = settings.tree_samples(n_samples)
     return RandomForestClassifier(
         n_estimators=settings.n_estimators,
@@ -820,7 +781,7 @@ def make_estimator(settings: ForestSettings, n_samples: int, *, labels: np.ndarr
         # scikit-learn refuses a count above the data size; None means "all of them".
         max_samples=None if per_tree >= n_samples else per_tree,
         min_samples_leaf=settings.min_samples_leaf,
-        class_weight=class_weights(settings.class_weight, labels) if labels is not None else settings.class_weight,
+        class_weight=settings.class_weight,
         random_state=settings.random_state,
         n_jobs=settings.n_jobs,
         bootstrap=True,

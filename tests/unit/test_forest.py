@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from seg.errors import ModelFileError, ModelMismatchError, SettingsError, TrainingError
-from seg.forest import ARRAY_NAMES, MAX_TREE_DEPTH, Forest, ForestSettings, class_weights, make_estimator
+from seg.errors import ModelFileError, ModelMismatchError, TrainingError
+from seg.forest import ARRAY_NAMES, MAX_TREE_DEPTH, Forest, ForestSettings, make_estimator
 
 SMALL = ForestSettings(n_estimators=9, max_depth=None, max_samples=None, class_weight=None, min_samples_leaf=1)
 
@@ -63,44 +63,6 @@ def test_default_settings_match_sklearn_with_class_weight_and_bootstrap():
     assert forest.n_trees == ForestSettings().n_estimators
     queries, _ = random_data(3, n=20000, seed=3)
     assert np.array_equal(forest.predict(queries), estimator.predict(queries))
-
-
-def test_sqrt_balanced_weighs_classes_by_inverse_square_root_of_their_pixel_counts():
-    labels = np.repeat([1, 2, 4], [100, 400, 900])
-    weights = class_weights("sqrt_balanced", labels)
-    # 1 / sqrt(n): 1/10, 1/20, 1/30, scaled so that the weighted pixel count stays 1400.
-    scale = 1400 / (10 + 20 + 30)
-    assert weights == pytest.approx({1: scale / 10, 2: scale / 20, 4: scale / 30})
-    assert sum(n * weights[c] for c, n in [(1, 100), (2, 400), (4, 900)]) == pytest.approx(1400)
-    assert class_weights("balanced", labels) == "balanced" and class_weights(None, labels) is None
-
-
-def test_sqrt_balanced_lies_between_no_weights_and_balanced():
-    """A rare class overlapping a common one wins more pixels the more it is weighed up."""
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0.0, 1, (200, 2)), rng.normal(1.0, 1, (2000, 2))]).astype(np.float32)
-    y = np.repeat([1, 2], [200, 2000])
-    queries = rng.normal(0.5, 1.5, (20000, 2)).astype(np.float32)
-    rare = {}
-    for weight in (None, "sqrt_balanced", "balanced"):
-        settings = dataclasses.replace(SMALL, class_weight=weight, max_depth=6, n_estimators=16, min_samples_leaf=5)
-        forest = Forest.fit(x, y, 2, settings)
-        rare[weight] = int((forest.predict(queries) == 1).sum())
-    assert rare[None] < rare["sqrt_balanced"] < rare["balanced"], rare
-    # The compiled forest is scikit-learn's forest fitted with the weights of class_weights.
-    settings = dataclasses.replace(SMALL, class_weight="sqrt_balanced")
-    estimator = make_estimator(settings, len(y), labels=y).fit(x, y)
-    assert estimator.class_weight == class_weights("sqrt_balanced", y)
-    estimator.set_params(n_jobs=1)
-    assert np.array_equal(Forest.fit(x, y, 2, settings).predict(queries), estimator.predict(queries))
-
-
-def test_class_weight_values_round_trip_and_unknown_ones_are_refused():
-    for weight in ("balanced", "sqrt_balanced", None):
-        settings = dataclasses.replace(SMALL, class_weight=weight)
-        assert ForestSettings.from_dict(settings.to_dict()) == settings
-    with pytest.raises(SettingsError, match="class_weight must be 'balanced', 'sqrt_balanced' or None, got 'sqrt'"):
-        ForestSettings.from_dict({**SMALL.to_dict(), "class_weight": "sqrt"})
 
 
 def one_split_tree(left_value, right_value):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import pickle
@@ -203,17 +202,6 @@ def test_save_and_load_gives_identical_predictions_and_metadata(tmp_path, model,
     assert original.keys() == reloaded.keys()
     for name in original:
         np.testing.assert_array_equal(reloaded[name], original[name])
-
-
-@pytest.mark.parametrize("class_weight", ["sqrt_balanced", "balanced", None])
-def test_every_class_weighting_round_trips_through_a_saved_model(tmp_path, image, class_weight):
-    forest = dataclasses.replace(FOREST, class_weight=class_weight)
-    model = train(image, _labels(), FEATURES, ["background", "cell"], forest=forest)
-    path = tmp_path / f"weighted{BUNDLE_SUFFIX}"
-    save_model(model, path)
-    loaded = load_model(path)
-    assert loaded.forest_settings == forest and loaded.forest_settings.class_weight == class_weight
-    np.testing.assert_array_equal(loaded.predict_proba(image), model.predict_proba(image))
 
 
 def test_bytes_round_trip_accepts_bytes_bytearray_and_open_files(tmp_path, model, image, bundle):
@@ -616,10 +604,6 @@ def test_malformed_model_json_is_refused(bundle, text, fragment):
         ({"feature_settings": "fine"}, ["feature_settings", "object"]),
         ({"normalization": {"mode": "magic"}}, ["normalization"]),
         ({"forest_settings": {"n_trees": 3}}, ["forest_settings"]),
-        (
-            {"forest_settings": {**FOREST.to_dict(), "class_weight": "sqrt"}},
-            ["class_weight", "sqrt_balanced", "'sqrt'"],
-        ),
     ],
 )
 def test_invalid_model_json_fields_are_refused(bundle, changes, fragments):
