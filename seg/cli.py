@@ -496,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from seg.errors import SegError
+    from seg.runtime import stop_hugepage_advice
+
+    stop_hugepage_advice()  # 1.5x faster on large images (seg.runtime)
 
     try:
         return args.handler(args)

@@ -30,13 +30,9 @@ and it makes one arena per thread (Streamlit runs each session in its own thread
 them unmaps them) and allows 2 arenas, as ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2``
 in the environment would, but without asking every host to set them.
 
-It also stops NumPy from asking for transparent huge pages (``madvise(MADV_HUGEPAGE)`` on every
-array of 4 MB or more). Where the kernel's THP ``defrag`` setting is ``madvise`` (a common
-default), the first write to such an array stalls in direct memory compaction once memory is
-fragmented, as it soon is in a long-running server: a pan on an 8192² image spent 0.75 s
-writing 92 MB of display features (memcpy page faults, py-spy --native), and a pan took 2.1 s
-to its overlay; without the advice, 0.36 s (``bench/viewport.py``). As
-``NUMPY_MADVISE_HUGEPAGE=0`` in the environment would; a host's own setting of it wins.
+It also stops NumPy from asking for transparent huge pages (:mod:`seg.runtime`): in a
+long-running server the first write to a fresh large array stalled in memory compaction, and a
+pan on an 8192² image took 2.1 s to its overlay instead of 0.36 s (``bench/viewport.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +45,8 @@ import sys
 import threading
 
 import streamlit as st
+
+from seg.runtime import stop_hugepage_advice
 
 #: Seconds from a session's disconnect to the collection. Streamlit drops expired sessions
 #: while it handles that disconnect; the delay lets it finish first.
@@ -74,23 +72,8 @@ def tune_allocator() -> bool:
     global _tuned
     with _lock:
         if _tuned is None:
-            _tuned = _no_hugepage_advice() & _mallopt()
+            _tuned = stop_hugepage_advice() & _mallopt()
         return _tuned
-
-
-def _no_hugepage_advice() -> bool:
-    """Turn off NumPy's huge-page advice for new arrays (see the module docstring)."""
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        return True
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # pragma: no cover - NumPy < 2
-        from numpy.core import multiarray  # type: ignore[no-redef]
-    setter = getattr(multiarray, "_set_madvise_hugepage", None)  # documented with the variable
-    if setter is None:  # pragma: no cover - a NumPy without it
-        return False
-    setter(False)
-    return True
 
 
 def _mallopt() -> bool:
