@@ -215,6 +215,8 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
             from distributed import Client, LocalCluster
         except ImportError:
             raise BatchError("Dask is not installed: pip install 'dask[distributed]' to use workers") from None
+        from seg.runtime import stop_hugepage_advice
+
         try:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="10s")
@@ -230,6 +232,7 @@ class dask_client:  # noqa: N801 - used like a function in a with-statement
                         dashboard_address=None,
                     )
                 self.client = Client(self.cluster)
+                self.client.run(stop_hugepage_advice)  # our own workers: as in this process (seg.runtime)
         except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, bad address
             self.__exit__(None, None, None)
             where = self.scheduler or "a local cluster"

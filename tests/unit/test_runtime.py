@@ -42,3 +42,16 @@ def test_the_app_and_the_command_line_stop_the_advice(setup):
 @pytest.mark.parametrize("setup", [SERVER, CLI], ids=["app server", "command line"])
 def test_a_hosts_own_setting_wins(setup):
     assert advised(setup, "1") == "True"
+
+
+def _worker_advice() -> bool:
+    from numpy._core import multiarray
+
+    return bool(multiarray._get_madvise_hugepage())
+
+
+def test_local_dask_workers_start_without_the_advice():
+    from seg.batch.dask_runner import dask_client
+
+    with dask_client(workers=1) as client:
+        assert list(client.run(_worker_advice).values()) == [False]
