@@ -244,8 +244,8 @@ def _predict(method: str, image: np.ndarray, labels: np.ndarray, spacing, slices
 
 def accuracy() -> list[dict]:
     """Both feature modes with the volume defaults' scales and forest
-    (seg.volumes.model.DEFAULT_VOLUME_SETTINGS / DEFAULT_VOLUME_FOREST), and the reference."""
-    from seg.volumes.model import DEFAULT_VOLUME_FEATURES
+    (seg.volumes.model.default_volume_settings / DEFAULT_VOLUME_FOREST), and the reference."""
+    from seg.volumes.model import default_volume_settings
 
     rows = []
     volumes = (
@@ -270,7 +270,7 @@ def accuracy() -> list[dict]:
                     "volume": name,
                     "shape": list(image.shape),
                     "method": method,
-                    "is_the_default": method == METHODS[0 if DEFAULT_VOLUME_FEATURES == "per_slice" else 1],
+                    "is_the_default": method == METHODS[0 if default_volume_settings(spacing)[0] == "per_slice" else 1],
                     "held_out_mean_iou": round(float(np.mean(scores)), 4),
                     "seconds_train_and_predict": round(seconds, 1),
                 }

@@ -250,7 +250,7 @@ def train(
     labels : (H, W) or (T, H, W) integer array
         0 = unlabelled, 1..K = class. Only frames with labels contribute.
     settings : FeatureSettings, optional
-        Defaults to the "balanced" preset (volumes: ``seg.volumes.model.DEFAULT_VOLUME_SETTINGS``).
+        Defaults to the "balanced" preset (volumes: ``seg.volumes.model.default_volume_settings``).
     class_names : sequence of str, optional
         One per class; K = its length. Default: K = the largest label, names "class 1", ...
     class_colors : sequence of str, optional
@@ -268,9 +268,9 @@ def train(
     spacing : (dz, dy, dx), optional
         Voxel size of a volume (dims=3); default: the Volume's, else none (sigmas in voxels).
     volume_features : {"per_slice", "3d"}, optional
-        2-D features per z slice or volumetric features (dims=3); default
-        ``seg.volumes.model.DEFAULT_VOLUME_FEATURES``, chosen with the other volume defaults by
-        measurement (bench/README.md, "Volumes").
+        2-D features per z slice or volumetric features (dims=3); default: 3-D for near-isotropic
+        voxels, else per slice (``seg.volumes.model.default_volume_settings``), chosen with the other
+        volume defaults by measurement (bench/README.md, "Volumes").
 
     Returns
     -------

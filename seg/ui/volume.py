@@ -121,22 +121,28 @@ def switch_stack_kind(state: SessionState, as_volume: bool) -> ImageRecord:
 
 
 def follow_engine_defaults(state: SessionState, record: ImageRecord) -> None:
-    """A volume starts from the engine's volume defaults
-    (:data:`seg.volumes.model.DEFAULT_VOLUME_SETTINGS` and ``DEFAULT_VOLUME_FOREST``) and an
-    image from the image defaults, unless the person changed the settings (callbacks only)."""
+    """A volume starts from the engine's volume defaults for its voxel size
+    (:func:`seg.volumes.model.default_volume_settings`, ``DEFAULT_VOLUME_FOREST``) and an image
+    from the image defaults, unless the person changed the settings (callbacks only)."""
     from seg.features import DEFAULT_PRESET, PRESETS
     from seg.ui import settings as settings_ui
     from seg.volumes import model as volume_defaults
 
+    forest = volume_defaults.DEFAULT_VOLUME_FOREST
     image = (PRESETS[DEFAULT_PRESET], settings_ui.default_forest())
-    volume = (volume_defaults.DEFAULT_VOLUME_SETTINGS, volume_defaults.DEFAULT_VOLUME_FOREST)
-    old, new = (image, volume) if record.is_volume else (volume, image)
+    defaults = [image] + [(volume_defaults.default_volume_settings(None, m)[1], forest) for m in FEATURE_MODE_TITLES]
+    new, mode = image, None
+    if record.is_volume:
+        mode, settings = volume_defaults.default_volume_settings(volume_defaults.volume_input(record.volume)[1])
+        new = (settings, forest)
     try:
         current = (settings_ui.feature_settings_from_widgets(state), settings_ui.forest_settings_from_widgets(state))
     except (SegError, KeyError):  # widgets not created yet, or invalid: leave them alone
         return
-    if current == old and old != new:
+    if current in defaults and current != new:
         settings_ui.adopt_settings(state, *new)
+        if mode is not None:
+            state[keys.W_VOLUME_FEATURES] = mode
 
 
 def _on_stack_kind() -> None:
@@ -161,7 +167,7 @@ def volume_controls(record: ImageRecord) -> None:
     """Under the image: whether a stack without metadata is a volume; for a volume, its voxel
     size (editable) and the features of its models (2-D per slice or 3-D)."""
     from seg.images.volume import check_spacing
-    from seg.volumes.model import DEFAULT_VOLUME_FEATURES
+    from seg.volumes.model import default_volume_settings, volume_input
 
     state = st.session_state
     if record.stack_kind == "unknown":
@@ -178,15 +184,16 @@ def volume_controls(record: ImageRecord) -> None:
         )
     if not record.is_volume:
         return
-    state.setdefault(keys.W_VOLUME_FEATURES, DEFAULT_VOLUME_FEATURES)
+    state.setdefault(keys.W_VOLUME_FEATURES, default_volume_settings(volume_input(record.volume)[1])[0])
     st.radio(
         "Features",
         list(FEATURE_MODE_TITLES),
         key=keys.W_VOLUME_FEATURES,
         format_func=FEATURE_MODE_TITLES.get,
         horizontal=True,
-        help="2-D per slice: the features of each slice on its own (measured as good as 3-D on MRI and EM, "
-        "and faster). 3-D: volumetric features with context across slices, sigmas in physical units.",
+        help="2-D per slice: the features of each slice on its own (the default for anisotropic voxels such "
+        "as EM sections, and faster). 3-D: volumetric features with context across slices, sigmas in "
+        "physical units (the default for near-isotropic voxels such as MRI).",
     )
     st.caption("Voxel size (dz × dy × dx)")
     for column, (key, axis) in zip(

@@ -80,8 +80,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--volume-features",
         choices=("per_slice", "3d"),
         default=None,
-        help="volume model features: 2-D per slice or volumetric (3d); default: the volume default "
-        "chosen in bench/README.md (seg.volumes.model.DEFAULT_VOLUME_FEATURES)",
+        help="volume model features: 2-D per slice or volumetric (3d); default: 3d for near-isotropic "
+        "voxels (largest side <= 2x the smallest), else per_slice, as measured in bench/README.md",
     )
     group.add_argument(
         "--class-names",

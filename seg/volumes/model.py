@@ -48,6 +48,9 @@ __all__ = [
     "DEFAULT_VOLUME_FEATURES",
     "DEFAULT_VOLUME_SETTINGS",
     "DEFAULT_VOLUME_FOREST",
+    "ISOTROPIC_VOLUME_SETTINGS",
+    "MAX_ISOTROPIC_RATIO",
+    "default_volume_settings",
 ]
 
 DEFAULT_BLOCK_BYTES: int = 512 * 2**20
@@ -57,9 +60,14 @@ MIN_BLOCK: int = 16
 # The volume defaults, chosen together by measurement on two kinds of volume (anisotropic EM and
 # brain MRI, several scribble seeds): bench/volume_defaults.py, table in bench/README.md.
 DEFAULT_VOLUME_FEATURES: str = "per_slice"
-"""Features of a volume model unless chosen otherwise: 2-D per z slice or ``"3d"``."""
+"""Features of a volume model of anisotropic (or unknown) voxels unless chosen otherwise
+(:func:`default_volume_settings`): 2-D per z slice or ``"3d"``."""
 DEFAULT_VOLUME_SETTINGS: FeatureSettings = PRESETS[DEFAULT_PRESET]
-"""Feature scales and groups of a volume model unless chosen otherwise (σ 0.7 .. 16)."""
+"""Feature scales and groups of a per-slice volume model unless chosen otherwise (σ 0.7 .. 16)."""
+ISOTROPIC_VOLUME_SETTINGS: FeatureSettings = PRESETS["fine detail"]
+"""Feature scales and groups of a 3-D volume model unless chosen otherwise (σ 0.5 .. 8)."""
+MAX_ISOTROPIC_RATIO: float = 2.0
+"""Voxels whose largest side is at most this many times their smallest get 3-D features by default."""
 DEFAULT_VOLUME_FOREST: ForestSettings = ForestSettings(
     n_estimators=64, max_depth=10, max_samples=0.05, class_weight=None
 )
@@ -69,6 +77,38 @@ deeper trees on 5 % samples made up for it on EM membranes (the 2-D image defaul
 
 
 # ------------------------------------------------------------------------------ inputs
+
+
+def default_volume_settings(spacing: Sequence[float] | None, mode: str | None = None) -> tuple[str, FeatureSettings]:
+    """The default feature mode and settings of a volume model of voxels ``spacing``.
+
+    Near-isotropic voxels (largest side at most :data:`MAX_ISOTROPIC_RATIO` times the smallest, e.g.
+    1 mm MRI) get 3-D features with :data:`ISOTROPIC_VOLUME_SETTINGS`: context across slices is as
+    fine as within them. Anisotropic voxels (EM sections, 4 x 4 x 50 nm) and an unknown voxel size
+    get the 2-D features of each slice (:data:`DEFAULT_VOLUME_FEATURES`, :data:`DEFAULT_VOLUME_SETTINGS`).
+    Chosen by measurement on both kinds: bench/volume_defaults.py, table in bench/README.md.
+
+    Parameters
+    ----------
+    spacing : (dz, dy, dx) or None
+        Voxel size; None when unknown.
+    mode : {"per_slice", "3d"}, optional
+        A mode chosen by the caller: kept, with that mode's default settings.
+
+    Returns
+    -------
+    (mode, FeatureSettings)
+
+    Raises
+    ------
+    VoxelSizeError
+        A zero, negative or non-finite ``spacing``.
+    """
+    if mode is None:
+        checked = None if spacing is None else check_spacing(spacing)
+        isotropic = checked is not None and max(checked) <= MAX_ISOTROPIC_RATIO * min(checked)
+        mode = "3d" if isotropic else DEFAULT_VOLUME_FEATURES
+    return mode, ISOTROPIC_VOLUME_SETTINGS if mode == "3d" else DEFAULT_VOLUME_SETTINGS
 
 
 def volume_input(
@@ -181,13 +221,14 @@ def train_volume(
     labels : (Z, Y, X) integer array
         0 = unlabelled, 1..K = class; typically a few scribbled slices.
     settings : FeatureSettings, optional
-        Default :data:`DEFAULT_VOLUME_SETTINGS`.
+        Default: that of the mode (:func:`default_volume_settings`).
     forest : ForestSettings, optional
         Default :data:`DEFAULT_VOLUME_FOREST`.
     spacing : (dz, dy, dx), optional
         Voxel size; default the Volume's (none for a plain array: sigmas in voxels).
     mode : {"per_slice", "3d"}, optional
-        2-D features of every slice or volumetric features; default :data:`DEFAULT_VOLUME_FEATURES`.
+        2-D features of every slice or volumetric features; default: 3-D for near-isotropic voxels,
+        else per slice (:func:`default_volume_settings`).
 
     Other parameters are those of :func:`seg.train`.
 
@@ -205,13 +246,13 @@ def train_volume(
     """
     from seg.model import checked_training_labels, train_samples
 
-    settings = DEFAULT_VOLUME_SETTINGS if settings is None else settings
     forest = DEFAULT_VOLUME_FOREST if forest is None else forest
-    mode = DEFAULT_VOLUME_FEATURES if mode is None else mode
     normalization = Normalization() if normalization is None else normalization
     data, own_spacing, _unit = volume_input(volume)
     if spacing is not None:
         own_spacing = check_spacing(spacing)
+    mode, default_settings = default_volume_settings(own_spacing, mode)
+    settings = default_settings if settings is None else settings
     volume_settings = VolumeSettings(spacing=own_spacing, mode=mode)
     labels = np.asarray(labels)
     if labels.shape != data.shape[:3]:

@@ -360,6 +360,15 @@ def test_a_volume_starts_from_the_engines_volume_defaults_and_an_image_from_the_
     assert at.session_state["w_preset"] == "balanced"  # back to the image defaults
 
 
+def test_the_feature_default_follows_the_voxel_size_of_each_volume_opened(ball):
+    at = open_volume(imagej_bytes(ball[0], spacing=(1.0, 1.0, 1.0)), name="isotropic.tif")
+    assert (at.radio(key="w_volume_features").value, at.session_state["w_preset"]) == ("3d", "fine detail")
+    scribble_two_slices(at)
+    assert at.session_state["seg.model"].volume.mode == "3d"
+    upload(at, "w_image_upload", "sections.tif", imagej_bytes(ball[0]))  # 2 x 0.5 x 0.5 µm: 4:1
+    assert (at.radio(key="w_volume_features").value, at.session_state["w_preset"]) == ("per_slice", "balanced")
+
+
 def test_settings_the_person_chose_are_kept_when_a_volume_opens(ball, monkeypatch):
     from seg.features import PRESETS
     from seg.volumes import model as volume_defaults

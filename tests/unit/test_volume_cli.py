@@ -93,6 +93,25 @@ def test_train_from_per_slice_strokes_and_from_a_label_volume(workspace, tmp_pat
     assert from_labels.class_names == ("bg", "blob")
 
 
+def test_train_without_a_feature_choice_follows_the_voxel_size(workspace, tmp_path):
+    from seg.volumes.model import DEFAULT_VOLUME_SETTINGS, ISOTROPIC_VOLUME_SETTINGS
+
+    root, volume, _ = workspace
+    isotropic = tmp_path / "iso.tif"  # vol.tif's own voxels (0.5 x 0.25 x 0.25 µm) are 2:1, near-isotropic
+    sections = tmp_path / "sections.tif"  # 10:1, EM-like sections
+    isotropic.write_bytes(volume_tiff_bytes(volume, (0.5, 0.25, 0.25), "µm"))
+    sections.write_bytes(volume_tiff_bytes(volume, (2.5, 0.25, 0.25), "µm"))
+    chosen = {}
+    for path in (isotropic, sections):
+        out = tmp_path / f"{path.stem}.segmodel"
+        assert (
+            main(["train", str(path), str(root / "labels.tif"), "--out", str(out), "--dims", "3", "--trees", "4"]) == 0
+        )
+        model = seg.load_model(out)
+        chosen[path.stem] = (model.volume.mode, model.feature_settings)
+    assert chosen == {"iso": ("3d", ISOTROPIC_VOLUME_SETTINGS), "sections": ("per_slice", DEFAULT_VOLUME_SETTINGS)}
+
+
 @pytest.mark.slow
 def test_apply_in_blocks_locally_and_on_a_local_cluster_equals_unblocked(workspace, tmp_path):
     root, volume, _ = workspace

@@ -142,6 +142,36 @@ def test_volume_defaults_apply_to_what_is_not_chosen_and_2d_keeps_its_own(scene)
     assert (image.feature_settings, image.forest_settings) == (PRESETS[DEFAULT_PRESET], ForestSettings())
 
 
+@pytest.mark.parametrize(
+    "spacing, mode",
+    [((1.0, 1.0, 1.0), "3d"), ((2.0, 1.0, 1.0), "3d"), ((1.0, 0.6, 1.0), "3d"), ((2.5, 1.0, 1.0), "per_slice"),
+     ((50.0, 4.0, 4.0), "per_slice"), ((1.0, 1.0, 3.0), "per_slice"), (None, "per_slice")],
+)  # fmt: skip
+def test_near_isotropic_voxels_get_3d_features_by_default_and_sections_or_unknown_voxels_per_slice(spacing, mode):
+    from seg.volumes.model import DEFAULT_VOLUME_SETTINGS, ISOTROPIC_VOLUME_SETTINGS, default_volume_settings
+
+    expected = ISOTROPIC_VOLUME_SETTINGS if mode == "3d" else DEFAULT_VOLUME_SETTINGS
+    assert default_volume_settings(spacing) == (mode, expected)
+    assert ISOTROPIC_VOLUME_SETTINGS != DEFAULT_VOLUME_SETTINGS
+
+
+def test_seg_train_picks_the_volume_default_from_the_voxel_size_and_explicit_choices_win(scene):
+    from seg.volumes.model import DEFAULT_VOLUME_SETTINGS, ISOTROPIC_VOLUME_SETTINGS
+
+    volume, labels = scene[0][:, :24, :24, None], scene[1][:, :24, :24]
+    isotropic = seg.train(seg.Volume(volume, (1.0, 1.0, 1.0), "mm"), labels, dims=3)
+    assert (isotropic.volume.mode, isotropic.feature_settings) == ("3d", ISOTROPIC_VOLUME_SETTINGS)
+    sections = seg.train(seg.Volume(volume, (50.0, 4.0, 4.0), "nm"), labels, dims=3)
+    assert (sections.volume.mode, sections.feature_settings) == ("per_slice", DEFAULT_VOLUME_SETTINGS)
+    assert seg.train(volume, labels, dims=3, spacing=(1.0, 1.0, 1.0)).volume.mode == "3d"  # spacing given
+    chosen = seg.train(seg.Volume(volume, (1.0, 1.0, 1.0), "mm"), labels, SETTINGS, dims=3, volume_features="per_slice")
+    assert (chosen.volume.mode, chosen.feature_settings) == ("per_slice", SETTINGS)
+    mode_only = seg.train(seg.Volume(volume, (50.0, 4.0, 4.0), "nm"), labels, dims=3, volume_features="3d")
+    assert (mode_only.volume.mode, mode_only.feature_settings) == ("3d", ISOTROPIC_VOLUME_SETTINGS)
+    with pytest.raises(VoxelSizeError):
+        seg.train(volume, labels, dims=3, spacing=(0.0, 1.0, 1.0))
+
+
 def test_dims_2_is_unchanged_and_refuses_volumes(scene):
     volume, labels, _ = scene
     frames = volume[SCRIBBLED[0]]
