@@ -30,10 +30,6 @@ def advised(setup: str, environment: str | None) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_numpy_advises_huge_pages_by_default_here():
-    assert advised("", None) == "True"  # what the two processes below turn off
-
-
 @pytest.mark.parametrize("setup", [SERVER, CLI], ids=["app server", "command line"])
 def test_the_app_and_the_command_line_stop_the_advice(setup):
     assert advised(setup, None) == "False"
