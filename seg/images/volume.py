@@ -120,6 +120,13 @@ class Volume:
         return int(self.data.shape[3])
 
     @property
+    def known_spacing(self) -> tuple[float, float, float] | None:
+        """The voxel size, or None when nothing gave one (1 x 1 x 1 voxels of no unit)."""
+        if self.unit is None and self.spacing == (1.0, 1.0, 1.0):
+            return None
+        return self.spacing
+
+    @property
     def voxel_volume(self) -> float:
         """dz x dy x dx, in ``unit`` cubed (voxel units when the unit is unknown)."""
         return math.prod(self.spacing)

@@ -133,7 +133,7 @@ def follow_engine_defaults(state: SessionState, record: ImageRecord) -> None:
     defaults = [image] + [(volume_defaults.default_volume_settings(None, m)[1], forest) for m in FEATURE_MODE_TITLES]
     new, mode = image, None
     if record.is_volume:
-        mode, settings = volume_defaults.default_volume_settings(volume_defaults.volume_input(record.volume)[1])
+        mode, settings = volume_defaults.default_volume_settings(record.volume.known_spacing)
         new = (settings, forest)
     try:
         current = (settings_ui.feature_settings_from_widgets(state), settings_ui.forest_settings_from_widgets(state))
@@ -218,8 +218,9 @@ def with_volume(settings, record: ImageRecord):
         return settings
     state = st.session_state
     volume = current_volume(state, record)
-    spacing = None if volume.unit is None and volume.spacing == (1.0, 1.0, 1.0) else volume.spacing
-    return dataclasses.replace(settings, volume=VolumeSettings(spacing=spacing, mode=state[keys.W_VOLUME_FEATURES]))
+    return dataclasses.replace(
+        settings, volume=VolumeSettings(spacing=volume.known_spacing, mode=state[keys.W_VOLUME_FEATURES])
+    )
 
 
 # --------------------------------------------------------------------------- features

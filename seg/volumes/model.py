@@ -127,9 +127,7 @@ def volume_input(
     """
     spacing: tuple[float, float, float] | None
     if isinstance(image, Volume):
-        data, spacing, unit = image.data, image.spacing, image.unit
-        if unit is None and spacing == (1.0, 1.0, 1.0):
-            spacing = None
+        data, spacing, unit = image.data, image.known_spacing, image.unit
     else:
         data, spacing, unit = np.asarray(image), None, None
         if data.ndim == 3 and (n_channels or 1) == 1:
