@@ -40,6 +40,21 @@ def app():
     return at
 
 
+def canvas_report(objects: list, fit: dict) -> dict:
+    """What the canvas component reports to the app: its Fabric ``objects`` and the background fit."""
+    return {
+        "drawing": {"raw": {"version": "7.4.0", "objects": list(objects), "background": ""}, "data": None},
+        "backgroundFit": {
+            "naturalWidth": fit["natural_width"],
+            "naturalHeight": fit["natural_height"],
+            "scaleX": fit["scale_x"],
+            "scaleY": fit["scale_y"],
+            "offsetX": 0,
+            "offsetY": 0,
+        },
+    }
+
+
 def canvas_fit(at) -> dict:
     """The canvas -> image mapping of the canvas shown (``background_fit`` form)."""
     return at.session_state["seg.canvas"].fit_dict()
@@ -59,17 +74,7 @@ def draw(at, strokes: list[tuple], width: float = 12.0) -> None:
     key = canvas_key(at)
     fit = canvas_fit(at)
     objects = [fabric_path(to_canvas(at, s[0]), s[1], s[2] if len(s) > 2 else width) for s in strokes]
-    at.session_state[key] = {
-        "drawing": {"raw": {"version": "7.4.0", "objects": objects, "background": ""}, "data": None},
-        "backgroundFit": {
-            "naturalWidth": fit["natural_width"],
-            "naturalHeight": fit["natural_height"],
-            "scaleX": fit["scale_x"],
-            "scaleY": fit["scale_y"],
-            "offsetX": 0,
-            "offsetY": 0,
-        },
-    }
+    at.session_state[key] = canvas_report(objects, fit)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
 

@@ -812,7 +812,7 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
 
     import psutil
 
-    from tests.app.conftest import class_colors, new_app, to_canvas, upload
+    from tests.app.conftest import canvas_report, class_colors, new_app, to_canvas, upload
     from tests.fabric import fabric_path
 
     process = psutil.Process()
@@ -826,14 +826,6 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
         upload(at, "w_image_upload", "long.png", png_bytes(image), "image/png")
         background, foreground = class_colors(at)[:2]
         key, fit = at.session_state["seg.canvas"].key, at.session_state["seg.canvas"].fit_dict()
-        reported_fit = {
-            "naturalWidth": fit["natural_width"],
-            "naturalHeight": fit["natural_height"],
-            "scaleX": fit["scale_x"],
-            "scaleY": fit["scale_y"],
-            "offsetX": 0,
-            "offsetY": 0,
-        }
         objects = []
         first_update = None
         for index in range(count):
@@ -842,10 +834,7 @@ def long_session(strokes: int = 500, side: int = 64, checkpoints: int = 5) -> di
             color = background if index % 2 == 0 else foreground
             objects.append(fabric_path(to_canvas(at, [(left, row), (left + 8, row)]), color, 4))
             # A new list each time, like the JSON the browser sends after every stroke.
-            at.session_state[key] = {
-                "drawing": {"raw": {"version": "7.4.0", "objects": list(objects), "background": ""}, "data": None},
-                "backgroundFit": reported_fit,
-            }
+            at.session_state[key] = canvas_report(objects, fit)
             at.run()
             if at.exception:
                 raise AssertionError([e.message for e in at.exception])
