@@ -59,7 +59,7 @@ from seg.strokes.canvas import MAX_OBJECTS, MAX_PATH_COMMANDS, MAX_TOTAL_POINTS,
 from seg.strokes.checks import MAX_COORDINATE, MAX_IMAGE_PIXELS, MAX_JSON_BYTES, MAX_JSON_CONTAINERS, MAX_JSON_ITEMS
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
-from seg.strokes.masks import MAX_MASK_VALUES, MaskValue, mask_to_labels, mask_values, read_mask
+from seg.strokes.masks import MAX_MASK_VALUES, MaskValue, mask_to_labels, mask_values, read_mask, under_strokes
 from seg.strokes.paths import FLATNESS, MAX_CURVE_PIECES
 from seg.strokes.raster import MAX_RASTER_PIXELS, MAX_RASTER_WORK, MIN_STROKE_RADIUS, RasterBudget, rasterize, repaint
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, STROKE_KINDS, Stroke
@@ -78,6 +78,7 @@ __all__ = [
     "read_mask",
     "mask_values",
     "mask_to_labels",
+    "under_strokes",
     "MaskValue",
     "FORMAT",
     "FORMAT_VERSION",

@@ -38,6 +38,7 @@ from seg.strokes.checks import (
 )
 from seg.strokes.colors import ERASER_COLOR, normalize_color
 from seg.strokes.fit import BackgroundFit
+from seg.strokes.masks import under_strokes
 from seg.strokes.raster import RasterBudget, rasterize
 from seg.strokes.stroke import MAX_LABEL, MAX_STROKE_POINTS, Stroke
 
@@ -170,7 +171,7 @@ class Annotations:
 
     def _with_label_image(self, frame: int, drawn: np.ndarray) -> np.ndarray:
         imported = self.label_images.get(frame)
-        return drawn if imported is None else np.where(drawn > 0, drawn, imported).astype(self.label_dtype)
+        return drawn if imported is None else under_strokes(drawn, imported, self.label_dtype)
 
     def label_stack(self) -> np.ndarray:
         """Label images of all frames, ``(T, H, W)``."""

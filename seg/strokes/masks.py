@@ -15,7 +15,7 @@ import numpy as np
 
 from seg.errors import AnnotationError
 
-__all__ = ["MAX_MASK_VALUES", "MaskValue", "read_mask", "mask_values", "mask_to_labels"]
+__all__ = ["MAX_MASK_VALUES", "MaskValue", "read_mask", "mask_values", "mask_to_labels", "under_strokes"]
 
 MAX_MASK_VALUES = 256
 
@@ -145,3 +145,15 @@ def mask_to_labels(mask: np.ndarray, mapping: Mapping, n_classes: int) -> np.nda
             )
         lookup[i] = target
     return lookup[inverse.reshape(np.shape(mask)[:2])]
+
+
+def under_strokes(drawn: np.ndarray | None, imported: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """Imported labels with the drawn strokes over them: ``(H, W)`` of ``dtype``.
+
+    Where a stroke labels a pixel (``drawn > 0``) the stroke wins; elsewhere the imported label
+    stays (an eraser stroke leaves 0 in ``drawn``, so it does not erase imported labels). ``drawn``
+    None (no strokes on that frame) gives a copy of ``imported``.
+    """
+    if drawn is None:
+        return np.array(imported, dtype=dtype)
+    return np.where(drawn > 0, drawn, imported).astype(dtype, copy=False)

@@ -30,6 +30,8 @@ UNLABELLED = 0
 
 def with_imported(state: SessionState, record: ImageRecord, labels: Mapping[int, np.ndarray]) -> dict:
     """The scribble label images with the imported labels added (drawn strokes win)."""
+    from seg.strokes import under_strokes
+
     imported = state.get(keys.IMPORTED_LABELS) or {}
     if not imported:
         return dict(labels)
@@ -37,8 +39,7 @@ def with_imported(state: SessionState, record: ImageRecord, labels: Mapping[int,
     for frame, extra in imported.items():
         if extra.shape != tuple(record.shape[1:]):
             continue
-        drawn = merged.get(frame)
-        merged[frame] = extra.copy() if drawn is None else np.where(drawn > 0, drawn, extra).astype(np.uint16)
+        merged[frame] = under_strokes(merged.get(frame), extra, np.uint16)
     return merged
 
 
